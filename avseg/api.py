@@ -1,0 +1,192 @@
+"""The Python API behind each CLI command, so everything the CLI does can be called from code."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from avseg.cache import StageCache, default_cache_dir
+from avseg.errors import UsageError, did_you_mean
+from avseg.registry import Registry, dependency_status, load_registry
+from avseg.runtime import Runtime
+from avseg.spec import all_presets, compose, resolve
+from avseg.weights import WeightFile, locate
+
+DEVICES = ("auto", "cpu", "cuda")
+DTYPES = ("float32", "bf16", "fp16")
+
+
+def make_runtime(*, tiny: bool = False, device: str = "auto", dtype: str = "float32",
+                 cache_dir: Path | None = None, no_cache: bool = False) -> Runtime:
+    if device not in DEVICES and not device.startswith("cuda:"):
+        raise UsageError(f"--device {device!r}: expected one of {', '.join(DEVICES)}{did_you_mean(device, DEVICES)}")
+    if dtype not in DTYPES:
+        raise UsageError(f"--dtype {dtype!r}: expected one of {', '.join(DTYPES)}{did_you_mean(dtype, DTYPES)}")
+    cache = None if no_cache else StageCache(cache_dir or default_cache_dir())
+    return Runtime(device=device, dtype=dtype, tiny=tiny, cache=cache)
+
+
+def run(input: Path, out: Path, *, preset: str | None = None, tagger: str | None = None,
+        proposer: str | None = None, embedder: str | None = None, segmenter: str | None = None,
+        filters: Sequence[str] | None = None, sets: Sequence[str] = (), tiny: bool = False,
+        device: str = "auto", dtype: str = "float32", fps: float = 1.0, debug: bool = False,
+        cache_dir: Path | None = None, no_cache: bool = False, registry: Registry | None = None) -> dict[str, Any]:
+    """Run a composed pipeline on one input; see :func:`avseg.runner.run_clip_to_dir`."""
+    from avseg.data import VIDEO_EXTS, open_input
+    from avseg.pipeline import Pipeline
+    from avseg.runner import run_clip_to_dir
+
+    registry = registry or load_registry()
+    spec = compose(preset, tagger=tagger, proposer=proposer, embedder=embedder, segmenter=segmenter,
+                   filters=filters, sets=sets, registry=registry)
+    resolved = resolve(spec, registry)  # the chain is validated before any input or model is touched
+    runtime = make_runtime(tiny=tiny, device=device, dtype=dtype, cache_dir=cache_dir, no_cache=no_cache)
+    if fps <= 0:
+        raise UsageError(f"--fps must be positive, got {fps}")
+    clip = open_input(input, fps=fps)
+    pipeline = Pipeline(resolved, runtime)
+    is_video = Path(input).is_file() and Path(input).suffix.lower() in VIDEO_EXTS
+    return run_clip_to_dir(clip, spec, runtime, Path(out), registry, debug=debug, pipeline=pipeline,
+                           video_fps=fps if is_video else None, input_path=str(input))
+
+
+def list_plugins(kind: str | None = None, registry: Registry | None = None) -> list[dict[str, Any]]:
+    """One row per component (and per broken plugin), without importing any model library."""
+    from avseg.components import KINDS
+
+    if kind is not None and kind not in KINDS:
+        raise UsageError(f"--kind {kind!r}: expected one of {', '.join(KINDS)}{did_you_mean(kind, KINDS)}")
+    registry = registry or load_registry()
+    rows: list[dict[str, Any]] = []
+    for reg in registry.registrations(kind):
+        ok, missing = dependency_status(reg.cls)
+        weights = _weights_status(reg.cls.weights, reg.cls.default_variant)
+        rows.append({
+            "kind": reg.kind, "name": reg.name, "provider": reg.provider, "version": reg.version,
+            "plugin": reg.plugin, "description": reg.cls.description,
+            "status": "ok" if ok else "missing-deps",
+            "dependencies": "ok" if ok else "missing " + ", ".join(missing) + (
+                f" (pip install 'avseg[{reg.cls.extra}]')" if reg.cls.extra else ""),
+            "weights": weights,
+        })
+    if kind is None:
+        for b in registry.broken:
+            rows.append({"kind": "?", "name": b.plugin, "provider": b.provider, "version": "", "plugin": b.plugin,
+                         "description": b.reason, "status": "broken", "dependencies": "", "weights": ""})
+    return rows
+
+
+def _weights_status(weights: dict[str, list[WeightFile]], default: str | None) -> str:
+    if not weights:
+        return "none needed"
+    variant = default if default in weights else next(iter(weights))
+    files = weights[variant]
+    present = all(locate(wf).found for wf in files)
+    return f"{variant}: {'present' if present else 'missing'}"
+
+
+def list_presets(registry: Registry | None = None) -> dict[str, str]:
+    registry = registry or load_registry()
+    return {name: str(spec.get("description", "")) for name, spec in sorted(all_presets(registry).items())}
+
+
+def show_preset(preset: str | None = None, registry: Registry | None = None, **overrides: Any) -> str:
+    registry = registry or load_registry()
+    spec = compose(preset, registry=registry, **overrides)
+    resolved = resolve(spec, registry)
+    d = resolved.as_dict()
+    if spec.get("description"):
+        d = {"description": spec["description"], **d}
+    text = yaml.safe_dump(d, sort_keys=False)
+    for w in resolved.warnings:
+        text += f"# warning: {w}\n"
+    return text
+
+
+def weights_table(registry: Registry | None = None) -> list[dict[str, Any]]:
+    registry = registry or load_registry()
+    rows = []
+    for reg in registry.registrations():
+        for variant, files in reg.cls.weights.items():
+            for wf in files:
+                res = locate(wf)
+                rows.append({"kind": reg.kind, "component": reg.name, "variant": variant,
+                             "file": wf.hf_repo or wf.filename, "size": wf.size, "sha256": wf.sha256,
+                             "source": wf.url or (f"hf://{wf.hf_repo}@{wf.hf_revision}" if wf.hf_repo else None),
+                             "present": res.found, "path": str(res.path) if res.path else None,
+                             "looked": res.looked})
+    return rows
+
+
+def _selected_weights(names: Sequence[str], registry: Registry) -> list[tuple[str, str, WeightFile]]:
+    out = []
+    all_names = {r.name for r in registry.registrations() if r.cls.weights}
+    for n in names:
+        comp, _, variant = n.partition("/")
+        regs = [r for r in registry.registrations() if r.cls.weights and (comp == "all" or r.name == comp)]
+        if not regs:
+            raise UsageError(f"no component {comp!r} with weights{did_you_mean(comp, all_names)}")
+        for r in regs:
+            v = variant or (r.cls.default_variant if comp != "all" else None)
+            for var, files in r.cls.weights.items():
+                if v is None or var == v:
+                    out.extend((r.name, var, wf) for wf in files)
+    return out
+
+
+def fetch_weights(names: Sequence[str], registry: Registry | None = None) -> list[Path]:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    from avseg.weights import fetch
+
+    registry = registry or load_registry()
+    paths = []
+    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                  TransferSpeedColumn()) as progress:
+        for comp, variant, wf in _selected_weights(names, registry):
+            if locate(wf).found:
+                progress.console.print(f"{comp} {variant}: {wf.hf_repo or wf.filename} already present")
+                continue
+            task = progress.add_task(f"{comp} {variant}", total=wf.size)
+            paths.append(fetch(wf, lambda done, total, t=task: progress.update(t, completed=done, total=total)))
+    return paths
+
+
+def verify_weights(registry: Registry | None = None) -> list[str]:
+    from avseg.weights import verify
+
+    registry = registry or load_registry()
+    problems = []
+    for reg in registry.registrations():
+        for variant, files in reg.cls.weights.items():
+            for wf in files:
+                res = locate(wf)
+                if res.path is None:
+                    continue
+                problem = verify(res.path, wf)
+                print(f"{reg.name} {variant}: {problem or 'ok'} ({res.path})")
+                if problem:
+                    problems.append(problem)
+    return problems
+
+
+def cache_info(cache_dir: Path | None = None) -> str:
+    cache = StageCache(cache_dir or default_cache_dir())
+    info = cache.info()
+    if not info:
+        return f"{cache.root}: empty"
+    lines = [f"{cache.root}:"]
+    for comp, d in sorted(info.items()):
+        lines.append(f"  {comp:30s} {d['entries']:6d} entries  {d['bytes'] / 1e6:9.2f} MB")
+    total = sum(d["bytes"] for d in info.values())
+    lines.append(f"  {'total':30s} {sum(d['entries'] for d in info.values()):6d} entries  {total / 1e6:9.2f} MB")
+    return "\n".join(lines)
+
+
+def cache_clear(cache_dir: Path | None = None, components: Sequence[str] | None = None) -> str:
+    cache = StageCache(cache_dir or default_cache_dir())
+    n = cache.clear(components)
+    return f"removed {n} entries from {cache.root}"

@@ -1,0 +1,305 @@
+"""The ``avseg`` command line. It parses options and delegates to the library; no logic lives here.
+
+Errors from the library (:class:`avseg.errors.AvsegError`) print as one line, never a traceback.
+Exit codes: 0 success, 1 some inputs failed, 2 usage errors.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from avseg import __version__
+from avseg.errors import AvsegError, UsageError
+
+app = typer.Typer(
+    name="avseg",
+    help="Training-free audio-visual segmentation: compose foundation models into a pipeline, run and evaluate it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+presets_app = typer.Typer(help="List pipeline presets, or show one as resolved YAML.", no_args_is_help=False)
+weights_app = typer.Typer(help="Pretrained weights: where they are, fetch them, verify them.", no_args_is_help=True)
+tree_app = typer.Typer(help="The audio-visual category tree used by the avis filter.", no_args_is_help=True)
+cache_app = typer.Typer(help="The stage cache that lets ablations reuse upstream work.", no_args_is_help=True)
+app.add_typer(presets_app, name="presets")
+app.add_typer(weights_app, name="weights")
+app.add_typer(tree_app, name="tree")
+app.add_typer(cache_app, name="cache")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"avseg {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    pass
+
+
+# -- shared pipeline options ------------------------------------------------------------
+PRESET = typer.Argument(None, help="Preset name or pipeline YAML (default: owod-bind).")
+TAGGER = typer.Option(None, "--tagger", help="Tagger name, or 'none'.")
+PROPOSER = typer.Option(None, "--proposer", help="Proposer name.")
+EMBEDDER = typer.Option(None, "--embedder", help="Embedder name, or 'none'.")
+SEGMENTER = typer.Option(None, "--segmenter", help="Segmenter name, or 'none'.")
+FILTERS = typer.Option(None, "--filter", help="Filter name; repeat in order. Replaces the preset's filters.")
+SETS = typer.Option(None, "--set", help="Override a parameter: stage.key=value, filter.NAME.key=value.")
+TINY = typer.Option(False, "--tiny", help="Use every model's tiny variant (random seeded weights): a plumbing check.")
+DEVICE = typer.Option("auto", "--device", help="auto, cpu or cuda.")
+DTYPE = typer.Option("float32", "--dtype", help="float32, bf16 or fp16 (GPU only).")
+CACHE_DIR = typer.Option(None, "--cache-dir", help="Stage cache folder (default: the user cache dir).")
+NO_CACHE = typer.Option(False, "--no-cache", help="Do not read or write the stage cache.")
+
+
+def _pipeline_args(preset: str | None, tagger: str | None, proposer: str | None, embedder: str | None,
+                   segmenter: str | None, filters: list[str] | None, sets: list[str] | None) -> dict[str, Any]:
+    return dict(preset=preset, tagger=tagger, proposer=proposer, embedder=embedder, segmenter=segmenter,
+                filters=filters or None, sets=sets or [])
+
+
+@app.command()
+def run(
+    preset: str | None = PRESET,
+    input: Path = typer.Option(..., "--input", "-i", help="A video file, or a folder of frames plus one audio file."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+    tagger: str | None = TAGGER, proposer: str | None = PROPOSER, embedder: str | None = EMBEDDER,
+    segmenter: str | None = SEGMENTER, filter: list[str] | None = FILTERS, set: list[str] | None = SETS,
+    tiny: bool = TINY, device: str = DEVICE, dtype: str = DTYPE,
+    fps: float = typer.Option(1.0, "--fps", help="Frames per second sampled from a video (AVSBench uses 1)."),
+    debug: bool = typer.Option(False, "--debug", help="Also write per-frame proposal JSON and images to DIR/debug."),
+    cache_dir: Path | None = CACHE_DIR, no_cache: bool = NO_CACHE,
+) -> None:
+    """Segment the sounding objects of one input and write masks, overlays and run.json."""
+    from avseg import api
+
+    meta = api.run(input, out, **_pipeline_args(preset, tagger, proposer, embedder, segmenter, filter, set),
+                   tiny=tiny, device=device, dtype=dtype, fps=fps, debug=debug, cache_dir=cache_dir,
+                   no_cache=no_cache)
+    typer.echo(f"wrote {meta['n_frames']} masks and overlays to {out}" +
+               (f" and {meta['overlay_video']}" if meta.get("overlay_video") else ""))
+
+
+@app.command()
+def plugins(
+    kind: str | None = typer.Option(None, "--kind", help="Only this kind: tagger, proposer, embedder, segmenter, filter."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
+) -> None:
+    """List installed components with provider, status, dependencies and weights."""
+    from avseg import api
+
+    rows = api.list_plugins(kind)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("kind", "name", "provider", "status", "deps", "weights", "description")
+    for r in rows:
+        colour = {"ok": "green", "broken": "red"}.get(r["status"], "yellow")
+        table.add_row(r["kind"], r["name"], f"{r['provider']} {r['version']}", f"[{colour}]{r['status']}[/]",
+                      r["dependencies"], r["weights"], r["description"])
+    Console().print(table)
+
+
+@presets_app.callback(invoke_without_command=True)
+def presets(ctx: typer.Context) -> None:
+    """List presets (or 'avseg presets show NAME')."""
+    if ctx.invoked_subcommand is None:
+        from avseg import api
+
+        for name, desc in api.list_presets().items():
+            typer.echo(f"{name:20s} {desc}")
+
+
+@presets_app.command("show")
+def presets_show(
+    preset: str = typer.Argument(..., help="Preset name or pipeline YAML."),
+    tagger: str | None = TAGGER, proposer: str | None = PROPOSER, embedder: str | None = EMBEDDER,
+    segmenter: str | None = SEGMENTER, filter: list[str] | None = FILTERS, set: list[str] | None = SETS,
+) -> None:
+    """Show a preset, with any overrides applied, as resolved YAML (every parameter)."""
+    from avseg import api
+
+    typer.echo(api.show_preset(**_pipeline_args(preset, tagger, proposer, embedder, segmenter, filter, set)))
+
+
+# -- eval / score ----------------------------------------------------------------------------
+SUBSET = typer.Option(..., "--subset", help="s4, ms3, avss-v1s, avss-v1m, avss-v2 or avss.")
+SPLIT = typer.Option("test", "--split", help="train, val or test.")
+ROOT = typer.Option(..., "--root", help="The subset's folder (holding its metadata CSV) or a parent of it.")
+
+
+@app.command("eval")
+def eval_(
+    preset: str | None = PRESET,
+    root: Path = ROOT, subset: str = SUBSET, split: str = SPLIT,
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (masks/, per_clip.csv, metrics.json)."),
+    tagger: str | None = TAGGER, proposer: str | None = PROPOSER, embedder: str | None = EMBEDDER,
+    segmenter: str | None = SEGMENTER, filter: list[str] | None = FILTERS, set: list[str] | None = SETS,
+    tiny: bool = TINY, device: str = DEVICE, dtype: str = DTYPE,
+    limit: int | None = typer.Option(None, "--limit", help="Only the first N clips."),
+    clips: str | None = typer.Option(None, "--clips", help="Only these clip ids, comma-separated."),
+    batch_videos: int = typer.Option(4, "--batch-videos", help="Videos per batch of the official F-score."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Reuse OUT even if it holds another config's results."),
+    cache_dir: Path | None = CACHE_DIR, no_cache: bool = NO_CACHE,
+) -> None:
+    """Run a pipeline on an AVSBench split and score it (resumable)."""
+    from avseg.eval.runner import run_eval_cli
+
+    code = run_eval_cli(root=root, subset=subset, split=split, out=out,
+                        pipeline=_pipeline_args(preset, tagger, proposer, embedder, segmenter, filter, set),
+                        tiny=tiny, device=device, dtype=dtype, limit=limit,
+                        clips=[c for c in (clips or "").split(",") if c] or None, batch_videos=batch_videos,
+                        overwrite=overwrite, cache_dir=cache_dir, no_cache=no_cache)
+    raise typer.Exit(code)
+
+
+@app.command()
+def score(
+    root: Path = ROOT, subset: str = SUBSET, split: str = SPLIT,
+    pred: Path = typer.Option(..., "--pred", help="Folder of predicted masks, laid out like the GT masks."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics object as JSON."),
+    batch_videos: int = typer.Option(4, "--batch-videos", help="Videos per batch of the official F-score."),
+) -> None:
+    """Score existing predicted masks (from any AVS model) with the official metrics."""
+    from avseg.eval.score import score_cli
+
+    raise typer.Exit(score_cli(root=root, subset=subset, split=split, pred=pred, as_json=as_json,
+                               batch_videos=batch_videos))
+
+
+@app.command()
+def ablate(
+    grid: Path = typer.Argument(..., help="GRID.yaml: a base preset and axes (components or parameter lists)."),
+    root: Path = ROOT, subset: str = SUBSET, split: str = SPLIT,
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: results.csv, results.md, plots, cells/."),
+    tiny: bool = TINY, device: str = DEVICE, dtype: str = DTYPE,
+    limit: int | None = typer.Option(None, "--limit", help="Only the first N clips."),
+    batch_videos: int = typer.Option(4, "--batch-videos", help="Videos per batch of the official F-score."),
+    cache_dir: Path | None = CACHE_DIR, no_cache: bool = NO_CACHE,
+) -> None:
+    """Evaluate every cell of an ablation grid, reusing cached stages; write tables and plots."""
+    from avseg.ablate import run_ablation_cli
+
+    raise typer.Exit(run_ablation_cli(grid=grid, root=root, subset=subset, split=split, out=out, tiny=tiny,
+                                      device=device, dtype=dtype, limit=limit, batch_videos=batch_videos,
+                                      cache_dir=cache_dir, no_cache=no_cache))
+
+
+# -- weights ---------------------------------------------------------------------------------
+@weights_app.command("list")
+def weights_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Each component's weight files: present or missing, and every place looked."""
+    from avseg import api
+
+    rows = api.weights_table()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        state = typer.style("present", fg="green") if r["present"] else typer.style("missing", fg="red")
+        size = f"{r['size'] / 1e6:.0f} MB" if r.get("size") else "size unknown"
+        typer.echo(f"{r['kind']:9s} {r['component']:10s} {r['variant'] or '-':14s} {r['file']}  ({size})  {state}")
+        typer.echo(f"    {'at ' + r['path'] if r['present'] else 'looked in: ' + '; '.join(r['looked'])}")
+
+
+@weights_app.command("fetch")
+def weights_fetch(
+    names: list[str] = typer.Argument(..., help="Component names (optionally NAME/VARIANT), or 'all'."),
+) -> None:
+    """Download weights with a progress bar and resume, and verify size and sha256."""
+    from avseg import api
+
+    api.fetch_weights(names)
+
+
+@weights_app.command("verify")
+def weights_verify() -> None:
+    """Check the sizes and checksums of the weight files that are present."""
+    from avseg import api
+
+    problems = api.verify_weights()
+    raise typer.Exit(1 if problems else 0)
+
+
+# -- tree --------------------------------------------------------------------------------------
+@tree_app.command("validate")
+def tree_validate(file: Path = typer.Argument(..., help="A tree YAML file.")) -> None:
+    """Report every AudioSet name the tree does not recognise, with close matches."""
+    from avseg.tree import validate_tree_file
+
+    problems = validate_tree_file(file)
+    for p in problems:
+        typer.echo(p)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(f"{file}: ok")
+
+
+@tree_app.command("show")
+def tree_show(
+    category: str = typer.Argument(..., help="A visual category, broad source or AudioSet name."),
+    tree: Path | None = typer.Option(None, "--tree", help="A tree YAML file (default: the shipped tree)."),
+) -> None:
+    """Print the branch of the tree that holds CATEGORY."""
+    from avseg.tree import show_branch
+
+    typer.echo(show_branch(category, tree))
+
+
+# -- cache -------------------------------------------------------------------------------------
+@cache_app.command("info")
+def cache_info(cache_dir: Path | None = CACHE_DIR) -> None:
+    """Size and entries per component."""
+    from avseg import api
+
+    typer.echo(api.cache_info(cache_dir))
+
+
+@cache_app.command("clear")
+def cache_clear(
+    component: list[str] | None = typer.Option(None, "--component", help="Only this component's entries."),
+    cache_dir: Path | None = CACHE_DIR,
+) -> None:
+    """Empty the cache, or one component's part of it."""
+    from avseg import api
+
+    typer.echo(api.cache_clear(cache_dir, component or None))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: one-line errors, documented exit codes."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except AvsegError as exc:
+        typer.secho(f"Error: {exc}", fg="red", err=True)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors and anything unexpected
+        import click
+
+        if isinstance(exc, click.exceptions.UsageError):
+            exc.show()
+            sys.exit(2)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(1)
+        raise
+    sys.exit(0)
+
+
+__all__ = ["app", "main", "UsageError"]

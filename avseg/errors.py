@@ -1,0 +1,57 @@
+"""Errors that reach users as one line. The CLI prints ``Error: <message>`` and no traceback."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class AvsegError(Exception):
+    """Base class: the message is complete, one line, and says what to do."""
+
+    exit_code = 2
+
+
+class UsageError(AvsegError):
+    """Bad option, unknown name, invalid chain or config: exit code 2."""
+
+
+class UnknownComponent(UsageError):
+    pass
+
+
+class AmbiguousComponent(UsageError):
+    pass
+
+
+class ChainError(UsageError):
+    pass
+
+
+class ConfigError(UsageError):
+    pass
+
+
+class InputError(AvsegError):
+    """A missing or corrupt input file; names the file."""
+
+    exit_code = 1
+
+
+class WeightsMissing(AvsegError):
+    exit_code = 1
+
+
+class DependencyMissing(AvsegError):
+    exit_code = 1
+
+
+def did_you_mean(word: str, candidates: Iterable[str], n: int = 3) -> str:
+    """`` (did you mean 'a', 'b'?)`` or, when nothing is close, the full list of choices."""
+    cands = sorted(set(candidates))
+    close = difflib.get_close_matches(word, cands, n=n, cutoff=0.5)
+    if close:
+        return " (did you mean " + ", ".join(repr(c) for c in close) + "?)"
+    if cands:
+        return " (available: " + ", ".join(cands) + ")"
+    return ""

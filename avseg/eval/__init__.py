@@ -1,0 +1,1 @@
+"""Evaluation: official AVSBench metrics (:mod:`avseg.eval.metrics`)."""

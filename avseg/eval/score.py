@@ -1,0 +1,89 @@
+"""``avseg score``: the official metrics for predicted masks from any AVS model.
+
+Predictions sit at the same relative path as their GT mask (see ``Dataset.pred_relpath``);
+0 is background and anything above 127 foreground. For AVSS, class-index PNGs in a
+``labels/`` folder beside ``--pred`` (as ``avseg eval`` writes them) add the 71-class metrics.
+A missing prediction counts as an empty mask and is reported.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from avseg.data import open_dataset
+from avseg.errors import InputError, UsageError
+from avseg.eval.metrics import BinaryMetrics, SemanticMetrics
+from avseg.eval.runner import is_semantic
+
+
+def _read_pred(path: Path, shape: tuple[int, int]) -> np.ndarray | None:
+    if not path.exists():
+        return None
+    try:
+        with Image.open(path) as im:
+            arr = np.asarray(im.convert("L"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read prediction {path}: {exc}") from None
+    if arr.shape != shape:
+        raise InputError(f"prediction {path} is {arr.shape[1]}x{arr.shape[0]}, GT is {shape[1]}x{shape[0]}")
+    return arr
+
+
+def score_predictions(root: Path, subset: str, split: str, pred: Path, batch_videos: int = 4) -> dict[str, Any]:
+    if not pred.is_dir():
+        raise UsageError(f"--pred {pred}: not a folder")
+    dataset = open_dataset(root, subset, split)
+    semantic = is_semantic(subset)
+    labels_dir = pred.parent / "labels" if pred.name == "masks" else pred / "labels"
+    use_labels = semantic and labels_dir.is_dir()
+    binary, sem = BinaryMetrics(), SemanticMetrics()
+    missing: list[str] = []
+    for clip in dataset:
+        frames, preds, gts, sp, sg = [], [], [], [], []
+        for i in dataset.annotated_frames(clip):
+            gt = dataset.gt_mask(clip, i)
+            if gt is None:
+                continue
+            rel = dataset.pred_relpath(clip, i)
+            p = _read_pred(pred / rel, gt.shape)
+            if p is None:
+                missing.append(rel)
+                p = np.zeros(gt.shape, np.uint8)
+            frames.append(i)
+            preds.append(p)
+            gts.append(gt)
+            if use_labels:
+                lp = _read_pred(labels_dir / rel, gt.shape)
+                sp.append(lp if lp is not None else np.zeros(gt.shape, np.uint8))
+                sg.append(dataset.gt_label_map(clip, i))  # type: ignore[attr-defined]
+        binary.add_clip(clip.clip_id, preds, gts, frames)
+        if use_labels:
+            sem.add_clip(clip.clip_id, sp, sg, frames)
+    out: dict[str, Any] = dict(binary.result(batch_videos=batch_videos, order=dataset.ids))
+    out["n_clips"], out["n_frames"] = int(out["n_clips"]), int(out["n_frames"])
+    if use_labels:
+        out["semantic"] = sem.result(order=dataset.ids)
+    out.update({"subset": subset, "split": split, "pred": str(pred), "missing_predictions": len(missing),
+                "missing_examples": missing[:20], "failed": []})
+    return out
+
+
+def score_cli(*, root: Path, subset: str, split: str, pred: Path, as_json: bool, batch_videos: int) -> int:
+    metrics = score_predictions(root, subset, split, pred, batch_videos)
+    if as_json:
+        print(json.dumps(metrics, indent=2))
+    else:
+        from avseg.eval.runner import print_summary
+
+        print_summary(metrics)
+    if metrics["missing_predictions"]:
+        import sys
+
+        print(f"warning: {metrics['missing_predictions']} predicted masks missing (scored as empty), e.g. "
+              f"{', '.join(metrics['missing_examples'][:3])}", file=sys.stderr)
+    return 0

@@ -1,0 +1,101 @@
+"""What a run leaves for a person to look at: mask PNGs, overlays, debug views, run.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image as PILImage
+from PIL import ImageDraw
+
+from avseg.types import FrameResult, Image
+
+TINT = np.array([255, 40, 40], np.float32)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, default=_json_default) + "\n").encode())
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def save_png(path: Path, array: np.ndarray) -> None:
+    """Write a PNG atomically (a killed run never leaves a half-written mask)."""
+    import io
+
+    buf = io.BytesIO()
+    PILImage.fromarray(array).save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def mask_png(mask: np.ndarray) -> np.ndarray:
+    return (mask.astype(np.uint8) * 255)
+
+
+def _label_text(label: str | None, score: float) -> str:
+    return f"{label} {score:.2f}" if label else f"{score:.2f}"
+
+
+def overlay(frame: Image, result: FrameResult, alpha: float = 0.5) -> Image:
+    """The frame with its mask tinted red and the kept boxes drawn with label and score."""
+    out = frame.astype(np.float32).copy()
+    m = result.mask
+    out[m] = (1 - alpha) * out[m] + alpha * TINT
+    img = PILImage.fromarray(out.clip(0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    kept = result.kept
+    for j in range(len(kept)):
+        box = [float(x) for x in kept.boxes[j]]
+        label = kept.labels[j] if kept.labels is not None else None
+        draw.rectangle(box, outline=(255, 255, 0), width=2)
+        draw.text((box[0] + 2, box[1] + 1), _label_text(label, float(kept.scores[j])), fill=(255, 255, 0))
+    return np.asarray(img)
+
+
+def debug_view(frame: Image, result: FrameResult) -> Image:
+    """Every proposal drawn: kept ones in green, dropped ones in grey, each with its scores."""
+    img = PILImage.fromarray(frame)
+    draw = ImageDraw.Draw(img)
+    for rec in sorted((r for r in result.trace if "box" in r), key=lambda r: r["kept"]):
+        colour = (0, 255, 0) if rec["kept"] else (150, 150, 150)
+        draw.rectangle(rec["box"], outline=colour, width=2 if rec["kept"] else 1)
+        extra = " ".join(f"{k}={v:.2f}" for k, v in rec["scores"].items() if isinstance(v, float))
+        draw.text((rec["box"][0] + 2, rec["box"][1] + 1), f"#{rec['id']} {_label_text(rec['label'], rec['score'])} {extra}",
+                  fill=colour)
+    return np.asarray(img)
+
+
+def write_frame_outputs(out_dir: Path, stem: str, frame: Image, result: FrameResult, debug: bool = False) -> None:
+    save_png(out_dir / "masks" / f"{stem}.png", mask_png(result.mask))
+    save_png(out_dir / "overlays" / f"{stem}.png", overlay(frame, result))
+    if debug:
+        atomic_write_json(out_dir / "debug" / f"{stem}.json", {
+            "frame": result.index,
+            "tags": result.tags.as_dict() if result.tags is not None else None,
+            "items": result.trace,
+        })
+        save_png(out_dir / "debug" / f"{stem}.png", debug_view(frame, result))

@@ -1,0 +1,103 @@
+"""``avseg run``: one input (video, frames+audio folder) through a pipeline into an output folder."""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from avseg import __version__
+from avseg.outputs import atomic_write_json, overlay, write_frame_outputs
+from avseg.pipeline import Pipeline
+from avseg.registry import Registry
+from avseg.runtime import Runtime
+from avseg.spec import ResolvedSpec, resolve
+from avseg.types import Clip
+
+Progress = Callable[[str, int, int], None]
+
+
+def component_versions(spec: ResolvedSpec) -> dict[str, dict[str, str]]:
+    return {
+        f"{s.kind}:{s.name}": {"provider": s.cls.provider, "version": s.cls.version}
+        for s in spec.stages()
+    }
+
+
+def run_metadata(pipeline: Pipeline, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What run.json and metrics.json record about how results were made."""
+    rt = pipeline.runtime
+    meta: dict[str, Any] = {
+        "avseg_version": __version__,
+        "python": platform.python_version(),
+        "config": pipeline.spec.as_dict(),
+        "components": component_versions(pipeline.spec),
+        "weights": {f"{s.kind}:{s.name}": c.weights_used() for s, c in zip(
+            pipeline.spec.stages(), _in_stage_order(pipeline))},
+        "device": rt.resolved_device(),
+        "dtype": rt.dtype,
+        "tiny": rt.tiny,
+        "timings": {k: round(v, 4) for k, v in sorted(rt.timings.items())},
+        "counters": dict(sorted(rt.counters.items())),
+        "cache_dir": str(rt.cache.root) if rt.cache is not None else None,
+        "warnings": list(pipeline.spec.warnings),
+    }
+    try:
+        import torch  # only recorded when a model plugin already imported it
+
+        meta["torch_version"] = torch.__version__
+    except ImportError:
+        pass
+    meta.update(extra or {})
+    return meta
+
+
+def _in_stage_order(p: Pipeline) -> list[Any]:
+    return [c for c in (p.tagger, p.proposer, p.embedder, p.segmenter) if c is not None] + list(p.filters)
+
+
+def run_clip_to_dir(
+    clip: Clip,
+    spec: dict[str, Any],
+    runtime: Runtime,
+    out_dir: Path,
+    registry: Registry,
+    *,
+    debug: bool = False,
+    video_fps: float | None = None,
+    input_path: str | None = None,
+    pipeline: Pipeline | None = None,
+) -> dict[str, Any]:
+    """Run ``clip`` and write masks/, overlays/, (debug/), an overlay video for video input, run.json."""
+    t0 = time.perf_counter()
+    if pipeline is None:
+        pipeline = Pipeline(resolve(spec, registry), runtime)
+    result = pipeline.run_clip(clip)
+    stems = [f"{i:05d}" for i in range(clip.num_frames)]
+    for stem, fr in zip(stems, result.frames):
+        write_frame_outputs(out_dir, stem, clip.frame(fr.index), fr, debug=debug)
+    video = None
+    if video_fps is not None:
+        from avseg.data.video import write_overlay_video
+
+        wave, sr = clip.audio
+        video = out_dir / "overlay.mp4"
+        write_overlay_video([overlay(clip.frame(fr.index), fr) for fr in result.frames], video_fps, wave, sr, video)
+    frames_meta = [
+        {"frame": fr.index, "time": clip.timestamps[fr.index], "kept": len(fr.kept),
+         "labels": fr.labels, "mask_pixels": int(fr.mask.sum()),
+         "tags": (dict(list(fr.tags.as_dict().items())[:10]) if fr.tags is not None else None)}
+        for fr in result.frames
+    ]
+    meta = run_metadata(pipeline, {
+        "input": input_path,
+        "clip": clip.clip_id,
+        "n_frames": clip.num_frames,
+        "frames": frames_meta,
+        "overlay_video": str(video) if video else None,
+        "wall_time": round(time.perf_counter() - t0, 4),
+    })
+    atomic_write_json(out_dir / "run.json", meta)
+    return meta

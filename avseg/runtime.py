@@ -1,0 +1,97 @@
+"""Run-time services handed to every component: device, dtype, tiny mode, counters, sharing.
+
+Components get one :class:`Runtime` per process. It lets them share a loaded model (the SAM
+model behind both ``sam`` and ``sam-grid``), memoise per-frame work (one SAM image encoding
+per frame) and count what they computed, which ends up in run.json.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from avseg.cache import StageCache
+
+T = TypeVar("T")
+Arrays = dict[str, np.ndarray]
+
+
+@dataclass
+class Runtime:
+    device: str = "auto"  # auto | cpu | cuda[:N]
+    dtype: str = "float32"  # float32 | bf16 | fp16 (half precisions on GPU only)
+    tiny: bool = False  # build every model at small sizes with seeded random weights
+    seed: int = 0
+    cache: StageCache | None = None
+    counters: Counter[str] = field(default_factory=Counter)
+    timings: dict[str, float] = field(default_factory=dict)
+    _shared: dict[str, Any] = field(default_factory=dict, repr=False)
+    _memo: dict[tuple[str, str], Arrays] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counters[name] += n
+
+    def share(self, key: str, factory: Callable[[], T]) -> T:
+        """Build an object once per process under ``key`` (e.g. a model) and reuse it."""
+        with self._lock:
+            if key not in self._shared:
+                self._shared[key] = factory()
+            return self._shared[key]  # type: ignore[no-any-return]
+
+    def memo(self, namespace: str, key: str, compute: Callable[[], Arrays], max_items: int = 64) -> Arrays:
+        """Per-item results computed once: in memory for this process, and on disk when a cache is set.
+
+        ``namespace`` names the computation and everything that changes it (model, variant,
+        weights); ``key`` names the input (a frame's content hash).
+        """
+        k = (namespace, key)
+        if k in self._memo:
+            self.count(f"{namespace}.memory_hit")
+            return self._memo[k]
+        value: Arrays | None = None
+        if self.cache is not None:
+            value = self.cache.get_arrays("memo/" + namespace, key)
+            if value is not None:
+                self.count(f"{namespace}.cache_hit")
+        if value is None:
+            value = compute()
+            self.count(f"{namespace}.computed")
+            if self.cache is not None:
+                self.cache.put_arrays("memo/" + namespace, key, value)
+        if len(self._memo) >= max_items:
+            self._memo.pop(next(iter(self._memo)))
+        self._memo[k] = value
+        return value
+
+    # Torch helpers: imported lazily so that the core never needs torch.
+    def torch_device(self) -> Any:
+        import torch
+
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+    def torch_dtype(self) -> Any:
+        import torch
+
+        dev = self.torch_device()
+        if self.dtype in ("float32", "fp32"):
+            return torch.float32
+        if dev.type == "cpu":
+            from avseg.errors import UsageError
+
+            raise UsageError(f"--dtype {self.dtype} needs a GPU; use --dtype float32 on the CPU")
+        return {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16}[self.dtype]
+
+    def resolved_device(self) -> str:
+        """The device name for run.json, without importing torch unless 'auto' needs it."""
+        if self.device != "auto":
+            return self.device
+        return str(self.torch_device())

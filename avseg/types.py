@@ -1,0 +1,237 @@
+"""Plain data types passed between components.
+
+Everything here is numpy-based so that importing the core never needs torch.
+
+Units:
+- images are ``uint8`` RGB arrays of shape (H, W, 3), in pixels of the original frame;
+- boxes are ``float32`` arrays of shape (N, 4), ``x0, y0, x1, y1`` in pixels of the original frame;
+- masks are ``bool`` arrays of shape (N, H, W) at the frame's size;
+- audio is a ``float32`` mono waveform in [-1, 1] with its sample rate in Hz;
+- times are seconds from the start of the clip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+Image = npt.NDArray[np.uint8]
+FloatArray = npt.NDArray[np.float32]
+BoolArray = npt.NDArray[np.bool_]
+
+
+def content_hash(*arrays: npt.NDArray[Any]) -> str:
+    """A short, stable hash of array contents (shape and dtype included)."""
+    h = hashlib.blake2b(digest_size=12)
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(str((a.shape, a.dtype.str)).encode())
+        h.update(a.data)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class AudioWindow:
+    """The audio that belongs to one frame: a mono waveform and its rate (Hz).
+
+    ``start`` and ``end`` are seconds in the clip; the waveform may have been padded
+    (see :func:`avseg.audio.frame_windows`).
+    """
+
+    waveform: FloatArray
+    sample_rate: int
+    start: float = 0.0
+    end: float = 0.0
+
+    @property
+    def duration(self) -> float:
+        return float(len(self.waveform)) / float(self.sample_rate)
+
+    @property
+    def key(self) -> str:
+        return content_hash(self.waveform) + f"@{self.sample_rate}"
+
+
+@dataclass
+class Clip:
+    """A video clip: frames, their timestamps, and its audio.
+
+    Frames are loaded lazily through ``frame_loader`` so that readers can list clips without
+    decoding anything. ``timestamps[i]`` is the time (s) at which frame ``i`` was sampled.
+    """
+
+    clip_id: str
+    timestamps: list[float]
+    audio_loader: Callable[[], tuple[FloatArray, int]]
+    frame_loader: Callable[[int], Image]
+    category: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    _audio: tuple[FloatArray, int] | None = field(default=None, repr=False)
+    _frames: dict[int, Image] = field(default_factory=dict, repr=False)
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.timestamps)
+
+    def frame(self, i: int) -> Image:
+        if i not in self._frames:
+            self._frames[i] = self.frame_loader(i)
+        return self._frames[i]
+
+    def frames(self) -> list[Image]:
+        return [self.frame(i) for i in range(self.num_frames)]
+
+    @property
+    def audio(self) -> tuple[FloatArray, int]:
+        """(mono waveform, sample rate)."""
+        if self._audio is None:
+            self._audio = self.audio_loader()
+        return self._audio
+
+    @classmethod
+    def from_arrays(
+        cls,
+        clip_id: str,
+        frames: Sequence[Image],
+        waveform: FloatArray,
+        sample_rate: int,
+        timestamps: Sequence[float] | None = None,
+        **kwargs: Any,
+    ) -> Clip:
+        frames = list(frames)
+        ts = list(timestamps) if timestamps is not None else [float(i) for i in range(len(frames))]
+        return cls(
+            clip_id=clip_id,
+            timestamps=ts,
+            audio_loader=lambda: (waveform, sample_rate),
+            frame_loader=lambda i: frames[i],
+            **kwargs,
+        )
+
+
+@dataclass
+class Tags:
+    """Audio tags for one window: label names and probabilities, sorted by probability (descending)."""
+
+    names: list[str]
+    scores: FloatArray
+
+    def __post_init__(self) -> None:
+        self.scores = np.asarray(self.scores, dtype=np.float32).reshape(-1)
+        if len(self.names) != len(self.scores):
+            raise ValueError(f"Tags: {len(self.names)} names but {len(self.scores)} scores")
+
+    @classmethod
+    def from_scores(cls, vocabulary: Sequence[str], scores: npt.ArrayLike) -> Tags:
+        """Sort a full score vector over ``vocabulary`` into a Tags object."""
+        s = np.asarray(scores, dtype=np.float32).reshape(-1)
+        order = np.argsort(-s, kind="stable")
+        return cls([vocabulary[i] for i in order], s[order])
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def subset(self, index: Sequence[int]) -> Tags:
+        idx = list(index)
+        return Tags([self.names[i] for i in idx], self.scores[idx] if idx else np.zeros(0, np.float32))
+
+    def as_dict(self) -> dict[str, float]:
+        return {n: float(s) for n, s in zip(self.names, self.scores)}
+
+
+@dataclass
+class Proposals:
+    """Candidate objects in one frame.
+
+    ``boxes`` (N, 4) xyxy pixels; ``scores`` (N,); optional ``labels`` (N names) and
+    ``masks`` (N, H, W) bool at the frame's size. ``mask_scores`` holds a segmenter's quality
+    score (e.g. SAM's predicted IoU) once masks exist.
+    """
+
+    boxes: FloatArray
+    scores: FloatArray
+    labels: list[str] | None = None
+    masks: BoolArray | None = None
+    mask_scores: FloatArray | None = None
+
+    def __post_init__(self) -> None:
+        self.boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
+        self.scores = np.asarray(self.scores, dtype=np.float32).reshape(-1)
+        n = len(self.boxes)
+        if len(self.scores) != n:
+            raise ValueError(f"Proposals: {n} boxes but {len(self.scores)} scores")
+        if self.labels is not None and len(self.labels) != n:
+            raise ValueError(f"Proposals: {n} boxes but {len(self.labels)} labels")
+        if self.masks is not None:
+            self.masks = np.asarray(self.masks, dtype=bool)
+            if self.masks.ndim != 3 or len(self.masks) != n:
+                raise ValueError(f"Proposals: {n} boxes but masks of shape {self.masks.shape}")
+        if self.mask_scores is not None:
+            self.mask_scores = np.asarray(self.mask_scores, dtype=np.float32).reshape(-1)
+
+    @classmethod
+    def empty(cls, with_labels: bool = False) -> Proposals:
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), [] if with_labels else None)
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def subset(self, index: Sequence[int]) -> Proposals:
+        idx = np.asarray(list(index), dtype=np.int64)
+        return Proposals(
+            boxes=self.boxes[idx],
+            scores=self.scores[idx],
+            labels=[self.labels[i] for i in idx] if self.labels is not None else None,
+            masks=self.masks[idx] if self.masks is not None else None,
+            mask_scores=self.mask_scores[idx] if self.mask_scores is not None else None,
+        )
+
+
+@dataclass
+class SegmenterOutput:
+    """One mask per box prompt, at the frame's size, and the segmenter's quality score for each."""
+
+    masks: BoolArray
+    scores: FloatArray
+
+
+@dataclass
+class Drop:
+    """Why a filter removed an item: which filter, a one-line reason, and the score it judged."""
+
+    filter: str
+    reason: str
+    score: float | None = None
+
+
+@dataclass
+class FilterResult:
+    """What a filter keeps (indices into its input) and why it dropped the others.
+
+    ``scores`` optionally records a per-item score the filter computed (e.g. the audio
+    similarity), aligned with the input, so debug views can show it for kept items too.
+    ``extra`` is per-item structured detail (e.g. an AVIS tree path) for the debug JSON.
+    """
+
+    keep: list[int]
+    drops: dict[int, Drop] = field(default_factory=dict)
+    scores: list[float] | None = None
+    extra: list[dict[str, Any]] | None = None
+
+
+@dataclass
+class FrameResult:
+    """The pipeline's output for one frame."""
+
+    index: int
+    mask: BoolArray
+    kept: Proposals
+    tags: Tags | None = None
+    label_map: npt.NDArray[np.int32] | None = None
+    labels: list[str] = field(default_factory=list)
+    trace: list[dict[str, Any]] = field(default_factory=list)

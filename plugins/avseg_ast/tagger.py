@@ -1,0 +1,201 @@
+"""``ast``: the Audio Spectrogram Transformer (transformers) as an AudioSet tagger.
+
+Each frame's audio window is resampled to 16 kHz mono, padded to ``pad_to`` seconds when it is
+shorter (by repeating it, or with zeros: ``pad_mode``), and turned into features by
+transformers' own ``ASTFeatureExtractor`` (Kaldi-style fbank, 128 mel bins, padded/truncated to
+1024 frames = 10.24 s, normalised as ``(x - (-4.2677393)) / (2 * 4.5689974)``). Without
+torchaudio the extractor uses its numpy fbank path (``transformers.audio_utils.spectrogram``
+with Kaldi mel scale, pre-emphasis 0.97 and DC removal); nothing here re-implements it.
+The scores are ``sigmoid(logits)``: independent per-class probabilities over the checkpoint's
+``id2label`` (527 AudioSet classes). All windows of a clip go through the extractor and the model
+together, ``batch_size`` windows per forward pass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import Field
+
+from avseg.components import ComponentConfig, Tagger
+from avseg.errors import DependencyMissing
+from avseg.runtime import Runtime
+from avseg.types import AudioWindow, FloatArray, Tags
+from avseg.weights import WeightFile, require
+
+SAMPLE_RATE = 16_000
+
+#: The default checkpoint (BSD-3-Clause). The repo's main branch holds config.json,
+#: model.safetensors, preprocessor_config.json and pytorch_model.bin; we need the first two and
+#: read the preprocessor config when it is there (its values are the extractor's defaults).
+AST_WEIGHTS = {
+    "audioset-10-10-0.4593": WeightFile(
+        filename="ast-finetuned-audioset-10-10-0.4593",
+        hf_repo="MIT/ast-finetuned-audioset-10-10-0.4593",
+        hf_files=("config.json", "model.safetensors"),
+        licence="BSD-3-Clause",
+    )
+}
+DEFAULT_VARIANT = "audioset-10-10-0.4593"
+
+#: The tiny variant's labels: real AudioSet display names (a subset of the 527).
+TINY_LABELS = [
+    "Speech", "Male speech, man speaking", "Female speech, woman speaking", "Baby laughter",
+    "Dog", "Bark", "Cat", "Horse", "Music", "Guitar", "Piano", "Violin, fiddle", "Helicopter",
+    "Car", "Siren", "Silence",
+]  # fmt: skip
+
+#: The tiny variant: ASTForAudioClassification at small width/depth, with the real input geometry
+#: (128 mel bins, 1024 frames) so that the real, default ASTFeatureExtractor feeds it.
+TINY_CONFIG: dict[str, Any] = dict(
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=64,
+    num_mel_bins=128,
+    max_length=1024,
+    patch_size=16,
+    frequency_stride=10,
+    time_stride=10,
+)
+
+
+def _to_rate_and_pad(window: AudioWindow, sr: int, pad_to: float, pad_mode: str) -> FloatArray:
+    """``window`` as mono float32 at ``sr``, at least ``pad_to`` seconds long.
+
+    ``pad_mode="repeat"`` tiles the waveform (then cuts at ``pad_to``); ``"zero"`` appends silence.
+    An empty window becomes ``pad_to`` seconds of silence.
+    """
+    wave = np.asarray(window.waveform, dtype=np.float32).reshape(-1)
+    if int(window.sample_rate) != sr and len(wave):
+        try:
+            from avseg.audio import resample
+        except ImportError:  # pragma: no cover - avseg.audio ships with the core
+            from scipy.signal import resample_poly
+
+            g = math.gcd(int(window.sample_rate), sr)
+            wave = resample_poly(wave.astype(np.float64), sr // g, int(window.sample_rate) // g).astype(
+                np.float32
+            )
+        else:
+            wave = resample(wave, int(window.sample_rate), sr)
+    target = int(math.ceil(pad_to * sr - 1e-6))
+    if len(wave) < target:
+        if pad_mode == "repeat" and len(wave):
+            wave = np.tile(wave, int(math.ceil(target / len(wave))))[:target]
+        else:
+            wave = np.concatenate([wave, np.zeros(target - len(wave), np.float32)])
+    return np.ascontiguousarray(wave, dtype=np.float32)
+
+
+class ASTTagger(Tagger):
+    """AudioSet tags from the Audio Spectrogram Transformer (sigmoid probabilities, 527 classes).
+
+    Short windows are padded to ``pad_to`` seconds (default 1.0) before feature extraction:
+    repeated by default (``pad_mode="repeat"``), or zero-padded (``"zero"``). The extractor then
+    pads the fbank itself to 1024 frames, exactly as for AST's training data.
+    """
+
+    name: ClassVar[str] = "ast"
+    description: ClassVar[str] = (
+        "Audio Spectrogram Transformer (transformers) AudioSet tagger, sigmoid scores"
+    )
+    requires: ClassVar[tuple[str, ...]] = ("torch", "transformers")
+    extra: ClassVar[str | None] = "ast"
+    weights: ClassVar[dict[str, list[WeightFile]]] = {k: [v] for k, v in AST_WEIGHTS.items()}
+    default_variant: ClassVar[str | None] = DEFAULT_VARIANT
+
+    class Config(ComponentConfig):
+        checkpoint: str | None = Field(
+            None, description="a local folder with config.json + model.safetensors (an AST checkpoint)"
+        )
+        pad_to: float = Field(1.0, ge=0.0, le=10.24, description="pad windows shorter than this (seconds)")
+        pad_mode: Literal["repeat", "zero"] = Field("repeat", description="how short windows are padded")
+        batch_size: int = Field(16, ge=1, json_schema_extra={"affects_output": False})
+
+    config: Config
+
+    def __init__(self, config: ComponentConfig, runtime: Runtime) -> None:
+        super().__init__(config, runtime)
+        for mod in self.requires:
+            try:
+                __import__(mod)
+            except ImportError:
+                raise DependencyMissing(f"tagger 'ast' needs {mod}: pip install 'avseg[ast]'") from None
+        self._path: Path | None = None
+        if not runtime.tiny:
+            self._path = require(
+                "tagger 'ast'", DEFAULT_VARIANT, AST_WEIGHTS[DEFAULT_VARIANT], self.config.checkpoint
+            )
+        device, dtype = runtime.torch_device(), runtime.torch_dtype()
+        tag = "tiny" if runtime.tiny else str(self._path)
+        key = f"ast/{DEFAULT_VARIANT}/{tag}/seed={runtime.seed if runtime.tiny else '-'}/{device}/{dtype}"
+        self.model, self.feature_extractor = runtime.share(key, self._build)
+        id2label = self.model.config.id2label
+        self._vocabulary = [str(id2label[i]) for i in range(len(id2label))]
+
+    def _build(self) -> tuple[Any, Any]:
+        import torch
+        from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification
+
+        if self._path is None:
+            cfg = ASTConfig(
+                **TINY_CONFIG,
+                id2label=dict(enumerate(TINY_LABELS)),
+                label2id={n: i for i, n in enumerate(TINY_LABELS)},
+            )
+            torch.manual_seed(self.runtime.seed)
+            model = ASTForAudioClassification(cfg)
+            fe = ASTFeatureExtractor(num_mel_bins=cfg.num_mel_bins, max_length=cfg.max_length)
+        else:
+            model = ASTForAudioClassification.from_pretrained(str(self._path), local_files_only=True)
+            if (self._path / "preprocessor_config.json").is_file():
+                fe = ASTFeatureExtractor.from_pretrained(str(self._path), local_files_only=True)
+            else:
+                fe = ASTFeatureExtractor(
+                    num_mel_bins=model.config.num_mel_bins, max_length=model.config.max_length
+                )
+        model = model.to(device=self.runtime.torch_device(), dtype=self.runtime.torch_dtype()).eval()
+        return model, fe
+
+    @property
+    def vocabulary(self) -> list[str]:
+        return list(self._vocabulary)
+
+    def weights_used(self) -> str | dict[str, str]:
+        if self._path is None:
+            return "tiny"
+        return {AST_WEIGHTS[DEFAULT_VARIANT].filename: str(self._path)}
+
+    def prepare(self, windows: Sequence[AudioWindow]) -> list[FloatArray]:
+        """The 16 kHz, padded waveforms the feature extractor gets."""
+        return [_to_rate_and_pad(w, SAMPLE_RATE, self.config.pad_to, self.config.pad_mode) for w in windows]
+
+    def predict(self, windows: Sequence[AudioWindow]) -> FloatArray:
+        """(N, C) sigmoid probabilities over :attr:`vocabulary`, one row per window."""
+        import torch
+
+        waves = self.prepare(windows)
+        if not waves:
+            return np.zeros((0, len(self._vocabulary)), np.float32)
+        device, dtype = self.runtime.torch_device(), self.runtime.torch_dtype()
+        bs = self.config.batch_size
+        out: list[FloatArray] = []
+        for i in range(0, len(waves), bs):
+            chunk = waves[i : i + bs]
+            feats = self.feature_extractor(chunk, sampling_rate=SAMPLE_RATE, return_tensors="pt")
+            x = feats["input_values"].to(device=device, dtype=dtype)
+            with torch.inference_mode():
+                logits = self.model(input_values=x).logits
+            out.append(torch.sigmoid(logits).float().cpu().numpy())
+            self.runtime.count("ast.forward_passes")
+        self.runtime.count("ast.windows", len(waves))
+        return np.concatenate(out, axis=0).astype(np.float32)
+
+    def tag(self, windows: Sequence[AudioWindow]) -> list[Tags]:
+        probs = self.predict(windows)
+        return [Tags.from_scores(self._vocabulary, p) for p in probs]

@@ -1,0 +1,87 @@
+"""Threshold filters: audio tags by probability, proposals by score and size."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+import numpy as np
+from pydantic import Field
+
+from avseg.audioset import NON_VISUAL_TAGS
+from avseg.components import ComponentConfig, Filter, FrameContext
+from avseg.types import Drop, FilterResult
+
+
+class TagThresholdConfig(ComponentConfig):
+    threshold: float = Field(0.5, ge=0.0, le=1.0, description="keep tags with probability >= this (tau_AT)")
+    top_k: int | None = Field(None, ge=1, description="then keep at most this many, most probable first")
+    deny: list[str] | None = Field(
+        None, description="labels never kept (non-visual sounds); null = avseg's default list, [] = none"
+    )
+
+
+class TagThreshold(Filter):
+    name: ClassVar[str] = "tag-threshold"
+    description: ClassVar[str] = "Keep audio tags with probability >= threshold, optionally top-k, minus a deny-list."
+    Config = TagThresholdConfig
+    target: ClassVar[Literal["tags", "proposals"]] = "tags"
+
+    def __call__(self, ctx: FrameContext) -> FilterResult:
+        cfg = self.config
+        assert isinstance(cfg, TagThresholdConfig)
+        tags = ctx.tags
+        if tags is None:
+            return FilterResult(keep=[])
+        deny = {d.lower() for d in (NON_VISUAL_TAGS if cfg.deny is None else cfg.deny)}
+        keep: list[int] = []
+        drops: dict[int, Drop] = {}
+        for i, (name, p) in enumerate(zip(tags.names, tags.scores)):
+            if name.lower() in deny:
+                drops[i] = Drop(self.name, f"{name!r} is on the deny-list of non-visual sounds", float(p))
+            elif p < cfg.threshold:
+                drops[i] = Drop(self.name, f"probability {p:.3f} < {cfg.threshold:.3f}", float(p))
+            elif cfg.top_k is not None and len(keep) >= cfg.top_k:
+                drops[i] = Drop(self.name, f"beyond top-{cfg.top_k}", float(p))
+            else:
+                keep.append(i)
+        return FilterResult(keep=keep, drops=drops, scores=[float(s) for s in tags.scores])
+
+
+class ScoreThresholdConfig(ComponentConfig):
+    threshold: float = Field(0.5, description="keep proposals with score >= this")
+    max_area_fraction: float | None = Field(
+        None, gt=0.0, le=1.0, description="drop boxes covering >= this fraction of the frame (e.g. 0.98)"
+    )
+    keep_top_if_none: bool = Field(False, description="keep the best-scoring box when none pass")
+
+
+class ScoreThreshold(Filter):
+    name: ClassVar[str] = "score-threshold"
+    description: ClassVar[str] = "Keep proposals with score >= threshold; optionally drop near-full-frame boxes."
+    Config = ScoreThresholdConfig
+
+    def __call__(self, ctx: FrameContext) -> FilterResult:
+        cfg = self.config
+        assert isinstance(cfg, ScoreThresholdConfig)
+        props = ctx.proposals
+        if props is None or len(props) == 0:
+            return FilterResult(keep=[])
+        h, w = ctx.frame.shape[:2]
+        b = props.boxes
+        area = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None) / float(h * w)
+        keep: list[int] = []
+        drops: dict[int, Drop] = {}
+        for i, s in enumerate(props.scores):
+            if cfg.max_area_fraction is not None and area[i] >= cfg.max_area_fraction:
+                drops[i] = Drop(self.name, f"box covers {area[i]:.0%} of the frame (>= {cfg.max_area_fraction:.0%})", float(s))
+            elif s < cfg.threshold:
+                drops[i] = Drop(self.name, f"score {s:.3f} < {cfg.threshold:.3f}", float(s))
+            else:
+                keep.append(i)
+        if not keep and cfg.keep_top_if_none:
+            candidates = [i for i in range(len(props)) if cfg.max_area_fraction is None or area[i] < cfg.max_area_fraction]
+            if candidates:
+                best = max(candidates, key=lambda i: float(props.scores[i]))
+                drops.pop(best, None)
+                keep = [best]
+        return FilterResult(keep=keep, drops=drops, scores=[float(s) for s in props.scores])

@@ -1,0 +1,393 @@
+"""``gdino``: GroundingDINO (transformers) boxes for text prompts, one Proposals per frame.
+
+Prompts per frame are label strings (audio tags, or the configured vocabulary). They are
+normalised (lowercase, ``_`` to space, no ``.`` inside a label, de-duplicated in order) and
+joined the way GroundingDINO expects: ``"dog. acoustic guitar."``. Frames with equal prompts
+go through the model together; post-processing is transformers' own
+``GroundingDinoProcessor.post_process_grounded_object_detection``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from avseg.components import Capabilities, ComponentConfig, Proposer
+from avseg.errors import ConfigError, DependencyMissing, did_you_mean
+from avseg.runtime import Runtime
+from avseg.types import Image, Proposals
+from avseg.weights import WeightFile, require
+
+# --------------------------------------------------------------------------- vocabularies
+
+COCO_CLASSES = [
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
+    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog",
+    "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella",
+    "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite",
+    "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket", "bottle",
+    "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich", "orange",
+    "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch", "potted plant",
+    "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
+    "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors",
+    "teddy bear", "hair drier", "toothbrush",
+]  # fmt: skip
+
+#: AVSBench-S4's 23 categories (fallback when avseg/data/s4_categories.json is absent)
+S4_CATEGORIES = [
+    "baby_laughter", "female_singing", "male_speech", "dog_barking", "cat_meowing", "lions_roaring",
+    "horse_clip-clop", "coyote_howling", "mynah_bird_singing", "playing_acoustic_guitar",
+    "playing_tabla", "playing_violin", "playing_piano", "playing_ukulele", "playing_glockenspiel",
+    "helicopter", "race_car", "driving_buses", "ambulance_siren", "typing_on_computer_keyboard",
+    "chainsawing_trees", "cap_gun_shooting", "lawn_mowing",
+]  # fmt: skip
+
+#: S4 categories are sound events; GroundingDINO needs the visible object that makes the sound
+S4_OBJECT_NAMES = {
+    "baby_laughter": "baby", "female_singing": "woman", "male_speech": "man", "dog_barking": "dog",
+    "cat_meowing": "cat", "lions_roaring": "lion", "horse_clip-clop": "horse",
+    "coyote_howling": "coyote", "mynah_bird_singing": "bird",
+    "playing_acoustic_guitar": "acoustic guitar", "playing_tabla": "tabla",
+    "playing_violin": "violin", "playing_piano": "piano", "playing_ukulele": "ukulele",
+    "playing_glockenspiel": "glockenspiel", "helicopter": "helicopter", "race_car": "race car",
+    "driving_buses": "bus", "ambulance_siren": "ambulance",
+    "typing_on_computer_keyboard": "computer keyboard", "chainsawing_trees": "chainsaw",
+    "cap_gun_shooting": "gun", "lawn_mowing": "lawn mower",
+}  # fmt: skip
+
+#: AVSBench-semantic's 70 object classes (fallback when avseg/data/avss_labels.json is absent)
+AVSS_CLASSES = [
+    "accordion", "airplane", "axe", "baby", "bassoon", "bell", "bird", "boat", "boy", "bus", "car",
+    "cat", "cello", "clarinet", "clipper", "clock", "dog", "donkey", "drum", "duck", "elephant",
+    "emergency-car", "erhu", "flute", "frying-food", "girl", "goose", "guitar", "gun", "guzheng",
+    "hair-dryer", "handpan", "harmonica", "harp", "helicopter", "hen", "horse", "keyboard",
+    "leopard", "lion", "man", "marimba", "missile-rocket", "motorcycle", "mower", "parrot", "piano",
+    "pig", "pipa", "saw", "saxophone", "sheep", "sitar", "sorna", "squirrel", "tabla", "tank",
+    "tiger", "tractor", "train", "trombone", "truck", "trumpet", "tuba", "ukulele", "utv",
+    "vacuum-cleaner", "violin", "wolf", "woman",
+]  # fmt: skip
+
+VOCABULARY_ALIASES = {
+    "avsbench-s4": "avsbench-s4", "s4": "avsbench-s4", "ms3": "avsbench-s4",
+    "avss": "avss", "avsbench-semantic": "avss", "avsbench-ss": "avss",
+    "coco": "coco",
+}  # fmt: skip
+
+
+def _data_json(name: str) -> Any | None:
+    try:
+        text = resources.files("avseg.data").joinpath(name).read_text(encoding="utf-8")
+    except (FileNotFoundError, ModuleNotFoundError, OSError):
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return None
+
+
+def s4_vocabulary() -> list[str]:
+    """Object names for AVSBench-S4's categories (from avseg/data/s4_categories.json if present)."""
+    data = _data_json("s4_categories.json")
+    cats = data.get("categories") if isinstance(data, dict) else None
+    cats = cats if isinstance(cats, list) and cats else S4_CATEGORIES
+    out = []
+    for c in cats:
+        name = S4_OBJECT_NAMES.get(c)
+        if name is None:  # an unknown category: drop a leading verb, use the words
+            name = re.sub(r"^playing_", "", c).replace("_", " ")
+        out.append(name)
+    return out
+
+
+def avss_vocabulary() -> list[str]:
+    """AVSBench-semantic's object classes (from avseg/data/avss_labels.json if present), hyphens as spaces."""
+    data = _data_json("avss_labels.json")
+    table = data.get("label2idx") if isinstance(data, dict) else None
+    if isinstance(table, dict) and table:
+        names = [k for k, _ in sorted(table.items(), key=lambda kv: kv[1]) if k != "background"]
+    else:
+        names = AVSS_CLASSES
+    return [n.replace("-", " ") for n in names]
+
+
+def named_vocabulary(name: str) -> list[str]:
+    key = VOCABULARY_ALIASES[name.lower()]
+    if key == "avsbench-s4":
+        return s4_vocabulary()
+    if key == "avss":
+        return avss_vocabulary()
+    return list(COCO_CLASSES)
+
+
+def all_builtin_vocabulary_words() -> list[str]:
+    """Every phrase of the bundled vocabularies and AudioSet's tag names (for the tiny tokenizer)."""
+    phrases = s4_vocabulary() + avss_vocabulary() + list(COCO_CLASSES) + S4_CATEGORIES + AVSS_CLASSES
+    try:
+        tags = resources.files("avseg.data").joinpath("audioset_labels.txt").read_text(encoding="utf-8")
+        phrases += [t for t in tags.splitlines() if t.strip()]
+    except (FileNotFoundError, ModuleNotFoundError, OSError):
+        pass
+    return phrases
+
+
+def normalise_prompts(labels: Sequence[str]) -> list[str]:
+    """Lowercase, ``_`` -> space, ``.`` removed (it separates phrases), whitespace collapsed,
+    empty names dropped, duplicates dropped keeping the first occurrence."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for label in labels:
+        t = " ".join(str(label).lower().replace("_", " ").replace(".", " ").split())
+        if t and t not in seen:
+            seen.add(t)
+            out.append(t)
+    return out
+
+
+def prompt_text(labels: Sequence[str]) -> str:
+    """The GroundingDINO caption for already-normalised labels: ``"dog. acoustic guitar."``."""
+    return ". ".join(labels) + "." if labels else ""
+
+
+# --------------------------------------------------------------------------- component
+
+
+class GdinoConfig(ComponentConfig):
+    variant: Literal["tiny", "base"] = Field(
+        "tiny", description="grounding-dino-tiny (Swin-T) or -base (Swin-B)"
+    )
+    checkpoint: str | None = Field(
+        None, description="a local folder holding the HF checkpoint (overrides lookup)"
+    )
+    box_threshold: float = Field(
+        0.35, ge=0.0, le=1.0, description="keep boxes whose best token score exceeds this"
+    )
+    text_threshold: float = Field(0.25, ge=0.0, le=1.0, description="tokens above this make up a box's label")
+    vocabulary: str | list[str] | None = Field(
+        None,
+        description="None: prompts from audio tags; or a list of names, a named vocabulary "
+        "(avsbench-s4, avss, coco) or a text file with one name per line; used INSTEAD of tags",
+    )
+    batch_size: int = Field(
+        8, ge=1, description="frames per forward pass", json_schema_extra={"affects_output": False}
+    )
+
+    @field_validator("vocabulary")
+    @classmethod
+    def _check_vocabulary(cls, v: str | list[str] | None) -> str | list[str] | None:
+        if v is None:
+            return v
+        if isinstance(v, list):
+            if not normalise_prompts(v):
+                raise ValueError("vocabulary: the list has no non-empty names")
+            return v
+        if v.lower() in VOCABULARY_ALIASES or Path(v).expanduser().is_file():
+            return v
+        raise ValueError(
+            f"vocabulary: {v!r} is neither a named vocabulary nor an existing file"
+            + did_you_mean(v, VOCABULARY_ALIASES)
+        )
+
+
+def resolve_vocabulary(v: str | list[str] | None) -> list[str] | None:
+    """The configured vocabulary as normalised prompt names (None when prompts come from tags)."""
+    if v is None:
+        return None
+    if isinstance(v, list):
+        return normalise_prompts(v)
+    if v.lower() in VOCABULARY_ALIASES:
+        return normalise_prompts(named_vocabulary(v))
+    path = Path(v).expanduser()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(
+            f"proposer 'gdino': cannot read vocabulary file {path}: {exc.strerror or exc}"
+        ) from None
+    names = normalise_prompts([ln for ln in lines if not ln.lstrip().startswith("#")])
+    if not names:
+        raise ConfigError(f"proposer 'gdino': vocabulary file {path} holds no names")
+    return names
+
+
+class GroundingDinoProposer(Proposer):
+    name: ClassVar[str] = "gdino"
+    description: ClassVar[str] = (
+        "GroundingDINO boxes for text prompts (audio tags or a fixed vocabulary), transformers"
+    )
+    Config: ClassVar[type[ComponentConfig]] = GdinoConfig
+    requires: ClassVar[tuple[str, ...]] = ("torch", "transformers")
+    extra: ClassVar[str | None] = "gdino"
+    weights: ClassVar[dict[str, list[WeightFile]]] = {
+        "tiny": [
+            WeightFile(
+                "grounding-dino-tiny",
+                hf_repo="IDEA-Research/grounding-dino-tiny",
+                hf_files=("config.json", "preprocessor_config.json"),
+                licence="Apache-2.0",
+            )
+        ],
+        "base": [
+            WeightFile(
+                "grounding-dino-base",
+                hf_repo="IDEA-Research/grounding-dino-base",
+                hf_files=("config.json", "preprocessor_config.json"),
+                licence="Apache-2.0",
+            )
+        ],
+    }
+    default_variant: ClassVar[str | None] = "tiny"
+
+    config: GdinoConfig
+
+    @classmethod
+    def capabilities(cls, config: ComponentConfig) -> Capabilities:
+        assert isinstance(config, GdinoConfig)
+        return Capabilities(
+            needs_prompts=True, has_vocabulary=config.vocabulary is not None, gives_labels=True
+        )
+
+    def __init__(self, config: ComponentConfig, runtime: Runtime) -> None:
+        super().__init__(config, runtime)
+        try:
+            import torch  # noqa: F401
+            import transformers  # noqa: F401
+        except ImportError as exc:
+            raise DependencyMissing(
+                f"proposer 'gdino' needs {exc.name or 'transformers'}: pip install 'avseg[gdino]'"
+            ) from None
+        self.vocabulary = resolve_vocabulary(self.config.vocabulary)
+        self.device = runtime.torch_device()
+        self.dtype = runtime.torch_dtype()
+        self._path = None
+        if not runtime.tiny:
+            self._path = require(
+                "proposer 'gdino'",
+                self.config.variant,
+                self.weights[self.config.variant][0],
+                explicit=self.config.checkpoint,
+            )
+        key = (
+            f"gdino:{self.config.variant}:tiny={runtime.tiny}:seed={runtime.seed if runtime.tiny else '-'}:"
+            f"{self._path}:{self.device}:{self.dtype}"
+        )
+        self.model, self.processor = runtime.share(key, self._load)
+
+    def _load(self) -> tuple[Any, Any]:
+        if self.runtime.tiny:
+            from avseg_gdino.tiny import build_tiny
+
+            model, processor = build_tiny(self.runtime.seed)
+        else:
+            from transformers import GroundingDinoForObjectDetection, GroundingDinoProcessor
+
+            assert self._path is not None
+            try:
+                processor = GroundingDinoProcessor.from_pretrained(str(self._path), local_files_only=True)
+                model = GroundingDinoForObjectDetection.from_pretrained(
+                    str(self._path), local_files_only=True
+                )
+            except (OSError, ValueError) as exc:
+                from avseg.errors import AvsegError
+
+                msg = " ".join(str(exc).split())[:200]
+                raise AvsegError(f"proposer 'gdino': cannot load {self._path}: {msg}") from None
+        model = model.to(device=self.device, dtype=self.dtype).eval()
+        return model, processor
+
+    def weights_used(self) -> str | dict[str, str]:
+        if self.runtime.tiny:
+            return "tiny"
+        wf = self.weights[self.config.variant][0]
+        return {wf.filename: str(self._path)}
+
+    # ------------------------------------------------------------------ prompts
+
+    def frame_prompts(self, n: int, prompts: Sequence[list[str]] | None) -> list[list[str]]:
+        """The normalised labels each frame is prompted with (the vocabulary wins over tags)."""
+        if self.vocabulary is not None:
+            return [list(self.vocabulary) for _ in range(n)]
+        if prompts is None:
+            return [[] for _ in range(n)]
+        if len(prompts) != n:
+            raise ValueError(f"proposer 'gdino': {n} frames but {len(prompts)} prompt lists")
+        return [normalise_prompts(p) for p in prompts]
+
+    def chunks(self, labels: list[str]) -> list[list[str]]:
+        """Split labels into captions that fit the model's text length (max_text_len tokens)."""
+        limit = int(getattr(self.model.config, "max_text_len", 256))
+        tok = self.processor.tokenizer
+        out: list[list[str]] = [[]]
+        used = 2  # [CLS] and [SEP]
+        for label in labels:
+            cost = len(tok(label, add_special_tokens=False)["input_ids"]) + 1  # the '.'
+            if out[-1] and used + cost > limit:
+                out.append([])
+                used = 2
+            out[-1].append(label)
+            used += cost
+        return out
+
+    # ------------------------------------------------------------------ inference
+
+    def _detect(self, images: list[Image], caption: str) -> list[dict[str, Any]]:
+        """Upstream processor -> model -> upstream post-processing for frames sharing one caption."""
+        import torch
+
+        inputs = self.processor(images=images, text=[caption] * len(images), return_tensors="pt")
+        inputs = {k: v.to(self.device) for k, v in inputs.items()}
+        inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
+        with torch.inference_mode():
+            outputs = self.model(**inputs)
+        self.runtime.count("gdino.forward_passes")
+        self.runtime.count("gdino.frames", len(images))
+        if outputs.logits.dtype != torch.float32:
+            outputs.logits = outputs.logits.float()
+            outputs.pred_boxes = outputs.pred_boxes.float()
+        return self.processor.post_process_grounded_object_detection(
+            outputs,
+            input_ids=inputs["input_ids"],
+            threshold=self.config.box_threshold,
+            text_threshold=self.config.text_threshold,
+            target_sizes=[(int(im.shape[0]), int(im.shape[1])) for im in images],
+        )
+
+    def propose(self, frames: Sequence[Image], prompts: Sequence[list[str]] | None = None) -> list[Proposals]:
+        frames = list(frames)
+        per_frame = self.frame_prompts(len(frames), prompts)
+        results: list[Proposals] = [Proposals.empty(with_labels=True) for _ in frames]
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for i, labels in enumerate(per_frame):
+            if labels:
+                groups.setdefault(tuple(labels), []).append(i)
+        parts: dict[int, list[tuple[np.ndarray, np.ndarray, list[str]]]] = {i: [] for i in range(len(frames))}
+        bs = self.config.batch_size
+        for labels, idx in groups.items():
+            for chunk in self.chunks(list(labels)):
+                caption = prompt_text(chunk)
+                for s in range(0, len(idx), bs):
+                    batch = idx[s : s + bs]
+                    dets = self._detect([np.ascontiguousarray(frames[i]) for i in batch], caption)
+                    for i, d in zip(batch, dets, strict=True):
+                        parts[i].append(
+                            (
+                                d["boxes"].detach().float().cpu().numpy().reshape(-1, 4),
+                                d["scores"].detach().float().cpu().numpy().reshape(-1),
+                                [str(t) for t in d["text_labels"]],
+                            )
+                        )
+        for i, ps in parts.items():
+            if not ps:
+                continue
+            boxes = np.concatenate([p[0] for p in ps]).astype(np.float32)
+            scores = np.concatenate([p[1] for p in ps]).astype(np.float32)
+            labels_out = [t for p in ps for t in p[2]]
+            results[i] = Proposals(boxes=boxes, scores=scores, labels=labels_out)
+            self.runtime.count("gdino.boxes", len(boxes))
+        return results

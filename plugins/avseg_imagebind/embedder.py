@@ -1,0 +1,368 @@
+"""``imagebind``: ImageBind (huge) audio-window and region embeddings in one space.
+
+Upstream: ``imagebind-unofficial==0.1.1`` (Meta's ImageBind code packaged for PyPI), checkpoint
+``imagebind_huge.pth`` (CC-BY-NC-4.0). The model is ImageBind's own ``ImageBindModel``; the
+inputs are made by ImageBind's own transforms, applied to arrays in memory instead of files:
+
+- **regions** (as in the CMSF authors' OWOD-BIND code): the frame with everything outside the
+  region's mask Gaussian-blurred (21x21, ``cv2.GaussianBlur``; or blacked out, or kept), cropped
+  to the region's box (rounded like ``PIL.Image.crop``; clamped to the frame, at least 1 pixel);
+  then ``Resize(224, bicubic) -> CenterCrop(224) -> ToTensor -> Normalize(CLIP mean/std)``, the
+  transform of ``imagebind.data.load_and_transform_vision_data``. Without a mask the crop is the box.
+- **audio**: ``imagebind.data.load_and_transform_audio_data`` minus the file read: resample to
+  16 kHz with ``torchaudio.functional.resample``, 3 clips of 2 s from pytorchvideo's
+  ``ConstantClipsPerVideoSampler`` (via ``imagebind.data.get_clip_timepoints``), Kaldi fbank with
+  128 mel bins padded/cut to 204 frames, normalised with mean -4.268 / std 9.138. See
+  ``pad_mode`` for what happens to 1-s windows.
+
+Outputs are what ``ImageBindModel`` returns: vision embeddings are L2-normalised; audio
+embeddings are L2-normalised then multiplied by ImageBind's fixed audio logit scale (20), per
+clip, and averaged over the 3 clips. ``vision @ audio.T`` is therefore ImageBind's logit, as in
+the authors' ``softmax(vision @ audio.T, dim=0)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from avseg.components import ComponentConfig, Embedder
+from avseg.errors import AvsegError, InputError
+from avseg.runtime import Runtime
+from avseg.types import AudioWindow, BoolArray, FloatArray, Image, Proposals
+from avseg.weights import WeightFile, load_state_dict, require
+
+IMAGEBIND_HUGE = WeightFile(
+    filename="imagebind_huge.pth",
+    url="https://dl.fbaipublicfiles.com/imagebind/imagebind_huge.pth",
+    licence="CC-BY-NC-4.0",
+)
+DEFAULT_VARIANT = "huge"
+
+# imagebind.data.load_and_transform_audio_data's defaults
+SAMPLE_RATE = 16_000
+CLIP_DURATION = 2  # seconds
+CLIPS_PER_WINDOW = 3
+NUM_MEL_BINS = 128
+TARGET_LENGTH = 204
+AUDIO_MEAN = -4.268
+AUDIO_STD = 9.138
+MIN_SAMPLES = 400  # one 25 ms Kaldi frame at 16 kHz: fbank yields nothing below this
+
+# imagebind.data.load_and_transform_vision_data's transform
+IMAGE_SIZE = 224
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def box_pixels(box: Sequence[float], width: int, height: int) -> tuple[int, int, int, int]:
+    """Integer ``x0, y0, x1, y1`` of a box: rounded like ``PIL.Image.crop`` does, clamped to the
+    frame, and at least 1 pixel wide and high (so a zero-area box still gives a crop)."""
+    x0, y0, x1, y1 = (int(round(float(v))) for v in box)
+    x0, x1 = min(x0, x1), max(x0, x1)
+    y0, y1 = min(y0, y1), max(y0, y1)
+    x0 = min(max(x0, 0), width - 1)
+    y0 = min(max(y0, 0), height - 1)
+    x1 = min(max(x1, x0 + 1), width)
+    y1 = min(max(y1, y0 + 1), height)
+    return x0, y0, x1, y1
+
+
+def region_crop(
+    frame: Image,
+    box: Sequence[float],
+    mask: BoolArray | None = None,
+    background: str = "blur",
+    blurred: Image | None = None,
+) -> Image:
+    """The pixels ImageBind sees for one region: the box crop, with the area outside ``mask``
+    replaced by ``blurred`` (the whole frame Gaussian-blurred, then cropped: ``"blur"``), by black
+    (``"black"``), or left as is (``"keep"``, or no mask)."""
+    h, w = frame.shape[:2]
+    x0, y0, x1, y1 = box_pixels(box, w, h)
+    crop = frame[y0:y1, x0:x1]
+    if mask is None or background == "keep":
+        return np.ascontiguousarray(crop)
+    inside = np.asarray(mask, dtype=bool)[y0:y1, x0:x1, None]
+    if background == "blur":
+        if blurred is None:
+            raise ValueError("region_crop: background 'blur' needs the blurred frame")
+        outside: Any = blurred[y0:y1, x0:x1]
+    else:
+        outside = np.zeros_like(crop)
+    return np.ascontiguousarray(np.where(inside, crop, outside).astype(np.uint8))
+
+
+def blur_frame(frame: Image, kernel: int = 21) -> Image:
+    """``cv2.GaussianBlur(frame, (kernel, kernel), 0)``, as the authors' ``segment_image``."""
+    import cv2
+
+    return np.asarray(cv2.GaussianBlur(np.ascontiguousarray(frame), (kernel, kernel), 0), dtype=np.uint8)
+
+
+def waveform2melspec(waveform: Any, sample_rate: int, num_mel_bins: int, target_length: int) -> Any:
+    """``imagebind.data.waveform2melspec`` without its ``logging.warning`` for clips far from
+    ``target_length`` (1-s windows always trigger it, and ``logging.warning`` on the root logger
+    would configure logging for the whole process). Same operations in the same order,
+    including the in-place mean subtraction on the (view) ``waveform``: tested equal."""
+    import torch
+    import torchaudio
+
+    waveform -= waveform.mean()
+    fbank = torchaudio.compliance.kaldi.fbank(
+        waveform,
+        htk_compat=True,
+        sample_frequency=sample_rate,
+        use_energy=False,
+        window_type="hanning",
+        num_mel_bins=num_mel_bins,
+        dither=0.0,
+        frame_length=25,
+        frame_shift=10,
+    )
+    fbank = fbank.transpose(0, 1)
+    p = target_length - fbank.size(1)
+    if p > 0:
+        fbank = torch.nn.functional.pad(fbank, (0, p), mode="constant", value=0)
+    elif p < 0:
+        fbank = fbank[:, 0:target_length]
+    return fbank.unsqueeze(0)
+
+
+class ImageBindConfig(ComponentConfig):
+    variant: Literal["huge"] = Field("huge", description="the ImageBind checkpoint (only 'huge' is released)")
+    checkpoint: str | None = Field(None, description="a local imagebind_huge.pth (a plain state dict)")
+    background: Literal["blur", "black", "keep"] = Field(
+        "blur", description="what happens outside a region's mask inside its box crop (no mask: 'keep')"
+    )
+    blur_kernel: int = Field(21, ge=1, description="Gaussian kernel size (odd) for background 'blur'")
+    pad_mode: Literal["upstream", "repeat", "zero"] = Field(
+        "upstream",
+        description=(
+            "windows shorter than ImageBind's 2-s clips: 'upstream' = as ImageBind treats a short "
+            "file (the fbank is zero-padded to 204 frames); 'repeat' = tile the waveform to 2 s; "
+            "'zero' = append silence to 2 s"
+        ),
+    )
+    batch_size: int = Field(
+        512,
+        ge=1,
+        description="crops (or audio windows) per forward pass",
+        json_schema_extra={"affects_output": False},
+    )
+
+    @field_validator("blur_kernel")
+    @classmethod
+    def _odd(cls, v: int) -> int:
+        if v % 2 == 0:
+            raise ValueError(f"blur_kernel must be odd (cv2.GaussianBlur), got {v}")
+        return v
+
+
+def load_checkpoint(model: Any, path: Path) -> None:
+    """Load ``path`` (a plain state dict; pickled code is refused) into ``model``, strictly, with a
+    one-line error when it does not fit."""
+    sd = load_state_dict(path)
+    try:
+        result = model.load_state_dict(sd, strict=False)
+    except RuntimeError as exc:  # shape mismatches raise even when not strict
+        first = next(
+            (ln.strip() for ln in str(exc).splitlines() if "size mismatch" in ln), str(exc).splitlines()[0]
+        )
+        raise AvsegError(f"{path} does not fit ImageBind's architecture: {first[:200]}") from None
+    if result.missing_keys or result.unexpected_keys:
+        raise AvsegError(
+            f"{path} is not an ImageBind checkpoint: {len(result.missing_keys)} missing keys "
+            f"(e.g. {result.missing_keys[:2]}), {len(result.unexpected_keys)} unexpected "
+            f"(e.g. {result.unexpected_keys[:2]})"
+        )
+
+
+class ImageBindEmbedder(Embedder):
+    """ImageBind audio and region embeddings; see the module docstring for the exact inputs."""
+
+    name: ClassVar[str] = "imagebind"
+    description: ClassVar[str] = (
+        "ImageBind (huge): audio windows and masked region crops in one embedding space"
+    )
+    Config = ImageBindConfig
+    requires: ClassVar[tuple[str, ...]] = (
+        "torch", "torchvision", "torchaudio", "imagebind", "pytorchvideo", "timm", "einops", "ftfy", "regex", "iopath",
+    )  # fmt: skip
+    extra: ClassVar[str | None] = "imagebind"
+    weights: ClassVar[dict[str, list[WeightFile]]] = {DEFAULT_VARIANT: [IMAGEBIND_HUGE]}
+    default_variant: ClassVar[str | None] = DEFAULT_VARIANT
+
+    config: ImageBindConfig
+
+    def __init__(self, config: ComponentConfig, runtime: Runtime) -> None:
+        super().__init__(config, runtime)
+        from avseg_imagebind.compat import load_imagebind
+
+        self._ib_model, self._ib_data = load_imagebind()
+        self._path: Path | None = None
+        if not runtime.tiny:
+            self._path = require(
+                f"embedder '{self.name}'",
+                self.config.variant,
+                IMAGEBIND_HUGE,
+                explicit=self.config.checkpoint,
+            )
+        device, dtype = runtime.torch_device(), runtime.torch_dtype()
+        tag = "tiny" if self._path is None else str(self._path)
+        seed = runtime.seed if self._path is None else "-"
+        key = f"imagebind/{self.config.variant}/{tag}/seed={seed}/{device}/{dtype}"
+        self.model = runtime.share(key, self._build)
+        self.embed_dim = int(self.model.modality_heads["vision"][-1].out_features)
+
+        from torchvision import transforms
+
+        # imagebind.data.load_and_transform_vision_data's transform, verbatim.
+        self._vision_transform = transforms.Compose(
+            [
+                transforms.Resize(IMAGE_SIZE, interpolation=transforms.InterpolationMode.BICUBIC),
+                transforms.CenterCrop(IMAGE_SIZE),
+                transforms.ToTensor(),
+                transforms.Normalize(mean=CLIP_MEAN, std=CLIP_STD),
+            ]
+        )
+        self._audio_normalize = transforms.Normalize(mean=AUDIO_MEAN, std=AUDIO_STD)
+
+    def _build(self) -> Any:
+        from avseg_imagebind.tiny import TINY_KWARGS, build_model
+
+        if self._path is None:
+            model = build_model(self._ib_model, TINY_KWARGS, seed=self.runtime.seed)
+        else:
+            model = self._ib_model.imagebind_huge(pretrained=False)  # architecture only, no download
+            load_checkpoint(model, self._path)
+        return model.to(device=self.runtime.torch_device(), dtype=self.runtime.torch_dtype()).eval()
+
+    def weights_used(self) -> str | dict[str, str]:
+        if self._path is None:
+            return "tiny"
+        return {IMAGEBIND_HUGE.filename: str(self._path)}
+
+    # ----------------------------------------------------------------- audio
+    def _waveform_16k(self, window: AudioWindow) -> Any:
+        """(1, T) float32 tensor at 16 kHz, padded per ``pad_mode`` (a fresh tensor: the
+        in-place mean subtraction below never touches the caller's array)."""
+        import torch
+        import torchaudio
+
+        wave = torch.from_numpy(np.array(window.waveform, dtype=np.float32, copy=True).reshape(1, -1))
+        sr = int(window.sample_rate)
+        if sr != SAMPLE_RATE and wave.shape[1] > 0:
+            wave = torchaudio.functional.resample(wave, orig_freq=sr, new_freq=SAMPLE_RATE)
+        target = CLIP_DURATION * SAMPLE_RATE
+        n = wave.shape[1]
+        if n < target and self.config.pad_mode == "repeat" and n > 0:
+            wave = wave.repeat(1, -(-target // n))[:, :target]
+        elif n < target and self.config.pad_mode == "zero":
+            wave = torch.nn.functional.pad(wave, (0, target - n))
+        if wave.shape[1] < MIN_SAMPLES:
+            wave = torch.nn.functional.pad(wave, (0, MIN_SAMPLES - wave.shape[1]))
+        return wave.contiguous()
+
+    def audio_inputs(self, windows: Sequence[AudioWindow]) -> Any:
+        """(N, 3, 1, 128, 204): what ``load_and_transform_audio_data`` makes of each window."""
+        import torch
+
+        data = self._ib_data
+        out = []
+        for window in windows:
+            wave = self._waveform_16k(window)
+            sampler = data.ConstantClipsPerVideoSampler(
+                clip_duration=CLIP_DURATION, clips_per_video=CLIPS_PER_WINDOW
+            )
+            clips = []
+            for start, end in data.get_clip_timepoints(sampler, wave.size(1) / SAMPLE_RATE):
+                clip = wave[:, int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
+                clips.append(
+                    self._audio_normalize(waveform2melspec(clip, SAMPLE_RATE, NUM_MEL_BINS, TARGET_LENGTH))
+                )
+            out.append(torch.stack(clips, dim=0))
+        if not out:
+            return torch.zeros((0, CLIPS_PER_WINDOW, 1, NUM_MEL_BINS, TARGET_LENGTH))
+        return torch.stack(out, dim=0)
+
+    def embed_audio(self, windows: Sequence[AudioWindow]) -> FloatArray:
+        """(N, D): ImageBind's audio output per window (normalised x 20, averaged over 3 clips)."""
+        x = self.audio_inputs(windows)
+        self.runtime.count("imagebind.audio_windows", len(windows))
+        return self._forward("audio", x)
+
+    # ---------------------------------------------------------------- vision
+    def region_crops(self, frames: Sequence[Image], proposals: Sequence[Proposals]) -> list[list[Image]]:
+        """Per frame, the uint8 RGB crop of each proposal that the vision transform gets."""
+        if len(frames) != len(proposals):
+            raise InputError(f"embedder 'imagebind': {len(frames)} frames but {len(proposals)} proposal sets")
+        cfg = self.config
+        out: list[list[Image]] = []
+        for frame, props in zip(frames, proposals, strict=True):
+            frame = np.asarray(frame, dtype=np.uint8)
+            masks = props.masks
+            if masks is not None and masks.shape[1:] != frame.shape[:2]:
+                raise InputError(
+                    f"embedder 'imagebind': masks of shape {masks.shape[1:]} for a frame of {frame.shape[:2]}"
+                )
+            use_masks = masks is not None and cfg.background != "keep" and len(props) > 0
+            blurred = blur_frame(frame, cfg.blur_kernel) if use_masks and cfg.background == "blur" else None
+            out.append(
+                [
+                    region_crop(
+                        frame,
+                        box,
+                        masks[i] if use_masks and masks is not None else None,
+                        cfg.background,
+                        blurred,
+                    )
+                    for i, box in enumerate(props.boxes)
+                ]
+            )
+        return out
+
+    def vision_inputs(self, crops: Sequence[Image]) -> Any:
+        """(M, 3, 224, 224): ImageBind's vision transform of each crop."""
+        import torch
+        from PIL import Image as PILImage
+
+        if not crops:
+            return torch.zeros((0, 3, IMAGE_SIZE, IMAGE_SIZE))
+        return torch.stack(
+            [self._vision_transform(PILImage.fromarray(c).convert("RGB")) for c in crops], dim=0
+        )
+
+    def embed_regions(self, frames: Sequence[Image], proposals: Sequence[Proposals]) -> list[FloatArray]:
+        """(N_i, D) per frame: ImageBind's (L2-normalised) vision output per region; all regions of
+        all given frames go through the model together, ``batch_size`` per forward pass."""
+        per_frame = self.region_crops(frames, proposals)
+        flat = [c for crops in per_frame for c in crops]
+        self.runtime.count("imagebind.vision_crops", len(flat))
+        emb = self._forward("vision", self.vision_inputs(flat))
+        out: list[FloatArray] = []
+        i = 0
+        for crops in per_frame:
+            out.append(np.ascontiguousarray(emb[i : i + len(crops)]))
+            i += len(crops)
+        return out
+
+    # --------------------------------------------------------------- forward
+    def _forward(self, modality: str, x: Any) -> FloatArray:
+        import torch
+
+        if len(x) == 0:
+            return np.zeros((0, self.embed_dim), np.float32)
+        device, dtype = self.runtime.torch_device(), self.runtime.torch_dtype()
+        bs = self.config.batch_size
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(x), bs):
+                y = self.model({modality: x[i : i + bs].to(device=device, dtype=dtype)})[modality]
+                out.append(y.float().cpu().numpy())
+                self.runtime.count(f"imagebind.{modality}_forwards")
+        return np.concatenate(out, axis=0).astype(np.float32)

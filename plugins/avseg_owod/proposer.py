@@ -1,0 +1,242 @@
+"""``owod``: class-agnostic boxes from OWLv2's objectness head (a stand-in for CMSF's MAVL).
+
+OWLv2 predicts one box and one objectness logit per image patch, without any text query. We
+run only its vision tower (``Owlv2ForObjectDetection.image_embedder``) and the two heads
+(``objectness_predictor``, ``box_predictor``), exactly the calls its ``forward`` makes, then:
+
+1. score = sigmoid(objectness logit);
+2. boxes cxcywh (normalised to the PADDED square image the processor built: frames are padded
+   at the bottom/right to ``max(H, W)`` before resizing) -> xyxy pixels: multiply by
+   ``max(H, W)``, then clip to the frame (``[0, W] x [0, H]``);
+3. drop boxes that clipping left with zero area (they lay in the padding);
+4. keep score > ``box_threshold``;
+5. class-agnostic NMS at ``nms_iou`` (torchvision.ops.nms; skipped when None);
+6. keep the ``top_k`` best (after NMS, so up to ``top_k`` distinct boxes survive).
+
+Output is sorted by score, descending. A MAVL (or any other class-agnostic detector) plugin can
+replace this one: it only has to return boxes and scores per frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import Field
+
+from avseg.components import Capabilities, ComponentConfig, Proposer
+from avseg.errors import AvsegError, DependencyMissing
+from avseg.runtime import Runtime
+from avseg.types import Image, Proposals
+from avseg.weights import WeightFile, require
+
+#: the tiny variant's square input side (patch 16 -> a 4x4 grid of boxes)
+TINY_IMAGE_SIZE = 64
+
+
+class OwodConfig(ComponentConfig):
+    variant: Literal["base", "large"] = Field(
+        "base", description="owlv2-base-patch16-ensemble or owlv2-large-patch14-ensemble"
+    )
+    checkpoint: str | None = Field(
+        None, description="a local folder holding the HF checkpoint (overrides lookup)"
+    )
+    box_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="tau_BB: keep boxes whose objectness exceeds this"
+    )
+    top_k: int | None = Field(100, ge=1, description="keep at most this many boxes per frame (None: all)")
+    nms_iou: float | None = Field(
+        0.5, gt=0.0, le=1.0, description="class-agnostic NMS IoU threshold (None: off)"
+    )
+    batch_size: int = Field(
+        8, ge=1, description="frames per forward pass", json_schema_extra={"affects_output": False}
+    )
+
+
+def tiny_config() -> Any:
+    from transformers import Owlv2Config
+
+    return Owlv2Config(
+        text_config={
+            "vocab_size": 64,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 16,
+            "bos_token_id": 62,
+            "eos_token_id": 63,
+        },
+        vision_config={
+            "image_size": TINY_IMAGE_SIZE,
+            "patch_size": 16,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+        },
+        projection_dim=32,
+        # the heads' Linear layers are drawn with std = initializer_factor; 1.0 (the default)
+        # saturates every sigmoid at these sizes, 0.1 gives spread-out scores and boxes
+        initializer_factor=0.1,
+    )
+
+
+def build_tiny(seed: int) -> tuple[Any, Any]:
+    """(model, image processor) of the tiny variant, random weights seeded with ``seed``."""
+    import torch
+    from transformers import Owlv2ForObjectDetection, Owlv2ImageProcessor
+
+    torch.manual_seed(seed)
+    model = Owlv2ForObjectDetection(tiny_config())
+    image_processor = Owlv2ImageProcessor(size={"height": TINY_IMAGE_SIZE, "width": TINY_IMAGE_SIZE})
+    return model, image_processor
+
+
+def postprocess(
+    objectness_logits: Any,
+    pred_boxes: Any,
+    frame_size: tuple[int, int],
+    box_threshold: float,
+    top_k: int | None,
+    nms_iou: float | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One frame's raw OWLv2 outputs -> (boxes xyxy pixels (N, 4), scores (N,)), sorted by score."""
+    import torch
+    from torchvision.ops import box_convert, nms
+
+    h, w = frame_size
+    side = float(max(h, w))
+    scores = torch.sigmoid(objectness_logits.float())
+    boxes = box_convert(pred_boxes.float(), "cxcywh", "xyxy") * side
+    boxes[:, 0::2] = boxes[:, 0::2].clamp(0.0, float(w))
+    boxes[:, 1::2] = boxes[:, 1::2].clamp(0.0, float(h))
+    keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]) & (scores > box_threshold)
+    boxes, scores = boxes[keep], scores[keep]
+    if nms_iou is not None and len(boxes):
+        order = nms(boxes, scores, nms_iou)  # sorted by score, descending
+    else:
+        order = torch.argsort(scores, descending=True, stable=True)
+    if top_k is not None:
+        order = order[:top_k]
+    return boxes[order].cpu().numpy().astype(np.float32), scores[order].cpu().numpy().astype(np.float32)
+
+
+class OwlV2ObjectnessProposer(Proposer):
+    name: ClassVar[str] = "owod"
+    description: ClassVar[str] = (
+        "class-agnostic boxes from OWLv2's objectness head (stand-in for MAVL), transformers"
+    )
+    Config: ClassVar[type[ComponentConfig]] = OwodConfig
+    requires: ClassVar[tuple[str, ...]] = ("torch", "torchvision", "transformers")
+    extra: ClassVar[str | None] = "owod"
+    weights: ClassVar[dict[str, list[WeightFile]]] = {
+        "base": [
+            WeightFile(
+                "owlv2-base-patch16-ensemble",
+                hf_repo="google/owlv2-base-patch16-ensemble",
+                hf_files=("config.json", "preprocessor_config.json"),
+                licence="Apache-2.0",
+            )
+        ],
+        "large": [
+            WeightFile(
+                "owlv2-large-patch14-ensemble",
+                hf_repo="google/owlv2-large-patch14-ensemble",
+                hf_files=("config.json", "preprocessor_config.json"),
+                licence="Apache-2.0",
+            )
+        ],
+    }
+    default_variant: ClassVar[str | None] = "base"
+
+    config: OwodConfig
+
+    @classmethod
+    def capabilities(cls, config: ComponentConfig) -> Capabilities:
+        return Capabilities(needs_prompts=False, has_vocabulary=False, gives_masks=False, gives_labels=False)
+
+    def __init__(self, config: ComponentConfig, runtime: Runtime) -> None:
+        super().__init__(config, runtime)
+        try:
+            import torch  # noqa: F401
+            import torchvision  # noqa: F401
+            import transformers  # noqa: F401
+        except ImportError as exc:
+            raise DependencyMissing(
+                f"proposer 'owod' needs {exc.name or 'transformers'}: pip install 'avseg[owod]'"
+            ) from None
+        self.device = runtime.torch_device()
+        self.dtype = runtime.torch_dtype()
+        self._path = None
+        if not runtime.tiny:
+            self._path = require(
+                "proposer 'owod'",
+                self.config.variant,
+                self.weights[self.config.variant][0],
+                explicit=self.config.checkpoint,
+            )
+        key = (
+            f"owod:{self.config.variant}:tiny={runtime.tiny}:seed={runtime.seed if runtime.tiny else '-'}:"
+            f"{self._path}:{self.device}:{self.dtype}"
+        )
+        self.model, self.image_processor = runtime.share(key, self._load)
+
+    def _load(self) -> tuple[Any, Any]:
+        if self.runtime.tiny:
+            model, image_processor = build_tiny(self.runtime.seed)
+        else:
+            from transformers import Owlv2ForObjectDetection, Owlv2ImageProcessor
+
+            assert self._path is not None
+            try:
+                image_processor = Owlv2ImageProcessor.from_pretrained(str(self._path), local_files_only=True)
+                model = Owlv2ForObjectDetection.from_pretrained(str(self._path), local_files_only=True)
+            except (OSError, ValueError) as exc:
+                msg = " ".join(str(exc).split())[:200]
+                raise AvsegError(f"proposer 'owod': cannot load {self._path}: {msg}") from None
+        model = model.to(device=self.device, dtype=self.dtype).eval()
+        return model, image_processor
+
+    def weights_used(self) -> str | dict[str, str]:
+        if self.runtime.tiny:
+            return "tiny"
+        wf = self.weights[self.config.variant][0]
+        return {wf.filename: str(self._path)}
+
+    def raw_outputs(self, images: list[Image]) -> tuple[Any, Any]:
+        """(objectness_logits (B, P), pred_boxes (B, P, 4) cxcywh in [0, 1] of the padded square)."""
+        import torch
+
+        pixel_values = self.image_processor(images=images, return_tensors="pt")["pixel_values"]
+        pixel_values = pixel_values.to(device=self.device, dtype=self.dtype)
+        with torch.inference_mode():
+            feature_map, _ = self.model.image_embedder(pixel_values=pixel_values)
+            b, gh, gw, d = feature_map.shape
+            image_feats = feature_map.reshape(b, gh * gw, d)
+            objectness = self.model.objectness_predictor(image_feats)
+            boxes = self.model.box_predictor(image_feats, feature_map)
+        self.runtime.count("owod.forward_passes")
+        self.runtime.count("owod.frames", len(images))
+        return objectness, boxes
+
+    def propose(self, frames: Sequence[Image], prompts: Sequence[list[str]] | None = None) -> list[Proposals]:
+        frames = [np.ascontiguousarray(f) for f in frames]
+        out: list[Proposals] = []
+        bs = self.config.batch_size
+        for s in range(0, len(frames), bs):
+            batch = frames[s : s + bs]
+            objectness, boxes = self.raw_outputs(batch)
+            for j, im in enumerate(batch):
+                b, sc = postprocess(
+                    objectness[j],
+                    boxes[j],
+                    (int(im.shape[0]), int(im.shape[1])),
+                    self.config.box_threshold,
+                    self.config.top_k,
+                    self.config.nms_iou,
+                )
+                out.append(Proposals(boxes=b, scores=sc))
+                self.runtime.count("owod.boxes", len(b))
+        return out

@@ -1,0 +1,138 @@
+"""``sam-grid``: SAM's automatic mask generator (point grid + NMS) as a mask-giving proposer.
+
+It shares the SAM model (``runtime.share``) and the per-frame image embedding (``runtime.memo``)
+with the ``sam`` segmenter: the generator's predictor gets the memoised embedding instead of
+running the image encoder again. That is only valid because crops are off (``crop_n_layers=0``):
+the one "crop" is the whole frame, whose embedding is exactly the memoised one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import Field
+
+from avseg.components import Capabilities, ComponentConfig, Proposer
+from avseg.runtime import Runtime
+from avseg.types import Image, Proposals, content_hash
+from avseg.weights import WeightFile
+from avseg_sam.model import DECLARED_WEIGHTS, require_modules
+
+
+class SamGridConfig(ComponentConfig):
+    variant: Literal["vit_h", "vit_l", "vit_b"] = Field("vit_h", description="SAM image encoder size")
+    checkpoint: str | None = Field(None, description="explicit segment_anything .pth checkpoint")
+    points_per_side: int = Field(32, ge=1, le=256, description="grid of points_per_side² point prompts")
+    pred_iou_thresh: float = Field(0.88, ge=0.0, le=1.0, description="keep masks with predicted IoU above this")
+    stability_score_thresh: float = Field(0.95, ge=0.0, le=1.0, description="keep masks at least this stable")
+    box_nms_thresh: float = Field(0.7, gt=0.0, le=1.0, description="box IoU above which duplicates are removed")
+    min_mask_region_area: int = Field(0, ge=0, description="remove holes/islands smaller than this (pixels)")
+    points_per_batch: int = Field(
+        64, ge=1, description="point prompts per decoder call", json_schema_extra={"affects_output": False}
+    )
+
+
+def _memo_predictor(model: Any, embed: Any) -> Any:
+    """A SamPredictor whose ``set_image`` takes the embedding from ``embed(image)`` (the memo)."""
+    import torch
+    from segment_anything import SamPredictor
+
+    class MemoPredictor(SamPredictor):  # type: ignore[misc]
+        def set_image(self, image: np.ndarray, image_format: str = "RGB") -> None:
+            if image_format != self.model.image_format:
+                image = image[..., ::-1]
+            emb = embed(np.ascontiguousarray(image))
+            self.reset_image()
+            self.original_size = tuple(int(v) for v in emb["original_size"])
+            self.input_size = tuple(int(v) for v in emb["input_size"])
+            self.features = torch.from_numpy(emb["features"]).to(self.device, self.model.pixel_mean.dtype)
+            self.is_image_set = True
+
+    return MemoPredictor(model)
+
+
+class SamGridProposer(Proposer):
+    name: ClassVar[str] = "sam-grid"
+    description: ClassVar[str] = "Segment Anything automatic masks from a point grid (masks, no prompts)"
+    Config: ClassVar[type[ComponentConfig]] = SamGridConfig
+    requires: ClassVar[tuple[str, ...]] = ("torch", "torchvision", "segment_anything")
+    extra: ClassVar[str | None] = "sam"
+    weights: ClassVar[dict[str, list[WeightFile]]] = {v: w for v, w in DECLARED_WEIGHTS.items() if "hf" not in v}
+    default_variant: ClassVar[str | None] = "vit_h"
+
+    @classmethod
+    def capabilities(cls, config: ComponentConfig) -> Capabilities:
+        return Capabilities(needs_prompts=False, has_vocabulary=False, gives_masks=True, gives_labels=False)
+
+    def __init__(self, config: ComponentConfig, runtime: Runtime) -> None:
+        super().__init__(config, runtime)
+        assert isinstance(config, SamGridConfig)
+        self.cfg = config
+        who = f"proposer '{self.name}'"
+        require_modules(who, ("torch", "torchvision", "segment_anything"))
+        if config.min_mask_region_area > 0:
+            require_modules(who, ("cv2",))
+        from segment_anything import SamAutomaticMaskGenerator
+
+        from avseg_sam.model import load_sa, memo_namespace
+
+        self.loaded = load_sa(runtime, who, config.variant, config.checkpoint)
+        # the same namespace as the sam segmenter's: one encoding per frame for both
+        self.namespace = memo_namespace("sam-image", config.variant, self.loaded, runtime)
+        self.generator = SamAutomaticMaskGenerator(
+            self.loaded.model,
+            points_per_side=config.points_per_side,
+            points_per_batch=config.points_per_batch,
+            pred_iou_thresh=config.pred_iou_thresh,
+            stability_score_thresh=config.stability_score_thresh,
+            box_nms_thresh=config.box_nms_thresh,
+            crop_n_layers=0,  # required for sharing the whole-frame embedding
+            min_mask_region_area=config.min_mask_region_area,
+            output_mode="binary_mask",
+        )
+        self.generator.predictor = _memo_predictor(self.loaded.model, self.embedding)
+
+    def weights_used(self) -> str | dict[str, str]:
+        return self.loaded.weights_used
+
+    def embedding(self, frame: Image) -> dict[str, np.ndarray]:
+        from avseg_sam.model import autocast, encode_image_sa
+
+        def compute() -> dict[str, np.ndarray]:
+            self.runtime.count("sam.image_encoder")
+            with autocast(self.runtime):
+                return encode_image_sa(self.loaded.model, frame)
+
+        return self.runtime.memo(self.namespace, content_hash(frame), compute)
+
+    def propose(self, frames: Sequence[Image], prompts: Sequence[list[str]] | None = None) -> list[Proposals]:
+        import torch
+
+        from avseg_sam.model import autocast
+
+        out: list[Proposals] = []
+        for frame in frames:
+            h, w = frame.shape[:2]
+            with torch.inference_mode(), autocast(self.runtime):
+                anns = self.generator.generate(frame)
+            n_points = self.cfg.points_per_side**2
+            self.runtime.count("sam-grid.decoder_calls", -(-n_points // self.cfg.points_per_batch))
+            self.runtime.count("sam-grid.masks", len(anns))
+            if not anns:
+                out.append(
+                    Proposals(
+                        np.zeros((0, 4), np.float32),
+                        np.zeros(0, np.float32),
+                        masks=np.zeros((0, h, w), bool),
+                        mask_scores=np.zeros(0, np.float32),
+                    )
+                )
+                continue
+            xywh = np.asarray([a["bbox"] for a in anns], dtype=np.float32).reshape(-1, 4)
+            boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+            scores = np.asarray([a["predicted_iou"] for a in anns], dtype=np.float32)
+            masks = np.stack([np.asarray(a["segmentation"], dtype=bool) for a in anns])
+            out.append(Proposals(boxes, scores, masks=masks, mask_scores=scores.copy()))
+        return out

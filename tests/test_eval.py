@@ -1,0 +1,141 @@
+"""`avseg eval` / `avseg score` end to end on synthetic AVSBench trees, with a weight-free proposer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from avseg.data import open_dataset
+from avseg.errors import UsageError
+from avseg.eval import runner
+from avseg.eval.metrics import BinaryMetrics
+from avseg.eval.runner import run_eval
+from avseg.eval.score import score_predictions
+from avseg.runtime import Runtime
+from avseg.testing import corrupt_file, make_ms3_tree, make_s4_tree
+
+SALIENCY = {"proposer": "saliency", "filters": ["score-threshold"]}
+
+
+@pytest.fixture(scope="module")
+def s4(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_s4_tree(tmp_path_factory.mktemp("s4"), n_per_split={"train": 1, "val": 1, "test": 3})
+
+
+def evaluate(root: Path, out: Path, subset: str = "s4", **kw) -> dict:  # type: ignore[no-untyped-def]
+    return run_eval(root=root, subset=subset, split="test", out=out, pipeline=dict(SALIENCY),
+                    runtime=Runtime(device="cpu"), progress=False, **kw)
+
+
+def test_eval_writes_layout_and_metrics(s4: Path, tmp_path: Path) -> None:
+    m = evaluate(s4, tmp_path)
+    assert m["n_clips"] == 3 and m["n_frames"] == 15 and m["failed"] == []
+    assert {"miou", "fscore", "fscore_dataset", "config"} <= set(m)
+    assert m["miou"] > 0.8  # the saliency proposer finds the synthetic shapes
+    ds = open_dataset(s4, "s4", "test")
+    for clip in ds:
+        for i in range(5):
+            assert (tmp_path / "masks" / ds.pred_relpath(clip, i)).is_file()
+    rows = (tmp_path / "per_clip.csv").read_text().splitlines()
+    assert rows[0].startswith("clip,category,j,f") and len(rows) == 4
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["miou"] == m["miou"] and saved["config"]["proposer"]["type"] == "saliency"
+
+
+def test_score_reproduces_eval(s4: Path, tmp_path: Path) -> None:
+    m = evaluate(s4, tmp_path)
+    s = score_predictions(s4, "s4", "test", tmp_path / "masks")
+    for k in ("miou", "fscore", "fscore_dataset", "n_frames"):
+        assert s[k] == m[k]
+    assert s["missing_predictions"] == 0
+
+
+def test_score_matches_hand_computed_metrics(s4: Path, tmp_path: Path) -> None:
+    """Predictions = GT everywhere except one clip's first frame, left empty."""
+    ds = open_dataset(s4, "s4", "test")
+    clips = list(ds)
+    for clip in clips:
+        for i in ds.annotated_frames(clip):
+            gt = ds.gt_mask(clip, i)
+            assert gt is not None
+            pred = np.zeros_like(gt) if (clip is clips[0] and i == 0) else gt
+            p = tmp_path / ds.pred_relpath(clip, i)
+            p.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pred.astype(np.uint8) * 255).save(p)
+    s = score_predictions(s4, "s4", "test", tmp_path)
+    # 15 frames: 14 perfect (IoU 1), one empty prediction on a non-empty GT (IoU 0) -> 14/15
+    assert s["miou"] == pytest.approx(14 / 15, abs=1e-9)
+    # one batch of 3 videos: F curve is the mean over 15 frames; perfect frames give F=1 at every
+    # threshold, the empty one gives 0 -> max over thresholds 14/15
+    assert s["fscore"] == pytest.approx(14 / 15, abs=1e-6)
+    (tmp_path / ds.pred_relpath(clips[1], 2)).unlink()
+    s = score_predictions(s4, "s4", "test", tmp_path)
+    assert s["missing_predictions"] == 1 and s["miou"] == pytest.approx(13 / 15, abs=1e-9)
+
+
+def test_killed_eval_resumes_to_identical_metrics(s4: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    full = evaluate(s4, tmp_path / "full")
+    real = runner.atomic_write_json
+    calls = {"n": 0}
+
+    def dying(path: Path, obj: object) -> None:
+        if runner.STATE_DIR in path.parts:
+            calls["n"] += 1
+            if calls["n"] == 2:  # killed after the second clip's masks, before its state file
+                raise KeyboardInterrupt
+        real(path, obj)
+
+    monkeypatch.setattr(runner, "atomic_write_json", dying)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(s4, tmp_path / "killed")
+    monkeypatch.setattr(runner, "atomic_write_json", real)
+    assert len(list((tmp_path / "killed" / "clips").glob("*.json"))) == 1
+    resumed = evaluate(s4, tmp_path / "killed")
+    assert resumed["n_skipped_finished"] == 1
+    for k in ("miou", "fscore", "fscore_dataset", "n_frames", "n_clips"):
+        assert resumed[k] == full[k]
+
+
+def test_other_config_refuses_the_old_dir(s4: Path, tmp_path: Path) -> None:
+    evaluate(s4, tmp_path)
+    other = {"proposer": "saliency", "filters": ["score-threshold"], "sets": ["filter.score-threshold.threshold=0.6"]}
+    with pytest.raises(UsageError, match="different pipeline config.*--overwrite"):
+        run_eval(root=s4, subset="s4", split="test", out=tmp_path, pipeline=other, runtime=Runtime(device="cpu"),
+                 progress=False)
+    m = run_eval(root=s4, subset="s4", split="test", out=tmp_path, pipeline=other, runtime=Runtime(device="cpu"),
+                 progress=False, overwrite=True)
+    assert m["n_skipped_finished"] == 0
+
+
+def test_corrupt_file_fails_only_that_clip(tmp_path: Path) -> None:
+    root = make_s4_tree(tmp_path / "data", n_per_split={"test": 3})
+    ds = open_dataset(root, "s4", "test")
+    bad = ds.ids[1]
+    corrupt_file(ds.frame_path(ds.record(bad), 2))
+    m = evaluate(root, tmp_path / "out")
+    assert [f["clip"] for f in m["failed"]] == [bad]
+    assert "frame" in m["failed"][0]["reason"] and "\n" not in m["failed"][0]["reason"]
+    assert m["n_clips"] == 2
+
+
+def test_ms3_and_limit_and_clips(tmp_path: Path) -> None:
+    root = make_ms3_tree(tmp_path / "data", n_per_split={"test": 3})
+    m = evaluate(root.parent, tmp_path / "a", subset="ms3", limit=2)  # parent folder as --root works too
+    assert m["n_clips"] == 2
+    ids = open_dataset(root, "ms3", "test").ids
+    m = evaluate(root, tmp_path / "b", subset="ms3", clips=[ids[2]])
+    assert m["n_clips"] == 1
+
+
+def test_eval_counters_and_batch_size_parameter(s4: Path, tmp_path: Path) -> None:
+    m1 = evaluate(s4, tmp_path / "a", batch_videos=1)
+    m4 = evaluate(s4, tmp_path / "b", batch_videos=4)
+    assert m1["fscore_dataset"] == m4["fscore_dataset"]
+    assert m1["counters"] == {"proposer.saliency.computed": 3}
+    states = [json.loads(p.read_text())["binary"] for p in sorted((tmp_path / "a" / "clips").glob("*.json"))]
+    order = open_dataset(s4, "s4", "test").ids
+    assert BinaryMetrics.from_states(states).result(batch_videos=1, order=order)["fscore"] == m1["fscore"]
