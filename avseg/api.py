@@ -122,7 +122,7 @@ def weights_table(registry: Registry | None = None) -> list[dict[str, Any]]:
 
 
 def _selected_weights(names: Sequence[str], registry: Registry) -> list[tuple[str, str, WeightFile]]:
-    out = []
+    out: list[tuple[str, str, WeightFile]] = []
     all_names = {r.name for r in registry.registrations() if r.cls.weights}
     for n in names:
         comp, _, variant = n.partition("/")
@@ -151,7 +151,11 @@ def fetch_weights(names: Sequence[str], registry: Registry | None = None) -> lis
                 progress.console.print(f"{comp} {variant}: {wf.hf_repo or wf.filename} already present")
                 continue
             task = progress.add_task(f"{comp} {variant}", total=wf.size)
-            paths.append(fetch(wf, lambda done, total, t=task: progress.update(t, completed=done, total=total)))
+
+            def report(done: int, total: int | None, t: Any = task) -> None:
+                progress.update(t, completed=done, total=total)
+
+            paths.append(fetch(wf, report))
     return paths
 
 

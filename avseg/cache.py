@@ -70,7 +70,7 @@ class StageCache:
 
     def put_arrays(self, namespace: str, key: str, arrays: Arrays, meta: dict[str, Any] | None = None) -> None:
         buf = io.BytesIO()
-        np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+        np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]
         if meta is not None:
             _atomic_write(self._path(namespace, key, ".json"), json.dumps(meta, default=str).encode())
         _atomic_write(self._path(namespace, key, ".npz"), buf.getvalue())

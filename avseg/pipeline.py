@@ -26,7 +26,17 @@ from avseg.cache import make_key
 from avseg.components import Component, Embedder, Filter, FrameContext, Proposer, Segmenter, Tagger
 from avseg.runtime import Runtime
 from avseg.spec import ResolvedSpec, ResolvedStage
-from avseg.types import AudioWindow, Clip, FloatArray, FrameResult, Image, Proposals, SegmenterOutput, Tags, content_hash
+from avseg.types import (
+    AudioWindow,
+    Clip,
+    FloatArray,
+    FrameResult,
+    Image,
+    Proposals,
+    SegmenterOutput,
+    Tags,
+    content_hash,
+)
 
 Arrays = dict[str, np.ndarray]
 
@@ -149,10 +159,8 @@ class Pipeline:
         fkeys = [content_hash(f) for f in frames]
         wkeys = [w.key for w in windows]
         tags = self._tag(windows, clip.clip_id, wkeys)
-        states = [
-            _FrameState(i, f, t, t, Proposals.empty(), [])
-            for i, (f, t) in enumerate(zip(frames, tags or [None] * len(frames)))
-        ]
+        frame_tags: list[Tags | None] = list(tags) if tags is not None else [None] * len(frames)
+        states = [_FrameState(i, f, t, t, Proposals.empty(), []) for i, (f, t) in enumerate(zip(frames, frame_tags))]
         for flt in self.filters:
             if flt.target == "tags":
                 for st in states:
@@ -203,7 +211,7 @@ class Pipeline:
         )
         for st, p in zip(states, arrays_to_proposals(a)):
             st.props, st.orig = p, list(range(len(p)))
-            labels = p.labels or [None] * len(p)
+            labels: list[str | None] = list(p.labels) if p.labels is not None else [None] * len(p)
             st.records = [
                 {"id": i, "box": [round(float(x), 1) for x in p.boxes[i]], "score": float(p.scores[i]),
                  "label": labels[i], "kept": True, "scores": {}, "detail": {}}
@@ -281,7 +289,7 @@ class Pipeline:
         label_map = None
         labels: list[str] = []
         if len(p) and p.masks is not None:
-            mask = p.masks.any(axis=0)
+            mask = np.asarray(p.masks.any(axis=0), dtype=bool)
             if p.labels is not None:
                 labels = sorted(set(p.labels))
                 label_map = np.zeros((h, w), np.int32)

@@ -14,7 +14,7 @@ from avseg.registry import load_registry
 from avseg.runtime import Runtime
 from avseg.spec import compose, resolve
 from avseg.types import Clip
-from tests.fakes import BoxMasks, FakePlugin, GridBoxes, MeanColour, ToneTagger
+from tests.fakes import FakePlugin, GridBoxes, MeanColour, ToneTagger
 
 
 @pytest.fixture

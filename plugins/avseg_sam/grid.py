@@ -34,8 +34,12 @@ class SamGridConfig(ComponentConfig):
     )
 
 
-def _memo_predictor(model: Any, embed: Any) -> Any:
-    """A SamPredictor whose ``set_image`` takes the embedding from ``embed(image)`` (the memo)."""
+def _memo_predictor(model: Any, embed: Any, autocast: Any) -> Any:
+    """A SamPredictor whose ``set_image`` takes the embedding from ``embed(image)`` (the memo).
+
+    ``predict_torch`` runs under ``autocast()`` (half precision on a GPU) and hands float32 back:
+    the generator's bookkeeping (``MaskData.to_numpy``) cannot take bf16 tensors.
+    """
     import torch
     from segment_anything import SamPredictor
 
@@ -49,6 +53,11 @@ def _memo_predictor(model: Any, embed: Any) -> Any:
             self.input_size = tuple(int(v) for v in emb["input_size"])
             self.features = torch.from_numpy(emb["features"]).to(self.device, self.model.pixel_mean.dtype)
             self.is_image_set = True
+
+        def predict_torch(self, *args: Any, **kwargs: Any) -> Any:
+            with autocast():
+                out = super().predict_torch(*args, **kwargs)
+            return tuple(t if t.dtype == torch.bool else t.float() for t in out)
 
     return MemoPredictor(model)
 
@@ -76,7 +85,7 @@ class SamGridProposer(Proposer):
             require_modules(who, ("cv2",))
         from segment_anything import SamAutomaticMaskGenerator
 
-        from avseg_sam.model import load_sa, memo_namespace
+        from avseg_sam.model import autocast, load_sa, memo_namespace
 
         self.loaded = load_sa(runtime, who, config.variant, config.checkpoint)
         # the same namespace as the sam segmenter's: one encoding per frame for both
@@ -92,7 +101,7 @@ class SamGridProposer(Proposer):
             min_mask_region_area=config.min_mask_region_area,
             output_mode="binary_mask",
         )
-        self.generator.predictor = _memo_predictor(self.loaded.model, self.embedding)
+        self.generator.predictor = _memo_predictor(self.loaded.model, self.embedding, lambda: autocast(runtime))
 
     def weights_used(self) -> str | dict[str, str]:
         return self.loaded.weights_used
@@ -110,12 +119,10 @@ class SamGridProposer(Proposer):
     def propose(self, frames: Sequence[Image], prompts: Sequence[list[str]] | None = None) -> list[Proposals]:
         import torch
 
-        from avseg_sam.model import autocast
-
         out: list[Proposals] = []
         for frame in frames:
             h, w = frame.shape[:2]
-            with torch.inference_mode(), autocast(self.runtime):
+            with torch.inference_mode():
                 anns = self.generator.generate(frame)
             n_points = self.cfg.points_per_side**2
             self.runtime.count("sam-grid.decoder_calls", -(-n_points // self.cfg.points_per_batch))

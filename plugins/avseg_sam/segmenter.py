@@ -113,7 +113,8 @@ class SamSegmenter(Segmenter):
 
         if len(frames) != len(boxes):
             raise ValueError(f"sam: {len(frames)} frames but {len(boxes)} box sets")
-        img_size = self.loaded.spec.img_size
+        # the model's own input size (a local HF folder need not have the variant's standard sizes)
+        img_size = self.hf.img_size if self.cfg.backend == "hf" else int(self.model.image_encoder.img_size)
         outputs: list[SegmenterOutput] = []
         for frame, frame_boxes in zip(frames, boxes, strict=True):
             h, w = frame.shape[:2]
