@@ -85,6 +85,10 @@ def run(
     meta = api.run(input, out, **_pipeline_args(preset, tagger, proposer, embedder, segmenter, filter, set),
                    tiny=tiny, device=device, dtype=dtype, fps=fps, debug=debug, cache_dir=cache_dir,
                    no_cache=no_cache)
+    for w in meta.get("warnings", []):
+        typer.secho(f"note: {w}", fg="yellow", err=True)
+    if tiny:
+        typer.secho("note: --tiny uses random weights: the masks check the plumbing, not the method", fg="yellow", err=True)
     typer.echo(f"wrote {meta['n_frames']} masks and overlays to {out}" +
                (f" and {meta['overlay_video']}" if meta.get("overlay_video") else ""))
 

@@ -27,6 +27,7 @@ class Runtime:
     device: str = "auto"  # auto | cpu | cuda[:N]
     dtype: str = "float32"  # float32 | bf16 | fp16 (half precisions on GPU only)
     tiny: bool = False  # build every model at small sizes with seeded random weights
+    random_init: bool = False  # real architecture sizes, seeded random weights (benchmarks: speed only)
     seed: int = 0
     cache: StageCache | None = None
     counters: Counter[str] = field(default_factory=Counter)

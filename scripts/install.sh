@@ -5,6 +5,10 @@ set -euo pipefail
 VENV=${1:-.venv}
 PYTHON=${PYTHON:-python3}
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-PIP="$VENV/bin/python -m pip"
-$PIP install -q torch==2.14.1 torchvision==0.29.1
-$PIP install -q -e ".[dev]" -e examples/avseg-example-plugin
+pip_install() {
+  # pip's notes about this machine's local wheel folders are noise in CI logs.
+  "$VENV/bin/python" -m pip install -q "$@" 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
+  return "${PIPESTATUS[0]}"
+}
+pip_install torch==2.14.1 torchvision==0.29.1
+pip_install -e ".[dev]" -e examples/avseg-example-plugin

@@ -64,6 +64,18 @@ TINY_CONFIG: dict[str, Any] = dict(
 )
 
 
+def random_init_config() -> Any:
+    """The ASTConfig of MIT/ast-finetuned-audioset-10-10-0.4593 (``runtime.random_init``): ASTConfig's
+    defaults are that architecture (768 wide, 12 layers, 128 mel bins x 1024 frames, strides 10),
+    with AudioSet's 527 labels."""
+    from transformers import ASTConfig
+
+    from avseg.audioset import audioset_labels
+
+    labels = audioset_labels()
+    return ASTConfig(id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)})
+
+
 def _to_rate_and_pad(window: AudioWindow, sr: int, pad_to: float, pad_mode: str) -> FloatArray:
     """``window`` as mono float32 at ``sr``, at least ``pad_to`` seconds long.
 
@@ -127,13 +139,17 @@ class ASTTagger(Tagger):
             except ImportError:
                 raise DependencyMissing(f"tagger 'ast' needs {mod}: pip install 'avseg[ast]'") from None
         self._path: Path | None = None
-        if not runtime.tiny:
+        # tiny: small sizes; random_init: the real architecture; both with seeded random weights
+        self._mode = "tiny" if runtime.tiny else "random" if runtime.random_init else "pretrained"
+        if self._mode == "pretrained":
             self._path = require(
                 "tagger 'ast'", DEFAULT_VARIANT, AST_WEIGHTS[DEFAULT_VARIANT], self.config.checkpoint
             )
         device, dtype = runtime.torch_device(), runtime.torch_dtype()
-        tag = "tiny" if runtime.tiny else str(self._path)
-        key = f"ast/{DEFAULT_VARIANT}/{tag}/seed={runtime.seed if runtime.tiny else '-'}/{device}/{dtype}"
+        tag = self._mode if self._path is None else str(self._path)
+        key = (
+            f"ast/{DEFAULT_VARIANT}/{tag}/seed={runtime.seed if self._path is None else '-'}/{device}/{dtype}"
+        )
         self.model, self.feature_extractor = runtime.share(key, self._build)
         id2label = self.model.config.id2label
         self._vocabulary = [str(id2label[i]) for i in range(len(id2label))]
@@ -143,11 +159,14 @@ class ASTTagger(Tagger):
         from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification
 
         if self._path is None:
-            cfg = ASTConfig(
-                **TINY_CONFIG,
-                id2label=dict(enumerate(TINY_LABELS)),
-                label2id={n: i for i, n in enumerate(TINY_LABELS)},
-            )
+            if self._mode == "tiny":
+                cfg = ASTConfig(
+                    **TINY_CONFIG,
+                    id2label=dict(enumerate(TINY_LABELS)),
+                    label2id={n: i for i, n in enumerate(TINY_LABELS)},
+                )
+            else:
+                cfg = random_init_config()
             torch.manual_seed(self.runtime.seed)
             model = ASTForAudioClassification(cfg)
             fe = ASTFeatureExtractor(num_mel_bins=cfg.num_mel_bins, max_length=cfg.max_length)
@@ -168,7 +187,7 @@ class ASTTagger(Tagger):
 
     def weights_used(self) -> str | dict[str, str]:
         if self._path is None:
-            return "tiny"
+            return self._mode
         return {AST_WEIGHTS[DEFAULT_VARIANT].filename: str(self._path)}
 
     def prepare(self, windows: Sequence[AudioWindow]) -> list[FloatArray]:

@@ -124,6 +124,15 @@ def tiny_tokenizer() -> Any:
     return RobertaTokenizer(vocab=vocab, merges=[], model_max_length=TINY_MAX_TOKENS)
 
 
+def random_init_config() -> Any:
+    """laion/clap-htsat-unfused's architecture (``runtime.random_init``): ClapConfig's defaults are
+    that model (HTSAT audio tower 96->768 wide, depths 2-2-6-2, no fusion; RoBERTa-base text
+    tower, 50265 tokens; 512-d projections)."""
+    from transformers import ClapConfig
+
+    return ClapConfig()
+
+
 def _to_rate_and_pad(window: AudioWindow, sr: int, pad_to: float, pad_mode: str) -> FloatArray:
     """``window`` as mono float32 at ``sr``, at least ``pad_to`` seconds long (tiled or zero-padded)."""
     wave = np.asarray(window.waveform, dtype=np.float32).reshape(-1)
@@ -242,14 +251,16 @@ class ClapTagger(Tagger):
                 raise DependencyMissing(f"tagger 'clap' needs {mod}: pip install 'avseg[clap]'") from None
         self._vocabulary = resolve_vocabulary(self.config.vocabulary)
         self._path: Path | None = None
-        if not runtime.tiny:
+        # tiny: small sizes; random_init: the real architecture; both with seeded random weights
+        self._mode = "tiny" if runtime.tiny else "random" if runtime.random_init else "pretrained"
+        if self._mode == "pretrained":
             self._path = require(
                 "tagger 'clap'", DEFAULT_VARIANT, CLAP_WEIGHTS[DEFAULT_VARIANT], self.config.checkpoint
             )
         device, dtype = runtime.torch_device(), runtime.torch_dtype()
         self._model_tag = (
             f"clap/{DEFAULT_VARIANT}/"
-            + (f"tiny/seed={runtime.seed}" if self._path is None else str(self._path))
+            + (f"{self._mode}/seed={runtime.seed}" if self._path is None else str(self._path))
             + f"/{device}/{dtype}"
         )
         self.model, self.processor = runtime.share(self._model_tag, self._build)
@@ -261,11 +272,14 @@ class ClapTagger(Tagger):
 
         if self._path is None:
             tok = tiny_tokenizer()
-            cfg = ClapConfig(
-                text_config={**TINY_TEXT_CONFIG, "vocab_size": len(tok)},
-                audio_config=TINY_AUDIO_CONFIG,
-                projection_dim=16,
-            )
+            if self._mode == "tiny":
+                cfg = ClapConfig(
+                    text_config={**TINY_TEXT_CONFIG, "vocab_size": len(tok)},
+                    audio_config=TINY_AUDIO_CONFIG,
+                    projection_dim=16,
+                )
+            else:  # the offline byte-level tokenizer's ids are valid in RoBERTa's 50265-token vocabulary
+                cfg = random_init_config()
             torch.manual_seed(self.runtime.seed)
             model = ClapModel(cfg)
             processor = ClapProcessor(feature_extractor=ClapFeatureExtractor(), tokenizer=tok)
@@ -286,7 +300,7 @@ class ClapTagger(Tagger):
 
     def weights_used(self) -> str | dict[str, str]:
         if self._path is None:
-            return "tiny"
+            return self._mode
         return {CLAP_WEIGHTS[DEFAULT_VARIANT].filename: str(self._path)}
 
     @property

@@ -159,11 +159,22 @@ def prompt_text(labels: Sequence[str]) -> str:
 
 
 class GdinoConfig(ComponentConfig):
+    backend: Literal["transformers", "official"] = Field(
+        "transformers",
+        description="transformers' GroundingDinoForObjectDetection, or IDEA-Research's own code "
+        "(PyPI groundingdino-py, see official.py)",
+    )
     variant: Literal["tiny", "base"] = Field(
         "tiny", description="grounding-dino-tiny (Swin-T) or -base (Swin-B)"
     )
     checkpoint: str | None = Field(
-        None, description="a local folder holding the HF checkpoint (overrides lookup)"
+        None,
+        description="a local folder holding the HF checkpoint (overrides lookup); "
+        "backend=official: the official .pth file",
+    )
+    text_encoder: str | None = Field(
+        None,
+        description="backend=official only: a local bert-base-uncased folder (overrides lookup)",
     )
     box_threshold: float = Field(
         0.35, ge=0.0, le=1.0, description="keep boxes whose best token score exceeds this"
@@ -216,6 +227,24 @@ def resolve_vocabulary(v: str | list[str] | None) -> list[str] | None:
     return names
 
 
+OFFICIAL_SWINT = WeightFile(
+    "groundingdino_swint_ogc.pth",
+    url="https://github.com/IDEA-Research/GroundingDINO/releases/download/v0.1.0-alpha/groundingdino_swint_ogc.pth",
+    licence="Apache-2.0",
+)
+OFFICIAL_SWINB = WeightFile(
+    "groundingdino_swinb_cogcoor.pth",
+    url="https://github.com/IDEA-Research/GroundingDINO/releases/download/v0.1.0-alpha2/groundingdino_swinb_cogcoor.pth",
+    licence="Apache-2.0",
+)
+BERT_BASE_UNCASED = WeightFile(
+    "bert-base-uncased",
+    hf_repo="google-bert/bert-base-uncased",
+    hf_files=("config.json", "vocab.txt", "model.safetensors"),
+    licence="Apache-2.0",
+)
+
+
 class GroundingDinoProposer(Proposer):
     name: ClassVar[str] = "gdino"
     description: ClassVar[str] = (
@@ -242,6 +271,9 @@ class GroundingDinoProposer(Proposer):
             )
         ],
     }
+    # backend=official: the official checkpoints plus bert-base-uncased (its text encoder)
+    weights["official-tiny"] = [OFFICIAL_SWINT, BERT_BASE_UNCASED]
+    weights["official-base"] = [OFFICIAL_SWINB, BERT_BASE_UNCASED]
     default_variant: ClassVar[str | None] = "tiny"
 
     config: GdinoConfig
@@ -266,15 +298,21 @@ class GroundingDinoProposer(Proposer):
         self.device = runtime.torch_device()
         self.dtype = runtime.torch_dtype()
         self._path = None
-        if not runtime.tiny:
+        # tiny: small sizes; random_init: the real sizes; both with seeded random weights
+        self._mode = "tiny" if runtime.tiny else "random" if runtime.random_init else "pretrained"
+        if self.config.backend == "official":
+            self._init_official()
+            return
+        if self._mode == "pretrained":
             self._path = require(
                 "proposer 'gdino'",
                 self.config.variant,
                 self.weights[self.config.variant][0],
                 explicit=self.config.checkpoint,
             )
+        seeded = self._mode != "pretrained"
         key = (
-            f"gdino:{self.config.variant}:tiny={runtime.tiny}:seed={runtime.seed if runtime.tiny else '-'}:"
+            f"gdino:{self.config.variant}:{self._mode}:seed={runtime.seed if seeded else '-'}:"
             f"{self._path}:{self.device}:{self.dtype}"
         )
         self.model, self.processor = runtime.share(key, self._load)
@@ -284,6 +322,10 @@ class GroundingDinoProposer(Proposer):
             from avseg_gdino.tiny import build_tiny
 
             model, processor = build_tiny(self.runtime.seed)
+        elif self._mode == "random":
+            from avseg_gdino.tiny import build_random
+
+            model, processor = build_random(self.config.variant, self.runtime.seed)
         else:
             from transformers import GroundingDinoForObjectDetection, GroundingDinoProcessor
 
@@ -301,9 +343,83 @@ class GroundingDinoProposer(Proposer):
         model = model.to(device=self.device, dtype=self.dtype).eval()
         return model, processor
 
+    # ------------------------------------------------------------------ backend=official
+
+    def _init_official(self) -> None:
+        try:
+            import groundingdino  # noqa: F401
+        except ImportError as exc:
+            raise DependencyMissing(
+                f"proposer 'gdino' (backend=official) needs {exc.name or 'groundingdino'}: "
+                "pip install groundingdino-py (see docs/plugins/gdino.md)"
+            ) from None
+        key_variant = f"official-{self.config.variant}"
+        self._bert_path = None
+        if self._mode == "pretrained":
+            ckpt, bert = self.weights[key_variant]
+            self._path = require(
+                f"proposer 'gdino/{key_variant}'", None, ckpt, explicit=self.config.checkpoint
+            )
+            self._bert_path = require(
+                f"proposer 'gdino/{key_variant}'", None, bert, explicit=self.config.text_encoder
+            )
+        seeded = self._mode != "pretrained"
+        key = (
+            f"gdino-official:{self.config.variant}:{self._mode}:seed={self.runtime.seed if seeded else '-'}:"
+            f"{self._path}:{self._bert_path}:{self.device}:{self.dtype}"
+        )
+        self.model = self.runtime.share(key, self._load_official)
+        self.processor = None
+
+    def _load_official(self) -> Any:
+        from avseg_gdino import official
+
+        if self._mode == "tiny":
+            model = official.build_tiny_official(self.runtime.seed)
+        elif self._mode == "random":
+            model = official.build_random_official(self.config.variant, self.runtime.seed)
+        else:
+            assert self._path is not None and self._bert_path is not None
+            model = official.load_official(self.config.variant, self._path, self._bert_path)
+        return model.to(device=self.device, dtype=self.dtype).eval()
+
+    def _detect_official(self, images: list[Image], caption: str) -> list[dict[str, Any]]:
+        """The package's transform -> model -> ``predict``'s post-processing (see official.py)."""
+        import torch
+
+        from avseg_gdino import official
+
+        resize = official.TINY_RESIZE if self._mode == "tiny" else official.REAL_RESIZE
+        tensors = official.preprocess(images, resize)
+        sizes = [(int(im.shape[0]), int(im.shape[1])) for im in images]
+        # frames of one clip share a size; differently sized ones go separately (no padding)
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, t in enumerate(tensors):
+            by_shape.setdefault(tuple(t.shape), []).append(i)
+        results: dict[int, dict[str, Any]] = {}
+        for idx in by_shape.values():
+            batch = torch.stack([tensors[i] for i in idx]).to(device=self.device, dtype=self.dtype)
+            with torch.inference_mode():
+                outputs = self.model(batch, captions=[official.official_caption(caption)] * len(idx))
+            self.runtime.count("gdino.forward_passes")
+            self.runtime.count("gdino.frames", len(idx))
+            dets = official.postprocess(
+                self.model,
+                outputs,
+                caption,
+                self.config.box_threshold,
+                self.config.text_threshold,
+                [sizes[i] for i in idx],
+            )
+            results.update(zip(idx, dets, strict=True))
+        return [results[i] for i in range(len(images))]
+
     def weights_used(self) -> str | dict[str, str]:
-        if self.runtime.tiny:
-            return "tiny"
+        if self._mode != "pretrained":
+            return self._mode
+        if self.config.backend == "official":
+            ckpt, bert = self.weights[f"official-{self.config.variant}"]
+            return {ckpt.filename: str(self._path), bert.filename: str(self._bert_path)}
         wf = self.weights[self.config.variant][0]
         return {wf.filename: str(self._path)}
 
@@ -321,8 +437,10 @@ class GroundingDinoProposer(Proposer):
 
     def chunks(self, labels: list[str]) -> list[list[str]]:
         """Split labels into captions that fit the model's text length (max_text_len tokens)."""
-        limit = int(getattr(self.model.config, "max_text_len", 256))
-        tok = self.processor.tokenizer
+        if self.config.backend == "official":
+            limit, tok = int(self.model.max_text_len), self.model.tokenizer
+        else:
+            limit, tok = int(getattr(self.model.config, "max_text_len", 256)), self.processor.tokenizer
         out: list[list[str]] = [[]]
         used = 2  # [CLS] and [SEP]
         for label in labels:
@@ -339,6 +457,9 @@ class GroundingDinoProposer(Proposer):
     def _detect(self, images: list[Image], caption: str) -> list[dict[str, Any]]:
         """Upstream processor -> model -> upstream post-processing for frames sharing one caption."""
         import torch
+
+        if self.config.backend == "official":
+            return self._detect_official(images, caption)
 
         inputs = self.processor(images=images, text=[caption] * len(images), return_tensors="pt")
         inputs = {k: v.to(self.device) for k, v in inputs.items()}

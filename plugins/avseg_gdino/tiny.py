@@ -1,5 +1,8 @@
 """The tiny GroundingDINO: same transformers classes, small sizes, seeded random weights, no hub.
 
+Also the ``random_init`` variant (:func:`build_random`): grounding-dino-tiny/-base at their real
+sizes with seeded random weights, the real image processor and this module's offline tokenizer.
+
 The tokenizer is a WordPiece ``BertTokenizer`` built offline from a vocabulary written here:
 the special tokens at the ids bert-base-uncased gives them (GroundingDINO hard-codes
 ``[CLS]``=101, ``[SEP]``=102, ``.``=1012 and ``?``=1029 as phrase delimiters), padding
@@ -108,4 +111,68 @@ def build_tiny(seed: int) -> tuple[Any, Any]:
     processor = GroundingDinoProcessor(image_processor=image_processor, tokenizer=tokenizer)
     torch.manual_seed(seed)
     model = GroundingDinoForObjectDetection(tiny_config(len(tokenizer)))
+    return model, processor
+
+
+#: the Swin backbones of grounding-dino-tiny (Swin-T, 224) and grounding-dino-base (Swin-B, 384)
+REAL_BACKBONES: dict[str, dict[str, Any]] = {
+    "tiny": dict(image_size=224, embed_dim=96, depths=[2, 2, 6, 2], num_heads=[3, 6, 12, 24], window_size=7),
+    "base": dict(
+        image_size=384, embed_dim=128, depths=[2, 2, 18, 2], num_heads=[4, 8, 16, 32], window_size=12
+    ),
+}
+
+
+def real_config(variant: str) -> Any:
+    """The GroundingDinoConfig of IDEA-Research/grounding-dino-``variant`` (tiny or base).
+
+    Swin backbone (stages 2-4 out), bert-base-uncased text encoder (30522 tokens: the offline
+    tokenizer's ids all fall inside it), d_model 256, 900 queries, 6 encoder + 6 decoder layers,
+    4 feature levels and 4 sampling points, 256 text tokens.
+    """
+    from transformers import BertConfig, GroundingDinoConfig, SwinConfig
+
+    backbone = SwinConfig(patch_size=4, out_indices=[2, 3, 4], **REAL_BACKBONES[variant])
+    text = BertConfig(
+        vocab_size=30522,
+        hidden_size=768,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        intermediate_size=3072,
+        max_position_embeddings=512,
+    )
+    return GroundingDinoConfig(
+        backbone_config=backbone,
+        text_config=text,
+        d_model=256,
+        num_queries=900,
+        encoder_layers=6,
+        decoder_layers=6,
+        encoder_ffn_dim=2048,
+        decoder_ffn_dim=2048,
+        encoder_attention_heads=8,
+        decoder_attention_heads=8,
+        encoder_n_points=4,
+        decoder_n_points=4,
+        num_feature_levels=4,
+        two_stage=True,
+        max_text_len=256,
+    )
+
+
+def build_random(variant: str, seed: int) -> tuple[Any, Any]:
+    """(model, processor) for ``runtime.random_init``: the real architecture and image processor
+    (shortest edge 800, longest 1333), random weights seeded with ``seed``, the offline tokenizer."""
+    import torch
+    from transformers import (
+        GroundingDinoForObjectDetection,
+        GroundingDinoImageProcessor,
+        GroundingDinoProcessor,
+    )
+
+    tokenizer = build_tiny_tokenizer()
+    image_processor = GroundingDinoImageProcessor(size={"shortest_edge": 800, "longest_edge": 1333})
+    processor = GroundingDinoProcessor(image_processor=image_processor, tokenizer=tokenizer)
+    torch.manual_seed(seed)
+    model = GroundingDinoForObjectDetection(real_config(variant))
     return model, processor

@@ -205,7 +205,9 @@ class ImageBindEmbedder(Embedder):
 
         self._ib_model, self._ib_data = load_imagebind()
         self._path: Path | None = None
-        if not runtime.tiny:
+        # tiny: small sizes; random_init: the real (huge) sizes; both with seeded random weights
+        self._mode = "tiny" if runtime.tiny else "random" if runtime.random_init else "pretrained"
+        if self._mode == "pretrained":
             self._path = require(
                 f"embedder '{self.name}'",
                 self.config.variant,
@@ -213,7 +215,7 @@ class ImageBindEmbedder(Embedder):
                 explicit=self.config.checkpoint,
             )
         device, dtype = runtime.torch_device(), runtime.torch_dtype()
-        tag = "tiny" if self._path is None else str(self._path)
+        tag = self._mode if self._path is None else str(self._path)
         seed = runtime.seed if self._path is None else "-"
         key = f"imagebind/{self.config.variant}/{tag}/seed={seed}/{device}/{dtype}"
         self.model = runtime.share(key, self._build)
@@ -233,18 +235,21 @@ class ImageBindEmbedder(Embedder):
         self._audio_normalize = transforms.Normalize(mean=AUDIO_MEAN, std=AUDIO_STD)
 
     def _build(self) -> Any:
-        from avseg_imagebind.tiny import TINY_KWARGS, build_model
+        from avseg_imagebind.tiny import TINY_KWARGS, build_huge, build_model
 
-        if self._path is None:
+        if self._mode == "tiny":
             model = build_model(self._ib_model, TINY_KWARGS, seed=self.runtime.seed)
+        elif self._mode == "random":
+            model = build_huge(self._ib_model, seed=self.runtime.seed)
         else:
+            assert self._path is not None
             model = self._ib_model.imagebind_huge(pretrained=False)  # architecture only, no download
             load_checkpoint(model, self._path)
         return model.to(device=self.runtime.torch_device(), dtype=self.runtime.torch_dtype()).eval()
 
     def weights_used(self) -> str | dict[str, str]:
         if self._path is None:
-            return "tiny"
+            return self._mode
         return {IMAGEBIND_HUGE.filename: str(self._path)}
 
     # ----------------------------------------------------------------- audio

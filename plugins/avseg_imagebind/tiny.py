@@ -44,3 +44,14 @@ def build_model(imagebind_model: Any, kwargs: dict[str, Any], seed: int | None =
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return imagebind_model.ImageBindModel(**kwargs)
+
+
+def build_huge(imagebind_model: Any, seed: int) -> Any:
+    """``imagebind_model.imagebind_huge(pretrained=False)`` (the real architecture, nothing read or
+    downloaded) with its random init seeded by ``seed`` (``runtime.random_init``), without touching
+    the caller's global torch RNG state."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return imagebind_model.imagebind_huge(pretrained=False)

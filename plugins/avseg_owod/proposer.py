@@ -83,6 +83,66 @@ def tiny_config() -> Any:
     )
 
 
+#: OWLv2's real sizes (``runtime.random_init``): owlv2-base-patch16-ensemble (Owlv2Config's defaults)
+#: and owlv2-large-patch14-ensemble; the image processor resizes (pads to square) to ``image_size``.
+REAL_SIZES: dict[str, dict[str, Any]] = {
+    "base": dict(
+        text_config={
+            "hidden_size": 512,
+            "intermediate_size": 2048,
+            "num_hidden_layers": 12,
+            "num_attention_heads": 8,
+        },
+        vision_config={
+            "image_size": 960,
+            "patch_size": 16,
+            "hidden_size": 768,
+            "intermediate_size": 3072,
+            "num_hidden_layers": 12,
+            "num_attention_heads": 12,
+        },
+        projection_dim=512,
+    ),
+    "large": dict(
+        text_config={
+            "hidden_size": 768,
+            "intermediate_size": 3072,
+            "num_hidden_layers": 12,
+            "num_attention_heads": 12,
+        },
+        vision_config={
+            "image_size": 1008,
+            "patch_size": 14,
+            "hidden_size": 1024,
+            "intermediate_size": 4096,
+            "num_hidden_layers": 24,
+            "num_attention_heads": 16,
+        },
+        projection_dim=768,
+    ),
+}
+
+
+def real_config(variant: str) -> Any:
+    """The Owlv2Config of google/owlv2-``variant``-patch16/14-ensemble at its real sizes."""
+    from transformers import Owlv2Config
+
+    return Owlv2Config(**REAL_SIZES[variant])
+
+
+def build_random(variant: str, seed: int) -> tuple[Any, Any]:
+    """(model, image processor) for ``runtime.random_init``: the real architecture and input size,
+    random weights seeded with ``seed``."""
+    import torch
+    from transformers import Owlv2ForObjectDetection, Owlv2ImageProcessor
+
+    cfg = real_config(variant)
+    torch.manual_seed(seed)
+    model = Owlv2ForObjectDetection(cfg)
+    side = int(cfg.vision_config.image_size)
+    return model, Owlv2ImageProcessor(size={"height": side, "width": side})
+
+
 def build_tiny(seed: int) -> tuple[Any, Any]:
     """(model, image processor) of the tiny variant, random weights seeded with ``seed``."""
     import torch
@@ -170,15 +230,18 @@ class OwlV2ObjectnessProposer(Proposer):
         self.device = runtime.torch_device()
         self.dtype = runtime.torch_dtype()
         self._path = None
-        if not runtime.tiny:
+        # tiny: small sizes; random_init: the real sizes; both with seeded random weights
+        self._mode = "tiny" if runtime.tiny else "random" if runtime.random_init else "pretrained"
+        if self._mode == "pretrained":
             self._path = require(
                 "proposer 'owod'",
                 self.config.variant,
                 self.weights[self.config.variant][0],
                 explicit=self.config.checkpoint,
             )
+        seeded = self._mode != "pretrained"
         key = (
-            f"owod:{self.config.variant}:tiny={runtime.tiny}:seed={runtime.seed if runtime.tiny else '-'}:"
+            f"owod:{self.config.variant}:{self._mode}:seed={runtime.seed if seeded else '-'}:"
             f"{self._path}:{self.device}:{self.dtype}"
         )
         self.model, self.image_processor = runtime.share(key, self._load)
@@ -186,6 +249,8 @@ class OwlV2ObjectnessProposer(Proposer):
     def _load(self) -> tuple[Any, Any]:
         if self.runtime.tiny:
             model, image_processor = build_tiny(self.runtime.seed)
+        elif self._mode == "random":
+            model, image_processor = build_random(self.config.variant, self.runtime.seed)
         else:
             from transformers import Owlv2ForObjectDetection, Owlv2ImageProcessor
 
@@ -200,8 +265,8 @@ class OwlV2ObjectnessProposer(Proposer):
         return model, image_processor
 
     def weights_used(self) -> str | dict[str, str]:
-        if self.runtime.tiny:
-            return "tiny"
+        if self._mode != "pretrained":
+            return self._mode
         wf = self.weights[self.config.variant][0]
         return {wf.filename: str(self._path)}
 

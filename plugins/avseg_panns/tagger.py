@@ -138,17 +138,20 @@ class PannsTagger(Tagger):
                 raise DependencyMissing(f"tagger 'panns' needs {mod}: pip install 'avseg[panns]'") from None
         upstream_models()  # fail early, with one line, when panns_inference is missing
         self._path: Path | None = None
+        # tiny: a 16-class head; random_init: the real 527-class model; both with seeded random weights
+        self._mode = "tiny" if runtime.tiny else "random" if runtime.random_init else "pretrained"
         if runtime.tiny:
             self._vocabulary = list(TINY_LABELS)
         else:
             from avseg.audioset import audioset_labels
 
             self._vocabulary = audioset_labels()
-            self._path = require(
-                "tagger 'panns'", DEFAULT_VARIANT, PANNS_WEIGHTS[DEFAULT_VARIANT], self.config.checkpoint
-            )
+            if self._mode == "pretrained":
+                self._path = require(
+                    "tagger 'panns'", DEFAULT_VARIANT, PANNS_WEIGHTS[DEFAULT_VARIANT], self.config.checkpoint
+                )
         device, dtype = runtime.torch_device(), runtime.torch_dtype()
-        tag = f"tiny/seed={runtime.seed}" if self._path is None else str(self._path)
+        tag = f"{self._mode}/seed={runtime.seed}" if self._path is None else str(self._path)
         self.model = runtime.share(f"panns/{DEFAULT_VARIANT}/{tag}/{device}/{dtype}", self._build)
 
     def _build(self) -> Any:
@@ -159,7 +162,7 @@ class PannsTagger(Tagger):
         models = upstream_models()
         if self._path is None:
             torch.manual_seed(self.runtime.seed)
-            model = models.Cnn14(**CNN14_ARGS, classes_num=len(TINY_LABELS))
+            model = models.Cnn14(**CNN14_ARGS, classes_num=len(self._vocabulary))
         else:
             state = load_state_dict(self._path)
             model = models.Cnn14(**CNN14_ARGS, classes_num=len(self._vocabulary))
@@ -176,7 +179,7 @@ class PannsTagger(Tagger):
 
     def weights_used(self) -> str | dict[str, str]:
         if self._path is None:
-            return "tiny"
+            return self._mode
         return {PANNS_WEIGHTS[DEFAULT_VARIANT].filename: str(self._path)}
 
     def prepare(self, windows: Sequence[AudioWindow]) -> list[FloatArray]:

@@ -24,6 +24,7 @@ from avseg_sam.model import (
     SamSpec,
     build_sam,
     checkpoint_tag,
+    weights_mode,
 )
 
 if TYPE_CHECKING:
@@ -177,9 +178,10 @@ def load_hf(runtime: Runtime, component: str, variant: str, checkpoint: str | No
     """The transformers backend for ``variant`` (tiny: SamConfig at tiny sizes, weights converted from tiny SAM)."""
     from avseg.weights import require
 
-    if runtime.tiny:
+    mode = weights_mode(runtime)
+    if mode != "pretrained":
         path: Path | None = None
-        tag = f"tiny-s{runtime.seed}"
+        tag = f"{mode}-s{runtime.seed}"
     else:
         path = require(component, f"hf-{variant}", HF_WEIGHTS[variant], explicit=checkpoint)
         tag = checkpoint_tag(path)
@@ -189,13 +191,15 @@ def load_hf(runtime: Runtime, component: str, variant: str, checkpoint: str | No
     def factory() -> HfSam:
         from transformers import SamModel
 
-        if path is None:
-            model = SamModel(hf_config(TINY_SPEC))
-            sa = build_sam(TINY_SPEC, seed=runtime.seed)
+        if path is None:  # tiny, or random_init: the same seeded weights as the segment_anything backend
+            spec = TINY_SPEC if runtime.tiny else SPECS[variant]
+            model = SamModel(hf_config(spec))
+            sa = build_sam(spec, seed=runtime.seed)
             missing, unexpected = model.load_state_dict(sa_to_hf_state_dict(sa.state_dict()), strict=False)
             if missing or unexpected:
-                raise RuntimeError(f"tiny SAM -> SamModel conversion: missing {missing}, unexpected {unexpected}")
-            img_size = TINY_SPEC.img_size
+                raise RuntimeError(f"{mode} SAM -> SamModel conversion: missing {missing}, unexpected {unexpected}")
+            del sa
+            img_size = spec.img_size
         else:
             model = SamModel.from_pretrained(str(path))
             img_size = int(model.config.vision_config.image_size)
@@ -203,5 +207,5 @@ def load_hf(runtime: Runtime, component: str, variant: str, checkpoint: str | No
 
     hf = runtime.share(key, factory)
     spec = TINY_SPEC if runtime.tiny else SPECS[variant]
-    used: str | dict[str, str] = "tiny" if path is None else {HF_WEIGHTS[variant].filename: str(path)}
+    used: str | dict[str, str] = mode if path is None else {HF_WEIGHTS[variant].filename: str(path)}
     return hf, LoadedSam(hf.model, spec, used, tag)

@@ -208,16 +208,25 @@ class LoadedSam:
     model: Any
     spec: SamSpec
     weights_used: str | dict[str, str]
-    tag: str  # "tiny-s<seed>" or checkpoint_tag(path)
+    tag: str  # "tiny-s<seed>", "random-s<seed>" or checkpoint_tag(path)
+
+
+def weights_mode(runtime: Runtime) -> str:
+    """How the model is built: "tiny" (small sizes, seeded random weights), "random" (``random_init``:
+    the real sizes with seeded random weights, for speed benchmarks) or "pretrained" (a checkpoint)."""
+    if runtime.tiny:
+        return "tiny"
+    return "random" if runtime.random_init else "pretrained"
 
 
 def load_sa(runtime: Runtime, component: str, variant: str, checkpoint: str | None) -> LoadedSam:
     """The segment_anything model for ``variant``, loaded once per process (shared by sam and sam-grid)."""
     from avseg.weights import load_state_dict, require
 
-    if runtime.tiny:
+    mode = weights_mode(runtime)
+    if mode != "pretrained":
         path = None
-        tag = f"tiny-s{runtime.seed}"
+        tag = f"{mode}-s{runtime.seed}"
     else:
         path = require(component, variant, SA_WEIGHTS[variant], explicit=checkpoint)
         tag = checkpoint_tag(path)
@@ -225,8 +234,8 @@ def load_sa(runtime: Runtime, component: str, variant: str, checkpoint: str | No
     key = f"sam/segment_anything/{variant}/{tag}/{device}/{dtype}"
 
     def factory() -> Any:
-        if path is None:
-            model = build_sam(TINY_SPEC, seed=runtime.seed)
+        if path is None:  # tiny, or random_init: the real sizes with seeded random weights
+            model = build_sam(TINY_SPEC if runtime.tiny else SPECS[variant], seed=runtime.seed)
         else:
             model = build_sam(SPECS[variant], load_state_dict(path))
         # weights stay float32: segment_anything's prompt encoder casts coordinates to float32
@@ -236,7 +245,7 @@ def load_sa(runtime: Runtime, component: str, variant: str, checkpoint: str | No
 
     model = runtime.share(key, factory)
     spec = TINY_SPEC if runtime.tiny else SPECS[variant]
-    used: str | dict[str, str] = "tiny" if path is None else {SA_WEIGHTS[variant].filename: str(path)}
+    used: str | dict[str, str] = mode if path is None else {SA_WEIGHTS[variant].filename: str(path)}
     return LoadedSam(model, spec, used, tag)
 
 
@@ -249,8 +258,8 @@ def autocast(runtime: Runtime) -> Any:
 
 
 def memo_namespace(prefix: str, variant: str, loaded: LoadedSam, runtime: Runtime) -> str:
-    """``<prefix>/<variant>/<tiny|real>/<checkpoint>/<dtype>``: everything that changes an image embedding."""
-    kind = "tiny" if runtime.tiny else "real"
+    """``<prefix>/<variant>/<tiny|random|real>/<checkpoint>/<dtype>``: everything that changes an image embedding."""
+    kind = {"pretrained": "real"}.get(weights_mode(runtime), weights_mode(runtime))
     return f"{prefix}/{variant}/{kind}/{loaded.tag}/{safe_name(runtime.dtype)}"
 
 

@@ -48,8 +48,8 @@ class SamSegmenter(Segmenter):
         who = f"segmenter '{self.name}'"
         if config.backend == "hf":
             require_modules(who, ("torch", "transformers"))
-            # the tiny variant converts a tiny segment_anything model, so it needs that package too
-            if runtime.tiny:
+            # the tiny and random_init variants convert a segment_anything model, so they need that package too
+            if runtime.tiny or runtime.random_init:
                 require_modules(who, ("segment_anything",))
             from avseg_sam.convert import load_hf
             from avseg_sam.model import memo_namespace

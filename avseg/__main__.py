@@ -1,0 +1,5 @@
+"""python -m avseg: the avseg command line."""
+
+from avseg.cli import main
+
+main()

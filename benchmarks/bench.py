@@ -1,0 +1,325 @@
+"""avseg benchmark: prints one table. Every figure in a row is measured in one process.
+
+Rows:
+- ``preset``: each preset on a fixed set of synthetic clips: per-stage wall time and calls,
+  frames per second, peak RSS (and peak GPU memory on a GPU), and the share of wall time spent
+  outside model forward passes (decode, pre/post-processing, I/O, filters).
+- ``ratio-a``: one OWOD-BIND frame, avseg's batched path (one SAM encoding, one decoder call for
+  all boxes, one ImageBind batch) against the per-object loop through the upstream APIs
+  (``SamPredictor.predict`` per box, one ImageBind forward per crop).
+- ``ratio-b``: a 5-value tau_BIND sweep through ``avseg ablate`` with the stage cache against five
+  cold runs.
+
+``--size tiny`` uses the tiny variants; ``--size real`` builds the real architectures with random
+seeded weights (speed does not depend on weight values, so no checkpoint is needed).
+Each row runs in its own subprocess so that peak memory and timings do not leak between rows.
+
+    python benchmarks/bench.py --size tiny
+    python benchmarks/bench.py --size real --presets owod-bind --frames 2 --boxes 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+PRESETS = ("at-gdino-sam", "owod-bind", "owod-bind-softmax", "sam-bind", "bavs")
+
+
+# -- measurement helpers --------------------------------------------------------------------------
+class ForwardTimer:
+    """Wall time spent inside top-level ``torch.nn.Module`` calls (nested calls are not double counted)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.calls = 0
+        self._depth = 0
+
+    @contextmanager
+    def installed(self) -> Iterator[ForwardTimer]:
+        import torch
+
+        original = torch.nn.Module.__call__
+        timer = self
+
+        def timed(module: Any, *args: Any, **kwargs: Any) -> Any:
+            if timer._depth:
+                return original(module, *args, **kwargs)
+            timer._depth += 1
+            t0 = time.perf_counter()
+            try:
+                return original(module, *args, **kwargs)
+            finally:
+                timer._depth -= 1
+                timer.seconds += time.perf_counter() - t0
+                timer.calls += 1
+
+        torch.nn.Module.__call__ = timed  # type: ignore[method-assign]
+        try:
+            yield self
+        finally:
+            torch.nn.Module.__call__ = original  # type: ignore[method-assign]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def peak_gpu_mb() -> float | None:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return float(torch.cuda.max_memory_allocated() / 2**20)
+    except ImportError:
+        pass
+    return None
+
+
+def synthetic_clips(n: int, frames: int, size: int) -> list[Any]:
+    """Fixed clips: coloured shapes on a gradient, a tone per clip, 16 kHz audio."""
+    from avseg.testing import _moving, draw_shapes, tone
+    from avseg.types import Clip
+
+    clips = []
+    for c in range(n):
+        imgs = [draw_shapes(size, [_moving(c, i, size, n_obj=2, j=j) for j in range(2)], seed=c)[0]
+                for i in range(frames)]
+        wave = tone([440.0 * (c + 1)], frames, 16000)
+        clips.append(Clip.from_arrays(f"bench{c}", imgs, wave, 16000,
+                                      timestamps=[i + 15 / 16 for i in range(frames)]))
+    return clips
+
+
+def make_runtime(args: argparse.Namespace, cache_dir: str | None = None) -> Any:
+    from avseg.cache import StageCache
+    from avseg.runtime import Runtime
+
+    return Runtime(device=args.device, dtype=args.dtype, tiny=args.size == "tiny", random_init=args.size == "real",
+                   cache=StageCache(cache_dir) if cache_dir else None)
+
+
+# -- rows -------------------------------------------------------------------------------------------
+def row_preset(args: argparse.Namespace) -> dict[str, Any]:
+    from avseg.pipeline import Pipeline
+    from avseg.registry import load_registry
+    from avseg.spec import compose, resolve
+
+    registry = load_registry()
+    sets = list(args.set or [])
+    rs = resolve(compose(args.preset, sets=sets, registry=registry), registry)
+    runtime = make_runtime(args)
+    t0 = time.perf_counter()
+    pipeline = Pipeline(rs, runtime)
+    load_s = time.perf_counter() - t0
+    clips = synthetic_clips(args.clips, args.frames, args.frame_size)
+    for c in clips:  # decode outside the timed region: the clips are in memory
+        c.frames()
+    runtime.timings.clear()
+    timer = ForwardTimer()
+    with timer.installed():
+        t0 = time.perf_counter()
+        for c in clips:
+            pipeline.run_clip(c)
+        wall = time.perf_counter() - t0
+    n_frames = args.clips * args.frames
+    stages = {k: round(v, 3) for k, v in runtime.timings.items() if not k.startswith("load.")}
+    return {
+        "row": f"{args.preset} [{args.size}]",
+        "frames": n_frames,
+        "wall_s": round(wall, 3),
+        "fps": round(n_frames / wall, 3),
+        "load_s": round(load_s, 2),
+        "model_forward_s": round(timer.seconds, 3),
+        "outside_model_share": round(max(0.0, wall - timer.seconds) / wall, 4),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "peak_gpu_mb": peak_gpu_mb(),
+        "stages": stages,
+        "calls": dict(runtime.counters),
+    }
+
+
+def row_ratio_a(args: argparse.Namespace) -> dict[str, Any]:
+    """One OWOD-BIND frame: batched avseg against a per-object loop over the same models."""
+    from segment_anything import SamPredictor
+
+    from avseg.audio import frame_windows
+    from avseg.registry import load_registry
+    from avseg.spec import compose, resolve
+
+    registry = load_registry()
+    sets = [f"proposer.top_k={args.boxes}", "proposer.box_threshold=0.0", "proposer.nms_iou=1.0"]
+    rs = resolve(compose("owod-bind", sets=sets, registry=registry), registry)
+    runtime = make_runtime(args)
+    proposer = rs.proposer.cls(rs.proposer.config, runtime)
+    assert rs.embedder is not None and rs.segmenter is not None
+    embedder = rs.embedder.cls(rs.embedder.config, runtime)
+    segmenter = rs.segmenter.cls(rs.segmenter.config, runtime)
+    clip = synthetic_clips(1, 1, args.frame_size)[0]
+    frame = clip.frame(0)
+    window = frame_windows(*clip.audio, clip.timestamps)[:1]
+    props = proposer.propose([frame])[0]
+    boxes = props.boxes
+    timer = ForwardTimer()
+
+    def batched() -> None:
+        runtime._memo.clear()  # count the image encoding, as a fresh frame would
+        p = proposer.propose([frame])[0]
+        embedder.embed_audio(window)
+        embedder.embed_regions([frame], [p])
+        segmenter.segment([frame], [p.boxes])
+
+    def loop() -> None:
+        p = proposer.propose([frame])[0]
+        embedder.embed_audio(window)
+        for j in range(len(p)):
+            embedder.embed_regions([frame], [p.subset([j])])
+        predictor = SamPredictor(segmenter.model)
+        predictor.set_image(frame)
+        for b in p.boxes:
+            predictor.predict(box=b, multimask_output=False)
+
+    with timer.installed():
+        times = {}
+        for name, fn in (("batched", batched), ("loop", loop)):
+            fn() if args.size == "tiny" else None  # warm-up at tiny size only (real size is too slow to repeat)
+            t0 = time.perf_counter()
+            fn()
+            times[name] = time.perf_counter() - t0
+    return {
+        "row": f"ratio-a owod-bind frame, {len(boxes)} boxes [{args.size}]",
+        "batched_s": round(times["batched"], 3),
+        "loop_s": round(times["loop"], 3),
+        "loop_over_batched": round(times["loop"] / times["batched"], 3),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "peak_gpu_mb": peak_gpu_mb(),
+    }
+
+
+def row_ratio_b(args: argparse.Namespace) -> dict[str, Any]:
+    """5-value tau_BIND sweep through ablate (cache) vs five cold evals (no cache)."""
+    from avseg.ablate import run_ablation
+    from avseg.eval.runner import run_eval
+    from avseg.registry import load_registry
+    from avseg.testing import make_s4_tree
+
+    registry = load_registry()
+    values = [0.1, 0.2, 0.3, 0.5, 0.7]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = make_s4_tree(Path(tmp) / "data", n_per_split={"test": args.clips}, size=args.frame_size)
+        grid = Path(tmp) / "grid.yaml"
+        fixed = "".join(f"\n  - {s}" for s in (args.set or []))
+        grid.write_text(f"base: owod-bind-softmax\nset:{fixed or ' []'}\naxes:\n  filter.bind.threshold: {values}\n")
+        # Pay the one-off imports (torch, transformers, model code, matplotlib) before timing, so
+        # neither side is charged for them; model builds are still paid by every cold run.
+        from avseg.pipeline import Pipeline
+        from avseg.spec import compose, resolve
+
+        Pipeline(resolve(compose("owod-bind-softmax", registry=registry), registry), make_runtime(args))
+        import matplotlib.pyplot  # noqa: F401
+
+        runtime = make_runtime(args, cache_dir=str(Path(tmp) / "cache"))
+        t0 = time.perf_counter()
+        run_ablation(grid_path=grid, root=root, subset="s4", split="test", out=Path(tmp) / "sweep",
+                     runtime=runtime, registry=registry, progress=False)
+        sweep = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for v in values:
+            cold = make_runtime(args)  # no cache, and a fresh runtime: nothing shared between runs
+            run_eval(root=root, subset="s4", split="test", out=Path(tmp) / f"cold{v}",
+                     pipeline={"preset": "owod-bind-softmax", "sets": [*(args.set or []), f"filter.bind.threshold={v}"]},
+                     runtime=cold, registry=registry, progress=False)
+        cold_s = time.perf_counter() - t0
+    return {
+        "row": f"ratio-b 5-value tau_BIND sweep, {args.clips} clips [{args.size}]",
+        "sweep_s": round(sweep, 3),
+        "five_cold_s": round(cold_s, 3),
+        "one_cold_s": round(cold_s / 5, 3),
+        "sweep_over_one_run": round(sweep / (cold_s / 5), 3),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+
+
+ROWS = {"preset": row_preset, "ratio-a": row_ratio_a, "ratio-b": row_ratio_b}
+
+
+def child(args: argparse.Namespace) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    print("BENCH_JSON " + json.dumps(ROWS[args.row](args)))
+
+
+def run_row(base: list[str], extra: list[str]) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, *base, *extra, "--child"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    for line in r.stdout.splitlines():
+        if line.startswith("BENCH_JSON "):
+            return dict(json.loads(line[len("BENCH_JSON "):]))
+    tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["no output"]
+    return {"row": " ".join(extra), "error": tail[0]}
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    print("| row | frames | wall s | fps | outside-model share | peak RSS MB | ratio | stages (s) / calls |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        if "error" in r:
+            print(f"| {r['row']} | | | | | | | ERROR: {r['error']} |")
+        elif "fps" in r:
+            stages = ", ".join(f"{k} {v}" for k, v in sorted(r["stages"].items()))
+            calls = ", ".join(f"{k}={v}" for k, v in sorted(r["calls"].items()) if not k.endswith("memory_hit"))
+            gpu = f" (GPU {r['peak_gpu_mb']:.0f})" if r.get("peak_gpu_mb") else ""
+            print(f"| {r['row']} | {r['frames']} | {r['wall_s']} | {r['fps']} | {r['outside_model_share']:.1%} | "
+                  f"{r['peak_rss_mb']}{gpu} | | {stages}; {calls} |")
+        elif "loop_over_batched" in r:
+            print(f"| {r['row']} | 1 | batched {r['batched_s']} / loop {r['loop_s']} | | | {r['peak_rss_mb']} | "
+                  f"loop/batched = {r['loop_over_batched']} | |")
+        else:
+            print(f"| {r['row']} | | sweep {r['sweep_s']} / 5 cold {r['five_cold_s']} | | | {r['peak_rss_mb']} | "
+                  f"sweep/one run = {r['sweep_over_one_run']} | |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", choices=("tiny", "real"), default="tiny")
+    ap.add_argument("--presets", nargs="*", default=list(PRESETS))
+    ap.add_argument("--rows", nargs="*", default=["preset", "ratio-a", "ratio-b"], choices=list(ROWS))
+    ap.add_argument("--clips", type=int, default=2)
+    ap.add_argument("--frames", type=int, default=5)
+    ap.add_argument("--frame-size", type=int, default=224)
+    ap.add_argument("--boxes", type=int, default=16, help="boxes per frame for ratio-a")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--set", action="append", help="extra --set for the preset rows")
+    ap.add_argument("--json", help="also write the rows to this JSON file")
+    ap.add_argument("--row", choices=list(ROWS), help=argparse.SUPPRESS)
+    ap.add_argument("--preset", help=argparse.SUPPRESS)
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args)
+        return
+    base = ["--size", args.size, "--clips", str(args.clips), "--frames", str(args.frames),
+            "--frame-size", str(args.frame_size), "--boxes", str(args.boxes), "--device", args.device,
+            "--dtype", args.dtype] + [x for s in (args.set or []) for x in ("--set", s)]
+    rows = []
+    for kind in args.rows:
+        for extra in ([["--row", "preset", "--preset", p] for p in args.presets] if kind == "preset" else [["--row", kind]]):
+            print(f"running {' '.join(extra)} [{args.size}] ...", file=sys.stderr, flush=True)
+            rows.append(run_row(base, extra))
+    print_table(rows)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
