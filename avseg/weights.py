@@ -102,10 +102,10 @@ def _hf_snapshot(wf: WeightFile) -> Path | None:
 def locate(wf: WeightFile, explicit: str | os.PathLike[str] | None = None) -> Resolution:
     """Find ``wf`` on disk, recording every place looked (for errors and ``avseg weights list``)."""
     res = Resolution(None)
-    candidates: list[Path] = []
-    if explicit:
-        candidates.append(Path(explicit).expanduser())
-    candidates.append(weights_dir() / wf.local_name)
+    if explicit:  # an explicit path that is wrong is an error, not a fall-through
+        path = Path(explicit).expanduser()
+        return Resolution(path if _complete(path, wf) else None, [str(path)])
+    candidates: list[Path] = [weights_dir() / wf.local_name]
     if wf.is_repo:
         snap = _hf_snapshot(wf)
         if snap is not None:
@@ -117,8 +117,6 @@ def locate(wf: WeightFile, explicit: str | os.PathLike[str] | None = None) -> Re
         if _complete(c, wf):
             res.path = c
             return res
-    if explicit:  # an explicit path that is wrong is an error, not a fall-through
-        return Resolution(None, res.looked[:1])
     return res
 
 

@@ -12,3 +12,7 @@ pip_install() {
 }
 pip_install torch==2.14.1 torchvision==0.29.1
 pip_install -e ".[dev]" -e examples/avseg-example-plugin
+# gdino's official backend: groundingdino-py's declared pins (supervision==0.6.0 -> opencv-python)
+# would put a second OpenCV beside opencv-python-headless; its real runtime needs are in the
+# gdino extra, so install the package itself (and supervision, used by its parity test) bare.
+pip_install --no-deps groundingdino-py==0.4.0 supervision==0.6.0

@@ -127,7 +127,7 @@ def test_parity_with_package_predict(runtime):
         total += len(g)
     assert 0 < total < 2 * prop.model.num_queries
     words = {w for g in got for t in g.labels for w in t.split()}
-    assert words and words <= {"dog", "acoustic", "guitar", "piano", "[cls]", "[sep]"}
+    assert words and words <= {"dog", "acoustic", "guitar", "piano", "[CLS]", "[SEP]"}
     assert runtime.counters["gdino.forward_passes"] >= 2
 
 

@@ -20,6 +20,8 @@ from avseg.tree import AVTree, normalize_label
 _MODEL: Any = None
 _LOCK = threading.Lock()
 _TEXT_CACHE: dict[tuple[str, ...], npt.NDArray[np.float32]] = {}
+# Detectors repeat the same few labels frame after frame: embed each distinct label once.
+_LABEL_CACHE: dict[str, npt.NDArray[np.float32]] = {}
 
 INSTALL_HINT = "pip install 'avseg[avis]' (or set filter.avis.linker=none to link exact names only)"
 
@@ -67,7 +69,11 @@ class MiniLMLinker:
         """Per label: (category, cosine similarity, the name or alias it matched)."""
         if not labels or not self.texts:
             return [("", -1.0, "") for _ in labels]
-        sims = embed([normalize_label(x) or x for x in labels]) @ self._text_matrix().T
+        keys = [normalize_label(x) or x for x in labels]
+        new = sorted({k for k in keys if k not in _LABEL_CACHE})
+        for k, v in zip(new, embed(new)):
+            _LABEL_CACHE[k] = v
+        sims = np.stack([_LABEL_CACHE[k] for k in keys]) @ self._text_matrix().T
         best = sims.argmax(axis=1)
         return [(self.categories[j], float(sims[i, j]), self.texts[j]) for i, j in enumerate(best)]
 

@@ -138,17 +138,24 @@ def tiny_args() -> argparse.Namespace:
     return args
 
 
-def _quiet() -> contextlib.AbstractContextManager[Any]:
-    """The package prints ``final text_encoder_type: ...`` while building; keep stdout clean."""
-    return contextlib.redirect_stdout(io.StringIO())
+@contextlib.contextmanager
+def _quiet(stderr: bool = False) -> Iterator[None]:
+    """The package prints ``final text_encoder_type: ...`` while building; keep stdout clean (and
+    stderr, for the progress bar of loading the random text encoder this module wrote)."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        if stderr:
+            with contextlib.redirect_stderr(io.StringIO()):
+                yield
+        else:
+            yield
 
 
-def build_from_args(args: argparse.Namespace, text_encoder: str) -> Any:
+def build_from_args(args: argparse.Namespace, text_encoder: str, quiet: bool = False) -> Any:
     """The package's ``build_model(args)`` with ``text_encoder_type`` = a local folder."""
     from groundingdino.models import build_model
 
     args.text_encoder_type = str(text_encoder)
-    with _quiet(), legacy_bert_helpers():
+    with _quiet(stderr=quiet), legacy_bert_helpers():
         return build_model(args)
 
 
@@ -173,7 +180,8 @@ def write_text_encoder(folder: Path, seed: int, sizes: dict[str, int]) -> None:
     tok.save_pretrained(str(folder))
     torch.manual_seed(seed)
     bert = BertModel(BertConfig(**{"vocab_size": len(tok), **sizes}))
-    bert.save_pretrained(str(folder))
+    with contextlib.redirect_stderr(io.StringIO()):  # transformers' "Writing model shards" bar
+        bert.save_pretrained(str(folder))
 
 
 def build_random_official(variant: str, seed: int) -> Any:
@@ -184,7 +192,7 @@ def build_random_official(variant: str, seed: int) -> Any:
     with tempfile.TemporaryDirectory(prefix="avseg-gdino-official-random-") as d:
         write_text_encoder(Path(d), seed, BASE_BERT)
         torch.manual_seed(seed)
-        return build_from_args(package_config(variant), d)
+        return build_from_args(package_config(variant), d, quiet=True)
 
 
 def build_tiny_official(seed: int) -> Any:
@@ -217,7 +225,7 @@ def build_tiny_official(seed: int) -> Any:
         backbone = Joiner(swin, build_position_encoding(args))
         backbone.num_channels = swin.num_features[4 - len(args.return_interm_indices) :]
         transformer = build_transformer(args)
-        with _quiet(), legacy_bert_helpers():
+        with _quiet(stderr=True), legacy_bert_helpers():
             model = GroundingDINO(
                 backbone,
                 transformer,

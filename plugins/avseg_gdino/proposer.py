@@ -248,7 +248,7 @@ BERT_BASE_UNCASED = WeightFile(
 class GroundingDinoProposer(Proposer):
     name: ClassVar[str] = "gdino"
     description: ClassVar[str] = (
-        "GroundingDINO boxes for text prompts (audio tags or a fixed vocabulary), transformers"
+        "GroundingDINO boxes for text prompts (audio tags or a fixed vocabulary), transformers or official"
     )
     Config: ClassVar[type[ComponentConfig]] = GdinoConfig
     requires: ClassVar[tuple[str, ...]] = ("torch", "transformers")

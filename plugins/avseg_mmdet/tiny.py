@@ -109,6 +109,10 @@ def tiny_config_dict() -> dict[str, Any]:
                 ),
             ),
         ),
+        # not used by the proposer; DetInferencer needs one (the bundled configs inherit it)
+        visualizer=dict(
+            type="DetLocalVisualizer", vis_backends=[dict(type="LocalVisBackend")], name="visualizer"
+        ),
         test_dataloader=dict(
             dataset=dict(
                 type="CocoDataset",
