@@ -285,7 +285,8 @@ def cache_clear(
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one-line errors, documented exit codes."""
     try:
-        app(args=argv, standalone_mode=False)
+        # In non-standalone mode click returns a command's exit code instead of exiting.
+        code = app(args=argv, standalone_mode=False)
     except AvsegError as exc:
         typer.secho(f"Error: {exc}", fg="red", err=True)
         sys.exit(exc.exit_code)
@@ -294,16 +295,14 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
-    except Exception as exc:  # click usage errors and anything unexpected
-        import click
-
-        if isinstance(exc, click.exceptions.UsageError):
+    except Exception as exc:  # click's usage errors (typer vendors click, so match by shape)
+        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
-            sys.exit(2)
-        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(exc.exit_code)
+        if type(exc).__name__ == "Abort":
             sys.exit(1)
         raise
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 __all__ = ["app", "main", "UsageError"]

@@ -6,3 +6,8 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+# Never touch the user's real cache from a test run.
+import tempfile  # noqa: E402
+
+os.environ["AVSEG_CACHE_DIR"] = tempfile.mkdtemp(prefix="avseg-test-cache-")

@@ -143,3 +143,10 @@ def test_presets_show_resolves(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(capsys, "presets", "show", "sam-bind", "--set", "filter.bind.threshold=0.6")
     assert code == 0
     assert "type: sam-grid" in out and "threshold: 0.6" in out
+
+
+def test_option_errors_exit_2_without_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "run", "--bogus")
+    assert code == 2 and "No such option: --bogus" in err and "Traceback" not in err
+    code, _, err = cli(capsys, "eval", "--root", "x")
+    assert code == 2 and "Missing option '--subset'" in err

@@ -1,0 +1,66 @@
+"""The model-free filters on crafted inputs whose right answer is known."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from avseg.components import FrameContext
+from avseg_filters.nms import NMS, box_iou, mask_iou
+from avseg_filters.thresholds import ScoreThreshold, TagThreshold
+from avseg.types import Proposals, Tags
+
+FRAME = np.zeros((100, 200, 3), np.uint8)
+
+
+def ctx(props: Proposals | None = None, tags: Tags | None = None) -> FrameContext:
+    return FrameContext("c", 0, FRAME, tags=tags, proposals=props)
+
+
+def test_tag_threshold_deny_list_and_top_k() -> None:
+    tags = Tags.from_scores(["Dog", "Silence", "Speech", "Bark"], [0.9, 0.95, 0.6, 0.4])
+    f = TagThreshold(TagThreshold.Config(threshold=0.5), runtime=None)  # type: ignore[arg-type]
+    r = f(ctx(tags=tags))
+    assert [tags.names[i] for i in r.keep] == ["Dog", "Speech"]  # Silence is non-visual, Bark below 0.5
+    assert "deny-list" in r.drops[tags.names.index("Silence")].reason
+    r = TagThreshold(TagThreshold.Config(threshold=0.5, top_k=1, deny=[]), runtime=None)(ctx(tags=tags))  # type: ignore[arg-type]
+    assert [tags.names[i] for i in r.keep] == ["Silence"]
+    assert r.drops[tags.names.index("Dog")].reason == "beyond top-1"
+
+
+def test_score_threshold_area_and_keep_top() -> None:
+    props = Proposals(np.array([[0, 0, 200, 100], [10, 10, 50, 50], [60, 10, 90, 40]], np.float32),
+                      np.array([0.99, 0.6, 0.3], np.float32))
+    cfg = ScoreThreshold.Config(threshold=0.5, max_area_fraction=0.98)
+    r = ScoreThreshold(cfg, runtime=None)(ctx(props))  # type: ignore[arg-type]
+    assert r.keep == [1]
+    assert "covers 100% of the frame" in r.drops[0].reason and "0.300 < 0.500" in r.drops[2].reason
+    cfg = ScoreThreshold.Config(threshold=0.95, max_area_fraction=0.98, keep_top_if_none=True)
+    assert ScoreThreshold(cfg, runtime=None)(ctx(props)).keep == [1]  # best box that is not the whole frame  # type: ignore[arg-type]
+    assert ScoreThreshold(ScoreThreshold.Config(), runtime=None)(ctx(Proposals.empty())).keep == []  # type: ignore[arg-type]
+
+
+def test_iou_helpers() -> None:
+    a = np.array([[0, 0, 10, 10]], np.float32)
+    b = np.array([[5, 0, 15, 10], [20, 20, 30, 30]], np.float32)
+    assert np.allclose(box_iou(a, b), [[50 / 150, 0.0]])
+    m = np.zeros((2, 4, 4), bool)
+    m[0, :2] = True
+    m[1, 1:3] = True
+    assert np.allclose(mask_iou(m, m), [[1, 4 / 12], [4 / 12, 1]])
+
+
+def test_nms_by_mask_and_by_box() -> None:
+    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [50, 50, 60, 60]], np.float32)
+    masks = np.zeros((3, 100, 200), bool)
+    masks[0, 0:10, 0:10] = True
+    masks[1, 60:70, 60:70] = True  # boxes overlap with #0, masks do not
+    masks[2, 50:60, 50:60] = True
+    props = Proposals(boxes, np.array([0.9, 0.8, 0.7], np.float32), masks=masks)
+    by_mask = NMS(NMS.Config(iou_threshold=0.5, use_masks=True), runtime=None)(ctx(props))  # type: ignore[arg-type]
+    assert by_mask.keep == [0, 1, 2]
+    by_box = NMS(NMS.Config(iou_threshold=0.5, use_masks=False), runtime=None)(ctx(props))  # type: ignore[arg-type]
+    assert by_box.keep == [0, 2]
+    assert by_box.drops[1].reason.startswith("box IoU 0.82 > 0.50 with #0")
+    # the lower-scored duplicate goes, whatever the input order
+    swapped = Proposals(boxes[[1, 0, 2]], np.array([0.8, 0.9, 0.7], np.float32))
+    assert NMS(NMS.Config(use_masks=False), runtime=None)(ctx(swapped)).keep == [1, 2]  # type: ignore[arg-type]
