@@ -47,10 +47,17 @@ def run(input: Path, out: Path, *, preset: str | None = None, tagger: str | None
     if fps <= 0:
         raise UsageError(f"--fps must be positive, got {fps}")
     clip = open_input(input, fps=fps)
-    pipeline = Pipeline(resolved, runtime)
     is_video = Path(input).is_file() and Path(input).suffix.lower() in VIDEO_EXTS
-    return run_clip_to_dir(clip, spec, runtime, Path(out), registry, debug=debug, pipeline=pipeline,
-                           video_fps=fps if is_video else None, input_path=str(input))
+    from rich.console import Console
+
+    # Model loads and forwards take minutes at real sizes on a CPU: show which one is running.
+    with Console(stderr=True).status(f"{input}: starting") as status:
+        def show(label: str) -> None:
+            status.update(f"{Path(input).name} ({clip.num_frames} frames): {label}")
+
+        pipeline = Pipeline(resolved, runtime, on_stage=show)
+        return run_clip_to_dir(clip, spec, runtime, Path(out), registry, debug=debug, pipeline=pipeline,
+                               video_fps=fps if is_video else None, input_path=str(input))
 
 
 def list_plugins(kind: str | None = None, registry: Registry | None = None) -> list[dict[str, Any]]:

@@ -9,11 +9,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
+from avseg.components import ComponentConfig
 from avseg.errors import InputError
 from avseg.types import AudioWindow, FloatArray
+
+PadMode = Literal["repeat", "zero"]
 
 _SOUNDFILE_EXTS = {".wav", ".flac", ".ogg", ".aiff", ".aif"}
 
@@ -141,3 +146,37 @@ def frame_windows(
             )
         )
     return out
+
+
+def window_at(
+    window: AudioWindow, sr: int, pad_to: float, pad_mode: PadMode = "repeat", min_samples: int = 0
+) -> FloatArray:
+    """``window`` as a mono float32 waveform at ``sr`` Hz, at least ``pad_to`` seconds long.
+
+    The waveform is resampled with :func:`resample` when its rate differs from ``sr``. When it is
+    shorter than ``ceil(pad_to * sr)`` samples (and at least ``min_samples``), ``pad_mode="repeat"``
+    tiles it and cuts at that length, ``"zero"`` appends silence; an empty window becomes silence.
+    Longer windows are returned whole. The result is C-contiguous.
+    """
+    wave = np.asarray(window.waveform, dtype=np.float32).reshape(-1)
+    if int(window.sample_rate) != sr and len(wave):
+        wave = resample(wave, int(window.sample_rate), sr)
+    target = max(int(min_samples), int(math.ceil(pad_to * sr - 1e-6)))
+    if len(wave) < target:
+        if pad_mode == "repeat" and len(wave):
+            wave = np.tile(wave, int(math.ceil(target / len(wave))))[:target]
+        else:
+            wave = np.concatenate([wave, np.zeros(target - len(wave), np.float32)])
+    return np.ascontiguousarray(wave, dtype=np.float32)
+
+
+class WindowConfig(ComponentConfig):
+    """Config base of audio-window models: how short windows are padded (see :func:`window_at`)
+    and how many windows go through the model at once.
+
+    Subclasses narrow ``pad_to``'s range (and may change its default) by redeclaring it.
+    """
+
+    pad_to: float = Field(1.0, ge=0.0, description="pad windows shorter than this (seconds)")
+    pad_mode: PadMode = Field("repeat", description="how short windows are padded")
+    batch_size: int = Field(16, ge=1, json_schema_extra={"affects_output": False})

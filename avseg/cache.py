@@ -12,13 +12,14 @@ import io
 import json
 import os
 import shutil
-import tempfile
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from avseg.outputs import atomic_write_bytes
 
 Arrays = dict[str, np.ndarray]
 
@@ -36,18 +37,6 @@ def make_key(*parts: Any) -> str:
     """A stable hex key from JSON-able parts (component, version, params, input identity)."""
     blob = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:40]
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class StageCache:
@@ -72,8 +61,8 @@ class StageCache:
         buf = io.BytesIO()
         np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]
         if meta is not None:
-            _atomic_write(self._path(namespace, key, ".json"), json.dumps(meta, default=str).encode())
-        _atomic_write(self._path(namespace, key, ".npz"), buf.getvalue())
+            atomic_write_bytes(self._path(namespace, key, ".json"), json.dumps(meta, default=str).encode())
+        atomic_write_bytes(self._path(namespace, key, ".npz"), buf.getvalue())
 
     def get_meta(self, namespace: str, key: str) -> dict[str, Any] | None:
         path = self._path(namespace, key, ".json")

@@ -10,6 +10,7 @@ All model calls are batch-first: they take every frame (or audio window) of a cl
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from avseg.errors import DependencyMissing
 from avseg.types import AudioWindow, FilterResult, FloatArray, Image, Proposals, SegmenterOutput, Tags
 
 if TYPE_CHECKING:
@@ -78,6 +80,16 @@ class Component(ABC):
     def __init__(self, config: ComponentConfig, runtime: Runtime) -> None:
         self.config = config
         self.runtime = runtime
+
+    def import_requirements(self, modules: Sequence[str] | None = None) -> None:
+        """Import ``modules`` (default: :attr:`requires`) so that a missing one fails early, as a
+        one-line :class:`~avseg.errors.DependencyMissing` naming it and the pip extra."""
+        for mod in self.requires if modules is None else modules:
+            try:
+                importlib.import_module(mod)
+            except ImportError:
+                hint = f": pip install 'avseg[{self.extra}]'" if self.extra else ""
+                raise DependencyMissing(f"{self.kind} '{self.name}' needs {mod}{hint}") from None
 
     @classmethod
     def capabilities(cls, config: ComponentConfig) -> Capabilities:

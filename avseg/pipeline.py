@@ -101,13 +101,18 @@ def arrays_to_proposals(a: Arrays) -> list[Proposals]:
 class Pipeline:
     """A built chain: components are constructed (models loaded) once and reused across clips."""
 
-    def __init__(self, spec: ResolvedSpec, runtime: Runtime) -> None:
+    def __init__(self, spec: ResolvedSpec, runtime: Runtime,
+                 on_stage: Callable[[str], None] | None = None) -> None:
         self.spec = spec
         self.runtime = runtime
+        #: called with a stage label before each model stage runs (progress display)
+        self.on_stage = on_stage
 
         def build(stage: ResolvedStage | None) -> Any:
             if stage is None:
                 return None
+            if on_stage is not None:
+                on_stage(f"loading {stage.kind} {stage.name}")
             t0 = time.perf_counter()
             comp = stage.cls(stage.config, runtime)
             runtime.timings[f"load.{stage.kind}.{stage.name}"] = time.perf_counter() - t0
@@ -129,7 +134,7 @@ class Pipeline:
         stage = self._stage_of[id(comp)]
         label = f"{stage.kind}.{stage.name}" + (f".{what}" if what else "")
         cache = self.runtime.cache
-        key = make_key(stage.name, comp.version, stage.config.output_params(), self.runtime.tiny, what, identity)
+        key = make_key(stage.name, comp.version, stage.config.output_params(), self.runtime.weights_mode, what, identity)
         ns = f"stage/{stage.name}"
         t0 = time.perf_counter()
         if cache is not None:
@@ -138,6 +143,8 @@ class Pipeline:
                 self.runtime.count(f"{label}.cache_hit")
                 self._time(label, t0)
                 return hit
+        if self.on_stage is not None:
+            self.on_stage(label)
         value = compute()
         self.runtime.count(f"{label}.computed")
         if cache is not None:

@@ -39,6 +39,7 @@ def run_metadata(pipeline: Pipeline, extra: dict[str, Any] | None = None) -> dic
         "device": rt.resolved_device(),
         "dtype": rt.dtype,
         "tiny": rt.tiny,
+        "weights_mode": rt.weights_mode,
         "timings": {k: round(v, 4) for k, v in sorted(rt.timings.items())},
         "counters": dict(sorted(rt.counters.items())),
         "cache_dir": str(rt.cache.root) if rt.cache is not None else None,

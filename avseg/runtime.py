@@ -36,6 +36,11 @@ class Runtime:
     _memo: dict[tuple[str, str], Arrays] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    @property
+    def weights_mode(self) -> str:
+        """'tiny', 'random' (real sizes, random weights) or 'pretrained': part of every cache key."""
+        return "tiny" if self.tiny else "random" if self.random_init else "pretrained"
+
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] += n
 

@@ -51,7 +51,11 @@ def main() -> int:
     print(f"  overlays  {OUT / 'overlays'}")
     print(f"  video     {meta['overlay_video']}")
     print(f"  run.json  {OUT / 'run.json'}")
-    print(f"  counters  {meta['counters']}")
+    print(f"  debug     {OUT / 'debug'}  (every proposal, its scores and why it was kept or dropped)")
+    kept = sum(f["kept"] for f in meta["frames"])
+    print(f"  kept {kept} objects over {meta['n_frames']} frames; stage counters: {meta['counters']}")
+    if tiny and not kept:
+        print("  (with random weights the ImageBind filter rarely keeps anything: the debug views show the proposals)")
     return 0
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-
-from avseg.components import FrameContext
 from avseg_filters.nms import NMS, box_iou, mask_iou
 from avseg_filters.thresholds import ScoreThreshold, TagThreshold
+
+from avseg.components import FrameContext
 from avseg.types import Proposals, Tags
 
 FRAME = np.zeros((100, 200, 3), np.uint8)
