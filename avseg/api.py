@@ -87,12 +87,15 @@ def list_plugins(kind: str | None = None, registry: Registry | None = None) -> l
 
 
 def _weights_status(weights: dict[str, list[WeightFile]], default: str | None) -> str:
+    """Every variant (and backend) with present/missing; the default one first."""
     if not weights:
         return "none needed"
-    variant = default if default in weights else next(iter(weights))
-    files = weights[variant]
-    present = all(locate(wf).found for wf in files)
-    return f"{variant}: {'present' if present else 'missing'}"
+    order = sorted(weights, key=lambda v: v != default)
+    parts = []
+    for v in order:
+        present = all(locate(wf).found for wf in weights[v])
+        parts.append(f"{v}{' (default)' if v == default else ''}: {'present' if present else 'missing'}")
+    return "; ".join(parts)
 
 
 def list_presets(registry: Registry | None = None) -> dict[str, str]:

@@ -13,16 +13,15 @@ together, ``batch_size`` windows per forward pass.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
 
+from avseg.audio import WindowConfig, window_at
 from avseg.components import ComponentConfig, Tagger
-from avseg.errors import DependencyMissing
 from avseg.runtime import Runtime
 from avseg.types import AudioWindow, FloatArray, Tags
 from avseg.weights import WeightFile, require
@@ -76,34 +75,6 @@ def random_init_config() -> Any:
     return ASTConfig(id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)})
 
 
-def _to_rate_and_pad(window: AudioWindow, sr: int, pad_to: float, pad_mode: str) -> FloatArray:
-    """``window`` as mono float32 at ``sr``, at least ``pad_to`` seconds long.
-
-    ``pad_mode="repeat"`` tiles the waveform (then cuts at ``pad_to``); ``"zero"`` appends silence.
-    An empty window becomes ``pad_to`` seconds of silence.
-    """
-    wave = np.asarray(window.waveform, dtype=np.float32).reshape(-1)
-    if int(window.sample_rate) != sr and len(wave):
-        try:
-            from avseg.audio import resample
-        except ImportError:  # pragma: no cover - avseg.audio ships with the core
-            from scipy.signal import resample_poly
-
-            g = math.gcd(int(window.sample_rate), sr)
-            wave = resample_poly(wave.astype(np.float64), sr // g, int(window.sample_rate) // g).astype(
-                np.float32
-            )
-        else:
-            wave = resample(wave, int(window.sample_rate), sr)
-    target = int(math.ceil(pad_to * sr - 1e-6))
-    if len(wave) < target:
-        if pad_mode == "repeat" and len(wave):
-            wave = np.tile(wave, int(math.ceil(target / len(wave))))[:target]
-        else:
-            wave = np.concatenate([wave, np.zeros(target - len(wave), np.float32)])
-    return np.ascontiguousarray(wave, dtype=np.float32)
-
-
 class ASTTagger(Tagger):
     """AudioSet tags from the Audio Spectrogram Transformer (sigmoid probabilities, 527 classes).
 
@@ -121,23 +92,17 @@ class ASTTagger(Tagger):
     weights: ClassVar[dict[str, list[WeightFile]]] = {k: [v] for k, v in AST_WEIGHTS.items()}
     default_variant: ClassVar[str | None] = DEFAULT_VARIANT
 
-    class Config(ComponentConfig):
+    class Config(WindowConfig):
         checkpoint: str | None = Field(
             None, description="a local folder with config.json + model.safetensors (an AST checkpoint)"
         )
         pad_to: float = Field(1.0, ge=0.0, le=10.24, description="pad windows shorter than this (seconds)")
-        pad_mode: Literal["repeat", "zero"] = Field("repeat", description="how short windows are padded")
-        batch_size: int = Field(16, ge=1, json_schema_extra={"affects_output": False})
 
     config: Config
 
     def __init__(self, config: ComponentConfig, runtime: Runtime) -> None:
         super().__init__(config, runtime)
-        for mod in self.requires:
-            try:
-                __import__(mod)
-            except ImportError:
-                raise DependencyMissing(f"tagger 'ast' needs {mod}: pip install 'avseg[ast]'") from None
+        self.import_requirements()
         self._path: Path | None = None
         # tiny: small sizes; random_init: the real architecture; both with seeded random weights
         self._mode = "tiny" if runtime.tiny else "random" if runtime.random_init else "pretrained"
@@ -192,7 +157,7 @@ class ASTTagger(Tagger):
 
     def prepare(self, windows: Sequence[AudioWindow]) -> list[FloatArray]:
         """The 16 kHz, padded waveforms the feature extractor gets."""
-        return [_to_rate_and_pad(w, SAMPLE_RATE, self.config.pad_to, self.config.pad_mode) for w in windows]
+        return [window_at(w, SAMPLE_RATE, self.config.pad_to, self.config.pad_mode) for w in windows]
 
     def predict(self, windows: Sequence[AudioWindow]) -> FloatArray:
         """(N, C) sigmoid probabilities over :attr:`vocabulary`, one row per window."""

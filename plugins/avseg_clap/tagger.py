@@ -26,18 +26,19 @@ extractor marks one random short input as "longer"; we reset ``is_longer`` to it
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
 
+from avseg import vocab
+from avseg.audio import WindowConfig, window_at
+from avseg.audioset import audioset_labels
 from avseg.components import ComponentConfig, Tagger
-from avseg.errors import ConfigError, DependencyMissing
+from avseg.data import s4_categories
+from avseg.errors import ConfigError
 from avseg.runtime import Runtime
 from avseg.types import AudioWindow, FloatArray, Tags
 from avseg.weights import WeightFile, require
@@ -56,16 +57,12 @@ CLAP_WEIGHTS = {
 }
 DEFAULT_VARIANT = "htsat-unfused"
 
-#: AVSBench-S4's 23 categories: used when avseg/data/s4_categories.json is not installed.
-S4_CATEGORIES = [
-    "baby_laughter", "female_singing", "male_speech", "dog_barking", "cat_meowing", "lions_roaring",
-    "horse_clip-clop", "coyote_howling", "mynah_bird_singing", "playing_acoustic_guitar",
-    "playing_tabla", "playing_violin", "playing_piano", "playing_ukulele", "playing_glockenspiel",
-    "helicopter", "race_car", "driving_buses", "ambulance_siren", "typing_on_computer_keyboard",
-    "chainsawing_trees", "cap_gun_shooting", "lawn_mowing",
-]  # fmt: skip
-
-NAMED_VOCABULARIES = ("audioset", "avsbench-s4")
+#: The vocabulary names ``vocabulary`` accepts (case-insensitive).
+NAMED_VOCABULARIES: vocab.NamedVocabularies = {
+    "audioset": audioset_labels,
+    "avsbench-s4": s4_categories,
+    "s4": s4_categories,
+}
 
 #: Tiny variant: ClapModel at small sizes. The audio side keeps the real input geometry (64 mel
 #: bins, spec_size 256) so that the real, default ClapFeatureExtractor feeds it.
@@ -133,66 +130,9 @@ def random_init_config() -> Any:
     return ClapConfig()
 
 
-def _to_rate_and_pad(window: AudioWindow, sr: int, pad_to: float, pad_mode: str) -> FloatArray:
-    """``window`` as mono float32 at ``sr``, at least ``pad_to`` seconds long (tiled or zero-padded)."""
-    wave = np.asarray(window.waveform, dtype=np.float32).reshape(-1)
-    if int(window.sample_rate) != sr and len(wave):
-        try:
-            from avseg.audio import resample
-        except ImportError:  # pragma: no cover - avseg.audio ships with the core
-            from scipy.signal import resample_poly
-
-            g = math.gcd(int(window.sample_rate), sr)
-            wave = resample_poly(wave.astype(np.float64), sr // g, int(window.sample_rate) // g)
-            wave = wave.astype(np.float32)
-        else:
-            wave = resample(wave, int(window.sample_rate), sr)
-    target = max(1, int(math.ceil(pad_to * sr - 1e-6)))
-    if len(wave) < target:
-        if pad_mode == "repeat" and len(wave):
-            wave = np.tile(wave, int(math.ceil(target / len(wave))))[:target]
-        else:
-            wave = np.concatenate([wave, np.zeros(target - len(wave), np.float32)])
-    return np.ascontiguousarray(wave, dtype=np.float32)
-
-
-def _audioset_names() -> list[str]:
-    try:
-        from avseg.audioset import audioset_labels
-    except ImportError:  # pragma: no cover - older core without the loader
-        text = resources.files("avseg").joinpath("data", "audioset_labels.txt").read_text(encoding="utf-8")
-        return [line.strip() for line in text.splitlines() if line.strip()]
-    return audioset_labels()
-
-
-def _s4_names() -> list[str]:
-    try:
-        data = json.loads(resources.files("avseg").joinpath("data", "s4_categories.json").read_text("utf-8"))
-        names = list(data["categories"] if isinstance(data, dict) else data)
-    except (FileNotFoundError, KeyError, TypeError, ValueError):
-        return list(S4_CATEGORIES)
-    return [str(n) for n in names] or list(S4_CATEGORIES)
-
-
 def resolve_vocabulary(spec: str | list[str]) -> list[str]:
     """``"audioset"``, ``"avsbench-s4"``, a text file (one label per line) or a list -> label names."""
-    if isinstance(spec, list):
-        names = [str(s).strip() for s in spec]
-    elif spec.lower() in ("audioset",):
-        names = _audioset_names()
-    elif spec.lower() in ("avsbench-s4", "s4"):
-        names = _s4_names()
-    else:
-        p = Path(spec).expanduser()
-        if not p.is_file():
-            raise ConfigError(
-                f"tagger 'clap': vocabulary {spec!r} is neither one of {', '.join(NAMED_VOCABULARIES)} "
-                "nor a text file (one label per line)"
-            )
-        names = [line.strip() for line in p.read_text(encoding="utf-8").splitlines()]
-    names = [n for n in names if n]
-    if not names:
-        raise ConfigError(f"tagger 'clap': vocabulary {spec if isinstance(spec, str) else 'list'!r} is empty")
+    names = vocab.resolve_vocabulary(spec, NAMED_VOCABULARIES, "tagger 'clap'")
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})
         raise ConfigError(f"tagger 'clap': vocabulary repeats {', '.join(repr(d) for d in dup[:5])}")
@@ -209,7 +149,7 @@ class ClapTagger(Tagger):
     weights: ClassVar[dict[str, list[WeightFile]]] = {k: [v] for k, v in CLAP_WEIGHTS.items()}
     default_variant: ClassVar[str | None] = DEFAULT_VARIANT
 
-    class Config(ComponentConfig):
+    class Config(WindowConfig):
         checkpoint: str | None = Field(
             None, description="a local folder holding a transformers CLAP checkpoint"
         )
@@ -220,8 +160,6 @@ class ClapTagger(Tagger):
         prompt_template: str = Field("This is a sound of {}.", description="text prompt; '{}' is the label")
         activation: Literal["softmax", "sigmoid"] = "softmax"
         pad_to: float = Field(1.0, ge=0.0, le=10.0, description="pad windows shorter than this (seconds)")
-        pad_mode: Literal["repeat", "zero"] = "repeat"
-        batch_size: int = Field(16, ge=1, json_schema_extra={"affects_output": False})
         text_batch_size: int = Field(256, ge=1, json_schema_extra={"affects_output": False})
 
         @field_validator("prompt_template")
@@ -244,11 +182,7 @@ class ClapTagger(Tagger):
 
     def __init__(self, config: ComponentConfig, runtime: Runtime) -> None:
         super().__init__(config, runtime)
-        for mod in self.requires:
-            try:
-                __import__(mod)
-            except ImportError:
-                raise DependencyMissing(f"tagger 'clap' needs {mod}: pip install 'avseg[clap]'") from None
+        self.import_requirements()
         self._vocabulary = resolve_vocabulary(self.config.vocabulary)
         self._path: Path | None = None
         # tiny: small sizes; random_init: the real architecture; both with seeded random weights
@@ -310,7 +244,8 @@ class ClapTagger(Tagger):
     def audio_inputs(self, windows: Sequence[AudioWindow]) -> dict[str, Any]:
         """The processor's audio inputs for ``windows`` (48 kHz, padded, at most 10 s each)."""
         fe = self.processor.feature_extractor
-        waves = [_to_rate_and_pad(w, SAMPLE_RATE, self.config.pad_to, self.config.pad_mode) for w in windows]
+        cfg = self.config
+        waves = [window_at(w, SAMPLE_RATE, cfg.pad_to, cfg.pad_mode, min_samples=1) for w in windows]
         waves = [w[: fe.nb_max_samples] for w in waves]  # never let the extractor crop at random
         inputs = fe(
             waves,

@@ -9,17 +9,18 @@ go through the model together; post-processing is transformers' own
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
 
+from avseg import vocab
+from avseg.audioset import audioset_labels
 from avseg.components import Capabilities, ComponentConfig, Proposer
+from avseg.data import avss_label_names, s4_categories
 from avseg.errors import ConfigError, DependencyMissing, did_you_mean
 from avseg.runtime import Runtime
 from avseg.types import Image, Proposals
@@ -40,15 +41,6 @@ COCO_CLASSES = [
     "teddy bear", "hair drier", "toothbrush",
 ]  # fmt: skip
 
-#: AVSBench-S4's 23 categories (fallback when avseg/data/s4_categories.json is absent)
-S4_CATEGORIES = [
-    "baby_laughter", "female_singing", "male_speech", "dog_barking", "cat_meowing", "lions_roaring",
-    "horse_clip-clop", "coyote_howling", "mynah_bird_singing", "playing_acoustic_guitar",
-    "playing_tabla", "playing_violin", "playing_piano", "playing_ukulele", "playing_glockenspiel",
-    "helicopter", "race_car", "driving_buses", "ambulance_siren", "typing_on_computer_keyboard",
-    "chainsawing_trees", "cap_gun_shooting", "lawn_mowing",
-]  # fmt: skip
-
 #: S4 categories are sound events; GroundingDINO needs the visible object that makes the sound
 S4_OBJECT_NAMES = {
     "baby_laughter": "baby", "female_singing": "woman", "male_speech": "man", "dog_barking": "dog",
@@ -62,18 +54,6 @@ S4_OBJECT_NAMES = {
     "cap_gun_shooting": "gun", "lawn_mowing": "lawn mower",
 }  # fmt: skip
 
-#: AVSBench-semantic's 70 object classes (fallback when avseg/data/avss_labels.json is absent)
-AVSS_CLASSES = [
-    "accordion", "airplane", "axe", "baby", "bassoon", "bell", "bird", "boat", "boy", "bus", "car",
-    "cat", "cello", "clarinet", "clipper", "clock", "dog", "donkey", "drum", "duck", "elephant",
-    "emergency-car", "erhu", "flute", "frying-food", "girl", "goose", "guitar", "gun", "guzheng",
-    "hair-dryer", "handpan", "harmonica", "harp", "helicopter", "hen", "horse", "keyboard",
-    "leopard", "lion", "man", "marimba", "missile-rocket", "motorcycle", "mower", "parrot", "piano",
-    "pig", "pipa", "saw", "saxophone", "sheep", "sitar", "sorna", "squirrel", "tabla", "tank",
-    "tiger", "tractor", "train", "trombone", "truck", "trumpet", "tuba", "ukulele", "utv",
-    "vacuum-cleaner", "violin", "wolf", "woman",
-]  # fmt: skip
-
 VOCABULARY_ALIASES = {
     "avsbench-s4": "avsbench-s4", "s4": "avsbench-s4", "ms3": "avsbench-s4",
     "avss": "avss", "avsbench-semantic": "avss", "avsbench-ss": "avss",
@@ -81,24 +61,10 @@ VOCABULARY_ALIASES = {
 }  # fmt: skip
 
 
-def _data_json(name: str) -> Any | None:
-    try:
-        text = resources.files("avseg.data").joinpath(name).read_text(encoding="utf-8")
-    except (FileNotFoundError, ModuleNotFoundError, OSError):
-        return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return None
-
-
 def s4_vocabulary() -> list[str]:
-    """Object names for AVSBench-S4's categories (from avseg/data/s4_categories.json if present)."""
-    data = _data_json("s4_categories.json")
-    cats = data.get("categories") if isinstance(data, dict) else None
-    cats = cats if isinstance(cats, list) and cats else S4_CATEGORIES
+    """Object names for AVSBench-S4's categories (a sound event becomes the object making it)."""
     out = []
-    for c in cats:
+    for c in s4_categories():
         name = S4_OBJECT_NAMES.get(c)
         if name is None:  # an unknown category: drop a leading verb, use the words
             name = re.sub(r"^playing_", "", c).replace("_", " ")
@@ -107,34 +73,36 @@ def s4_vocabulary() -> list[str]:
 
 
 def avss_vocabulary() -> list[str]:
-    """AVSBench-semantic's object classes (from avseg/data/avss_labels.json if present), hyphens as spaces."""
-    data = _data_json("avss_labels.json")
-    table = data.get("label2idx") if isinstance(data, dict) else None
-    if isinstance(table, dict) and table:
-        names = [k for k, _ in sorted(table.items(), key=lambda kv: kv[1]) if k != "background"]
-    else:
-        names = AVSS_CLASSES
-    return [n.replace("-", " ") for n in names]
+    """AVSBench-semantic's 70 object classes (no background), hyphens as spaces."""
+    return [n.replace("-", " ") for n in avss_label_names()[1:]]
+
+
+_CANONICAL_VOCABULARIES: vocab.NamedVocabularies = {
+    "avsbench-s4": s4_vocabulary,
+    "avss": avss_vocabulary,
+    "coco": lambda: list(COCO_CLASSES),
+}
+
+#: Every name ``vocabulary`` accepts (case-insensitive), aliases included.
+NAMED_VOCABULARIES: vocab.NamedVocabularies = {
+    alias: _CANONICAL_VOCABULARIES[key] for alias, key in VOCABULARY_ALIASES.items()
+}
 
 
 def named_vocabulary(name: str) -> list[str]:
-    key = VOCABULARY_ALIASES[name.lower()]
-    if key == "avsbench-s4":
-        return s4_vocabulary()
-    if key == "avss":
-        return avss_vocabulary()
-    return list(COCO_CLASSES)
+    return list(NAMED_VOCABULARIES[name.lower()]())
 
 
 def all_builtin_vocabulary_words() -> list[str]:
     """Every phrase of the bundled vocabularies and AudioSet's tag names (for the tiny tokenizer)."""
-    phrases = s4_vocabulary() + avss_vocabulary() + list(COCO_CLASSES) + S4_CATEGORIES + AVSS_CLASSES
-    try:
-        tags = resources.files("avseg.data").joinpath("audioset_labels.txt").read_text(encoding="utf-8")
-        phrases += [t for t in tags.splitlines() if t.strip()]
-    except (FileNotFoundError, ModuleNotFoundError, OSError):
-        pass
-    return phrases
+    return (
+        s4_vocabulary()
+        + avss_vocabulary()
+        + list(COCO_CLASSES)
+        + s4_categories()
+        + avss_label_names()[1:]
+        + audioset_labels()
+    )
 
 
 def normalise_prompts(labels: Sequence[str]) -> list[str]:
@@ -210,20 +178,11 @@ def resolve_vocabulary(v: str | list[str] | None) -> list[str] | None:
     """The configured vocabulary as normalised prompt names (None when prompts come from tags)."""
     if v is None:
         return None
-    if isinstance(v, list):
-        return normalise_prompts(v)
-    if v.lower() in VOCABULARY_ALIASES:
-        return normalise_prompts(named_vocabulary(v))
-    path = Path(v).expanduser()
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ConfigError(
-            f"proposer 'gdino': cannot read vocabulary file {path}: {exc.strerror or exc}"
-        ) from None
-    names = normalise_prompts([ln for ln in lines if not ln.lstrip().startswith("#")])
+    names = normalise_prompts(
+        vocab.resolve_vocabulary(v, NAMED_VOCABULARIES, "proposer 'gdino'", comments=True)
+    )
     if not names:
-        raise ConfigError(f"proposer 'gdino': vocabulary file {path} holds no names")
+        raise ConfigError(f"proposer 'gdino': vocabulary {v!r} holds no names")
     return names
 
 

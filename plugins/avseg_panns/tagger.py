@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import math
 import sys
 import types
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
 
+from avseg.audio import WindowConfig, window_at
 from avseg.components import ComponentConfig, Tagger
 from avseg.errors import AvsegError, DependencyMissing
 from avseg.runtime import Runtime
@@ -86,29 +86,6 @@ def upstream_models() -> types.ModuleType:
         raise DependencyMissing(f"tagger 'panns' needs {missing}: pip install 'avseg[panns]'") from None
 
 
-def _to_rate_and_pad(window: AudioWindow, sr: int, pad_to: float, pad_mode: str) -> FloatArray:
-    """``window`` as mono float32 at ``sr``, at least ``pad_to`` seconds long (tiled or zero-padded)."""
-    wave = np.asarray(window.waveform, dtype=np.float32).reshape(-1)
-    if int(window.sample_rate) != sr and len(wave):
-        try:
-            from avseg.audio import resample
-        except ImportError:  # pragma: no cover - avseg.audio ships with the core
-            from scipy.signal import resample_poly
-
-            g = math.gcd(int(window.sample_rate), sr)
-            wave = resample_poly(wave.astype(np.float64), sr // g, int(window.sample_rate) // g)
-            wave = wave.astype(np.float32)
-        else:
-            wave = resample(wave, int(window.sample_rate), sr)
-    target = int(math.ceil(pad_to * sr - 1e-6))
-    if len(wave) < target:
-        if pad_mode == "repeat" and len(wave):
-            wave = np.tile(wave, int(math.ceil(target / len(wave))))[:target]
-        else:
-            wave = np.concatenate([wave, np.zeros(target - len(wave), np.float32)])
-    return np.ascontiguousarray(wave, dtype=np.float32)
-
-
 class PannsTagger(Tagger):
     """AudioSet tags from PANNs CNN14 (sigmoid ``clipwise_output``, 527 classes)."""
 
@@ -119,23 +96,17 @@ class PannsTagger(Tagger):
     weights: ClassVar[dict[str, list[WeightFile]]] = {k: [v] for k, v in PANNS_WEIGHTS.items()}
     default_variant: ClassVar[str | None] = DEFAULT_VARIANT
 
-    class Config(ComponentConfig):
+    class Config(WindowConfig):
         checkpoint: str | None = Field(
             None, description="Cnn14_mAP=0.431.pth (or a .safetensors conversion of its 'model' dict)"
         )
         pad_to: float = Field(1.0, ge=0.05, le=60.0, description="pad windows shorter than this (seconds)")
-        pad_mode: Literal["repeat", "zero"] = "repeat"
-        batch_size: int = Field(16, ge=1, json_schema_extra={"affects_output": False})
 
     config: Config
 
     def __init__(self, config: ComponentConfig, runtime: Runtime) -> None:
         super().__init__(config, runtime)
-        for mod in ("torch", "torchlibrosa"):
-            try:
-                __import__(mod)
-            except ImportError:
-                raise DependencyMissing(f"tagger 'panns' needs {mod}: pip install 'avseg[panns]'") from None
+        self.import_requirements(("torch", "torchlibrosa"))
         upstream_models()  # fail early, with one line, when panns_inference is missing
         self._path: Path | None = None
         # tiny: a 16-class head; random_init: the real 527-class model; both with seeded random weights
@@ -184,7 +155,7 @@ class PannsTagger(Tagger):
 
     def prepare(self, windows: Sequence[AudioWindow]) -> list[FloatArray]:
         """The 32 kHz, padded waveforms Cnn14 gets."""
-        return [_to_rate_and_pad(w, SAMPLE_RATE, self.config.pad_to, self.config.pad_mode) for w in windows]
+        return [window_at(w, SAMPLE_RATE, self.config.pad_to, self.config.pad_mode) for w in windows]
 
     def predict(self, windows: Sequence[AudioWindow]) -> FloatArray:
         """(N, C) ``clipwise_output`` over :attr:`vocabulary`, one row per window.
