@@ -36,14 +36,17 @@ from typing import Any
 PRESETS = ("at-gdino-sam", "owod-bind", "owod-bind-softmax", "sam-bind", "bavs")
 
 #: Real-size rows on a 2-core CPU take minutes per frame, so they run a smaller but same-shaped
-#: workload: SAM ViT-B instead of ViT-H, at most 4 OWLv2 boxes per frame, an 8x8 SAM point grid.
-#: Ratios are unaffected by this choice (both sides of a ratio use the same settings).
+#: workload: SAM ViT-B instead of ViT-H, at most 4 OWLv2 / 8 GroundingDINO boxes per frame, an 8x8
+#: SAM point grid. With random weights the thresholds would keep arbitrary numbers of objects, so
+#: they are opened (-1 / 0) to make every stage run on every box. Both sides of a ratio use the
+#: same settings.
 REAL_SIZE_SETS = {
-    "at-gdino-sam": ["segmenter.variant=vit_b"],
-    "bavs": ["segmenter.variant=vit_b"],
-    "owod-bind": ["segmenter.variant=vit_b", "proposer.top_k=4"],
+    "at-gdino-sam": ["segmenter.variant=vit_b", "proposer.top_k=8", "filter.tag-threshold.threshold=0.0"],
+    "bavs": ["segmenter.variant=vit_b", "proposer.top_k=8"],
+    "owod-bind": ["segmenter.variant=vit_b", "proposer.top_k=4", "filter.bind.threshold=-1.0"],
     "owod-bind-softmax": ["segmenter.variant=vit_b", "proposer.top_k=4"],
-    "sam-bind": ["proposer.variant=vit_b", "proposer.points_per_side=8"],
+    "sam-bind": ["proposer.variant=vit_b", "proposer.points_per_side=8", "proposer.pred_iou_thresh=0.0",
+                 "proposer.stability_score_thresh=0.0", "filter.bind.threshold=-1.0"],
 }
 
 

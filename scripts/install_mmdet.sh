@@ -11,9 +11,8 @@
 # isolation (it must see the venv's torch).
 #
 # mmengine's wheel hard-requires `opencv-python`, which would install a second cv2 over the
-# venv's `opencv-python-headless` (the GUI build needs libGL). So mmengine is installed with
-# --no-deps and its other runtime dependencies are listed here explicitly; mmcv's setup.py
-# picks opencv-python-headless itself when that is already installed.
+# venv's `opencv-python-headless` (the GUI build needs libGL). So mmengine, mmcv and mmdet are
+# installed with --no-deps and their runtime dependencies are listed here explicitly.
 #
 # The wheel is built ONCE per machine (~14 min on 2 cores) into a wheelhouse OUTSIDE the repo:
 #   ${AVSEG_WHEELHOUSE:-$HOME/.cache/avseg/wheelhouse}/torch-<torch version>-<cpu|cuda>/
@@ -68,9 +67,12 @@ fi
 
 # opencv: keep the headless build (installed by scripts/install.sh); add it if absent.
 "$PY" -c 'import cv2' 2>/dev/null || $PIP install -q opencv-python-headless
-$PIP install -q --no-deps "$MMENGINE_SPEC"
-$PIP install -q addict matplotlib pyyaml rich termcolor yapf
-$PIP install -q "$WHEEL" "mmdet==$MMDET_VERSION"
+# Everything OpenMMLab is installed with --no-deps (pip would otherwise resolve mmengine's
+# opencv-python requirement again whenever mmcv, which requires mmengine, is installed);
+# the runtime dependencies of mmengine, mmcv and mmdet are listed here instead.
+$PIP install -q addict matplotlib numpy packaging Pillow pyyaml rich termcolor yapf \
+    pycocotools scipy shapely six terminaltables tqdm
+$PIP install -q --no-deps "$MMENGINE_SPEC" "$WHEEL" "mmdet==$MMDET_VERSION"
 "$PY" - <<'PYEOF'
 import mmcv, mmdet, mmengine
 from mmcv.ops import nms, RoIAlign  # noqa: F401  (fails if the compiled ops are missing)

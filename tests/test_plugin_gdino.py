@@ -206,3 +206,14 @@ def test_registry():
 def test_package_import_is_light():
     code = "import sys, avseg_gdino; assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_top_k_keeps_the_best_boxes_in_order():
+    rt = Runtime(device="cpu", tiny=True, seed=0)
+    frames = _frames([(48, 64)], seed=1)
+    full = make(rt, box_threshold=0.0).propose(frames, [["dog", "cat"]])[0]
+    assert len(full) > 3
+    top = make(rt, box_threshold=0.0, top_k=3).propose(frames, [["dog", "cat"]])[0]
+    best = np.sort(np.argsort(-full.scores, kind="stable")[:3])
+    np.testing.assert_array_equal(top.boxes, full.boxes[best])
+    assert top.labels == [full.labels[j] for j in best]

@@ -64,7 +64,7 @@ def test_registry() -> None:
 
 def test_config_schema() -> None:
     cfg = SamConfig()
-    assert (cfg.variant, cfg.backend, cfg.decoder_batch) == ("vit_h", "segment_anything", 0)
+    assert (cfg.variant, cfg.backend, cfg.decoder_batch) == ("vit_h", "segment_anything", None)
     assert "decoder_batch" not in cfg.output_params()
     assert "points_per_batch" not in SamGridConfig().output_params()
     with pytest.raises(ValueError):
@@ -288,3 +288,17 @@ def test_half_precision_through_autocast() -> None:
     props = grid.propose([frame])[0]
     assert len(props) > 0 and props.masks is not None and props.scores.dtype == np.float32
     assert half.counters["sam.image_encoder"] == 1  # sam + sam-grid, one frame, one encoding in bf16 too
+
+
+def test_auto_decoder_batch_bounds_memory_and_keeps_results(runtime: Runtime, seg: SamSegmenter) -> None:
+    """70 boxes on the CPU go through 3 decoder calls of at most 32, with the same masks as one call."""
+    frame = make_frame()
+    rng = np.random.default_rng(1)
+    xy = rng.uniform(0, 80, size=(70, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(5, 60, size=(70, 2))], axis=1).astype(np.float32)
+    before = runtime.counters["sam.decoder_calls"]
+    auto = seg.segment([frame], [boxes])[0]
+    assert runtime.counters["sam.decoder_calls"] - before == 3
+    one = SamSegmenter(SamConfig(variant="vit_h", decoder_batch=0), runtime).segment([frame], [boxes])[0]
+    assert np.array_equal(auto.masks, one.masks)
+    np.testing.assert_allclose(auto.scores, one.scores, atol=1e-5)

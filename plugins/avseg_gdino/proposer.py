@@ -148,6 +148,9 @@ class GdinoConfig(ComponentConfig):
         0.35, ge=0.0, le=1.0, description="keep boxes whose best token score exceeds this"
     )
     text_threshold: float = Field(0.25, ge=0.0, le=1.0, description="tokens above this make up a box's label")
+    top_k: int | None = Field(
+        None, ge=1, description="keep at most this many boxes per frame, best score first (None: all above threshold)"
+    )
     vocabulary: str | list[str] | None = Field(
         None,
         description="None: prompts from audio tags; or a list of names, a named vocabulary "
@@ -468,6 +471,9 @@ class GroundingDinoProposer(Proposer):
             boxes = np.concatenate([p[0] for p in ps]).astype(np.float32)
             scores = np.concatenate([p[1] for p in ps]).astype(np.float32)
             labels_out = [t for p in ps for t in p[2]]
+            if self.config.top_k is not None and len(scores) > self.config.top_k:
+                keep = np.sort(np.argsort(-scores, kind="stable")[: self.config.top_k])
+                boxes, scores, labels_out = boxes[keep], scores[keep], [labels_out[j] for j in keep]
             results[i] = Proposals(boxes=boxes, scores=scores, labels=labels_out)
             self.runtime.count("gdino.boxes", len(boxes))
         return results

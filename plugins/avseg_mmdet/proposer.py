@@ -254,11 +254,13 @@ def build_test_pipeline(cfg: Any) -> Any:
     pipeline_cfg = copy.deepcopy(cfg.test_dataloader.dataset.pipeline)
     if "meta_keys" in pipeline_cfg[-1]:
         pipeline_cfg[-1]["meta_keys"] = tuple(k for k in pipeline_cfg[-1]["meta_keys"] if k != "img_id")
-    idx = [
-        i for i, t in enumerate(pipeline_cfg) if t["type"] in ("LoadImageFromFile", "mmdet.LoadImageFromFile")
-    ]
+    # (mmdet's inference_detector rewrites a model's cfg in place to LoadImageFromNDArray)
+    loaders = ("LoadImageFromFile", "LoadImageFromNDArray", "InferencerLoader")
+    idx = [i for i, t in enumerate(pipeline_cfg) if str(t["type"]).split(".")[-1] in loaders]
     if not idx:
-        raise ConfigError("proposer 'mmdet': the config's test pipeline has no LoadImageFromFile")
+        raise ConfigError(
+            "proposer 'mmdet': the config's test pipeline loads no image (no LoadImageFromFile)"
+        )
     pipeline_cfg[idx[0]]["type"] = "mmdet.InferencerLoader"
     return Compose(pipeline_cfg)
 
@@ -316,13 +318,6 @@ def instances_to_proposals(
     )
 
 
-def _apply_shims() -> None:
-    """Runtime compatibility shims for mmdet 3.3.0 / mmcv 2.1.0 on numpy 2 and torch 2.14.
-
-    Kept here (never by editing site-packages); each is documented in docs/plugins/mmdet.md.
-    """
-
-
 # --------------------------------------------------------------------------- component
 
 
@@ -352,7 +347,6 @@ class MmdetProposer(Proposer):
                     f"proposer 'mmdet' needs {mod}: run scripts/install_mmdet.sh VENV "
                     "(builds mmcv 2.1.0 with its compiled ops, then installs mmengine and mmdet 3.3.0)"
                 )
-        _apply_shims()
         self.with_masks = resolve_masks(self.config)
         self.device = runtime.torch_device()
         import torch

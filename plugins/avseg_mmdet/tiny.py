@@ -97,6 +97,7 @@ def tiny_config_dict() -> dict[str, Any]:
                     loss_mask=dict(type="CrossEntropyLoss", use_mask=True, loss_weight=1.0),
                 ),
             ),
+            train_cfg=None,  # inference only
             test_cfg=dict(
                 rpn=dict(
                     nms_pre=200, max_per_img=50, nms=dict(type="nms", iou_threshold=0.7), min_bbox_size=0

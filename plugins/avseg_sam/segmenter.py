@@ -24,12 +24,20 @@ class SamConfig(ComponentConfig):
     backend: Literal["segment_anything", "hf"] = Field(
         "segment_anything", description="segment_anything (Meta's package) or hf (transformers' SamModel)"
     )
-    decoder_batch: int = Field(
-        0,
+    decoder_batch: int | None = Field(
+        None,
         ge=0,
-        description="boxes per mask-decoder call; 0 = all boxes of a frame in one call",
+        description=(
+            "boxes per mask-decoder call; 0 = all boxes of a frame in one call; null = per device "
+            "(32 on CPU, 64 on GPU): each box costs ~50-100 MB of activations at real size, so an "
+            "unbounded call OOMs when a detector returns hundreds of boxes"
+        ),
         json_schema_extra={"affects_output": False},
     )
+
+
+#: boxes per decoder call when ``decoder_batch`` is null, by device type
+AUTO_DECODER_BATCH = {"cpu": 32, "cuda": 64}
 
 
 class SamSegmenter(Segmenter):
@@ -106,6 +114,11 @@ class SamSegmenter(Segmenter):
             )
         return low_res, iou[:, 0]
 
+    def _decoder_batch(self) -> int:
+        if self.cfg.decoder_batch is not None:
+            return int(self.cfg.decoder_batch)
+        return AUTO_DECODER_BATCH.get(self.runtime.torch_device().type, 32)
+
     def segment(self, frames: Sequence[Image], boxes: Sequence[FloatArray]) -> list[SegmenterOutput]:
         import torch
 
@@ -124,7 +137,7 @@ class SamSegmenter(Segmenter):
                 continue
             emb = self.embedding(frame)
             input_size = (int(emb["input_size"][0]), int(emb["input_size"][1]))
-            step = self.cfg.decoder_batch or len(b)
+            step = self._decoder_batch() or len(b)
             masks, scores = [], []
             for s in range(0, len(b), step):
                 chunk = b[s : s + step]
