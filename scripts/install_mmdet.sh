@@ -14,7 +14,8 @@
 # venv's `opencv-python-headless` (the GUI build needs libGL). So mmengine, mmcv and mmdet are
 # installed with --no-deps and their runtime dependencies are listed here explicitly.
 #
-# The wheel is built ONCE per machine (~14 min on 2 cores) into a wheelhouse OUTSIDE the repo:
+# The wheel is built ONCE per machine (~14 min on 2 idle cores; 34 min seen on a loaded 2-core
+# machine at nice 10) into a wheelhouse OUTSIDE the repo:
 #   ${AVSEG_WHEELHOUSE:-$HOME/.cache/avseg/wheelhouse}/torch-<torch version>-<cpu|cuda>/
 # and later runs (e.g. CI on the same machine) install from there in seconds. The folder is keyed
 # by the torch version because the compiled ops link against torch's C++ ABI.

@@ -11,7 +11,7 @@ from avseg.registry import load_registry
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = {"taggers": "tagger", "proposers": "proposer", "embedders": "embedder", "segmenters": "segmenter",
             "filters": "filter"}
-RESERVED_NAMES = {"tagger": {"ast", "panns", "clap"}, "proposer": {"gdino", "owod", "sam-grid", "mmdet"},
+CLI_NAMES = {"tagger": {"ast", "panns", "clap"}, "proposer": {"gdino", "owod", "sam-grid", "mmdet"},
                   "embedder": {"imagebind"}, "segmenter": {"sam"},
                   "filter": {"tag-threshold", "score-threshold", "bind", "nms", "avis"}}
 
@@ -23,7 +23,7 @@ def catalog() -> dict[str, dict[str, dict]]:
 
 def test_catalog_reserves_the_cli_names() -> None:
     cat = catalog()
-    for kind, names in RESERVED_NAMES.items():
+    for kind, names in CLI_NAMES.items():
         assert set(cat[kind]) == names
 
 

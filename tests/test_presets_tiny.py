@@ -105,3 +105,14 @@ def test_alternative_components(capsys: pytest.CaptureFixture[str], inputs: dict
         stage, value = args[1].split(".", 1)[0], args[1].split("=")[1]
         assert cfg[stage]["backend"] == value
     assert len(list((tmp_path / "masks").glob("*.png"))) == 2
+
+
+@pytest.mark.parametrize("segmenter", ["none", "sam"])
+def test_mmdet_with_and_without_a_segmenter(capsys: pytest.CaptureFixture[str], inputs: dict[str, Path],
+                                            tmp_path: Path, segmenter: str) -> None:
+    meta = run(capsys, tmp_path, inputs["folder"], "--proposer", "mmdet", "--embedder", "none", "--segmenter",
+               segmenter, "--filter", "score-threshold", "--set", "proposer.score_threshold=0.0",
+               "--set", "filter.score-threshold.threshold=0.0")
+    assert meta["config"]["proposer"]["type"] == "mmdet"
+    assert sum(f["kept"] for f in meta["frames"]) > 0 and sum(f["mask_pixels"] for f in meta["frames"]) > 0
+    assert ("sam.image_encoder" in meta["counters"]) == (segmenter == "sam")
