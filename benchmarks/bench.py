@@ -41,7 +41,8 @@ PRESETS = ("at-gdino-sam", "owod-bind", "owod-bind-softmax", "sam-bind", "bavs")
 #: they are opened (-1 / 0) to make every stage run on every box. Both sides of a ratio use the
 #: same settings.
 REAL_SIZE_SETS = {
-    "at-gdino-sam": ["segmenter.variant=vit_b", "proposer.top_k=8", "filter.tag-threshold.threshold=0.0"],
+    "at-gdino-sam": ["segmenter.variant=vit_b", "proposer.top_k=8", "filter.tag-threshold.threshold=0.0",
+                     "filter.tag-threshold.top_k=3"],
     "bavs": ["segmenter.variant=vit_b", "proposer.top_k=8"],
     "owod-bind": ["segmenter.variant=vit_b", "proposer.top_k=4", "filter.bind.threshold=-1.0"],
     "owod-bind-softmax": ["segmenter.variant=vit_b", "proposer.top_k=4"],
