@@ -9,11 +9,13 @@ from collections.abc import Iterable
 class AvsegError(Exception):
     """Base class: the message is complete, one line, and says what to do."""
 
-    exit_code = 2
+    exit_code = 1
 
 
 class UsageError(AvsegError):
     """Bad option, unknown name, invalid chain or config: exit code 2."""
+
+    exit_code = 2
 
 
 class UnknownComponent(UsageError):
@@ -44,6 +46,18 @@ class WeightsMissing(AvsegError):
 
 class DependencyMissing(AvsegError):
     exit_code = 1
+
+
+class ComponentFailed(AvsegError):
+    """A component raised something other than an AvsegError: a bug in it, reported in one line."""
+
+    exit_code = 1
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """``Type: first line of the message``, for reporting a foreign exception in one line."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:limit]}" if text else type(exc).__name__
 
 
 def did_you_mean(word: str, candidates: Iterable[str], n: int = 3) -> str:

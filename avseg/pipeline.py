@@ -24,6 +24,7 @@ import numpy as np
 from avseg.audio import frame_windows
 from avseg.cache import make_key
 from avseg.components import Component, Embedder, Filter, FrameContext, Proposer, Segmenter, Tagger
+from avseg.errors import AvsegError, ComponentFailed, one_line
 from avseg.runtime import Runtime
 from avseg.spec import ResolvedSpec, ResolvedStage
 from avseg.types import (
@@ -98,6 +99,28 @@ def arrays_to_proposals(a: Arrays) -> list[Proposals]:
     return out
 
 
+class guarded:
+    """Turn a component's unexpected exception into a one-line ComponentFailed naming it.
+
+    Set ``AVSEG_DEBUG=1`` to get the original traceback instead (for plugin authors).
+    """
+
+    def __init__(self, kind: str, name: str, provider: str, what: str) -> None:
+        self.label = f"{kind} {name!r} (from {provider}) {what}"
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, typ: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        import os
+
+        if exc is None or isinstance(exc, AvsegError) or not isinstance(exc, Exception):
+            return
+        if os.environ.get("AVSEG_DEBUG"):
+            return
+        raise ComponentFailed(f"{self.label}: {one_line(exc)} (AVSEG_DEBUG=1 shows the traceback)") from exc
+
+
 class Pipeline:
     """A built chain: components are constructed (models loaded) once and reused across clips."""
 
@@ -107,6 +130,7 @@ class Pipeline:
         self.runtime = runtime
         #: called with a stage label before each model stage runs (progress display)
         self.on_stage = on_stage
+        self._clip_id = "?"
 
         def build(stage: ResolvedStage | None) -> Any:
             if stage is None:
@@ -114,7 +138,8 @@ class Pipeline:
             if on_stage is not None:
                 on_stage(f"loading {stage.kind} {stage.name}")
             t0 = time.perf_counter()
-            comp = stage.cls(stage.config, runtime)
+            with guarded(stage.kind, stage.name, stage.cls.provider, "could not be built"):
+                comp = stage.cls(stage.config, runtime)
             runtime.timings[f"load.{stage.kind}.{stage.name}"] = time.perf_counter() - t0
             return comp
 
@@ -145,7 +170,8 @@ class Pipeline:
                 return hit
         if self.on_stage is not None:
             self.on_stage(label)
-        value = compute()
+        with guarded(stage.kind, stage.name, comp.provider, f"failed on clip {self._clip_id}"):
+            value = compute()
         self.runtime.count(f"{label}.computed")
         if cache is not None:
             cache.put_arrays(ns, key, value, {"component": stage.name, "what": what})
@@ -157,6 +183,7 @@ class Pipeline:
 
     # -- the chain --------------------------------------------------------------------
     def run_clip(self, clip: Clip) -> ClipResult:
+        self._clip_id = clip.clip_id
         t_clip = time.perf_counter()
         t0 = time.perf_counter()
         frames = clip.frames()
@@ -265,7 +292,8 @@ class Pipeline:
     def _apply_tag_filter(self, flt: Filter, st: _FrameState, clip_id: str) -> None:
         if st.tags is None:
             return
-        res = flt(FrameContext(clip_id, st.index, st.frame, tags=st.tags, all_tags=st.all_tags))
+        with guarded("filter", flt.name, flt.provider, f"failed on clip {clip_id} frame {st.index}"):
+            res = flt(FrameContext(clip_id, st.index, st.frame, tags=st.tags, all_tags=st.all_tags))
         for j, d in res.drops.items():
             st.tag_records.append({"tag": st.tags.names[j], "p": float(st.tags.scores[j]), "dropped_by": d.filter,
                                    "reason": d.reason})
@@ -274,7 +302,8 @@ class Pipeline:
     def _apply_proposal_filter(self, flt: Filter, st: _FrameState, clip_id: str) -> None:
         ctx = FrameContext(clip_id, st.index, st.frame, tags=st.tags, proposals=st.props,
                            audio_embedding=st.audio_emb, region_embeddings=st.region_emb, all_tags=st.all_tags)
-        res = flt(ctx)
+        with guarded("filter", flt.name, flt.provider, f"failed on clip {clip_id} frame {st.index}"):
+            res = flt(ctx)
         for j, orig in enumerate(st.orig):
             rec = st.records[orig]
             if res.scores is not None and j < len(res.scores):

@@ -80,6 +80,20 @@ class GridBoxes(Proposer):
         return out
 
 
+class CrashingProposer(Proposer):
+    """A third-party bug: raises something that is not an AvsegError."""
+
+    name: ClassVar[str] = "crash"
+    description: ClassVar[str] = "fake proposer with a bug"
+
+    @classmethod
+    def capabilities(cls, config: ComponentConfig) -> Capabilities:
+        return Capabilities(gives_masks=True)
+
+    def propose(self, frames: Sequence[Image], prompts: Sequence[list[str]] | None = None) -> list[Proposals]:
+        raise IndexError("list index out of range")
+
+
 class PromptedBoxes(Proposer):
     name: ClassVar[str] = "prompted"
     description: ClassVar[str] = "fake text-prompted proposer"
@@ -172,6 +186,7 @@ class FakePlugin:
     def register_proposers(self, register: Any) -> None:
         register(GridBoxes)
         register(PromptedBoxes)
+        register(CrashingProposer)
 
     @hookimpl
     def register_segmenters(self, register: Any) -> None:

@@ -181,3 +181,17 @@ def test_changing_the_proposer_invalidates_downstream_not_upstream(registry, tmp
     assert rt.counters["proposer.grid-boxes.computed"] == 1
     assert rt.counters["embedder.mean-colour.regions.computed"] == 1
     assert rt.counters["embedder.mean-colour.audio.cache_hit"] == 1
+
+
+def test_a_component_bug_is_one_line_naming_it(registry, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from avseg.errors import ComponentFailed
+
+    rs = resolve(spec(proposer={"type": "crash"}, segmenter=None), registry)
+    with pytest.raises(ComponentFailed) as e:
+        Pipeline(rs, Runtime(device="cpu")).run_clip(red_clip(1))
+    msg = str(e.value)
+    assert msg.startswith("proposer 'crash' (from fake) failed on clip red: IndexError: list index out of range")
+    assert "\n" not in msg
+    monkeypatch.setenv("AVSEG_DEBUG", "1")  # plugin authors get the real traceback
+    with pytest.raises(IndexError):
+        Pipeline(rs, Runtime(device="cpu")).run_clip(red_clip(1))

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import cv2
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from avseg import hookimpl
 from avseg.components import Capabilities, ComponentConfig, Proposer
@@ -33,6 +33,14 @@ def _contrast(sal: np.ndarray, mask: np.ndarray) -> float:
 
 class SaliencyConfig(ComponentConfig):
     blur: int = Field(5, ge=1, le=31, description="Gaussian blur size (odd) applied before measuring colour distance")
+
+    @field_validator("blur")
+    @classmethod
+    def _odd(cls, v: int) -> int:
+        if v % 2 == 0:
+            raise ValueError("must be odd (a Gaussian kernel size)")
+        return v
+
     min_area: float = Field(0.005, ge=0.0, lt=1.0, description="ignore regions smaller than this fraction of the frame")
 
 
