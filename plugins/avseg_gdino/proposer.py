@@ -24,22 +24,11 @@ from avseg.data import avss_label_names, s4_categories
 from avseg.errors import ConfigError, DependencyMissing, did_you_mean
 from avseg.runtime import Runtime
 from avseg.types import Image, Proposals
+from avseg.vocab import COCO_CLASSES
 from avseg.weights import WeightFile, require
 
 # --------------------------------------------------------------------------- vocabularies
 
-COCO_CLASSES = [
-    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
-    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog",
-    "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella",
-    "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite",
-    "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket", "bottle",
-    "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich", "orange",
-    "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch", "potted plant",
-    "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
-    "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors",
-    "teddy bear", "hair drier", "toothbrush",
-]  # fmt: skip
 
 #: S4 categories are sound events; GroundingDINO needs the visible object that makes the sound
 S4_OBJECT_NAMES = {

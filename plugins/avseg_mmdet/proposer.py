@@ -34,20 +34,8 @@ from avseg.components import Capabilities, ComponentConfig, Proposer
 from avseg.errors import AvsegError, ConfigError, DependencyMissing, WeightsMissing, did_you_mean
 from avseg.runtime import Runtime
 from avseg.types import Image, Proposals
+from avseg.vocab import COCO_CLASSES
 from avseg.weights import WeightFile, load_state_dict, require
-
-COCO_CLASSES = (
-    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
-    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog",
-    "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella",
-    "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite",
-    "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket", "bottle",
-    "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich", "orange",
-    "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch", "potted plant",
-    "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
-    "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors",
-    "teddy bear", "hair drier", "toothbrush",
-)  # fmt: skip
 
 DEFAULT_CONFIG = "mask-rcnn_r50_fpn_1x_coco"
 
