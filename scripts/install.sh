@@ -16,6 +16,5 @@ pip_install -e ".[dev]" -e examples/avseg-example-plugin
 # would put a second OpenCV beside opencv-python-headless; its real runtime needs are in the
 # gdino extra, so install the package itself (and supervision, used by its parity test) bare.
 pip_install --no-deps groundingdino-py==0.4.0 supervision==0.6.0
-# MMDetection for the mmdet plugin: builds mmcv 2.1.0 once per machine into
-# ${AVSEG_WHEELHOUSE:-$HOME/.cache/avseg/wheelhouse} (14-35 min on 2 cores), then reuses the wheel.
-if [ "${AVSEG_SKIP_MMDET:-0}" != 1 ]; then bash scripts/install_mmdet.sh "$VENV"; fi
+# MMDetection (the mmdet plugin) is installed separately by scripts/install_mmdet.sh: it builds
+# mmcv once per machine (14-35 min on 2 cores). `make test` runs it; `make demo` does not need it.

@@ -110,7 +110,7 @@ def test_alternative_components(capsys: pytest.CaptureFixture[str], inputs: dict
 @pytest.mark.parametrize("segmenter", ["none", "sam"])
 def test_mmdet_with_and_without_a_segmenter(capsys: pytest.CaptureFixture[str], inputs: dict[str, Path],
                                             tmp_path: Path, segmenter: str) -> None:
-    pytest.importorskip("mmdet")  # installed by scripts/install_mmdet.sh (skipped with AVSEG_SKIP_MMDET=1)
+    pytest.importorskip("mmdet")  # installed by scripts/install_mmdet.sh (make test runs it)
     meta = run(capsys, tmp_path, inputs["folder"], "--proposer", "mmdet", "--embedder", "none", "--segmenter",
                segmenter, "--filter", "score-threshold", "--set", "proposer.score_threshold=0.0",
                "--set", "filter.score-threshold.threshold=0.0")
