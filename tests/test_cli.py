@@ -14,16 +14,9 @@ import pytest
 from PIL import Image
 
 from avseg import hookimpl
-from avseg.cli import main
 from avseg.testing import make_frames_folder
 from tests.fakes import FakeDist, GridBoxes, module
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as e:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(e.value.code or 0), out, err
+from tests.helpers import cli
 
 
 @pytest.fixture(scope="module")

@@ -21,11 +21,7 @@ from avseg_gdino.proposer import (  # noqa: E402
 
 from avseg.errors import WeightsMissing  # noqa: E402
 from avseg.runtime import Runtime  # noqa: E402
-
-
-def _frames(shapes, seed=0):
-    rng = np.random.default_rng(seed)
-    return [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in shapes]
+from tests.helpers import random_frames  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +55,7 @@ def test_prompt_formatting():
 
 
 def test_parity_with_upstream(runtime):
-    frames = _frames([(48, 80), (48, 80)])
+    frames = random_frames([(48, 80), (48, 80)])
     tags = ["Dog", "acoustic_guitar", "dog", "piano"]
     probe = make(runtime)
     caption = prompt_text(normalise_prompts(tags))
@@ -91,17 +87,17 @@ def test_parity_with_upstream(runtime):
 def test_empty_prompts_make_empty_proposals_without_a_model_call():
     rt = Runtime(device="cpu", tiny=True, seed=0)
     prop = make(rt, box_threshold=0.0)
-    out = prop.propose(_frames([(32, 32)] * 2), [[], ["  "]])
+    out = prop.propose(random_frames([(32, 32)] * 2), [[], ["  "]])
     assert [len(p) for p in out] == [0, 0] and all(p.labels == [] for p in out)
     assert rt.counters["gdino.forward_passes"] == 0
-    out = prop.propose(_frames([(32, 32)]), None)
+    out = prop.propose(random_frames([(32, 32)]), None)
     assert len(out) == 1 and len(out[0]) == 0 and rt.counters["gdino.forward_passes"] == 0
 
 
 def test_frames_with_equal_prompts_share_a_forward():
     rt = Runtime(device="cpu", tiny=True, seed=0)
     prop = make(rt, box_threshold=0.0, text_threshold=0.5)
-    frames = _frames([(48, 64)] * 3, seed=1)
+    frames = random_frames([(48, 64)] * 3, seed=1)
     prompts = [["dog", "cat"], ["piano"], ["Dog", "cat", "dog"]]
     out = prop.propose(frames, prompts)
     assert rt.counters["gdino.forward_passes"] == 2 and rt.counters["gdino.frames"] == 3
@@ -113,7 +109,7 @@ def test_frames_with_equal_prompts_share_a_forward():
 
 
 def test_vocabulary_replaces_tags(runtime, tmp_path):
-    frames = _frames([(48, 64)], seed=2)
+    frames = random_frames([(48, 64)], seed=2)
     fixed = make(runtime, box_threshold=0.0, text_threshold=0.5, vocabulary=["Dog", "cat"])
     from_tags = make(runtime, box_threshold=0.0, text_threshold=0.5)
     a = fixed.propose(frames, [["piano"]])[0]
@@ -188,7 +184,7 @@ def test_loads_a_local_checkpoint_folder(runtime, tmp_path):
     real = make(rt, box_threshold=0.0, text_threshold=0.5, checkpoint=str(tmp_path))
     assert real.weights_used() == {"grounding-dino-tiny": str(tmp_path)}
     assert tiny.weights_used() == "tiny"
-    frames = _frames([(48, 64)], seed=4)
+    frames = random_frames([(48, 64)], seed=4)
     a, b = tiny.propose(frames, [["dog"]])[0], real.propose(frames, [["dog"]])[0]
     assert len(a) > 0 and a.labels == b.labels
     np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-4)
@@ -210,7 +206,7 @@ def test_package_import_is_light():
 
 def test_top_k_keeps_the_best_boxes_in_order():
     rt = Runtime(device="cpu", tiny=True, seed=0)
-    frames = _frames([(48, 64)], seed=1)
+    frames = random_frames([(48, 64)], seed=1)
     full = make(rt, box_threshold=0.0).propose(frames, [["dog", "cat"]])[0]
     assert len(full) > 3
     top = make(rt, box_threshold=0.0, top_k=3).propose(frames, [["dog", "cat"]])[0]

@@ -16,11 +16,7 @@ from torchvision.ops import box_convert  # noqa: E402
 
 from avseg.errors import AvsegError, WeightsMissing  # noqa: E402
 from avseg.runtime import Runtime  # noqa: E402
-
-
-def _frames(shapes, seed=0):
-    rng = np.random.default_rng(seed)
-    return [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in shapes]
+from tests.helpers import random_frames  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +86,7 @@ def test_preprocessing_equals_the_package_load_image(tmp_path):
     from groundingdino.util.inference import load_image
     from PIL import Image
 
-    frame = _frames([(90, 160)], seed=3)[0]
+    frame = random_frames([(90, 160)], seed=3)[0]
     path = tmp_path / "f.png"
     Image.fromarray(frame).save(path)
     src, ref = load_image(str(path))
@@ -103,7 +99,7 @@ def test_preprocessing_equals_the_package_load_image(tmp_path):
 def test_parity_with_package_predict(runtime):
     from groundingdino.util.inference import predict
 
-    frames = _frames([(48, 80), (48, 80)])
+    frames = random_frames([(48, 80), (48, 80)])
     tags = ["Dog", "acoustic_guitar", "dog", "piano"]
     caption = prompt_text(normalise_prompts(tags))
     assert caption == "dog. acoustic guitar. piano."
@@ -134,7 +130,7 @@ def test_parity_with_package_predict(runtime):
 def test_batched_frames_match_single_frames_and_sizes_are_pixels():
     rt = Runtime(device="cpu", tiny=True, seed=0)
     caption = "dog. cat."
-    frames = _frames([(48, 64), (48, 64), (48, 64), (40, 90)], seed=1)
+    frames = random_frames([(48, 64), (48, 64), (48, 64), (40, 90)], seed=1)
     probe = make(rt)
     scores = torch.cat([_raw(probe, f, caption)[0] for f in frames])
     thr = _gap_threshold(scores.numpy(), 0.5)
@@ -164,7 +160,7 @@ def test_empty_prompts_and_long_vocabularies(runtime):
 
     rt = Runtime(device="cpu", tiny=True, seed=0)
     prop = make(rt, box_threshold=0.0)
-    out = prop.propose(_frames([(32, 32)] * 2), [[], ["  "]])
+    out = prop.propose(random_frames([(32, 32)] * 2), [[], ["  "]])
     assert [len(p) for p in out] == [0, 0] and rt.counters["gdino.forward_passes"] == 0
     tags = resources.files("avseg.data").joinpath("audioset_labels.txt").read_text().splitlines()
     chunks = prop.chunks(normalise_prompts(tags))
@@ -179,7 +175,7 @@ def test_checkpoint_round_trip_and_wrong_checkpoint(tmp_path):
     path = tmp_path / "ckpt.pth"
     torch.save({"model": {"module." + k: v for k, v in a.state_dict().items()}}, path)  # as DDP saves
     official.load_checkpoint(b, path)
-    x = official.preprocess(_frames([(48, 64)], seed=5), official.TINY_RESIZE)[0][None]
+    x = official.preprocess(random_frames([(48, 64)], seed=5), official.TINY_RESIZE)[0][None]
     with torch.inference_mode():
         oa, ob = a(x, captions=["dog."]), b(x, captions=["dog."])
     torch.testing.assert_close(oa["pred_boxes"], ob["pred_boxes"], rtol=0, atol=0)

@@ -16,11 +16,7 @@ from avseg_owod.proposer import OwlV2ObjectnessProposer  # noqa: E402
 
 from avseg.errors import WeightsMissing  # noqa: E402
 from avseg.runtime import Runtime  # noqa: E402
-
-
-def _frames(shapes, seed=0):
-    rng = np.random.default_rng(seed)
-    return [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in shapes]
+from tests.helpers import random_frames  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +61,7 @@ def upstream_raw(prop, frames):
 @pytest.mark.parametrize(("thr", "top_k", "nms_iou"), [(0.5, 100, 0.5), (0.45, 3, 0.3), (0.0, None, None)])
 def test_parity_with_upstream_forward(runtime, thr, top_k, nms_iou):
     prop = make(runtime, box_threshold=thr, top_k=top_k, nms_iou=nms_iou)
-    frames = _frames([(40, 80), (96, 48), (64, 64)])
+    frames = random_frames([(40, 80), (96, 48), (64, 64)])
     got = prop.propose(frames)
     out = upstream_raw(prop, frames)
     total = 0
@@ -96,7 +92,7 @@ def test_scaling_matches_upstream_post_processing(runtime):
     from transformers.models.owlv2.modeling_owlv2 import Owlv2ObjectDetectionOutput
 
     prop = make(runtime, box_threshold=0.5, top_k=None, nms_iou=None)
-    frames = _frames([(40, 80), (90, 30)], seed=3)
+    frames = random_frames([(40, 80), (90, 30)], seed=3)
     got = prop.propose(frames)
     out = upstream_raw(prop, frames)
     fake = Owlv2ObjectDetectionOutput(logits=out.objectness_logits[..., None], pred_boxes=out.pred_boxes)
@@ -119,7 +115,7 @@ def test_scaling_matches_upstream_post_processing(runtime):
 def test_non_square_frame_maps_like_its_padded_square(runtime):
     """A 40x80 frame is padded at the bottom to 80x80: its boxes are the padded frame's, clipped to it."""
     prop = make(runtime, box_threshold=0.0, top_k=None, nms_iou=None)
-    (wide,) = _frames([(40, 80)], seed=5)
+    (wide,) = random_frames([(40, 80)], seed=5)
     padded = np.zeros((80, 80, 3), np.uint8)
     padded[:40] = wide
     p_wide, p_pad = prop.propose([wide, padded])
@@ -134,7 +130,7 @@ def test_non_square_frame_maps_like_its_padded_square(runtime):
 
 
 def test_batching_does_not_change_results(runtime):
-    frames = _frames([(40, 80), (96, 48), (64, 64)], seed=7)
+    frames = random_frames([(40, 80), (96, 48), (64, 64)], seed=7)
     one = make(runtime, batch_size=1).propose(frames)
     many = make(runtime, batch_size=8).propose(frames)
     for a, b in zip(one, many, strict=True):
@@ -146,7 +142,7 @@ def test_batching_does_not_change_results(runtime):
 def test_counters_capabilities_weights_used(runtime):
     rt = Runtime(device="cpu", tiny=True, seed=0)
     prop = make(rt, batch_size=2)
-    prop.propose(_frames([(32, 32)] * 3))
+    prop.propose(random_frames([(32, 32)] * 3))
     assert rt.counters["owod.forward_passes"] == 2 and rt.counters["owod.frames"] == 3
     assert prop.weights_used() == "tiny"
     caps = OwlV2ObjectnessProposer.capabilities(prop.config)
@@ -199,7 +195,7 @@ def test_loads_a_local_checkpoint_folder(runtime, tmp_path):
     rt = Runtime(device="cpu", tiny=False)
     real = make(rt, box_threshold=0.4, checkpoint=str(tmp_path))
     assert real.weights_used() == {"owlv2-base-patch16-ensemble": str(tmp_path)}
-    frames = _frames([(40, 80)], seed=9)
+    frames = random_frames([(40, 80)], seed=9)
     a, b = tiny.propose(frames)[0], real.propose(frames)[0]
     assert len(a) > 0
     np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-4)

@@ -8,15 +8,8 @@ from pathlib import Path
 import av
 import pytest
 
-from avseg.cli import main
 from avseg.testing import make_avss_tree, make_frames_folder, make_s4_tree, make_video
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as e:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(e.value.code or 0), out, err
+from tests.helpers import cli
 
 
 @pytest.fixture(scope="module")

@@ -6,14 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from avseg.cli import main
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as e:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(e.value.code or 0), out, err
+from tests.helpers import cli
 
 
 def test_validate_names_the_misspelled_class(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
