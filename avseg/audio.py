@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from avseg.components import ComponentConfig
 from avseg.errors import InputError
@@ -168,6 +168,28 @@ def window_at(
         else:
             wave = np.concatenate([wave, np.zeros(target - len(wave), np.float32)])
     return np.ascontiguousarray(wave, dtype=np.float32)
+
+
+class AudioSpec(BaseModel):
+    """The spec-level ``audio:`` setting: how each frame's audio window is cut from the clip.
+
+    One value per pipeline, shared by every tagger and embedder, so that all of them hear the
+    same audio.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    window: float = Field(default=1.0, gt=0.0, allow_inf_nan=False, description="window length (seconds)")
+    offset: float = Field(default=0.0, ge=0.0, allow_inf_nan=False, description="window start offset (seconds)")
+    channels: Literal["first", "mix"] = Field(default="mix", description="stereo to mono: first channel, or the mean")
+
+
+def clip_windows(
+    waveform: FloatArray, sr: int, timestamps: Sequence[float], spec: AudioSpec | None = None
+) -> list[AudioWindow]:
+    """Every frame's audio window under the pipeline's :class:`AudioSpec` (the executor calls this)."""
+    spec = spec or AudioSpec()
+    return frame_windows(waveform, sr, timestamps, window=spec.window)
 
 
 class WindowConfig(ComponentConfig):

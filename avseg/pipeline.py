@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from avseg.audio import frame_windows
+from avseg.audio import clip_windows
 from avseg.cache import make_key
 from avseg.components import Component, Embedder, Filter, FrameContext, Proposer, Segmenter, Tagger
 from avseg.errors import AvsegError, ComponentFailed, one_line
@@ -188,7 +188,7 @@ class Pipeline:
         t0 = time.perf_counter()
         frames = clip.frames()
         wave, sr = clip.audio
-        windows = frame_windows(wave, sr, clip.timestamps)
+        windows = clip_windows(wave, sr, clip.timestamps, self.spec.audio)
         self._time("decode", t0)
         fkeys = [content_hash(f) for f in frames]
         wkeys = [w.key for w in windows]

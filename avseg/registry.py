@@ -64,6 +64,10 @@ class Registry:
 
     def get(self, kind: str, name: str) -> type[Component]:
         """The component class for ``name`` (or ``dist:name``), with helpful errors."""
+        return self.lookup(kind, name).cls
+
+    def lookup(self, kind: str, name: str) -> Registration:
+        """The registration (class, provider, version) for ``name`` or ``dist:name``."""
         provider: str | None = None
         if ":" in name:
             provider, name = name.split(":", 1)
@@ -81,7 +85,7 @@ class Registry:
             who = " and ".join(f"{r.provider} {r.version} (plugin {r.plugin!r})" for r in regs)
             choices = ", ".join(f"'{r.provider}:{name}'" for r in regs)
             raise AmbiguousComponent(f"{kind} {name!r} is registered by both {who}; choose one with {choices}")
-        return regs[0].cls
+        return regs[0]
 
 
 def make_plugin_manager() -> pluggy.PluginManager:

@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from avseg.audio import AudioSpec
 from avseg.components import Capabilities, Component, ComponentConfig, Filter
 from avseg.errors import ChainError, ConfigError, UsageError, did_you_mean
 from avseg.registry import Registry
@@ -83,7 +84,7 @@ def _stage(value: Any, where: str) -> dict[str, Any] | None:
 
 
 def normalise(spec: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(spec) - {*SINGLE_STAGES, "filters", "description", "name", "notes"}
+    unknown = set(spec) - {*SINGLE_STAGES, "filters", "description", "name", "notes", "audio"}
     if unknown:
         bad = sorted(unknown)[0]
         raise ConfigError(f"unknown pipeline key {bad!r}{did_you_mean(bad, [*SINGLE_STAGES, 'filters'])}")
@@ -92,6 +93,10 @@ def normalise(spec: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(filters, list):
         raise ConfigError("filters: expected a list")
     out["filters"] = [_stage(f, f"filters[{i}]") for i, f in enumerate(filters)]
+    if spec.get("audio") is not None:
+        if not isinstance(spec["audio"], dict):
+            raise ConfigError("audio: expected a mapping such as {window: 0.96, offset: 0.0, channels: first}")
+        out["audio"] = dict(spec["audio"])
     for k in ("description", "notes"):
         if spec.get(k):
             out[k] = spec[k]
@@ -227,6 +232,8 @@ class ResolvedStage:
     kind: str
     cls: type[Component]
     config: ComponentConfig
+    provider: str = "?"  # the distribution that registered it
+    version: str = "0"  # that distribution's version
 
     @property
     def name(self) -> str:
@@ -248,6 +255,7 @@ class ResolvedSpec:
     segmenter: ResolvedStage | None
     filters: list[ResolvedStage] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    audio: AudioSpec = field(default_factory=lambda: AudioSpec())
 
     def stages(self) -> list[ResolvedStage]:
         return [s for s in (self.tagger, self.proposer, self.embedder, self.segmenter) if s] + self.filters
@@ -257,6 +265,8 @@ class ResolvedSpec:
             ("tagger", self.tagger), ("proposer", self.proposer), ("embedder", self.embedder),
             ("segmenter", self.segmenter))}
         d["filters"] = [f.as_dict() for f in self.filters]
+        if self.audio != AudioSpec():
+            d["audio"] = self.audio.model_dump(mode="json")
         return d
 
 
@@ -274,6 +284,15 @@ def _config(kind: str, cls: type[Component], params: dict[str, Any]) -> Componen
         raise ConfigError(f"{label}: invalid {loc}={err.get('input')!r}: {err['msg']}") from None
 
 
+def _audio_spec(raw: dict[str, Any] | None) -> AudioSpec:
+    try:
+        return AudioSpec(**(raw or {}))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"])
+        raise ConfigError(f"audio: invalid {loc}={err.get('input')!r}: {err['msg']}") from None
+
+
 def resolve(spec: dict[str, Any], registry: Registry) -> ResolvedSpec:
     """Look up every component and validate configs and the chain. Loads no model."""
     spec = normalise(spec)
@@ -282,8 +301,8 @@ def resolve(spec: dict[str, Any], registry: Registry) -> ResolvedSpec:
         if stage is None:
             return None
         params = {k: v for k, v in stage.items() if k != "type"}
-        cls = registry.get(kind, stage["type"])
-        return ResolvedStage(kind, cls, _config(kind, cls, params))
+        reg = registry.lookup(kind, stage["type"])
+        return ResolvedStage(kind, reg.cls, _config(kind, reg.cls, params), reg.provider, reg.version)
 
     if spec.get("proposer") is None:
         raise ChainError("the pipeline has no proposer; add --proposer NAME")
@@ -296,6 +315,7 @@ def resolve(spec: dict[str, Any], registry: Registry) -> ResolvedSpec:
         segmenter=one("segmenter", spec["segmenter"]),
         filters=[s for f in spec["filters"] if (s := one("filter", f)) is not None],
         warnings=list(spec.get("notes", [])),
+        audio=_audio_spec(spec.get("audio")),
     )
     validate_chain(rs)
     return rs
