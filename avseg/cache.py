@@ -12,6 +12,7 @@ import io
 import json
 import os
 import shutil
+import sys
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -31,6 +32,45 @@ def default_cache_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("avseg")) / "stages"
+
+
+_FINGERPRINTS: dict[type, str] = {}
+
+
+def source_files(cls: type) -> list[Path]:
+    """The files whose content defines ``cls``: every ``.py`` file of the top-level package of its
+    module (a plugin's other modules, e.g. its tiny model, change its output too), or the module's
+    own file when it is not in a package. Empty when the source is not on disk."""
+    mod = sys.modules.get(cls.__module__)
+    file = getattr(mod, "__file__", None)
+    if not file:
+        return []
+    path = Path(file).resolve()
+    top = sys.modules.get(cls.__module__.split(".")[0])
+    top_file = getattr(top, "__file__", None)
+    if top is None or not top_file or Path(top_file).name != "__init__.py":
+        return [path]
+    root = Path(top_file).resolve().parent
+    return sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def source_fingerprint(cls: type) -> str:
+    """A hash of :func:`source_files` of ``cls``: editing the component's code (even without a
+    version bump, as in an editable install) changes it. Computed once per class per process."""
+    fp = _FINGERPRINTS.get(cls)
+    if fp is None:
+        h = hashlib.sha256()
+        files = source_files(cls)
+        root = Path(os.path.commonpath(files)) if files else Path()
+        for f in files:
+            try:
+                data = f.read_bytes()
+            except OSError:
+                continue
+            h.update(f.relative_to(root).as_posix().encode() + b"\0" + data + b"\0")
+        fp = h.hexdigest()[:16] if files else "no-source"
+        _FINGERPRINTS[cls] = fp
+    return fp
 
 
 def make_key(*parts: Any) -> str:

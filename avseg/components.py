@@ -16,16 +16,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from avseg.errors import DependencyMissing
-from avseg.types import AudioWindow, FilterResult, FloatArray, Image, Proposals, SegmenterOutput, Tags
+from avseg.types import (
+    AudioWindow,
+    BoolArray,
+    FilterResult,
+    FloatArray,
+    Image,
+    IntArray,
+    Proposals,
+    SegmenterOutput,
+    Tags,
+)
 
 if TYPE_CHECKING:
     from avseg.runtime import Runtime
     from avseg.weights import WeightFile
 
-Kind = Literal["tagger", "proposer", "embedder", "segmenter", "filter"]
+Kind = Literal["tagger", "proposer", "embedder", "segmenter", "filter", "combiner"]
+#: the kinds that can be steps of a pipeline (a combiner is not a step: it ends every pipeline)
 KINDS: tuple[Kind, ...] = ("tagger", "proposer", "embedder", "segmenter", "filter")
 
 
@@ -56,7 +68,8 @@ class Capabilities:
     has_vocabulary: bool = False  # its prompts can come from its own configured vocabulary
     gives_masks: bool = False  # proposals already carry masks
     gives_labels: bool = False  # proposals carry label names
-    needs: frozenset[str] = field(default_factory=frozenset)  # filters: tags, embeddings, masks, labels
+    #: filters: any of tags, embeddings, masks, labels; an embedder: masks (masked region crops)
+    needs: frozenset[str] = field(default_factory=frozenset)
 
 
 class Component(ABC):
@@ -129,9 +142,19 @@ class Proposer(Component):
 
 
 class Embedder(Component):
-    """Audio windows and frame regions -> vectors in one shared space."""
+    """Audio windows and frame regions -> vectors in one shared space.
+
+    An embedder whose config has ``regions: masked`` needs masks (its capabilities say so, and
+    resolution checks that a segmenter or a mask-giving proposer comes before it); the crops are
+    made with :mod:`avseg.regions`.
+    """
 
     kind: ClassVar[Kind] = "embedder"
+
+    @classmethod
+    def capabilities(cls, config: ComponentConfig) -> Capabilities:
+        masked = getattr(config, "regions", None) == "masked"
+        return Capabilities(needs=frozenset({"masks"}) if masked else frozenset())
 
     @abstractmethod
     def embed_audio(self, windows: Sequence[AudioWindow]) -> FloatArray:
@@ -151,6 +174,25 @@ class Segmenter(Component):
     def segment(self, frames: Sequence[Image], boxes: Sequence[FloatArray]) -> list[SegmenterOutput]:
         """Per frame, masks (N, H, W) at the frame's size and scores (N,)."""
 
+    def segment_clip(
+        self, frames: Sequence[Image], proposals: Sequence[Proposals], timestamps: Sequence[float]
+    ) -> list[Proposals]:
+        """The executor's call: every frame of the clip at once, one :class:`Proposals` per frame.
+
+        The default segments each frame's boxes with :meth:`segment` (one batched call) and
+        returns the same proposals with ``masks`` and ``mask_scores`` set. A clip-level segmenter
+        (video propagation) may override it and return *more* objects for a frame: the first
+        ``len(proposals[i])`` must be the given proposals in order, the rest are new objects
+        (the executor adds them to the trace with ``origin`` = the segmenter's name).
+        """
+        outs = self.segment(frames, [p.boxes for p in proposals])
+        result = []
+        for f, p, o in zip(frames, proposals, outs, strict=True):
+            h, w = f.shape[:2]
+            masks = np.asarray(o.masks, dtype=bool).reshape(len(p), h, w)
+            result.append(Proposals(p.boxes, p.scores, p.labels, masks, o.scores))
+        return result
+
 
 @dataclass
 class FrameContext:
@@ -166,14 +208,48 @@ class FrameContext:
     all_tags: Tags | None = None
 
 
+@dataclass
+class ClipContext:
+    """What a clip-scope filter sees: every frame of the clip at once (lists indexed by frame).
+
+    Proposal-aligned arrays follow ``proposals[i]``; entries are None where the chain has not
+    produced them (yet). ``audio_windows[i]`` is the audio that belongs to frame ``i``.
+    """
+
+    clip_id: str
+    frames: list[Image]
+    timestamps: list[float]
+    audio_windows: list[AudioWindow]
+    tags: list[Tags | None]
+    proposals: list[Proposals]
+    audio_embeddings: list[FloatArray | None]
+    region_embeddings: list[FloatArray | None]
+    all_tags: list[Tags | None]
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.frames)
+
+    def frame_context(self, i: int) -> FrameContext:
+        """Frame ``i`` as a frame-scope filter would see it."""
+        return FrameContext(self.clip_id, i, self.frames[i], self.tags[i], self.proposals[i],
+                            self.audio_embeddings[i], self.region_embeddings[i], self.all_tags[i])
+
+
 class Filter(Component):
-    """Keeps a subset of tags or proposals and records why the others were dropped."""
+    """Keeps a subset of tags or proposals and records why the others were dropped.
+
+    ``scope = "frame"`` (the default): called once per frame with a :class:`FrameContext`.
+    Clip-scope filters subclass :class:`ClipFilter` instead.
+    """
 
     kind: ClassVar[Kind] = "filter"
     #: what the filter selects from
     target: ClassVar[Literal["tags", "proposals"]] = "proposals"
     #: what it needs in the context: any of "tags", "embeddings", "masks", "labels"
     needs: ClassVar[frozenset[str]] = frozenset()
+    #: "frame": one call per frame; "clip": one call per clip (see ClipFilter)
+    scope: ClassVar[Literal["frame", "clip"]] = "frame"
 
     @classmethod
     def capabilities(cls, config: ComponentConfig) -> Capabilities:
@@ -184,10 +260,52 @@ class Filter(Component):
         """Indices to keep from ``ctx.tags`` or ``ctx.proposals`` (by ``target``)."""
 
 
+class ClipFilter(Filter):
+    """A filter that sees the whole clip (``scope = "clip"``): tracks, votes, gap filling.
+
+    Implement :meth:`filter_clip`; it returns one :class:`FilterResult` per frame, whose drops
+    reach the debug trace like a frame filter's, and whose ``added`` objects join the frame.
+    """
+
+    scope: ClassVar[Literal["frame", "clip"]] = "clip"
+
+    @abstractmethod
+    def filter_clip(self, ctx: ClipContext) -> list[FilterResult]:
+        """One result per frame of ``ctx`` (indices into ``ctx.proposals[i]`` or ``ctx.tags[i]``)."""
+
+    def __call__(self, ctx: FrameContext) -> FilterResult:
+        raise TypeError(f"filter {self.name!r} has clip scope: the executor calls filter_clip")
+
+
+@dataclass
+class Combined:
+    """A frame's output made from its kept objects: the binary mask, and a label map (0 is
+    background, ``k`` is ``labels[k - 1]``) when the combiner makes one."""
+
+    mask: BoolArray
+    label_map: IntArray | None = None
+    labels: list[str] = field(default_factory=list)
+
+
+class Combiner(Component):
+    """Turns a frame's kept objects into the frame's mask and label map (the pipeline's end).
+
+    Selected with ``combiner: NAME`` in a spec (default ``union``); registered through the
+    ``register_combiners`` hook.
+    """
+
+    kind: ClassVar[Kind] = "combiner"
+
+    @abstractmethod
+    def combine(self, frame: Image, kept: Proposals) -> Combined:
+        """The frame's output; ``kept.masks`` is set unless ``kept`` is empty."""
+
+
 BASE_CLASSES: dict[str, type[Component]] = {
     "tagger": Tagger,
     "proposer": Proposer,
     "embedder": Embedder,
     "segmenter": Segmenter,
     "filter": Filter,
+    "combiner": Combiner,
 }

@@ -1,15 +1,15 @@
-"""The executor: builds a resolved chain once and runs it clip by clip.
+"""The executor: builds a resolved chain once and runs its steps, in order, clip by clip.
 
-Order within a clip (all model stages are batched over the clip's frames):
+The unit is the clip: each step sees every frame of it (model stages are batched over the
+clip's frames). The steps' order is ``ResolvedSpec.steps`` (see avseg/steps.py and
+docs/pipelines.md); a legacy spec gets the order the frame-local executor used. Frame-scope
+filters are applied to each frame, clip-scope filters once to the whole clip. The combiner
+(default ``union``) turns each frame's kept objects into its mask and label map.
 
-1. tagger on every frame's audio window, then the tag filters;
-2. proposer (prompted by the kept tags, or by its own vocabulary);
-3. proposal filters in the order given; the embedder runs just before the first filter that
-   needs embeddings, the segmenter just before the first that needs masks, or at the end;
-4. the frame mask is the union of the kept proposals' masks (plus a label map when labelled).
-
-Model-stage outputs go through the stage cache when one is set, so a rerun that changes only
-a filter reuses every model stage. Filters are cheap and never cached.
+Model-stage outputs go through the stage cache when one is set. The key holds the providing
+distribution, its version, a fingerprint of the component's source, the output-affecting config,
+the weights mode and the identity of the inputs, so an entry can never be served for other
+code or other inputs. Filters and combiners are cheap and never cached.
 """
 
 from __future__ import annotations
@@ -23,7 +23,19 @@ import numpy as np
 
 from avseg.audio import clip_windows
 from avseg.cache import make_key
-from avseg.components import Component, Embedder, Filter, FrameContext, Proposer, Segmenter, Tagger
+from avseg.combiners import Union
+from avseg.components import (
+    ClipContext,
+    ClipFilter,
+    Combiner,
+    Component,
+    Embedder,
+    Filter,
+    FrameContext,
+    Proposer,
+    Segmenter,
+    Tagger,
+)
 from avseg.errors import AvsegError, ComponentFailed, one_line
 from avseg.runtime import Runtime
 from avseg.spec import ResolvedSpec, ResolvedStage
@@ -33,9 +45,11 @@ from avseg.types import (
     FloatArray,
     FrameResult,
     Image,
+    CandidateDrop,
+    FilterResult,
     Proposals,
-    SegmenterOutput,
     Tags,
+    concat_proposals,
     content_hash,
 )
 
@@ -78,6 +92,11 @@ def _unpack_masks(a: Arrays, prefix: str) -> np.ndarray:
 def proposals_to_arrays(props: Sequence[Proposals]) -> Arrays:
     out: Arrays = {"n": np.asarray([len(props)])}
     for i, p in enumerate(props):
+        if p.drops:
+            out[f"{i}.drops.boxes"] = np.asarray([d.box for d in p.drops], np.float32).reshape(-1, 4)
+            out[f"{i}.drops.scores"] = np.asarray([d.score for d in p.drops], np.float32)
+            out[f"{i}.drops.reasons"] = np.asarray([d.reason for d in p.drops], dtype=np.str_)
+            out[f"{i}.drops.labels"] = np.asarray([d.label or "" for d in p.drops], dtype=np.str_)
         out[f"{i}.boxes"], out[f"{i}.scores"] = p.boxes, p.scores
         if p.labels is not None:
             out[f"{i}.labels"] = np.asarray(p.labels, dtype=np.str_)
@@ -95,7 +114,12 @@ def arrays_to_proposals(a: Arrays) -> list[Proposals]:
         labels = [str(x) for x in a[f"{i}.labels"]] if f"{i}.labels" in a else None
         masks = _unpack_masks(a, f"{i}.masks.") if f"{i}.masks.shape" in a else None
         ms = a.get(f"{i}.mask_scores")
-        out.append(Proposals(a[f"{i}.boxes"], a[f"{i}.scores"], labels, masks, ms))
+        drops = []
+        if f"{i}.drops.boxes" in a:
+            drops = [CandidateDrop([float(v) for v in b], float(sc), str(r), str(lab) or None)
+                     for b, sc, r, lab in zip(a[f"{i}.drops.boxes"], a[f"{i}.drops.scores"],
+                                              a[f"{i}.drops.reasons"], a[f"{i}.drops.labels"])]
+        out.append(Proposals(a[f"{i}.boxes"], a[f"{i}.scores"], labels, masks, ms, drops))
     return out
 
 
@@ -131,16 +155,21 @@ class Pipeline:
         #: called with a stage label before each model stage runs (progress display)
         self.on_stage = on_stage
         self._clip_id = "?"
+        #: the built component of each resolved stage, by the stage object's id
+        self._built: dict[int, Component] = {}
 
         def build(stage: ResolvedStage | None) -> Any:
             if stage is None:
                 return None
+            if id(stage) in self._built:
+                return self._built[id(stage)]
             if on_stage is not None:
                 on_stage(f"loading {stage.kind} {stage.name}")
             t0 = time.perf_counter()
             with guarded(stage.kind, stage.name, stage.cls.provider, "could not be built"):
                 comp = stage.cls(stage.config, runtime)
             runtime.timings[f"load.{stage.kind}.{stage.name}"] = time.perf_counter() - t0
+            self._built[id(stage)] = comp
             return comp
 
         self.tagger: Tagger | None = build(spec.tagger)
@@ -148,18 +177,22 @@ class Pipeline:
         self.embedder: Embedder | None = build(spec.embedder)
         self.segmenter: Segmenter | None = build(spec.segmenter)
         self.filters: list[Filter] = [build(f) for f in spec.filters]
-        self._stage_of: dict[int, ResolvedStage] = {id(getattr(self, k)): getattr(spec, k) for k in (
-            "tagger", "proposer", "embedder", "segmenter") if getattr(spec, k) is not None}
+        for stage in spec.steps:
+            build(stage)
+        self.combiner: Combiner = build(spec.combiner) if spec.combiner is not None else Union(
+            Union.Config(), runtime)
 
     # -- stage plumbing -------------------------------------------------------------
     def components(self) -> list[Component]:
         return [c for c in (self.tagger, self.proposer, self.embedder, self.segmenter, *self.filters) if c is not None]
 
-    def _cached(self, comp: Component, what: str, identity: Any, compute: Callable[[], Arrays]) -> Arrays:
-        stage = self._stage_of[id(comp)]
+    def _cached(self, stage: ResolvedStage, what: str, identity: Any, compute: Callable[[], Arrays]) -> Arrays:
         label = f"{stage.kind}.{stage.name}" + (f".{what}" if what else "")
         cache = self.runtime.cache
-        key = make_key(stage.name, comp.version, stage.config.output_params(), self.runtime.weights_mode, what, identity)
+        # Who made it (distribution, version, source fingerprint), how, and from what: a key
+        # that differs whenever the output could.
+        key = make_key(stage.provider, stage.version, stage.fingerprint, stage.kind, stage.name,
+                       stage.config.output_params(), self.runtime.weights_mode, what, identity)
         ns = f"stage/{stage.name}"
         t0 = time.perf_counter()
         if cache is not None:
@@ -170,11 +203,11 @@ class Pipeline:
                 return hit
         if self.on_stage is not None:
             self.on_stage(label)
-        with guarded(stage.kind, stage.name, comp.provider, f"failed on clip {self._clip_id}"):
+        with guarded(stage.kind, stage.name, stage.provider, f"failed on clip {self._clip_id}"):
             value = compute()
         self.runtime.count(f"{label}.computed")
         if cache is not None:
-            cache.put_arrays(ns, key, value, {"component": stage.name, "what": what})
+            cache.put_arrays(ns, key, value, {"component": stage.name, "what": what, **stage.identity()})
         self._time(label, t0)
         return value
 
@@ -190,39 +223,25 @@ class Pipeline:
         wave, sr = clip.audio
         windows = clip_windows(wave, sr, clip.timestamps, self.spec.audio)
         self._time("decode", t0)
-        fkeys = [content_hash(f) for f in frames]
-        wkeys = [w.key for w in windows]
-        tags = self._tag(windows, clip.clip_id, wkeys)
-        frame_tags: list[Tags | None] = list(tags) if tags is not None else [None] * len(frames)
-        states = [_FrameState(i, f, t, t, Proposals.empty(), []) for i, (f, t) in enumerate(zip(frames, frame_tags))]
-        for flt in self.filters:
-            if flt.target == "tags":
-                for st in states:
-                    self._apply_tag_filter(flt, st, clip.clip_id)
-        self._propose(states, clip.clip_id, fkeys)
-        embedded = segmented = False
-        for flt in self.filters:
-            if flt.target != "proposals":
-                continue
-            if "embeddings" in flt.needs and not embedded:
-                self._embed(states, windows, clip.clip_id, fkeys, wkeys)
-                embedded = True
-            if "masks" in flt.needs and not segmented and self.segmenter is not None:
-                self._segment(states, clip.clip_id, fkeys)
-                segmented = True
-            t0 = time.perf_counter()
-            for st in states:
-                self._apply_proposal_filter(flt, st, clip.clip_id)
-            self._time(f"filter.{flt.name}", t0)
-        if self.segmenter is not None and not segmented:
-            self._segment(states, clip.clip_id, fkeys)
-        results = [self._finish(st) for st in states]
+        run = _ClipRun(clip, frames, windows, [content_hash(f) for f in frames], [w.key for w in windows],
+                       [_FrameState(i, f, None, None, Proposals.empty(), []) for i, f in enumerate(frames)])
+        for stage in self.spec.steps:
+            comp = self._built[id(stage)]
+            if stage.kind == "tagger":
+                self._tag(stage, comp, run)  # type: ignore[arg-type]
+            elif stage.kind == "proposer":
+                self._propose(stage, comp, run)  # type: ignore[arg-type]
+            elif stage.kind == "embedder":
+                self._embed(stage, comp, run)  # type: ignore[arg-type]
+            elif stage.kind == "segmenter":
+                self._segment(stage, comp, run)  # type: ignore[arg-type]
+            else:
+                self._filter(comp, run)  # type: ignore[arg-type]
+        results = [self._finish(st) for st in run.states]
         return ClipResult(clip.clip_id, results, {"total": time.perf_counter() - t_clip})
 
-    def _tag(self, windows: list[AudioWindow], clip_id: str, wkeys: list[str]) -> list[Tags] | None:
-        tagger = self.tagger
-        if tagger is None:
-            return None
+    def _tag(self, stage: ResolvedStage, tagger: Tagger, run: _ClipRun) -> None:
+        windows = run.windows
 
         def compute() -> Arrays:
             out: Arrays = {"n": np.asarray([len(windows)])}
@@ -230,18 +249,20 @@ class Pipeline:
                 out[f"{i}.names"], out[f"{i}.scores"] = np.asarray(t.names, dtype=np.str_), t.scores
             return out
 
-        a = self._cached(tagger, "", [clip_id, wkeys], compute)
-        return [Tags([str(x) for x in a[f"{i}.names"]], a[f"{i}.scores"]) for i in range(int(a["n"][0]))]
+        a = self._cached(stage, "", [run.clip.clip_id, run.wkeys], compute)
+        for i, st in enumerate(run.states):
+            st.tags = st.all_tags = Tags([str(x) for x in a[f"{i}.names"]], a[f"{i}.scores"])
 
-    def _propose(self, states: list[_FrameState], clip_id: str, fkeys: list[str]) -> None:
-        caps = self.spec.proposer.caps
+    def _propose(self, stage: ResolvedStage, proposer: Proposer, run: _ClipRun) -> None:
+        caps = stage.caps
+        states = run.states
         prompts: list[list[str]] | None = None
         if caps.needs_prompts and not caps.has_vocabulary:
             prompts = [list(st.tags.names) if st.tags is not None else [] for st in states]
-        frames = [st.frame for st in states]
+        frames = run.frames
         a = self._cached(
-            self.proposer, "", [clip_id, fkeys, prompts],
-            lambda: proposals_to_arrays(self.proposer.propose(frames, prompts)),
+            stage, "", [run.clip.clip_id, run.fkeys, prompts],
+            lambda: proposals_to_arrays(proposer.propose(frames, prompts)),
         )
         for st, p in zip(states, arrays_to_proposals(a)):
             st.props, st.orig = p, list(range(len(p)))
@@ -251,59 +272,103 @@ class Pipeline:
                  "label": labels[i], "kept": True, "scores": {}, "detail": {}}
                 for i in range(len(p))
             ]
+            # the proposer's own caps (top-k, NMS) as drops, after its kept candidates
+            for d in p.drops:
+                st.records.append({"id": len(st.records), "box": [round(float(x), 1) for x in d.box],
+                                   "score": float(d.score), "label": d.label, "kept": False, "scores": {},
+                                   "detail": {}, "dropped_by": stage.name, "reason": d.reason})
 
-    def _embed(self, states: list[_FrameState], windows: list[AudioWindow], clip_id: str,
-               fkeys: list[str], wkeys: list[str]) -> None:
-        emb = self.embedder
-        assert emb is not None
-        audio = self._cached(emb, "audio", [clip_id, wkeys], lambda: {"audio": emb.embed_audio(windows)})["audio"]
-        ident = [clip_id, fkeys, [content_hash(st.props.boxes) for st in states],
+    def _embed(self, stage: ResolvedStage, emb: Embedder, run: _ClipRun) -> None:
+        states, windows, clip_id = run.states, run.windows, run.clip.clip_id
+        audio = self._cached(stage, "audio", [clip_id, run.wkeys], lambda: {"audio": emb.embed_audio(windows)})["audio"]
+        ident = [clip_id, run.fkeys, [content_hash(st.props.boxes) for st in states],
                  [content_hash(st.props.masks) if st.props.masks is not None else None for st in states]]
 
         def regions() -> Arrays:
             out = emb.embed_regions([st.frame for st in states], [st.props for st in states])
             return {str(i): e for i, e in enumerate(out)}
 
-        r = self._cached(emb, "regions", ident, regions)
+        r = self._cached(stage, "regions", ident, regions)
         for i, st in enumerate(states):
             st.audio_emb, st.region_emb = audio[i], r[str(i)]
 
-    def _segment(self, states: list[_FrameState], clip_id: str, fkeys: list[str]) -> None:
-        seg = self.segmenter
-        assert seg is not None
-        boxes = [st.props.boxes for st in states]
+    def _segment(self, stage: ResolvedStage, seg: Segmenter, run: _ClipRun) -> None:
+        states = run.states
+        given = [st.props for st in states]
+        ts = list(run.clip.timestamps)
 
         def compute() -> Arrays:
-            outs: list[SegmenterOutput] = seg.segment([st.frame for st in states], boxes)
-            a: Arrays = {}
-            for i, o in enumerate(outs):
-                for k, v in _pack_masks(o.masks).items():
-                    a[f"{i}.masks.{k}"] = v
-                a[f"{i}.scores"] = o.scores
-            return a
+            outs = seg.segment_clip(run.frames, given, ts)
+            if len(outs) != len(given):
+                raise ValueError(f"segment_clip returned {len(outs)} frames for {len(given)}")
+            for i, (o, p) in enumerate(zip(outs, given)):
+                if len(o) < len(p) or (len(o) and o.masks is None):
+                    raise ValueError(f"segment_clip gave {len(o)} objects (masks: {o.masks is not None}) "
+                                     f"for {len(p)} proposals in frame {i}")
+            return proposals_to_arrays(outs)
 
-        a = self._cached(seg, "", [clip_id, fkeys, [content_hash(b) for b in boxes]], compute)
-        for i, st in enumerate(states):
-            masks = _unpack_masks(a, f"{i}.masks.")
+        ident = [run.clip.clip_id, run.fkeys, [content_hash(p.boxes, p.scores) for p in given], ts]
+        a = self._cached(stage, "", ident, compute)
+        for st, out in zip(states, arrays_to_proposals(a)):
+            n = len(st.props)
             h, w = st.frame.shape[:2]
-            st.props.masks = masks.reshape(len(st.props), h, w)
-            st.props.mask_scores = a[f"{i}.scores"]
+            if out.masks is None:
+                out.masks = np.zeros((len(out), h, w), bool)
+            if len(out) > n:  # a clip-level segmenter's propagated objects join the frame
+                self._add_objects(st, out.subset(range(n, len(out))), stage.name,
+                                  [f"added by segmenter {stage.name!r}"] * (len(out) - n), None)
+            st.props = out
 
-    def _apply_tag_filter(self, flt: Filter, st: _FrameState, clip_id: str) -> None:
-        if st.tags is None:
+    def _add_objects(self, st: _FrameState, added: Proposals, origin: str, reasons: list[str],
+                     embeddings: FloatArray | None) -> None:
+        """Append trace records (and region embeddings) for objects a step adds to a frame."""
+        labels: list[str | None] = list(added.labels) if added.labels is not None else [None] * len(added)
+        for k in range(len(added)):
+            st.orig.append(len(st.records))
+            st.records.append({"id": len(st.records), "box": [round(float(x), 1) for x in added.boxes[k]],
+                               "score": float(added.scores[k]), "label": labels[k], "kept": True,
+                               "scores": {}, "detail": {}, "origin": origin, "added": reasons[k]})
+        if st.region_emb is not None:
+            extra = embeddings if embeddings is not None else np.zeros((len(added), st.region_emb.shape[1]), np.float32)
+            st.region_emb = np.concatenate([st.region_emb, np.asarray(extra, np.float32)])
+
+    def _filter(self, flt: Filter, run: _ClipRun) -> None:
+        t0 = time.perf_counter()
+        clip_id = run.clip.clip_id
+        if isinstance(flt, ClipFilter):
+            ctx = ClipContext(clip_id, run.frames, list(run.clip.timestamps), run.windows,
+                              [st.tags for st in run.states], [st.props for st in run.states],
+                              [st.audio_emb for st in run.states], [st.region_emb for st in run.states],
+                              [st.all_tags for st in run.states])
+            with guarded("filter", flt.name, flt.provider, f"failed on clip {clip_id}"):
+                results = flt.filter_clip(ctx)
+                if len(results) != len(run.states):
+                    raise ValueError(f"filter_clip returned {len(results)} results for {len(run.states)} frames")
+            for st, res in zip(run.states, results):
+                self._apply(flt, st, res)
+        else:
+            for st in run.states:
+                if flt.target == "tags" and st.tags is None:
+                    continue
+                ctx1 = FrameContext(clip_id, st.index, st.frame, tags=st.tags, proposals=st.props,
+                                    audio_embedding=st.audio_emb, region_embeddings=st.region_emb,
+                                    all_tags=st.all_tags)
+                if flt.target == "tags":
+                    ctx1 = FrameContext(clip_id, st.index, st.frame, tags=st.tags, all_tags=st.all_tags)
+                with guarded("filter", flt.name, flt.provider, f"failed on clip {clip_id} frame {st.index}"):
+                    res = flt(ctx1)
+                self._apply(flt, st, res)
+        self._time(f"filter.{flt.name}", t0)
+
+    def _apply(self, flt: Filter, st: _FrameState, res: FilterResult) -> None:
+        if flt.target == "tags":
+            if st.tags is None:
+                return
+            for j, d in res.drops.items():
+                st.tag_records.append({"tag": st.tags.names[j], "p": float(st.tags.scores[j]),
+                                       "dropped_by": d.filter, "reason": d.reason})
+            st.tags = st.tags.subset(res.keep)
             return
-        with guarded("filter", flt.name, flt.provider, f"failed on clip {clip_id} frame {st.index}"):
-            res = flt(FrameContext(clip_id, st.index, st.frame, tags=st.tags, all_tags=st.all_tags))
-        for j, d in res.drops.items():
-            st.tag_records.append({"tag": st.tags.names[j], "p": float(st.tags.scores[j]), "dropped_by": d.filter,
-                                   "reason": d.reason})
-        st.tags = st.tags.subset(res.keep)
-
-    def _apply_proposal_filter(self, flt: Filter, st: _FrameState, clip_id: str) -> None:
-        ctx = FrameContext(clip_id, st.index, st.frame, tags=st.tags, proposals=st.props,
-                           audio_embedding=st.audio_emb, region_embeddings=st.region_emb, all_tags=st.all_tags)
-        with guarded("filter", flt.name, flt.provider, f"failed on clip {clip_id} frame {st.index}"):
-            res = flt(ctx)
         for j, orig in enumerate(st.orig):
             rec = st.records[orig]
             if res.scores is not None and j < len(res.scores):
@@ -317,25 +382,28 @@ class Pipeline:
         st.orig = [st.orig[j] for j in res.keep]
         if st.region_emb is not None:
             st.region_emb = st.region_emb[res.keep] if len(res.keep) else st.region_emb[:0]
+        if res.added is not None and len(res.added):
+            reasons = res.added_reasons or [f"added by filter {flt.name!r}"] * len(res.added)
+            self._add_objects(st, res.added, flt.name, reasons, res.added_embeddings)
+            st.props = concat_proposals(st.props, res.added)
 
     def _finish(self, st: _FrameState) -> FrameResult:
-        h, w = st.frame.shape[:2]
-        p = st.props
-        mask = np.zeros((h, w), bool)
-        label_map = None
-        labels: list[str] = []
-        if len(p) and p.masks is not None:
-            mask = np.asarray(p.masks.any(axis=0), dtype=bool)
-            if p.labels is not None:
-                labels = sorted(set(p.labels))
-                label_map = np.zeros((h, w), np.int32)
-                for j in np.argsort(p.scores, kind="stable"):  # best score painted last, so it wins
-                    label_map[p.masks[j]] = labels.index(p.labels[j]) + 1
-        elif p.labels is not None:
-            label_map = np.zeros((h, w), np.int32)
+        with guarded("combiner", self.combiner.name, self.combiner.provider, f"failed on clip {self._clip_id}"):
+            out = self.combiner.combine(st.frame, st.props)
         trace = st.records + [dict(kind="tag", **r) for r in st.tag_records]
-        return FrameResult(st.index, mask, p, st.tags, label_map, labels, trace)
+        return FrameResult(st.index, out.mask, st.props, st.tags, out.label_map, out.labels, trace)
 
+
+@dataclass
+class _ClipRun:
+    """One clip in flight: its decoded frames and windows, their content keys, per-frame state."""
+
+    clip: Clip
+    frames: list[Image]
+    windows: list[AudioWindow]
+    fkeys: list[str]
+    wkeys: list[str]
+    states: list[_FrameState]
 
 def build_pipeline(spec: ResolvedSpec, runtime: Runtime) -> Pipeline:
     return Pipeline(spec, runtime)

@@ -17,7 +17,7 @@ component classes with validated pydantic configs; no model is loaded here.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -30,8 +30,10 @@ from avseg.audio import AudioSpec
 from avseg.components import Capabilities, Component, ComponentConfig, Filter
 from avseg.errors import ChainError, ConfigError, UsageError, did_you_mean
 from avseg.registry import Registry
+from avseg.steps import arrange, check_order, consumes, produces
 
 SINGLE_STAGES = ("tagger", "proposer", "embedder", "segmenter")
+STEP_KINDS = (*SINGLE_STAGES, "filter")
 DEFAULT_PRESET = "owod-bind"
 
 
@@ -83,16 +85,73 @@ def _stage(value: Any, where: str) -> dict[str, Any] | None:
     raise ConfigError(f"{where}: expected a component name or a mapping with 'type', got {value!r}")
 
 
+def _step(entry: Any, where: str) -> dict[str, dict[str, Any]]:
+    """One step as ``{kind: {type: NAME, **config}}`` from ``{kind: NAME}``, ``{kind: {...}}`` or ``"kind:NAME"``."""
+    if isinstance(entry, str) and ":" in entry:
+        kind, value = entry.split(":", 1)
+        entry = {kind: value}
+    if not (isinstance(entry, dict) and len(entry) == 1):
+        raise ConfigError(f"{where}: expected one 'kind: component' entry such as {{segmenter: sam}}, got {entry!r}")
+    ((kind, value),) = entry.items()
+    if kind not in STEP_KINDS:
+        raise ConfigError(f"{where}: unknown step kind {kind!r}{did_you_mean(str(kind), STEP_KINDS)}")
+    stage = _stage(value, f"{where}.{kind}")
+    if stage is None:
+        raise ConfigError(f"{where}: a {kind} step needs a component name")
+    return {kind: stage}
+
+
+def step_kind(step: dict[str, dict[str, Any]]) -> str:
+    return next(iter(step))
+
+
+def step_body(step: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return step[step_kind(step)]
+
+
+def _from_recorded(spec: dict[str, Any], order: list[str]) -> list[dict[str, dict[str, Any]]]:
+    """A spec as run.json records it (the legacy keys plus ``steps`` as "kind:name" strings)."""
+    filters = iter(spec.get("filters") or [])
+    out = []
+    for i, ref in enumerate(order):
+        kind = ref.split(":", 1)[0]
+        body = next(filters, None) if kind == "filter" else spec.get(kind)
+        if body is None or kind not in STEP_KINDS:
+            raise ConfigError(f"steps[{i}]: {ref!r} does not match the spec's {kind} entries")
+        out.append(_step({kind: body}, f"steps[{i}]"))
+    return out
+
+
 def normalise(spec: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(spec) - {*SINGLE_STAGES, "filters", "description", "name", "notes", "audio"}
+    keys = [*SINGLE_STAGES, "filters", "steps", "combiner"]
+    unknown = set(spec) - {*keys, "description", "name", "notes", "audio"}
     if unknown:
         bad = sorted(unknown)[0]
-        raise ConfigError(f"unknown pipeline key {bad!r}{did_you_mean(bad, [*SINGLE_STAGES, 'filters'])}")
-    out: dict[str, Any] = {k: _stage(spec.get(k), k) for k in SINGLE_STAGES}
-    filters = spec.get("filters") or []
-    if not isinstance(filters, list):
-        raise ConfigError("filters: expected a list")
-    out["filters"] = [_stage(f, f"filters[{i}]") for i, f in enumerate(filters)]
+        raise ConfigError(f"unknown pipeline key {bad!r}{did_you_mean(bad, keys)}")
+    out: dict[str, Any]
+    legacy = any(spec.get(k) for k in (*SINGLE_STAGES, "filters"))
+    if spec.get("steps") is not None:
+        raw = spec["steps"]
+        if not isinstance(raw, list):
+            raise ConfigError("steps: expected a list such as [{proposer: owod}, {segmenter: sam}]")
+        if legacy and all(isinstance(x, str) for x in raw):
+            steps = _from_recorded(spec, raw)
+        elif legacy:
+            raise ConfigError("use either 'steps:' or the tagger/proposer/embedder/segmenter/filters keys, not both")
+        else:
+            steps = [_step(x, f"steps[{i}]") for i, x in enumerate(raw)]
+        for kind in SINGLE_STAGES:
+            if sum(step_kind(x) == kind for x in steps) > 1:
+                raise ConfigError(f"steps: more than one {kind}; a pipeline has at most one {kind}")
+        out = {"steps": steps}
+    else:
+        out = {k: _stage(spec.get(k), k) for k in SINGLE_STAGES}
+        filters = spec.get("filters") or []
+        if not isinstance(filters, list):
+            raise ConfigError("filters: expected a list")
+        out["filters"] = [_stage(f, f"filters[{i}]") for i, f in enumerate(filters)]
+    if spec.get("combiner") is not None:
+        out["combiner"] = _stage(spec["combiner"], "combiner")
     if spec.get("audio") is not None:
         if not isinstance(spec["audio"], dict):
             raise ConfigError("audio: expected a mapping such as {window: 0.96, offset: 0.0, channels: first}")
@@ -101,6 +160,21 @@ def normalise(spec: dict[str, Any]) -> dict[str, Any]:
         if spec.get(k):
             out[k] = spec[k]
     return out
+
+
+def _single(spec: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    """The config mapping of the spec's ``kind`` stage (legacy or steps form), or None."""
+    if "steps" in spec:
+        return next((step_body(x) for x in spec["steps"] if step_kind(x) == kind), None)
+    stage = spec.get(kind)
+    return stage if isinstance(stage, dict) else None
+
+
+def filter_stages(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The config mappings of the spec's filters, in order (legacy or steps form)."""
+    if "steps" in spec:
+        return [step_body(x) for x in spec["steps"] if step_kind(x) == "filter"]
+    return list(spec["filters"])
 
 
 def _parse_value(raw: str) -> Any:
@@ -118,10 +192,16 @@ def apply_set(spec: dict[str, Any], assignment: str) -> None:
     parts = key.strip().split(".")
     value = _parse_value(raw)
     head = parts[0]
+    if head == "combiner":
+        if len(parts) == 1 or parts[1:] == ["type"]:
+            spec["combiner"] = _stage(value, "--set combiner")
+        else:
+            _assign(spec.setdefault("combiner", {"type": "union"}), parts[1:], value)
+        return
     if head in SINGLE_STAGES:
         if len(parts) < 2:
             raise UsageError(f"--set {key}: name a parameter, e.g. {head}.threshold=0.5")
-        stage = spec.get(head)
+        stage = _single(spec, head)
         if stage is None:
             raise UsageError(f"--set {key}: the pipeline has no {head}; add one with --{head} NAME")
         _assign(stage, parts[1:], value)
@@ -129,10 +209,10 @@ def apply_set(spec: dict[str, Any], assignment: str) -> None:
     if head in ("filter", "filters"):
         if len(parts) < 3:
             raise UsageError(f"--set {key}: use filter.NAME.param=value, e.g. filter.bind.threshold=0.7")
-        target = _find_filter(spec["filters"], parts[1], key)
+        target = _find_filter(filter_stages(spec), parts[1], key)
         _assign(target, parts[2:], value)
         return
-    raise UsageError(f"--set {key}: unknown stage {head!r}{did_you_mean(head, [*SINGLE_STAGES, 'filter'])}")
+    raise UsageError(f"--set {key}: unknown stage {head!r}{did_you_mean(head, [*SINGLE_STAGES, 'filter', 'combiner'])}")
 
 
 def _find_filter(filters: list[dict[str, Any]], ref: str, key: str) -> dict[str, Any]:
@@ -176,7 +256,11 @@ def compose(
     ``none`` removes an optional stage; naming any filter replaces the preset's filter list.
     """
     spec = normalise(load_preset(preset or DEFAULT_PRESET, registry))
-    for stage, name in (("tagger", tagger), ("proposer", proposer), ("embedder", embedder), ("segmenter", segmenter)):
+    named = {"tagger": tagger, "proposer": proposer, "embedder": embedder, "segmenter": segmenter}
+    if "steps" in spec:
+        _compose_steps(spec, named, filters, sets, registry)
+        return spec
+    for stage, name in named.items():
         if name is None:
             continue
         if name.lower() == "none":
@@ -191,9 +275,86 @@ def compose(
     for s in sets:
         apply_set(spec, s)
     if registry is not None:
-        named = {k for k, v in (("tagger", tagger), ("embedder", embedder), ("segmenter", segmenter)) if v}
-        _prune_inherited(spec, named, proposer_changed=proposer is not None, registry=registry)
+        named_kinds = {k for k, v in (("tagger", tagger), ("embedder", embedder), ("segmenter", segmenter)) if v}
+        _prune_inherited(spec, named_kinds, proposer_changed=proposer is not None, registry=registry)
     return spec
+
+
+def _compose_steps(spec: dict[str, Any], named: dict[str, str | None], filters: Sequence[str] | None,
+                   sets: Sequence[str], registry: Registry | None) -> None:
+    """``compose`` on a steps spec: swap components in place, insert missing ones where their
+    inputs exist, replace the filters (placed after what they need), apply ``--set``."""
+    steps: list[dict[str, dict[str, Any]]] = spec["steps"]
+    floating: list[dict[str, dict[str, Any]]] = []
+    for kind, name in named.items():
+        if name is None:
+            continue
+        at = [i for i, x in enumerate(steps) if step_kind(x) == kind]
+        if name.lower() == "none":
+            if kind == "proposer":
+                raise UsageError("--proposer none: every pipeline needs a proposer")
+            steps[:] = [x for x in steps if step_kind(x) != kind]
+        elif at:
+            if step_body(steps[at[0]])["type"] != name:
+                steps[at[0]] = {kind: {"type": name}}
+        elif kind in ("tagger", "proposer"):
+            steps.insert(0 if kind == "tagger" else int(bool(steps) and step_kind(steps[0]) == "tagger"),
+                         {kind: {"type": name}})
+        else:
+            floating.append({kind: {"type": name}})
+    if filters is not None:
+        old = {b["type"]: b for b in filter_stages(spec)}
+        steps[:] = [x for x in steps if step_kind(x) != "filter"]
+        floating += [{"filter": copy.deepcopy(old[n]) if n in old else {"type": n}} for n in filters if n.lower() != "none"]
+    steps += floating  # so that --set finds them; placed below
+    for s in sets:
+        apply_set(spec, s)
+    if not floating:
+        if registry is not None:
+            _prune_steps(spec, named, registry)
+        return
+    fixed = [x for x in steps if not any(x is f for f in floating)]
+    if registry is None:  # without classes, keep the order given: resolve() checks it
+        steps[:] = fixed + floating
+        return
+    consumed, produced = _step_io(registry)
+    by_kind = {step_kind(f): f for f in floating if step_kind(f) != "filter"}
+    steps[:] = arrange(
+        fixed, [f for f in floating if step_kind(f) == "filter"], kind_of=step_kind, needs_of=consumed,
+        produces_of=lambda x: produced(x) or frozenset(), embedder=by_kind.get("embedder"),
+        segmenter=by_kind.get("segmenter"), keep_unused_embedder=True,
+    )
+    _prune_steps(spec, named, registry)
+
+
+def _step_io(registry: Registry) -> tuple[Callable[[dict[str, Any]], frozenset[str] | None],
+                                          Callable[[dict[str, Any]], frozenset[str] | None]]:
+    """consumes/produces of a step mapping, or None when its class or config is not valid yet."""
+
+    def io(x: dict[str, Any], fn: Callable[[str, type[Component], ComponentConfig], frozenset[str]]) -> frozenset[str] | None:
+        kind, body = step_kind(x), step_body(x)
+        try:
+            cls = registry.get(kind, body["type"])
+            return fn(kind, cls, cls.Config(**{k: v for k, v in body.items() if k != "type"}))
+        except Exception:  # resolve() reports these properly
+            return None
+
+    return (lambda x: io(x, consumes)), (lambda x: io(x, produces))
+
+
+def _prune_steps(spec: dict[str, Any], named: dict[str, str | None], registry: Registry) -> None:
+    """``_prune_inherited`` for a steps spec: the same rules, applied to its steps."""
+    view: dict[str, Any] = {k: _single(spec, k) for k in SINGLE_STAGES}
+    view["filters"] = filter_stages(spec)
+    if view["proposer"] is None:
+        return
+    kept = dict(view)
+    _prune_inherited(view, {k for k, v in named.items() if v and k != "proposer"},
+                     proposer_changed=named["proposer"] is not None, registry=registry)
+    gone = {k for k in SINGLE_STAGES if kept[k] is not None and view[k] is None}
+    spec["steps"] = [x for x in spec["steps"] if step_kind(x) not in gone]
+    if view.get("notes"):
+        spec.setdefault("notes", []).extend(view["notes"])
 
 
 def _prune_inherited(spec: dict[str, Any], named: set[str], proposer_changed: bool, registry: Registry) -> None:
@@ -210,6 +371,12 @@ def _prune_inherited(spec: dict[str, Any], named: set[str], proposer_changed: bo
     except Exception:  # resolve() reports these properly
         return
     needs = set().union(*(c.needs for c in fcls if issubclass(c, Filter))) if fcls else set()
+    if spec["embedder"]:  # an embedder of masked regions needs the segmenter too
+        try:
+            ecls = registry.get("embedder", spec["embedder"]["type"])
+            needs |= ecls.capabilities(ecls.Config(**{k: v for k, v in spec["embedder"].items() if k != "type"})).needs
+        except Exception:
+            pass
     tag_filters = any(getattr(c, "target", None) == "tags" for c in fcls)
     notes = spec.setdefault("notes", [])
     if "embedder" not in named and spec["embedder"] and "embeddings" not in needs:
@@ -243,6 +410,17 @@ class ResolvedStage:
     def caps(self) -> Capabilities:
         return self.cls.capabilities(self.config)
 
+    @property
+    def fingerprint(self) -> str:
+        """A hash of the source files that define the component (see avseg.cache)."""
+        from avseg.cache import source_fingerprint
+
+        return source_fingerprint(self.cls)
+
+    def identity(self) -> dict[str, str]:
+        """Who made this stage's output: provider, version and source fingerprint."""
+        return {"provider": self.provider, "version": self.version, "fingerprint": self.fingerprint}
+
     def as_dict(self) -> dict[str, Any]:
         return {"type": self.cls.name, **self.config.model_dump(mode="json")}
 
@@ -256,18 +434,47 @@ class ResolvedSpec:
     filters: list[ResolvedStage] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     audio: AudioSpec = field(default_factory=lambda: AudioSpec())
+    #: the executed order (the stage objects above); empty = the legacy order, filled in here
+    steps: list[ResolvedStage] = field(default_factory=list)
+    #: None = the default ``union``
+    combiner: ResolvedStage | None = None
+
+    def __post_init__(self) -> None:
+        if not self.steps:
+            self.steps = legacy_steps(self)
 
     def stages(self) -> list[ResolvedStage]:
         return [s for s in (self.tagger, self.proposer, self.embedder, self.segmenter) if s] + self.filters
+
+    def step_names(self) -> list[str]:
+        """The executed steps as "kind:name" strings (run.json, config.json)."""
+        return [f"{s.kind}:{s.name}" for s in self.steps]
 
     def as_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {k: (s.as_dict() if s else None) for k, s in (
             ("tagger", self.tagger), ("proposer", self.proposer), ("embedder", self.embedder),
             ("segmenter", self.segmenter))}
         d["filters"] = [f.as_dict() for f in self.filters]
+        d["steps"] = self.step_names()
+        if self.combiner is not None:
+            d["combiner"] = self.combiner.as_dict()
         if self.audio != AudioSpec():
             d["audio"] = self.audio.model_dump(mode="json")
         return d
+
+
+def legacy_steps(rs: ResolvedSpec) -> list[ResolvedStage]:
+    """The order the pre-steps executor ran a tagger/proposer/embedder/segmenter/filters spec in:
+    tag filters after the tagger; the embedder just before the first filter needing embeddings
+    (never, when none does); the segmenter just before the first needing masks, or at the end."""
+
+    def needs(s: ResolvedStage) -> frozenset[str]:
+        return consumes(s.kind, s.cls, s.config)
+
+    fixed = [s for s in (rs.tagger, rs.proposer) if s is not None]
+    return arrange(fixed, rs.filters, kind_of=lambda s: s.kind, needs_of=needs,
+                   produces_of=lambda s: produces(s.kind, s.cls, s.config),
+                   embedder=rs.embedder, segmenter=rs.segmenter)
 
 
 def _config(kind: str, cls: type[Component], params: dict[str, Any]) -> ComponentConfig:
@@ -304,20 +511,35 @@ def resolve(spec: dict[str, Any], registry: Registry) -> ResolvedSpec:
         reg = registry.lookup(kind, stage["type"])
         return ResolvedStage(kind, reg.cls, _config(kind, reg.cls, params), reg.provider, reg.version)
 
-    if spec.get("proposer") is None:
-        raise ChainError("the pipeline has no proposer; add --proposer NAME")
-    proposer = one("proposer", spec["proposer"])
-    assert proposer is not None
-    rs = ResolvedSpec(
-        tagger=one("tagger", spec["tagger"]),
-        proposer=proposer,
-        embedder=one("embedder", spec["embedder"]),
-        segmenter=one("segmenter", spec["segmenter"]),
-        filters=[s for f in spec["filters"] if (s := one("filter", f)) is not None],
-        warnings=list(spec.get("notes", [])),
-        audio=_audio_spec(spec.get("audio")),
-    )
+    warnings = list(spec.get("notes", []))
+    audio = _audio_spec(spec.get("audio"))
+    combiner = one("combiner", spec.get("combiner"))
+    if "steps" in spec:
+        steps = [s for x in spec["steps"] if (s := one(step_kind(x), step_body(x))) is not None]
+        first = {k: next((s for s in steps if s.kind == k), None) for k in SINGLE_STAGES}
+        proposer = first["proposer"]
+        if proposer is None:
+            raise ChainError("the pipeline has no proposer step; add {proposer: NAME} to steps or --proposer NAME")
+        rs = ResolvedSpec(tagger=first["tagger"], proposer=proposer, embedder=first["embedder"],
+                          segmenter=first["segmenter"], filters=[s for s in steps if s.kind == "filter"],
+                          warnings=warnings, audio=audio, steps=steps, combiner=combiner)
+    else:
+        if spec.get("proposer") is None:
+            raise ChainError("the pipeline has no proposer; add --proposer NAME")
+        legacy_proposer = one("proposer", spec["proposer"])
+        assert legacy_proposer is not None
+        rs = ResolvedSpec(
+            tagger=one("tagger", spec["tagger"]),
+            proposer=legacy_proposer,
+            embedder=one("embedder", spec["embedder"]),
+            segmenter=one("segmenter", spec["segmenter"]),
+            filters=[s for f in spec["filters"] if (s := one("filter", f)) is not None],
+            warnings=warnings,
+            audio=audio,
+            combiner=combiner,
+        )
     validate_chain(rs)
+    check_order(rs.steps)
     return rs
 
 

@@ -23,6 +23,7 @@ import numpy.typing as npt
 Image = npt.NDArray[np.uint8]
 FloatArray = npt.NDArray[np.float32]
 BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.int32]
 
 
 def content_hash(*arrays: npt.NDArray[Any]) -> str:
@@ -145,12 +146,24 @@ class Tags:
 
 
 @dataclass
+class CandidateDrop:
+    """A candidate a proposer removed by its own caps (top-k, internal NMS), for the trace."""
+
+    box: list[float]
+    score: float
+    reason: str
+    label: str | None = None
+
+
+@dataclass
 class Proposals:
     """Candidate objects in one frame.
 
     ``boxes`` (N, 4) xyxy pixels; ``scores`` (N,); optional ``labels`` (N names) and
     ``masks`` (N, H, W) bool at the frame's size. ``mask_scores`` holds a segmenter's quality
-    score (e.g. SAM's predicted IoU) once masks exist.
+    score (e.g. SAM's predicted IoU) once masks exist. ``drops`` lists candidates the producer
+    removed itself (a proposer's own top-k or NMS), with the reason, so the debug trace shows
+    them; it is not carried by :meth:`subset`.
     """
 
     boxes: FloatArray
@@ -158,6 +171,7 @@ class Proposals:
     labels: list[str] | None = None
     masks: BoolArray | None = None
     mask_scores: FloatArray | None = None
+    drops: list[CandidateDrop] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
@@ -192,6 +206,28 @@ class Proposals:
         )
 
 
+def concat_proposals(a: Proposals, b: Proposals) -> Proposals:
+    """``a`` followed by ``b``. Labels, masks and mask scores are kept when both sides have them
+    (an empty side does not count); a side without them drops them for the whole result."""
+    if len(b) == 0:
+        return a
+    if len(a) == 0:
+        return b.subset(range(len(b)))
+
+    masks = ms = None
+    if a.masks is not None and b.masks is not None:
+        masks = np.concatenate([a.masks, b.masks])
+    if a.mask_scores is not None and b.mask_scores is not None:
+        ms = np.concatenate([a.mask_scores, b.mask_scores])
+    return Proposals(
+        boxes=np.concatenate([a.boxes, b.boxes]),
+        scores=np.concatenate([a.scores, b.scores]),
+        labels=[*a.labels, *b.labels] if a.labels is not None and b.labels is not None else None,
+        masks=masks,
+        mask_scores=ms,
+    )
+
+
 @dataclass
 class SegmenterOutput:
     """One mask per box prompt, at the frame's size, and the segmenter's quality score for each."""
@@ -216,12 +252,18 @@ class FilterResult:
     ``scores`` optionally records a per-item score the filter computed (e.g. the audio
     similarity), aligned with the input, so debug views can show it for kept items too.
     ``extra`` is per-item structured detail (e.g. an AVIS tree path) for the debug JSON.
+    ``added`` are new objects the filter puts into the frame after the kept ones (a clip filter
+    filling a track's gap), with ``added_embeddings`` (their region embeddings) when the frame
+    has embeddings and ``added_reasons`` (one line each) for the trace.
     """
 
     keep: list[int]
     drops: dict[int, Drop] = field(default_factory=dict)
     scores: list[float] | None = None
     extra: list[dict[str, Any]] | None = None
+    added: Proposals | None = None
+    added_embeddings: FloatArray | None = None
+    added_reasons: list[str] | None = None
 
 
 @dataclass

@@ -1,0 +1,173 @@
+"""Steps: what each component kind consumes and produces, order checks, and the legacy order.
+
+A pipeline is an ordered list of steps. The data that flows between them:
+
+| data | produced by |
+| --- | --- |
+| ``audio``, ``frames`` | the clip (always there) |
+| ``tags`` | a tagger (tag filters refine them) |
+| ``proposals`` | a proposer (boxes and scores) |
+| ``labels`` | a proposer whose capabilities say ``gives_labels`` |
+| ``masks`` | a segmenter, or a proposer that ``gives_masks`` |
+| ``audio_embeddings``, ``region_embeddings`` | an embedder |
+
+Everything here works from classes and configs (capabilities) alone: no model is loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from avseg.components import Capabilities, Component, ComponentConfig, Filter
+from avseg.errors import ChainError
+
+ALWAYS = frozenset({"audio", "frames"})
+#: what a filter's ``needs`` entry means in data terms
+FILTER_NEEDS: dict[str, frozenset[str]] = {
+    "tags": frozenset({"tags"}),
+    "embeddings": frozenset({"audio_embeddings", "region_embeddings"}),
+    "masks": frozenset({"masks"}),
+    "labels": frozenset({"labels"}),
+}
+#: how to fix a missing input, per data item
+HINTS = {
+    "tags": "put a tagger before it",
+    "proposals": "put a proposer before it",
+    "labels": "use a labelled proposer such as gdino",
+    "masks": "put a segmenter before it",
+    "audio_embeddings": "put an embedder before it",
+    "region_embeddings": "put an embedder before it",
+}
+
+
+def consumes(kind: str, cls: type[Component], config: ComponentConfig) -> frozenset[str]:
+    """The data a configured component reads."""
+    caps: Capabilities = cls.capabilities(config)
+    if kind == "tagger":
+        return frozenset({"audio"})
+    if kind == "proposer":
+        return frozenset({"frames", "tags"}) if caps.needs_prompts and not caps.has_vocabulary else frozenset({"frames"})
+    if kind == "embedder":
+        return frozenset({"audio", "frames", "proposals"}) | (frozenset({"masks"}) if "masks" in caps.needs else frozenset())
+    if kind == "segmenter":
+        return frozenset({"frames", "proposals"})
+    if kind == "filter":
+        assert issubclass(cls, Filter)
+        base = frozenset({"tags"}) if cls.target == "tags" else frozenset({"proposals"})
+        return base.union(*(FILTER_NEEDS.get(n, frozenset({n})) for n in caps.needs))
+    return frozenset()
+
+
+def produces(kind: str, cls: type[Component], config: ComponentConfig) -> frozenset[str]:
+    """The data a configured component makes available to later steps."""
+    caps = cls.capabilities(config)
+    if kind == "tagger":
+        return frozenset({"tags"})
+    if kind == "proposer":
+        out = {"proposals"}
+        if caps.gives_masks:
+            out.add("masks")
+        if caps.gives_labels:
+            out.add("labels")
+        return frozenset(out)
+    if kind == "embedder":
+        return frozenset({"audio_embeddings", "region_embeddings"})
+    if kind == "segmenter":
+        return frozenset({"masks"})
+    return frozenset()
+
+
+class StepLike:
+    """What :func:`check_order` and :func:`arrange` need from a step (ResolvedStage has it)."""
+
+    kind: str
+    cls: type[Component]
+    config: ComponentConfig
+
+
+def check_order(steps: Sequence[StepLike]) -> None:
+    """Each step's inputs must come from an earlier step: one line naming the step otherwise."""
+    have = set(ALWAYS)
+    for i, s in enumerate(steps, 1):
+        missing = sorted(consumes(s.kind, s.cls, s.config) - have)
+        if missing:
+            what = missing[0]
+            raise ChainError(
+                f"step {i} ({s.kind} {s.cls.name!r}) needs {what.replace('_', ' ')} but no earlier step "
+                f"produces them; {HINTS.get(what, 'reorder the steps')}"
+            )
+        have |= produces(s.kind, s.cls, s.config)
+
+
+T = TypeVar("T")
+
+
+def arrange(
+    fixed: Sequence[T],
+    filters: Sequence[T],
+    *,
+    kind_of: Callable[[T], str],
+    needs_of: Callable[[T], frozenset[str] | None],
+    produces_of: Callable[[T], frozenset[str]],
+    embedder: T | None = None,
+    segmenter: T | None = None,
+    keep_unused_embedder: bool = False,
+) -> list[T]:
+    """Place ``filters`` (and a floating embedder/segmenter) among ``fixed`` model steps.
+
+    The rule that the pre-steps executor followed, so legacy specs keep their order exactly:
+    tag filters go right after the tagger, in their order; each proposal filter goes after the
+    previous proposal filter and after every step producing what it needs; a floating embedder
+    is pulled in just before the first filter needing embeddings, a floating segmenter just
+    before the first needing masks (embedder first), or at the end. A filter whose needs are
+    unknown (``needs_of`` returns None) goes at the end.
+    """
+    out: list[T] = list(fixed)
+    pending = {"embedder": embedder, "segmenter": segmenter}
+
+    def after_producers(need: frozenset[str]) -> int:
+        pos = 0
+        for i, s in enumerate(out):
+            if produces_of(s) & need or (kind_of(s) == "proposer" and "proposals" in need):
+                pos = i + 1
+        return pos
+
+    def place(item: T, lower: int) -> int:
+        need = needs_of(item) or frozenset()
+        pos = max(lower, after_producers(need))
+        out.insert(pos, item)
+        return pos
+
+    last_tag = next((i + 1 for i, s in enumerate(out) if kind_of(s) == "tagger"), 0)
+    last_prop = -1
+    for f in filters:
+        need = needs_of(f)
+        if need is None:
+            out.append(f)
+            continue
+        if "tags" in need and "proposals" not in need:  # a tag filter
+            out.insert(last_tag, f)
+            last_tag += 1
+            continue
+        lower = last_prop + 1 if last_prop >= 0 else 0
+        for kind, data in (("embedder", "region_embeddings"), ("segmenter", "masks")):
+            floating = pending[kind]
+            if floating is not None and data in need:
+                if kind == "embedder" and "masks" in (needs_of(floating) or frozenset()) and pending["segmenter"]:
+                    seg = pending["segmenter"]
+                    assert seg is not None
+                    lower = place(seg, lower) + 1
+                    pending["segmenter"] = None
+                lower = place(floating, lower) + 1
+                pending[kind] = None
+        last_prop = place(f, lower)
+    emb, seg = pending["embedder"], pending["segmenter"]
+    if emb is not None and keep_unused_embedder:
+        if "masks" in (needs_of(emb) or frozenset()) and seg is not None:
+            out.append(seg)
+            seg = None
+        out.append(emb)
+    if seg is not None:
+        out.append(seg)
+    return out
