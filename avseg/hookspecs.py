@@ -44,5 +44,10 @@ def register_filters(register: Register) -> None:
 
 
 @hookspec
+def register_combiners(register: Register) -> None:
+    """Register :class:`avseg.components.Combiner` subclasses: call ``register(cls)`` for each."""
+
+
+@hookspec
 def register_presets(register: Callable[[str, dict[str, Any]], None]) -> None:
     """Register pipeline presets: call ``register(name, spec_dict)`` with a spec as in the preset YAML."""

@@ -28,6 +28,7 @@ HOOK_KINDS = {
     "register_embedders": "embedder",
     "register_segmenters": "segmenter",
     "register_filters": "filter",
+    "register_combiners": "combiner",
 }
 
 

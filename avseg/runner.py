@@ -20,10 +20,9 @@ Progress = Callable[[str, int, int], None]
 
 
 def component_versions(spec: ResolvedSpec) -> dict[str, dict[str, str]]:
-    return {
-        f"{s.kind}:{s.name}": {"provider": s.cls.provider, "version": s.cls.version}
-        for s in spec.stages()
-    }
+    """Who made each stage's output: provider, version and source fingerprint, by "kind:name"."""
+    stages = spec.stages() + ([spec.combiner] if spec.combiner is not None else [])
+    return {f"{s.kind}:{s.name}": s.identity() for s in stages}
 
 
 def run_metadata(pipeline: Pipeline, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -33,6 +32,7 @@ def run_metadata(pipeline: Pipeline, extra: dict[str, Any] | None = None) -> dic
         "avseg_version": __version__,
         "python": platform.python_version(),
         "config": pipeline.spec.as_dict(),
+        "steps": pipeline.spec.step_names(),
         "components": component_versions(pipeline.spec),
         "weights": {f"{s.kind}:{s.name}": c.weights_used() for s, c in zip(
             pipeline.spec.stages(), _in_stage_order(pipeline))},

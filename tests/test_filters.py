@@ -64,3 +64,19 @@ def test_nms_by_mask_and_by_box() -> None:
     # the lower-scored duplicate goes, whatever the input order
     swapped = Proposals(boxes[[1, 0, 2]], np.array([0.8, 0.9, 0.7], np.float32))
     assert NMS(NMS.Config(use_masks=False), runtime=None)(ctx(swapped)).keep == [1, 2]  # type: ignore[arg-type]
+
+
+def test_score_threshold_per_side_test_and_keep_best_fallback() -> None:
+    # a full-width but short box (area 20%): the area test keeps it, the per-side test drops it
+    props = Proposals(np.array([[0, 0, 198, 20], [10, 10, 50, 50], [60, 10, 90, 40]], np.float32),
+                      np.array([0.99, 0.6, 0.3], np.float32))
+    r = ScoreThreshold(ScoreThreshold.Config(threshold=0.5, max_area_fraction=0.98), runtime=None)(ctx(props))  # type: ignore[arg-type]
+    assert r.keep == [0, 1]
+    r = ScoreThreshold(ScoreThreshold.Config(threshold=0.5, max_side_fraction=0.98), runtime=None)(ctx(props))  # type: ignore[arg-type]
+    assert r.keep == [1] and "side spans 99% of the frame's" in r.drops[0].reason
+    # nothing passes: off by default, keep-best keeps the highest score whatever dropped it
+    strict = ScoreThreshold.Config(threshold=0.995, max_side_fraction=0.98)
+    assert ScoreThreshold(strict, runtime=None)(ctx(props)).keep == []  # type: ignore[arg-type]
+    r = ScoreThreshold(strict.model_copy(update={"fallback": "keep-best"}), runtime=None)(ctx(props))  # type: ignore[arg-type]
+    assert r.keep == [0] and set(r.drops) == {1, 2}
+    assert r.extra is not None and "kept as the best box although a box side spans" in r.extra[0]["fallback"]

@@ -51,9 +51,29 @@ def is_semantic(subset: str) -> bool:
     return subset.startswith("avss")
 
 
-def config_identity(resolved: dict[str, Any], subset: str, split: str, tiny: bool) -> dict[str, Any]:
-    """What must match for an output folder to be resumed."""
-    return {"pipeline": resolved, "subset": subset, "split": split, "tiny": tiny}
+def config_identity(resolved: dict[str, Any], subset: str, split: str, tiny: bool,
+                    components: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
+    """What must match for an output folder to be resumed: the pipeline, the data, and who made
+    each stage's output (provider, version and source fingerprint per "kind:name")."""
+    ident = {"pipeline": resolved, "subset": subset, "split": split, "tiny": tiny}
+    if components is not None:
+        ident["steps"] = resolved.get("steps", [])
+        ident["components"] = components
+    return ident
+
+
+def _component_change(old: Any, new: dict[str, dict[str, str]]) -> str | None:
+    """The first difference in provider, version or fingerprint, as words; None when equal."""
+    if not isinstance(old, dict):
+        return "it records no component versions"
+    for name, now in new.items():
+        was = old.get(name)
+        if not isinstance(was, dict):
+            continue
+        for field in ("provider", "version", "fingerprint"):
+            if was.get(field) != now.get(field):
+                return f"{name} {field} changed from {was.get(field)!r} to {now.get(field)!r}"
+    return None
 
 
 def _check_out_dir(out: Path, ident: dict[str, Any], overwrite: bool) -> None:
@@ -66,6 +86,13 @@ def _check_out_dir(out: Path, ident: dict[str, Any], overwrite: bool) -> None:
         except ValueError:
             old = None
         if old != ident:
+            changed = None
+            if isinstance(old, dict) and "components" in ident and {
+                k: v for k, v in old.items() if k != "components"} == {k: v for k, v in ident.items() if k != "components"}:
+                changed = _component_change(old.get("components"), ident["components"])
+            if changed:
+                raise UsageError(f"{out} holds results made by other code: {changed}; "
+                                 "choose another --out or pass --overwrite")
             raise UsageError(
                 f"{out} holds results of a different pipeline config; choose another --out or pass --overwrite"
             )
@@ -178,7 +205,9 @@ def run_eval(
     dataset = open_dataset(root, subset, split).select(limit=limit, clips=clips)
     semantic = is_semantic(subset)
     out.mkdir(parents=True, exist_ok=True)
-    ident = config_identity(resolved.as_dict(), subset, split, runtime.tiny)
+    from avseg.runner import component_versions
+
+    ident = config_identity(resolved.as_dict(), subset, split, runtime.tiny, component_versions(resolved))
     _check_out_dir(out, ident, overwrite)
     states = {cid: s for cid, s in load_states(out).items() if cid in set(dataset.ids)}
     todo = [cid for cid in dataset.ids if cid not in states]
@@ -214,6 +243,8 @@ def run_eval(
         "failed": failed,
         "n_skipped_finished": len(dataset.ids) - len(todo),
         "config": resolved.as_dict(),
+        "steps": resolved.step_names(),
+        "components": component_versions(resolved),
         "counters": counters,
         "timings": timings,
         "weights": meta.get("weights", {}),

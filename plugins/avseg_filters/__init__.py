@@ -1,4 +1,5 @@
-"""Bundled filters that need no model: tag-threshold, score-threshold, nms, bind."""
+"""Bundled filters that need no model (tag-threshold, score-threshold, nms, bind,
+temporal-consistency) and the bundled combiners (union, top1, label-map)."""
 
 from __future__ import annotations
 
@@ -15,3 +16,15 @@ def register_filters(register: Register) -> None:
     register(ScoreThreshold)
     register(NMS)
     register(BindFilter)
+    from avseg_filters.temporal import TemporalConsistency
+
+    register(TemporalConsistency)
+
+
+@hookimpl
+def register_combiners(register: Register) -> None:
+    from avseg.combiners import LabelMap, Top1, Union
+
+    register(Union)
+    register(Top1)
+    register(LabelMap)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -52,7 +52,14 @@ class ScoreThresholdConfig(ComponentConfig):
     max_area_fraction: float | None = Field(
         None, gt=0.0, le=1.0, description="drop boxes covering >= this fraction of the frame (e.g. 0.98)"
     )
-    keep_top_if_none: bool = Field(False, description="keep the best-scoring box when none pass")
+    max_side_fraction: float | None = Field(
+        None, gt=0.0, le=1.0,
+        description="drop boxes whose width or height is >= this fraction of the frame's (per side, e.g. 0.98)",
+    )
+    keep_top_if_none: bool = Field(False, description="keep the best-scoring box of the right size when none pass")
+    fallback: Literal["none", "keep-best"] = Field(
+        "none", description="keep-best: when no proposal passes, keep the highest-scoring one (as the authors' code)"
+    )
 
 
 class ScoreThreshold(Filter):
@@ -68,12 +75,18 @@ class ScoreThreshold(Filter):
             return FilterResult(keep=[])
         h, w = ctx.frame.shape[:2]
         b = props.boxes
-        area = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None) / float(h * w)
+        bw, bh = np.clip(b[:, 2] - b[:, 0], 0, None), np.clip(b[:, 3] - b[:, 1], 0, None)
+        area = bw * bh / float(h * w)
+        side = np.maximum(bw / float(w), bh / float(h))
         keep: list[int] = []
         drops: dict[int, Drop] = {}
+        extra: list[dict[str, Any]] | None = None
         for i, s in enumerate(props.scores):
             if cfg.max_area_fraction is not None and area[i] >= cfg.max_area_fraction:
                 drops[i] = Drop(self.name, f"box covers {area[i]:.0%} of the frame (>= {cfg.max_area_fraction:.0%})", float(s))
+            elif cfg.max_side_fraction is not None and side[i] >= cfg.max_side_fraction:
+                drops[i] = Drop(self.name, f"a box side spans {side[i]:.0%} of the frame's (>= {cfg.max_side_fraction:.0%})",
+                                float(s))
             elif s < cfg.threshold:
                 drops[i] = Drop(self.name, f"score {s:.3f} < {cfg.threshold:.3f}", float(s))
             else:
@@ -84,4 +97,10 @@ class ScoreThreshold(Filter):
                 best = max(candidates, key=lambda i: float(props.scores[i]))
                 drops.pop(best, None)
                 keep = [best]
-        return FilterResult(keep=keep, drops=drops, scores=[float(s) for s in props.scores])
+        if not keep and cfg.fallback == "keep-best":
+            best = int(np.argmax(props.scores))
+            extra = [{} for _ in range(len(props))]
+            extra[best] = {"fallback": f"kept as the best box although {drops[best].reason}"}
+            drops.pop(best)
+            keep = [best]
+        return FilterResult(keep=keep, drops=drops, scores=[float(s) for s in props.scores], extra=extra)

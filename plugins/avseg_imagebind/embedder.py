@@ -4,9 +4,10 @@ Upstream: ``imagebind-unofficial==0.1.1`` (Meta's ImageBind code packaged for Py
 ``imagebind_huge.pth`` (CC-BY-NC-4.0). The model is ImageBind's own ``ImageBindModel``; the
 inputs are made by ImageBind's own transforms, applied to arrays in memory instead of files:
 
-- **regions** (as in the CMSF authors' OWOD-BIND code): the frame with everything outside the
-  region's mask Gaussian-blurred (21x21, ``cv2.GaussianBlur``; or blacked out, or kept), cropped
-  to the region's box (rounded like ``PIL.Image.crop``; clamped to the frame, at least 1 pixel);
+- **regions** (as in the CMSF authors' OWOD-BIND code, made by :mod:`avseg.regions`): the frame
+  with everything outside the region's mask Gaussian-blurred (21x21, ``cv2.GaussianBlur``; or
+  greyed, blacked out, or kept), cropped to the region's box (rounded like ``PIL.Image.crop``;
+  clamped to the frame, at least 1 pixel); ``regions: box`` ignores masks, ``masked`` needs them;
   then ``Resize(224, bicubic) -> CenterCrop(224) -> ToTensor -> Normalize(CLIP mean/std)``, the
   transform of ``imagebind.data.load_and_transform_vision_data``. Without a mask the crop is the box.
 - **audio**: ``imagebind.data.load_and_transform_audio_data`` minus the file read: resample to
@@ -32,8 +33,9 @@ from pydantic import Field, field_validator
 
 from avseg.components import ComponentConfig, Embedder
 from avseg.errors import AvsegError, InputError
+from avseg.regions import blur_frame, box_pixels, region_crop, region_crops
 from avseg.runtime import Runtime
-from avseg.types import AudioWindow, BoolArray, FloatArray, Image, Proposals
+from avseg.types import AudioWindow, FloatArray, Image, Proposals
 from avseg.weights import WeightFile, load_state_dict, require
 
 IMAGEBIND_HUGE = WeightFile(
@@ -57,51 +59,6 @@ MIN_SAMPLES = 400  # one 25 ms Kaldi frame at 16 kHz: fbank yields nothing below
 IMAGE_SIZE = 224
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-
-
-def box_pixels(box: Sequence[float], width: int, height: int) -> tuple[int, int, int, int]:
-    """Integer ``x0, y0, x1, y1`` of a box: rounded like ``PIL.Image.crop`` does, clamped to the
-    frame, and at least 1 pixel wide and high (so a zero-area box still gives a crop)."""
-    x0, y0, x1, y1 = (int(round(float(v))) for v in box)
-    x0, x1 = min(x0, x1), max(x0, x1)
-    y0, y1 = min(y0, y1), max(y0, y1)
-    x0 = min(max(x0, 0), width - 1)
-    y0 = min(max(y0, 0), height - 1)
-    x1 = min(max(x1, x0 + 1), width)
-    y1 = min(max(y1, y0 + 1), height)
-    return x0, y0, x1, y1
-
-
-def region_crop(
-    frame: Image,
-    box: Sequence[float],
-    mask: BoolArray | None = None,
-    background: str = "blur",
-    blurred: Image | None = None,
-) -> Image:
-    """The pixels ImageBind sees for one region: the box crop, with the area outside ``mask``
-    replaced by ``blurred`` (the whole frame Gaussian-blurred, then cropped: ``"blur"``), by black
-    (``"black"``), or left as is (``"keep"``, or no mask)."""
-    h, w = frame.shape[:2]
-    x0, y0, x1, y1 = box_pixels(box, w, h)
-    crop = frame[y0:y1, x0:x1]
-    if mask is None or background == "keep":
-        return np.ascontiguousarray(crop)
-    inside = np.asarray(mask, dtype=bool)[y0:y1, x0:x1, None]
-    if background == "blur":
-        if blurred is None:
-            raise ValueError("region_crop: background 'blur' needs the blurred frame")
-        outside: Any = blurred[y0:y1, x0:x1]
-    else:
-        outside = np.zeros_like(crop)
-    return np.ascontiguousarray(np.where(inside, crop, outside).astype(np.uint8))
-
-
-def blur_frame(frame: Image, kernel: int = 21) -> Image:
-    """``cv2.GaussianBlur(frame, (kernel, kernel), 0)``, as the authors' ``segment_image``."""
-    import cv2
-
-    return np.asarray(cv2.GaussianBlur(np.ascontiguousarray(frame), (kernel, kernel), 0), dtype=np.uint8)
 
 
 def waveform2melspec(waveform: Any, sample_rate: int, num_mel_bins: int, target_length: int) -> Any:
@@ -136,8 +93,15 @@ def waveform2melspec(waveform: Any, sample_rate: int, num_mel_bins: int, target_
 class ImageBindConfig(ComponentConfig):
     variant: Literal["huge"] = Field("huge", description="the ImageBind checkpoint (only 'huge' is released)")
     checkpoint: str | None = Field(None, description="a local imagebind_huge.pth (a plain state dict)")
-    background: Literal["blur", "black", "keep"] = Field(
-        "blur", description="what happens outside a region's mask inside its box crop (no mask: 'keep')"
+    regions: Literal["auto", "box", "masked"] = Field(
+        "auto",
+        description=(
+            "box: plain box crops; masked: crops with the background outside the mask replaced (needs "
+            "masks: a segmenter before the embedder); auto: masked when the proposals carry masks"
+        ),
+    )
+    background: Literal["blur", "grey", "black", "keep"] = Field(
+        "blur", description="what replaces the outside of a region's mask inside its box crop (avseg.regions)"
     )
     blur_kernel: int = Field(21, ge=1, description="Gaussian kernel size (odd) for background 'blur'")
     pad_mode: Literal["upstream", "repeat", "zero"] = Field(
@@ -315,20 +279,10 @@ class ImageBindEmbedder(Embedder):
                 raise InputError(
                     f"embedder 'imagebind': masks of shape {masks.shape[1:]} for a frame of {frame.shape[:2]}"
                 )
-            use_masks = masks is not None and cfg.background != "keep" and len(props) > 0
-            blurred = blur_frame(frame, cfg.blur_kernel) if use_masks and cfg.background == "blur" else None
-            out.append(
-                [
-                    region_crop(
-                        frame,
-                        box,
-                        masks[i] if use_masks and masks is not None else None,
-                        cfg.background,
-                        blurred,
-                    )
-                    for i, box in enumerate(props.boxes)
-                ]
-            )
+            try:
+                out.append(region_crops(frame, props.boxes, masks, cfg.regions, cfg.background, cfg.blur_kernel))
+            except ValueError as exc:
+                raise InputError(f"embedder 'imagebind': {exc}") from None
         return out
 
     def vision_inputs(self, crops: Sequence[Image]) -> Any:
@@ -371,3 +325,8 @@ class ImageBindEmbedder(Embedder):
                 out.append(y.float().cpu().numpy())
                 self.runtime.count(f"imagebind.{modality}_forwards")
         return np.concatenate(out, axis=0).astype(np.float32)
+
+
+# the crop helpers live in avseg.regions (shared by embedders); re-exported for existing imports
+__all__ = ["IMAGEBIND_HUGE", "ImageBindConfig", "ImageBindEmbedder", "blur_frame", "box_pixels", "load_checkpoint",
+           "region_crop", "waveform2melspec"]
