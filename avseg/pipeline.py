@@ -41,12 +41,12 @@ from avseg.runtime import Runtime
 from avseg.spec import ResolvedSpec, ResolvedStage
 from avseg.types import (
     AudioWindow,
+    CandidateDrop,
     Clip,
+    FilterResult,
     FloatArray,
     FrameResult,
     Image,
-    CandidateDrop,
-    FilterResult,
     Proposals,
     Tags,
     concat_proposals,

@@ -17,7 +17,7 @@ Everything here works from classes and configs (capabilities) alone: no model is
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from avseg.components import Capabilities, Component, ComponentConfig, Filter
 from avseg.errors import ChainError
@@ -78,12 +78,17 @@ def produces(kind: str, cls: type[Component], config: ComponentConfig) -> frozen
     return frozenset()
 
 
-class StepLike:
-    """What :func:`check_order` and :func:`arrange` need from a step (ResolvedStage has it)."""
+class StepLike(Protocol):
+    """What :func:`check_order` needs from a step (ResolvedStage has it)."""
 
-    kind: str
-    cls: type[Component]
-    config: ComponentConfig
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def cls(self) -> type[Component]: ...
+
+    @property
+    def config(self) -> ComponentConfig: ...
 
 
 def check_order(steps: Sequence[StepLike]) -> None:
@@ -124,7 +129,7 @@ def arrange(
     unknown (``needs_of`` returns None) goes at the end.
     """
     out: list[T] = list(fixed)
-    pending = {"embedder": embedder, "segmenter": segmenter}
+    pending: dict[str, T | None] = {"embedder": embedder, "segmenter": segmenter}
 
     def after_producers(need: frozenset[str]) -> int:
         pos = 0
@@ -154,15 +159,15 @@ def arrange(
         for kind, data in (("embedder", "region_embeddings"), ("segmenter", "masks")):
             floating = pending[kind]
             if floating is not None and data in need:
-                if kind == "embedder" and "masks" in (needs_of(floating) or frozenset()) and pending["segmenter"]:
-                    seg = pending["segmenter"]
-                    assert seg is not None
-                    lower = place(seg, lower) + 1
+                first_seg = pending["segmenter"]
+                if kind == "embedder" and "masks" in (needs_of(floating) or frozenset()) and first_seg is not None:
+                    lower = place(first_seg, lower) + 1  # masked regions: the segmenter first
                     pending["segmenter"] = None
                 lower = place(floating, lower) + 1
                 pending[kind] = None
         last_prop = place(f, lower)
-    emb, seg = pending["embedder"], pending["segmenter"]
+    emb: T | None = pending["embedder"]
+    seg: T | None = pending["segmenter"]
     if emb is not None and keep_unused_embedder:
         if "masks" in (needs_of(emb) or frozenset()) and seg is not None:
             out.append(seg)

@@ -140,8 +140,9 @@ def test_editing_a_component_source_with_the_same_version_recomputes(tmp_path: P
 
 def test_fingerprint_covers_the_plugin_package() -> None:
     """A bundled plugin's fingerprint hashes its whole package (its tiny model files too)."""
-    from avseg.cache import source_files
     from avseg_filters.bind import BindFilter
+
+    from avseg.cache import source_files
 
     names = {p.name for p in source_files(BindFilter)}
     assert {"bind.py", "nms.py", "thresholds.py", "__init__.py"} <= names
