@@ -13,7 +13,7 @@ HOOKS = [n for n, f in vars(hookspecs).items() if callable(f) and hasattr(f, "av
 
 
 def test_hooks_found() -> None:
-    assert "register_taggers" in HOOKS and len(HOOKS) == 6
+    assert "register_taggers" in HOOKS and "register_combiners" in HOOKS and len(HOOKS) == 7
 
 
 def test_every_hook_is_documented_with_its_signature() -> None:

@@ -285,3 +285,32 @@ def test_owod_bind_authors_tiny_run_records_the_authors_order(capsys: pytest.Cap
     assert len(items) > 1 and len(passed) == 1
     assert passed[0]["score"] == max(i["score"] for i in items)
     assert "kept as the best box although score" in passed[0]["detail"]["score-threshold"]["fallback"]
+
+
+def test_a_plugin_combiner_through_register_combiners() -> None:
+    from avseg.components import Combined, Combiner
+
+    class Boxes(Combiner):
+        name: ClassVar[str] = "boxes"
+        description: ClassVar[str] = "fills each kept box, ignoring masks"
+
+        def combine(self, frame: Image, kept: Proposals) -> Combined:
+            mask = np.zeros(frame.shape[:2], bool)
+            for x0, y0, x1, y1 in kept.boxes.astype(int):
+                mask[y0:y1, x0:x1] = True
+            return Combined(mask)
+
+    class CombinerPlugin:
+        @hookimpl
+        def register_combiners(self, register: Any) -> None:
+            register(Boxes)
+
+    reg = load_registry(plugins=[("fake", FakePlugin()), ("comb", CombinerPlugin())], entry_points=False)
+    assert reg.get("combiner", "boxes") is Boxes
+    spec = {"steps": [{"proposer": {"type": "grid-boxes", "n": 1}}, {"segmenter": "box-masks"}], "combiner": "boxes"}
+    rs = resolve(spec, reg)
+    assert rs.combiner is not None and rs.combiner.provider == "comb"
+    fr = Pipeline(rs, Runtime(device="cpu")).run_clip(clip(1)).frames[0]
+    assert fr.mask.sum() == 40 * 20  # one box: x 0..40, y 0..20
+    with pytest.raises(Exception, match="unknown combiner 'box'"):
+        resolve({**spec, "combiner": "box"}, reg)
