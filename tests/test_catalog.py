@@ -10,10 +10,11 @@ from avseg.registry import load_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = {"taggers": "tagger", "proposers": "proposer", "embedders": "embedder", "segmenters": "segmenter",
-            "filters": "filter"}
+            "filters": "filter", "combiners": "combiner"}
 CLI_NAMES = {"tagger": {"ast", "panns", "clap"}, "proposer": {"gdino", "owod", "sam-grid", "mmdet"},
                   "embedder": {"imagebind"}, "segmenter": {"sam"},
-                  "filter": {"tag-threshold", "score-threshold", "bind", "nms", "avis"}}
+                  "filter": {"tag-threshold", "score-threshold", "bind", "nms", "avis", "temporal-consistency"},
+                  "combiner": {"union", "top1", "label-map"}}
 
 
 def catalog() -> dict[str, dict[str, dict]]:
