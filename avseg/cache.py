@@ -35,6 +35,7 @@ def default_cache_dir() -> Path:
 
 
 _FINGERPRINTS: dict[type, str] = {}
+MAX_PACKAGE_FILES = 500
 
 
 def source_files(cls: type) -> list[Path]:
@@ -51,7 +52,9 @@ def source_files(cls: type) -> list[Path]:
     if top is None or not top_file or Path(top_file).name != "__init__.py":
         return [path]
     root = Path(top_file).resolve().parent
-    return sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
+    files = sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
+    # a component inside a very large package: its own folder is enough to notice an edit
+    return files if len(files) <= MAX_PACKAGE_FILES else sorted(path.parent.glob("*.py"))
 
 
 def source_fingerprint(cls: type) -> str:

@@ -138,7 +138,9 @@ class Proposer(Component):
 
     @abstractmethod
     def propose(self, frames: Sequence[Image], prompts: Sequence[list[str]] | None = None) -> list[Proposals]:
-        """One :class:`Proposals` per frame; boxes in pixels of that frame."""
+        """One :class:`Proposals` per frame; boxes in pixels of that frame. Candidates removed by
+        the proposer's own caps (top-k, internal NMS) may be listed in ``Proposals.drops`` with
+        the reason: the executor shows them in the debug trace."""
 
 
 class Embedder(Component):
