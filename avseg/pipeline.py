@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -335,13 +335,13 @@ class Pipeline:
     def _filter(self, flt: Filter, run: _ClipRun) -> None:
         t0 = time.perf_counter()
         clip_id = run.clip.clip_id
-        if isinstance(flt, ClipFilter):
+        if flt.scope == "clip":
             ctx = ClipContext(clip_id, run.frames, list(run.clip.timestamps), run.windows,
                               [st.tags for st in run.states], [st.props for st in run.states],
                               [st.audio_emb for st in run.states], [st.region_emb for st in run.states],
                               [st.all_tags for st in run.states])
             with guarded("filter", flt.name, flt.provider, f"failed on clip {clip_id}"):
-                results = flt.filter_clip(ctx)
+                results = cast(ClipFilter, flt).filter_clip(ctx)
                 if len(results) != len(run.states):
                     raise ValueError(f"filter_clip returned {len(results)} results for {len(run.states)} frames")
             for st, res in zip(run.states, results):

@@ -560,6 +560,9 @@ def validate_chain(rs: ResolvedSpec) -> None:
     for f in rs.filters:
         assert issubclass(f.cls, Filter)
         needs = f.caps.needs
+        if f.cls.scope == "clip" and not callable(getattr(f.cls, "filter_clip", None)):
+            raise ChainError(f"filter {f.name!r} declares scope 'clip' but has no filter_clip(ctx); "
+                             "subclass avseg.components.ClipFilter")
         if f.cls.target == "tags" and rs.tagger is None:
             raise ChainError(f"filter {f.name!r} filters audio tags but the chain has no tagger; add --tagger ast")
         if "tags" in needs and rs.tagger is None:

@@ -140,3 +140,27 @@ def test_a_clip_filter_returning_the_wrong_number_of_results_fails_in_one_line(r
     with pytest.raises(ComponentFailed, match=r"filter 'wrong-length' \(from scripted\) failed on clip flicker: "
                                               r"ValueError: filter_clip returned 1 results for 2 frames"):
         Pipeline(resolve(spec, registry), Runtime(device="cpu")).run_clip(clip(2))
+
+
+def test_a_clip_scope_without_filter_clip_is_refused_before_running() -> None:
+    from avseg.components import Filter, FrameContext
+    from avseg.errors import ChainError
+
+    class Confused(Filter):
+        name: ClassVar[str] = "confused"
+        description: ClassVar[str] = "says clip scope but implements the frame interface"
+        scope: ClassVar[Any] = "clip"
+
+        def __call__(self, ctx: FrameContext) -> FilterResult:
+            return FilterResult(keep=[])
+
+    class P:
+        @hookimpl
+        def register_filters(self, register: Any) -> None:
+            register(Confused)
+
+    reg = load_registry(plugins=[("fake", FakePlugin()), ("scripted", Plugin()), ("confused", P())])
+    spec = {"steps": [{"proposer": {"type": "scripted", "boxes": [[STEADY]]}}, {"segmenter": "box-masks"},
+                      {"filter": "confused"}]}
+    with pytest.raises(ChainError, match="declares scope 'clip' but has no filter_clip"):
+        resolve(spec, reg)
