@@ -451,11 +451,12 @@ class ResolvedSpec:
         return [f"{s.kind}:{s.name}" for s in self.steps]
 
     def as_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {k: (s.as_dict() if s else None) for k, s in (
+        # the executed order first, then each component's full config
+        d: dict[str, Any] = {"steps": self.step_names()}
+        d.update({k: (s.as_dict() if s else None) for k, s in (
             ("tagger", self.tagger), ("proposer", self.proposer), ("embedder", self.embedder),
-            ("segmenter", self.segmenter))}
+            ("segmenter", self.segmenter))})
         d["filters"] = [f.as_dict() for f in self.filters]
-        d["steps"] = self.step_names()
         if self.combiner is not None:
             d["combiner"] = self.combiner.as_dict()
         if self.audio != AudioSpec():
