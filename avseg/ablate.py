@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from avseg import yamlio
 from avseg.errors import ConfigError, UsageError
 from avseg.outputs import atomic_write_bytes
 from avseg.registry import Registry, load_registry
@@ -38,16 +39,56 @@ COMPONENT_AXES = (*SINGLE_STAGES, "filters")
 def load_grid(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UsageError(f"grid file {path} does not exist")
-    try:
-        grid = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    grid = yamlio.load_file(path, "grid file")
     if not isinstance(grid, dict) or not ("axes" in grid or "cells" in grid):
         raise ConfigError(f"{path}: a grid needs 'axes' (a mapping of lists) or 'cells' (a list of mappings)")
     unknown = set(grid) - {"base", "set", "axes", "cells", "description"}
     if unknown:
         raise ConfigError(f"{path}: unknown key {sorted(unknown)[0]!r} (expected base, set, axes, cells)")
+    check_grid(grid, path)
     return grid
+
+
+def check_grid(grid: dict[str, Any], path: Path | str = "grid") -> None:
+    """One-line errors for grid values of the wrong shape (before anything is composed)."""
+    base = grid.get("base")
+    if base is not None and not isinstance(base, str):
+        raise ConfigError(f"{path}: 'base' must be one preset name or pipeline YAML path, got {_kind(base)}")
+    sets = grid.get("set")
+    if sets is not None and not (isinstance(sets, list) and all(isinstance(x, str) for x in sets)):
+        raise ConfigError(f"{path}: 'set' must be a list of KEY=VALUE strings, e.g. [\"proposer.top_k=50\"], "
+                          f"got {_kind(sets)}")
+    if "cells" in grid:
+        cells = grid["cells"]
+        if not isinstance(cells, list) or not cells or not all(isinstance(c, dict) for c in cells):
+            raise ConfigError(f"{path}: 'cells' must be a non-empty list of mappings")
+        for i, cell in enumerate(cells):
+            for key, value in cell.items():
+                _check_axis_value(path, f"cells[{i}].{key}", key, value)
+    else:
+        axes = grid["axes"]
+        if not isinstance(axes, dict) or not axes or not all(isinstance(v, list) and v for v in axes.values()):
+            raise ConfigError(f"{path}: 'axes' must map each axis to a non-empty list of values")
+        for key, values in axes.items():
+            for value in values:
+                _check_axis_value(path, f"axes.{key}", key, value)
+
+
+def _kind(value: Any) -> str:
+    return f"a {type(value).__name__} ({' '.join(repr(value).split())[:60]})"
+
+
+def _check_axis_value(path: Path | str, where: str, key: Any, value: Any) -> None:
+    if not isinstance(key, str) or not key:
+        raise ConfigError(f"{path}: {where}: axis names must be strings, got {_kind(key)}")
+    if key in SINGLE_STAGES and not isinstance(value, str):
+        raise ConfigError(f"{path}: {where}: a {key} must be given by name, got {_kind(value)}")
+    if key == "filters" and not (isinstance(value, str) or (
+            isinstance(value, list) and all(isinstance(v, str) for v in value))):
+        raise ConfigError(f"{path}: {where}: filters must be a name or a list of names, got {_kind(value)}")
+    if key not in COMPONENT_AXES and "." not in key:
+        raise ConfigError(f"{path}: {where}: unknown axis {key!r}; use a stage ({', '.join(COMPONENT_AXES)}) "
+                          "or a --set key such as filter.bind.threshold")
 
 
 def expand_cells(grid: dict[str, Any], path: Path | str = "grid") -> list[dict[str, Any]]:
