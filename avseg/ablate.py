@@ -27,7 +27,8 @@ import yaml
 
 from avseg import yamlio
 from avseg.errors import ConfigError, UsageError
-from avseg.outputs import atomic_write_bytes
+from avseg.checks import check_batch_videos, check_limit
+from avseg.outputs import atomic_write_bytes, check_out_dir
 from avseg.registry import Registry, load_registry
 from avseg.runtime import Runtime
 from avseg.spec import SINGLE_STAGES
@@ -133,6 +134,8 @@ def run_ablation(*, grid_path: Path, root: Path, subset: str, split: str, out: P
     from avseg.eval.runner import run_eval
     from avseg.spec import compose, resolve
 
+    check_batch_videos(batch_videos)
+    check_limit(limit)
     registry = registry or load_registry()
     grid = load_grid(grid_path)
     cells = expand_cells(grid, grid_path)
@@ -143,7 +146,7 @@ def run_ablation(*, grid_path: Path, root: Path, subset: str, split: str, out: P
             resolve(compose(registry=registry, **cell_pipeline(grid, cell)), registry)
         except UsageError as exc:
             raise type(exc)(f"cell {name}: {exc}") from None
-    out.mkdir(parents=True, exist_ok=True)
+    check_out_dir(out)
     atomic_write_bytes(out / "grid.yaml", yaml.safe_dump(grid, sort_keys=False).encode())
     rows = []
     for name, cell in zip(names, cells):

@@ -36,7 +36,8 @@ class ComponentConfig(BaseModel):
     ``Field(json_schema_extra={"affects_output": False})`` so the stage cache ignores it.
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # allow_inf_nan=False: ``--set filter.x.threshold=nan`` must fail, naming the parameter
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     def output_params(self) -> dict[str, Any]:
         """The parameters that affect the output: what the stage cache keys on."""
