@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from avseg import validate
 from avseg.audio import clip_windows
 from avseg.cache import make_key
 from avseg.components import Component, Embedder, Filter, FrameContext, Proposer, Segmenter, Tagger
@@ -226,7 +227,7 @@ class Pipeline:
 
         def compute() -> Arrays:
             out: Arrays = {"n": np.asarray([len(windows)])}
-            for i, t in enumerate(tagger.tag(windows)):
+            for i, t in enumerate(validate.tags(tagger, tagger.tag(windows), len(windows))):
                 out[f"{i}.names"], out[f"{i}.scores"] = np.asarray(t.names, dtype=np.str_), t.scores
             return out
 
@@ -241,7 +242,8 @@ class Pipeline:
         frames = [st.frame for st in states]
         a = self._cached(
             self.proposer, "", [clip_id, fkeys, prompts],
-            lambda: proposals_to_arrays(self.proposer.propose(frames, prompts)),
+            lambda: proposals_to_arrays(validate.proposals(self.proposer, self.proposer.propose(frames, prompts),
+                                                           len(frames))),
         )
         for st, p in zip(states, arrays_to_proposals(a)):
             st.props, st.orig = p, list(range(len(p)))
@@ -256,12 +258,15 @@ class Pipeline:
                fkeys: list[str], wkeys: list[str]) -> None:
         emb = self.embedder
         assert emb is not None
-        audio = self._cached(emb, "audio", [clip_id, wkeys], lambda: {"audio": emb.embed_audio(windows)})["audio"]
+        audio = self._cached(emb, "audio", [clip_id, wkeys], lambda: {
+            "audio": validate.audio_embeddings(emb, emb.embed_audio(windows), len(windows))})["audio"]
         ident = [clip_id, fkeys, [content_hash(st.props.boxes) for st in states],
                  [content_hash(st.props.masks) if st.props.masks is not None else None for st in states]]
 
         def regions() -> Arrays:
-            out = emb.embed_regions([st.frame for st in states], [st.props for st in states])
+            out = validate.region_embeddings(emb, emb.embed_regions([st.frame for st in states],
+                                                                    [st.props for st in states]),
+                                             [st.props for st in states])
             return {str(i): e for i, e in enumerate(out)}
 
         r = self._cached(emb, "regions", ident, regions)
@@ -274,7 +279,8 @@ class Pipeline:
         boxes = [st.props.boxes for st in states]
 
         def compute() -> Arrays:
-            outs: list[SegmenterOutput] = seg.segment([st.frame for st in states], boxes)
+            outs: list[SegmenterOutput] = validate.segments(seg, seg.segment([st.frame for st in states], boxes),
+                                                            boxes, [st.frame.shape[:2] for st in states])
             a: Arrays = {}
             for i, o in enumerate(outs):
                 for k, v in _pack_masks(o.masks).items():
@@ -293,7 +299,8 @@ class Pipeline:
         if st.tags is None:
             return
         with guarded("filter", flt.name, flt.provider, f"failed on clip {clip_id} frame {st.index}"):
-            res = flt(FrameContext(clip_id, st.index, st.frame, tags=st.tags, all_tags=st.all_tags))
+            res = validate.filter_result(flt, flt(FrameContext(clip_id, st.index, st.frame, tags=st.tags,
+                                                               all_tags=st.all_tags)), len(st.tags))
         for j, d in res.drops.items():
             st.tag_records.append({"tag": st.tags.names[j], "p": float(st.tags.scores[j]), "dropped_by": d.filter,
                                    "reason": d.reason})
@@ -303,7 +310,7 @@ class Pipeline:
         ctx = FrameContext(clip_id, st.index, st.frame, tags=st.tags, proposals=st.props,
                            audio_embedding=st.audio_emb, region_embeddings=st.region_emb, all_tags=st.all_tags)
         with guarded("filter", flt.name, flt.provider, f"failed on clip {clip_id} frame {st.index}"):
-            res = flt(ctx)
+            res = validate.filter_result(flt, flt(ctx), len(st.props))
         for j, orig in enumerate(st.orig):
             rec = st.records[orig]
             if res.scores is not None and j < len(res.scores):

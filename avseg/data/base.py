@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from avseg.audio import load_audio
-from avseg.data import images
+from avseg.data import audiocheck, images
 from avseg.errors import InputError, UsageError, did_you_mean
 from avseg.types import BoolArray, Clip, FloatArray, Image
 
@@ -256,13 +256,15 @@ class Dataset:
         def audio_loader() -> tuple[FloatArray, int]:
             return read_audio_file(self.audio_path(rec))
 
+        meta = self._meta(rec)
+        timestamps = avsbench_timestamps(rec.num_frames)
         return Clip(
             clip_id=rec.clip_id,
-            timestamps=avsbench_timestamps(rec.num_frames),
-            audio_loader=audio_loader,
+            timestamps=timestamps,
+            audio_loader=audiocheck.checked(audio_loader, self.audio_path(rec).name, timestamps, meta),
             frame_loader=frame_loader,
             category=rec.category,
-            meta=self._meta(rec),
+            meta=meta,
         )
 
 
