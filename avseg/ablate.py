@@ -26,8 +26,8 @@ from typing import Any
 import yaml
 
 from avseg import yamlio
-from avseg.errors import ConfigError, UsageError
 from avseg.checks import check_batch_videos, check_limit
+from avseg.errors import ConfigError, UsageError
 from avseg.outputs import atomic_write_bytes, check_out_dir
 from avseg.registry import Registry, load_registry
 from avseg.runtime import Runtime

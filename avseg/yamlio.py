@@ -24,7 +24,7 @@ class SafeLoader(yaml.SafeLoader):
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             node = self.anchors.get(event.anchor)
             if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
                 raise yaml.composer.ComposerError(

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
-
 from avseg.audio import load_audio
 from avseg.data import audiocheck, images
 from avseg.errors import InputError, UsageError, did_you_mean

@@ -108,8 +108,8 @@ def read_rgb(path: str | Path, what: str = "frame", size: tuple[int, int] | None
         raise
     except Exception as exc:
         raise InputError(f"cannot read {what} {p}: {_one_line(exc)}") from None
-    if size is not None and (arr.shape[1], arr.shape[0]) != tuple(size):
-        arr = np.asarray(PILImage.fromarray(arr).resize(tuple(size), PILImage.Resampling.BILINEAR), np.uint8)
+    if size is not None and (arr.shape[1], arr.shape[0]) != size:
+        arr = np.asarray(PILImage.fromarray(arr).resize(size, PILImage.Resampling.BILINEAR), np.uint8)
     return np.ascontiguousarray(arr)
 
 

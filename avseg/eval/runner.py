@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from avseg.data import Dataset, avss_label_names, open_dataset
 from avseg.checks import check_batch_videos, check_limit
-from avseg.errors import AvsegError, InputError, OutputError, UsageError, one_line
+from avseg.data import Dataset, avss_label_names, open_dataset
+from avseg.errors import AvsegError, InputError, OutputError, one_line
 from avseg.eval import folder
 from avseg.eval.metrics import BinaryMetrics, SemanticMetrics
 from avseg.outputs import atomic_write_bytes, atomic_write_json, check_out_dir, mask_png, save_png
