@@ -317,8 +317,15 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     except Exception as exc:  # click's usage errors (typer vendors click, so match by shape)
         show, exit_code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        fmt = getattr(exc, "format_message", None)
         if callable(show) and isinstance(exit_code, int):
-            show()
+            if type(exc).__name__ == "NoArgsIsHelpError" or not callable(fmt):
+                show()  # the command's help text
+            else:  # one line, not click's usage block
+                ctx = getattr(exc, "ctx", None)
+                where = getattr(ctx, "command_path", None) or "avseg"
+                msg = " ".join(str(fmt()).split())
+                typer.secho(f"Error: {msg} ('{where} --help' lists the options)", fg="red", err=True)
             sys.exit(exit_code)
         if type(exc).__name__ == "Abort":
             sys.exit(1)

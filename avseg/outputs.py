@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,9 @@ from avseg.types import FrameResult, Image
 
 TINT = np.array([255, 40, 40], np.float32)
 
+
+#: ``check_out_dir`` refuses a folder whose disk has less free space than this
+MIN_FREE_BYTES = 16 * 2**20
 
 _UMASK: list[int] = []
 
@@ -110,6 +114,9 @@ def check_out_dir(out: Path, option: str = "--out") -> Path:
             os.unlink(probe)
     except OSError as exc:
         raise UsageError(f"{option} {out} is not writable: {exc.strerror or one_line(exc)}") from None
+    free = shutil.disk_usage(out).free
+    if free < MIN_FREE_BYTES:
+        raise UsageError(f"{option} {out}: only {free / 2**20:.1f} MiB free on its disk; free some space first")
     return out
 
 

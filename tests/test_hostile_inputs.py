@@ -275,6 +275,21 @@ def test_batch_videos_below_one_refused_upfront(s4: Path, tmp_path: Path, cmd: s
     assert not out.exists()  # no clip was computed
 
 
+@pytest.mark.parametrize("args,needle", [
+    (["run", "--fps", "abc"], "'--fps'"),
+    (["eval", "--batch-videos", "many"], "'--batch-videos'"),
+    (["eval", "--limit", "0"], "--limit 0"),
+    (["eval", "--subset", "s4", "--root", "x"], "Missing option '--out'"),
+])
+def test_option_errors_are_one_line(s4: Path, tmp_path: Path, args: list[str], needle: str,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    extra = ["--root", str(s4), "--subset", "s4", "--out", str(tmp_path / "o")] if args[1] in (
+        "--batch-videos", "--limit") else (["-i", "x", "-o", str(tmp_path / "o")] if args[0] == "run" else [])
+    code, _, err = cli(capsys, *args, *extra)
+    assert code == 2 and needle in one_line(err)
+    assert not (tmp_path / "o").exists()
+
+
 # ----------------------------------------------------------------------- output folder
 
 

@@ -51,7 +51,7 @@ def _check_size(path: Path, what: str, width: int, height: int) -> None:
         raise InputError(f"{what} {path} is empty ({width}x{height})")
 
 
-def _open(path: Path, what: str) -> Any:
+def open_image(path: Path, what: str) -> Any:
     """A lazily opened PIL image whose size has been checked (nothing is decoded yet)."""
     from PIL import Image as PILImage
 
@@ -71,7 +71,7 @@ def _open(path: Path, what: str) -> Any:
 
 def image_size(path: str | Path, what: str = "frame") -> tuple[int, int]:
     """(width, height) from the file header, checked against :data:`MAX_SIDE`; decodes nothing."""
-    with _open(Path(path), what) as im:
+    with open_image(Path(path), what) as im:
         return int(im.size[0]), int(im.size[1])
 
 
@@ -100,7 +100,7 @@ def read_rgb(path: str | Path, what: str = "frame", size: tuple[int, int] | None
     from PIL import Image as PILImage
 
     p = Path(path)
-    im = _open(p, what)
+    im = open_image(p, what)
     try:
         with im:
             arr = to_rgb8(im)
@@ -147,7 +147,7 @@ def threshold(values: np.ndarray) -> BoolArray:
 def read_mask_values(path: str | Path, what: str = "prediction") -> np.ndarray:
     """A mask file's values by the mask rule, before thresholding (the F-score sweeps them)."""
     p = Path(path)
-    im = _open(p, what)
+    im = open_image(p, what)
     try:
         with im:
             return mask_values(im, p, what)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from avseg.checks import check_fps
 from avseg.data import audiocheck
 from avseg.data.base import FRAME_OFFSET
 from avseg.data.images import MAX_SIDE
@@ -99,8 +100,7 @@ def read_video(path: str | Path, fps: float = 1.0) -> Clip:
     import av
 
     p = Path(path)
-    if fps <= 0:
-        raise InputError(f"fps must be positive, got {fps}")
+    check_fps(fps)
     if not p.is_file():
         raise InputError(f"cannot read video {p}: file not found")
     try:

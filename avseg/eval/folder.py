@@ -64,7 +64,8 @@ class FolderLock:
                 if holder is not None and holder != os.getpid() and _alive(holder):
                     raise UsageError(
                         f"{self.path.parent} is in use by another avseg eval (pid {holder}, lock file {self.path}); "
-                        "wait for it to finish, or use another --out") from None
+                        "wait for it to finish or use another --out (delete the lock file only if that process "
+                        "is not an avseg eval)") from None
                 # stale (dead pid, our own leftover, or unreadable): take it over
                 self.path.unlink(missing_ok=True)
                 continue
