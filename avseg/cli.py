@@ -286,7 +286,24 @@ def cache_clear(
 
 
 def _interrupt(signum: int, frame: Any) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, _interrupt_again)  # a second Ctrl-C during cleanup exits at once
     raise Interrupted()
+
+
+def _interrupt_again(signum: int, frame: Any) -> None:
+    import os
+
+    sys.stderr.write(f"interrupted: run the same command again to resume ({_resume_command()})\n")
+    sys.stderr.flush()
+    os._exit(130)
+
+
+def _resume_command() -> str:
+    from avseg import command
+
+    return command.shown()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -308,6 +325,7 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (Interrupted, KeyboardInterrupt):
+        signal.signal(signal.SIGINT, _interrupt_again)
         typer.secho(f"interrupted: finished work is kept; run the same command again to resume ({command.shown()})",
                     fg="yellow", err=True)
         sys.exit(130)

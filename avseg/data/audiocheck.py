@@ -2,8 +2,9 @@
 
 - NaN or infinite samples (a broken encoder, a float WAV written from a failed computation)
   become silence (0.0); otherwise every audio score of the frames that hear them is lost;
-- audio with no samples, or shorter than the span of the frames, is used as it is (frames past
-  its end hear its last full window, or silence; see :func:`avseg.audio.frame_windows`).
+- audio with no samples, or so short that the last frame's one-second window lies wholly past
+  its end, is used as it is (such frames hear its last full window, or silence; see
+  :func:`avseg.audio.frame_windows`).
 
 Each case adds one line to the clip's ``meta["warnings"]``, which ``run.json`` and
 ``metrics.json`` save and the CLI prints once.
@@ -11,6 +12,7 @@ Each case adds one line to the clip's ``meta["warnings"]``, which ``run.json`` a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -39,7 +41,7 @@ def check_audio(wave: FloatArray, sr: int, source: str, timestamps: Sequence[flo
     last = max((float(t) for t in timestamps), default=0.0)
     if n == 0:
         warnings.append(f"{source}: the audio has no samples; every frame hears silence")
-    elif sr > 0 and n / sr < last:
+    elif sr > 0 and math.floor(last) >= n / sr:  # the last frame's 1 s window lies wholly past the end
         warnings.append(f"{source}: the audio lasts {n / sr:.2f} s but the last frame is at {last:.2f} s; "
                         "later frames hear the last full window (or silence)")
     return arr, sr
