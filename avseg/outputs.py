@@ -96,25 +96,28 @@ def _json_default(o: Any) -> Any:
 
 
 def check_out_dir(out: Path, option: str = "--out") -> Path:
-    """Make sure ``out`` can take outputs before any work starts: a folder (created if missing)
-    that this process can write to. Raises a one-line UsageError naming the option and path."""
+    """Make sure ``out`` can take outputs before any work starts: an existing folder this process
+    can write to, or a missing one whose nearest existing parent is such a folder (nothing is
+    created here). Raises a one-line UsageError naming the option and path."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{option} {out} is a file; give a folder (it is created if missing)")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"{option} {out}: cannot create the folder: {exc.strerror or one_line(exc)}") from None
+    probe_dir = out
+    while not probe_dir.exists():
+        probe_dir = probe_dir.parent
+    if not probe_dir.is_dir():
+        raise UsageError(f"{option} {out}: {probe_dir} is a file, so the folder cannot be created")
     try:  # access() is not enough (root, ACLs, read-only mounts): really write a file
-        fd, probe = tempfile.mkstemp(dir=out, prefix=".avseg-write-test-")
+        fd, probe = tempfile.mkstemp(dir=probe_dir, prefix=".avseg-write-test-")
         try:
             os.write(fd, b"ok")
         finally:
             os.close(fd)
             os.unlink(probe)
     except OSError as exc:
-        raise UsageError(f"{option} {out} is not writable: {exc.strerror or one_line(exc)}") from None
-    free = shutil.disk_usage(out).free
+        what = "is not writable" if probe_dir == out else f"cannot be created in {probe_dir}"
+        raise UsageError(f"{option} {out} {what}: {exc.strerror or one_line(exc)}") from None
+    free = shutil.disk_usage(probe_dir).free
     if free < MIN_FREE_BYTES:
         raise UsageError(f"{option} {out}: only {free / 2**20:.1f} MiB free on its disk; free some space first")
     return out

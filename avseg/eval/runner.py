@@ -165,6 +165,7 @@ def run_eval(
     require_clips(dataset)
     semantic = is_semantic(subset)
     check_out_dir(out)
+    out.mkdir(parents=True, exist_ok=True)
     with folder.FolderLock(out):
         return _run_eval_locked(dataset, out, resolved, runtime, subset, split, semantic, batch_videos,
                                 overwrite, repair, progress, built)
