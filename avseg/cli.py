@@ -349,6 +349,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(1)
         raise
     finally:
+        command.clear()
         if old_handler is not None:
             signal.signal(signal.SIGINT, old_handler)
     sys.exit(code if isinstance(code, int) else 0)

@@ -13,6 +13,11 @@ def set_invocation(args: Sequence[str]) -> None:
     _ARGS[:] = [list(args)]
 
 
+def clear() -> None:
+    """Forget the CLI arguments (the CLI calls this when its command ends)."""
+    _ARGS.clear()
+
+
 def shown(extra: Sequence[str] = ()) -> str:
     """``avseg ARGS EXTRA`` as a shell command, or a description when not run from the CLI."""
     if not _ARGS:
