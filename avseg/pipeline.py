@@ -243,7 +243,7 @@ class Pipeline:
         a = self._cached(
             self.proposer, "", [clip_id, fkeys, prompts],
             lambda: proposals_to_arrays(validate.proposals(self.proposer, self.proposer.propose(frames, prompts),
-                                                           len(frames))),
+                                                           len(frames), [f.shape for f in frames])),
         )
         for st, p in zip(states, arrays_to_proposals(a)):
             st.props, st.orig = p, list(range(len(p)))

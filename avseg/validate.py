@@ -45,8 +45,15 @@ def tags(comp: Component, value: Any, n: int) -> list[Tags]:
     return _per_frame(comp, "tag", value, n, Tags, "Tags")
 
 
-def proposals(comp: Component, value: Any, n: int) -> list[Proposals]:
-    return _per_frame(comp, "propose", value, n, Proposals, "Proposals")
+def proposals(comp: Component, value: Any, n: int,
+              shapes: Sequence[tuple[int, ...]] | None = None) -> list[Proposals]:
+    """One Proposals per frame; masks, when given, at their frame's (H, W) (``shapes``)."""
+    out = _per_frame(comp, "propose", value, n, Proposals, "Proposals")
+    for i, (p, hw) in enumerate(zip(out, shapes or [])):
+        if p.masks is not None and tuple(p.masks.shape[1:]) != tuple(hw[:2]):
+            raise ComponentFailed(f"{_label(comp, 'propose')} returned masks of shape {p.masks.shape} for "
+                                  f"frame {i} of size {hw[0]}x{hw[1]} (H x W); masks must be at the frame's size")
+    return out
 
 
 def audio_embeddings(comp: Component, value: Any, n: int) -> np.ndarray:

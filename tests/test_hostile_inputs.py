@@ -471,7 +471,7 @@ def test_failure_reasons_are_never_wrapped(s4_own: Path, tmp_path: Path, capsys:
 
 
 def test_ctrl_c_mid_eval_prints_one_line_and_resumes(tmp_path: Path) -> None:
-    root = make_s4_tree(tmp_path / "t", n_per_split={"train": 0, "val": 0, "test": 40}, size=32)
+    root = make_s4_tree(tmp_path / "t", n_per_split={"train": 0, "val": 0, "test": 12}, size=32)
     out = tmp_path / "out"
     # Slow each clip down (a sitecustomize in front of the path) so the signal lands mid-eval.
     slow = tmp_path / "slow"
@@ -479,7 +479,7 @@ def test_ctrl_c_mid_eval_prints_one_line_and_resumes(tmp_path: Path) -> None:
     (slow / "sitecustomize.py").write_text(
         "import time, avseg.eval.runner as r\n"
         "_orig = r.evaluate_clip\n"
-        "def _slow(*a, **k):\n    time.sleep(0.3)\n    return _orig(*a, **k)\n"
+        "def _slow(*a, **k):\n    time.sleep(0.5)\n    return _orig(*a, **k)\n"
         "r.evaluate_clip = _slow\n")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(slow), os.environ.get("PYTHONPATH", "")]))
     cmd = [sys.executable, "-m", "avseg", *eval_args(root, out)]
@@ -493,11 +493,11 @@ def test_ctrl_c_mid_eval_prints_one_line_and_resumes(tmp_path: Path) -> None:
     line = one_line(err)
     assert "interrupted" in line and "same command" in line
     done = {p.name: p.read_bytes() for p in (out / "clips").glob("*.json")}
-    assert 2 <= len(done) < 40 and not (out / ".lock").exists()
+    assert 2 <= len(done) < 12 and not (out / ".lock").exists()
     rerun = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=120)
     assert rerun.returncode == 0, rerun.stderr
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["n_skipped_finished"] == len(done) and metrics["n_clips"] == 40
+    assert metrics["n_skipped_finished"] == len(done) and metrics["n_clips"] == 12
     assert all((out / "clips" / n).read_bytes() == b for n, b in done.items())
 
 
@@ -595,3 +595,27 @@ def test_malformed_grids_are_one_clear_line(s4: Path, tmp_path: Path, grid: str,
     line = one_line(err)
     assert code == 2 and str(f) in line and word in line
     assert not (tmp_path / "o").exists()
+
+
+def test_output_checks_name_the_component() -> None:
+    from avseg import validate
+    from avseg.errors import ComponentFailed
+    from avseg.runtime import Runtime
+    from avseg.types import Proposals
+    from tests.fakes import GridBoxes
+
+    comp = GridBoxes(GridBoxes.Config(), Runtime(device="cpu"))
+    p = Proposals(np.zeros((1, 4), np.float32), np.ones(1, np.float32), masks=np.zeros((1, 5, 5), bool))
+    cases = [
+        lambda: validate.proposals(comp, [p], 2),  # one frame short
+        lambda: validate.proposals(comp, [p], 1, [(8, 8, 3)]),  # masks not at the frame's size
+        lambda: validate.proposals(comp, {"boxes": []}, 1),
+        lambda: validate.filter_result(comp, FilterResult(keep=[0, 3]), 2),  # index past the end
+        lambda: validate.filter_result(comp, FilterResult(keep=[1, 1]), 2),  # repeated
+        lambda: validate.audio_embeddings(comp, np.zeros(3), 3),
+    ]
+    for case in cases:
+        with pytest.raises(ComponentFailed, match="proposer 'grid-boxes'"):
+            case()
+    assert validate.filter_result(comp, FilterResult(keep=np.array([1, 0])), 2).keep == [1, 0]
+    assert validate.proposals(comp, [p], 1, [(5, 5, 3)]) == [p]
