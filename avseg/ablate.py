@@ -130,7 +130,7 @@ def cell_pipeline(grid: dict[str, Any], cell: dict[str, Any]) -> dict[str, Any]:
 
 def run_ablation(*, grid_path: Path, root: Path, subset: str, split: str, out: Path, runtime: Runtime,
                  limit: int | None = None, batch_videos: int = 4, registry: Registry | None = None,
-                 progress: bool = True) -> list[dict[str, Any]]:
+                 progress: bool = True, repair: bool = False) -> list[dict[str, Any]]:
     from avseg.eval.runner import run_eval
     from avseg.spec import compose, resolve
 
@@ -153,7 +153,7 @@ def run_ablation(*, grid_path: Path, root: Path, subset: str, split: str, out: P
         before = Counter(runtime.counters)
         metrics = run_eval(root=root, subset=subset, split=split, out=out / "cells" / name,
                            pipeline=cell_pipeline(grid, cell), runtime=runtime, limit=limit,
-                           batch_videos=batch_videos, registry=registry, progress=progress)
+                           batch_videos=batch_videos, registry=registry, progress=progress, repair=repair)
         delta = Counter(runtime.counters)
         delta.subtract(before)
         computed = sum(v for k, v in delta.items() if k.endswith(".computed"))
@@ -232,12 +232,13 @@ def write_plots(out: Path, rows: list[dict[str, Any]], axes: list[str]) -> list[
 
 
 def run_ablation_cli(*, grid: Path, root: Path, subset: str, split: str, out: Path, tiny: bool, device: str,
-                     dtype: str, limit: int | None, batch_videos: int, cache_dir: Path | None, no_cache: bool) -> int:
+                     dtype: str, limit: int | None, batch_videos: int, cache_dir: Path | None, no_cache: bool,
+                     repair: bool = False) -> int:
     from avseg.api import make_runtime
 
     runtime = make_runtime(tiny=tiny, device=device, dtype=dtype, cache_dir=cache_dir, no_cache=no_cache)
     rows = run_ablation(grid_path=grid, root=root, subset=subset, split=split, out=out, runtime=runtime,
-                        limit=limit, batch_videos=batch_videos)
+                        limit=limit, batch_videos=batch_videos, repair=repair)
     print((out / "results.md").read_text())
     print(f"wrote {out / 'results.csv'}, {out / 'results.md'} and plots")
     return 1 if any(r["failed"] for r in rows) else 0

@@ -194,6 +194,8 @@ def ablate(
     tiny: bool = TINY, device: str = DEVICE, dtype: str = DTYPE,
     limit: int | None = typer.Option(None, "--limit", help="Only the first N clips."),
     batch_videos: int = typer.Option(4, "--batch-videos", help="Videos per batch of the official F-score."),
+    repair: bool = typer.Option(False, "--repair", help="Recompute the clips whose progress files in a cell's "
+                                "folder are unreadable; finished clips are kept."),
     cache_dir: Path | None = CACHE_DIR, no_cache: bool = NO_CACHE,
 ) -> None:
     """Evaluate every cell of an ablation grid, reusing cached stages; write tables and plots."""
@@ -201,7 +203,7 @@ def ablate(
 
     raise typer.Exit(run_ablation_cli(grid=grid, root=root, subset=subset, split=split, out=out, tiny=tiny,
                                       device=device, dtype=dtype, limit=limit, batch_videos=batch_videos,
-                                      cache_dir=cache_dir, no_cache=no_cache))
+                                      cache_dir=cache_dir, no_cache=no_cache, repair=repair))
 
 
 # -- weights ---------------------------------------------------------------------------------

@@ -619,3 +619,22 @@ def test_output_checks_name_the_component() -> None:
             case()
     assert validate.filter_result(comp, FilterResult(keep=np.array([1, 0])), 2).keep == [1, 0]
     assert validate.proposals(comp, [p], 1, [(5, 5, 3)]) == [p]
+
+
+def test_ablate_cells_are_repaired_the_same_way(s4: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = tmp_path / "base.yaml"
+    base.write_text("proposer: saliency\nfilters: [score-threshold]\n")
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(f"base: {base}\naxes: {{filter.score-threshold.threshold: [0.5]}}\n")
+    out = tmp_path / "abl"
+    args = ["ablate", str(grid), "--root", str(s4), "--subset", "s4", "--out", str(out), "--no-cache"]
+    code, _, err = cli(capsys, *args)
+    assert code == 0, err
+    state = sorted((out / "cells").glob("*/clips/*.json"))[0]
+    state.write_text("{}")
+    code, _, err = cli(capsys, *args)
+    line = one_line(err)
+    assert code == 2 and str(state) in line and "avseg ablate" in line and line.endswith("--repair")
+    code, _, err = cli(capsys, *args, "--repair")
+    assert code == 0, err
+    assert json.loads(state.read_text())["clip_id"] == state.stem
