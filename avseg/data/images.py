@@ -53,10 +53,14 @@ def _check_size(path: Path, what: str, width: int, height: int) -> None:
 
 def open_image(path: Path, what: str) -> Any:
     """A lazily opened PIL image whose size has been checked (nothing is decoded yet)."""
+    import warnings
+
     from PIL import Image as PILImage
 
     try:
-        im = PILImage.open(path)
+        with warnings.catch_warnings():  # our own size limit (below) is stricter than Pillow's warning
+            warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+            im = PILImage.open(path)
     except FileNotFoundError:
         raise InputError(f"cannot read {what} {path}: file not found") from None
     except Exception as exc:  # UnidentifiedImageError, DecompressionBombError, OSError
