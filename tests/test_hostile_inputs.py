@@ -125,11 +125,13 @@ def test_16bit_frames_run_and_are_not_white(tmp_path: Path, capsys: pytest.Captu
 
 def test_oversized_frame_refused_before_any_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = make_frames_folder(tmp_path / "in", n=2, size=32)
-    Image.new("L", (9000, 4)).save(src / "frame_1.png")  # tiny file, huge side
     out = tmp_path / "out"
-    code, _, err = cli(capsys, "run", "--input", str(src), "--out", str(out), *FAST)
-    line = one_line(err)
-    assert code == 1 and "frame_1.png" in line and "9000x4" in line and "8192" in line
+    # a small file with a huge side; and one past Pillow's own "decompression bomb" warning size
+    for size in ((9000, 4), (10000, 10000)):
+        Image.new("1", size).save(src / "frame_1.png")
+        code, _, err = cli(capsys, "run", "--input", str(src), "--out", str(out), *FAST)
+        line = one_line(err)
+        assert code == 1 and "frame_1.png" in line and "{}x{}".format(*size) in line and "8192" in line
     assert not out.exists()  # refused from the file header, before any model or output
 
 
