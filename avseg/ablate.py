@@ -25,8 +25,10 @@ from typing import Any
 
 import yaml
 
+from avseg import yamlio
+from avseg.checks import check_batch_videos, check_limit
 from avseg.errors import ConfigError, UsageError
-from avseg.outputs import atomic_write_bytes
+from avseg.outputs import atomic_write_bytes, check_out_dir
 from avseg.registry import Registry, load_registry
 from avseg.runtime import Runtime
 from avseg.spec import SINGLE_STAGES
@@ -38,16 +40,56 @@ COMPONENT_AXES = (*SINGLE_STAGES, "filters")
 def load_grid(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UsageError(f"grid file {path} does not exist")
-    try:
-        grid = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    grid = yamlio.load_file(path, "grid file")
     if not isinstance(grid, dict) or not ("axes" in grid or "cells" in grid):
         raise ConfigError(f"{path}: a grid needs 'axes' (a mapping of lists) or 'cells' (a list of mappings)")
     unknown = set(grid) - {"base", "set", "axes", "cells", "description"}
     if unknown:
         raise ConfigError(f"{path}: unknown key {sorted(unknown)[0]!r} (expected base, set, axes, cells)")
+    check_grid(grid, path)
     return grid
+
+
+def check_grid(grid: dict[str, Any], path: Path | str = "grid") -> None:
+    """One-line errors for grid values of the wrong shape (before anything is composed)."""
+    base = grid.get("base")
+    if base is not None and not isinstance(base, str):
+        raise ConfigError(f"{path}: 'base' must be one preset name or pipeline YAML path, got {_kind(base)}")
+    sets = grid.get("set")
+    if sets is not None and not (isinstance(sets, list) and all(isinstance(x, str) for x in sets)):
+        raise ConfigError(f"{path}: 'set' must be a list of KEY=VALUE strings, e.g. [\"proposer.top_k=50\"], "
+                          f"got {_kind(sets)}")
+    if "cells" in grid:
+        cells = grid["cells"]
+        if not isinstance(cells, list) or not cells or not all(isinstance(c, dict) for c in cells):
+            raise ConfigError(f"{path}: 'cells' must be a non-empty list of mappings")
+        for i, cell in enumerate(cells):
+            for key, value in cell.items():
+                _check_axis_value(path, f"cells[{i}].{key}", key, value)
+    else:
+        axes = grid["axes"]
+        if not isinstance(axes, dict) or not axes or not all(isinstance(v, list) and v for v in axes.values()):
+            raise ConfigError(f"{path}: 'axes' must map each axis to a non-empty list of values")
+        for key, values in axes.items():
+            for value in values:
+                _check_axis_value(path, f"axes.{key}", key, value)
+
+
+def _kind(value: Any) -> str:
+    return f"a {type(value).__name__} ({' '.join(repr(value).split())[:60]})"
+
+
+def _check_axis_value(path: Path | str, where: str, key: Any, value: Any) -> None:
+    if not isinstance(key, str) or not key:
+        raise ConfigError(f"{path}: {where}: axis names must be strings, got {_kind(key)}")
+    if key in SINGLE_STAGES and not isinstance(value, str):
+        raise ConfigError(f"{path}: {where}: a {key} must be given by name, got {_kind(value)}")
+    if key == "filters" and not (isinstance(value, str) or (
+            isinstance(value, list) and all(isinstance(v, str) for v in value))):
+        raise ConfigError(f"{path}: {where}: filters must be a name or a list of names, got {_kind(value)}")
+    if key not in COMPONENT_AXES and "." not in key:
+        raise ConfigError(f"{path}: {where}: unknown axis {key!r}; use a stage ({', '.join(COMPONENT_AXES)}) "
+                          "or a --set key such as filter.bind.threshold")
 
 
 def expand_cells(grid: dict[str, Any], path: Path | str = "grid") -> list[dict[str, Any]]:
@@ -88,10 +130,12 @@ def cell_pipeline(grid: dict[str, Any], cell: dict[str, Any]) -> dict[str, Any]:
 
 def run_ablation(*, grid_path: Path, root: Path, subset: str, split: str, out: Path, runtime: Runtime,
                  limit: int | None = None, batch_videos: int = 4, registry: Registry | None = None,
-                 progress: bool = True) -> list[dict[str, Any]]:
+                 progress: bool = True, repair: bool = False) -> list[dict[str, Any]]:
     from avseg.eval.runner import run_eval
     from avseg.spec import compose, resolve
 
+    check_batch_videos(batch_videos)
+    check_limit(limit)
     registry = registry or load_registry()
     grid = load_grid(grid_path)
     cells = expand_cells(grid, grid_path)
@@ -102,14 +146,14 @@ def run_ablation(*, grid_path: Path, root: Path, subset: str, split: str, out: P
             resolve(compose(registry=registry, **cell_pipeline(grid, cell)), registry)
         except UsageError as exc:
             raise type(exc)(f"cell {name}: {exc}") from None
-    out.mkdir(parents=True, exist_ok=True)
+    check_out_dir(out)
     atomic_write_bytes(out / "grid.yaml", yaml.safe_dump(grid, sort_keys=False).encode())
     rows = []
     for name, cell in zip(names, cells):
         before = Counter(runtime.counters)
         metrics = run_eval(root=root, subset=subset, split=split, out=out / "cells" / name,
                            pipeline=cell_pipeline(grid, cell), runtime=runtime, limit=limit,
-                           batch_videos=batch_videos, registry=registry, progress=progress)
+                           batch_videos=batch_videos, registry=registry, progress=progress, repair=repair)
         delta = Counter(runtime.counters)
         delta.subtract(before)
         computed = sum(v for k, v in delta.items() if k.endswith(".computed"))
@@ -188,12 +232,13 @@ def write_plots(out: Path, rows: list[dict[str, Any]], axes: list[str]) -> list[
 
 
 def run_ablation_cli(*, grid: Path, root: Path, subset: str, split: str, out: Path, tiny: bool, device: str,
-                     dtype: str, limit: int | None, batch_videos: int, cache_dir: Path | None, no_cache: bool) -> int:
+                     dtype: str, limit: int | None, batch_videos: int, cache_dir: Path | None, no_cache: bool,
+                     repair: bool = False) -> int:
     from avseg.api import make_runtime
 
     runtime = make_runtime(tiny=tiny, device=device, dtype=dtype, cache_dir=cache_dir, no_cache=no_cache)
     rows = run_ablation(grid_path=grid, root=root, subset=subset, split=split, out=out, runtime=runtime,
-                        limit=limit, batch_videos=batch_videos)
+                        limit=limit, batch_videos=batch_videos, repair=repair)
     print((out / "results.md").read_text())
     print(f"wrote {out / 'results.csv'}, {out / 'results.md'} and plots")
     return 1 if any(r["failed"] for r in rows) else 0

@@ -9,7 +9,9 @@ from typing import Any
 import yaml
 
 from avseg.cache import StageCache, default_cache_dir
+from avseg.checks import check_fps
 from avseg.errors import UsageError, did_you_mean
+from avseg.outputs import check_out_dir
 from avseg.registry import Registry, dependency_status, load_registry
 from avseg.runtime import Runtime
 from avseg.spec import all_presets, compose, resolve
@@ -39,13 +41,13 @@ def run(input: Path, out: Path, *, preset: str | None = None, tagger: str | None
     from avseg.pipeline import Pipeline
     from avseg.runner import run_clip_to_dir
 
+    check_fps(fps)
     registry = registry or load_registry()
     spec = compose(preset, tagger=tagger, proposer=proposer, embedder=embedder, segmenter=segmenter,
                    filters=filters, sets=sets, registry=registry)
     resolved = resolve(spec, registry)  # the chain is validated before any input or model is touched
     runtime = make_runtime(tiny=tiny, device=device, dtype=dtype, cache_dir=cache_dir, no_cache=no_cache)
-    if fps <= 0:
-        raise UsageError(f"--fps must be positive, got {fps}")
+    check_out_dir(Path(out))
     clip = open_input(input, fps=fps)
     is_video = Path(input).is_file() and Path(input).suffix.lower() in VIDEO_EXTS
     from rich.console import Console

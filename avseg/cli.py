@@ -14,7 +14,7 @@ from typing import Any
 import typer
 
 from avseg import __version__
-from avseg.errors import AvsegError, UsageError
+from avseg.errors import AvsegError, Interrupted, UsageError
 
 app = typer.Typer(
     name="avseg",
@@ -75,7 +75,8 @@ def run(
     tagger: str | None = TAGGER, proposer: str | None = PROPOSER, embedder: str | None = EMBEDDER,
     segmenter: str | None = SEGMENTER, filter: list[str] | None = FILTERS, set: list[str] | None = SETS,
     tiny: bool = TINY, device: str = DEVICE, dtype: str = DTYPE,
-    fps: float = typer.Option(1.0, "--fps", help="Frames per second sampled from a video (AVSBench uses 1)."),
+    fps: float = typer.Option(1.0, "--fps", help="Frames per second sampled from a video (AVSBench uses 1; "
+                              "0.01 to 240)."),
     debug: bool = typer.Option(False, "--debug", help="Also write per-frame proposal JSON and images to DIR/debug."),
     cache_dir: Path | None = CACHE_DIR, no_cache: bool = NO_CACHE,
 ) -> None:
@@ -156,6 +157,8 @@ def eval_(
     clips: str | None = typer.Option(None, "--clips", help="Only these clip ids, comma-separated."),
     batch_videos: int = typer.Option(4, "--batch-videos", help="Videos per batch of the official F-score."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Reuse OUT even if it holds another config's results."),
+    repair: bool = typer.Option(False, "--repair", help="Recompute the clips whose progress files in OUT are "
+                                "unreadable (and rewrite an unreadable config.json); finished clips are kept."),
     cache_dir: Path | None = CACHE_DIR, no_cache: bool = NO_CACHE,
 ) -> None:
     """Run a pipeline on an AVSBench split and score it (resumable)."""
@@ -165,7 +168,7 @@ def eval_(
                         pipeline=_pipeline_args(preset, tagger, proposer, embedder, segmenter, filter, set),
                         tiny=tiny, device=device, dtype=dtype, limit=limit,
                         clips=[c for c in (clips or "").split(",") if c] or None, batch_videos=batch_videos,
-                        overwrite=overwrite, cache_dir=cache_dir, no_cache=no_cache)
+                        overwrite=overwrite, cache_dir=cache_dir, no_cache=no_cache, repair=repair)
     raise typer.Exit(code)
 
 
@@ -191,6 +194,8 @@ def ablate(
     tiny: bool = TINY, device: str = DEVICE, dtype: str = DTYPE,
     limit: int | None = typer.Option(None, "--limit", help="Only the first N clips."),
     batch_videos: int = typer.Option(4, "--batch-videos", help="Videos per batch of the official F-score."),
+    repair: bool = typer.Option(False, "--repair", help="Recompute the clips whose progress files in a cell's "
+                                "folder are unreadable; finished clips are kept."),
     cache_dir: Path | None = CACHE_DIR, no_cache: bool = NO_CACHE,
 ) -> None:
     """Evaluate every cell of an ablation grid, reusing cached stages; write tables and plots."""
@@ -198,7 +203,7 @@ def ablate(
 
     raise typer.Exit(run_ablation_cli(grid=grid, root=root, subset=subset, split=split, out=out, tiny=tiny,
                                       device=device, dtype=dtype, limit=limit, batch_videos=batch_videos,
-                                      cache_dir=cache_dir, no_cache=no_cache))
+                                      cache_dir=cache_dir, no_cache=no_cache, repair=repair))
 
 
 # -- weights ---------------------------------------------------------------------------------
@@ -282,28 +287,80 @@ def cache_clear(
     typer.echo(api.cache_clear(cache_dir, component or None))
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, _interrupt_again)  # a second Ctrl-C during cleanup exits at once
+    raise Interrupted()
+
+
+def _interrupt_again(signum: int, frame: Any) -> None:
+    import os
+
+    sys.stderr.write(f"interrupted: run the same command again to resume ({_resume_command()})\n")
+    sys.stderr.flush()
+    os._exit(130)
+
+
+def _resume_command() -> str:
+    from avseg import command
+
+    return command.shown()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one-line errors, documented exit codes."""
+    import signal
+
+    from avseg import command
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    command.set_invocation(args)
+    # Ctrl-C raises our own BaseException: click would turn KeyboardInterrupt into a bare Abort.
+    old_handler = signal.signal(signal.SIGINT, _interrupt) if _main_thread() else None
     try:
         # In non-standalone mode click returns a command's exit code instead of exiting.
-        code = app(args=argv, standalone_mode=False)
+        code = app(args=args, standalone_mode=False)
     except AvsegError as exc:
-        typer.secho(f"Error: {exc}", fg="red", err=True)
+        typer.secho(f"Error: {' '.join(str(exc).split())}", fg="red", err=True)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
+    except (Interrupted, KeyboardInterrupt):
+        signal.signal(signal.SIGINT, _interrupt_again)
+        typer.secho(f"interrupted: finished work is kept; run the same command again to resume ({command.shown()})",
+                    fg="yellow", err=True)
         sys.exit(130)
+    except OSError as exc:  # a write or read the library did not wrap (disk full, permissions)
+        where = f" {exc.filename}" if exc.filename else ""
+        typer.secho(f"Error:{where}: {exc.strerror or exc}", fg="red", err=True)
+        sys.exit(1)
     except Exception as exc:  # click's usage errors (typer vendors click, so match by shape)
         show, exit_code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        fmt = getattr(exc, "format_message", None)
         if callable(show) and isinstance(exit_code, int):
-            show()
+            if type(exc).__name__ == "NoArgsIsHelpError" or not callable(fmt):
+                show()  # the command's help text
+            else:  # one line, not click's usage block
+                ctx = getattr(exc, "ctx", None)
+                where = getattr(ctx, "command_path", None) or "avseg"
+                msg = " ".join(str(fmt()).split())
+                typer.secho(f"Error: {msg} ('{where} --help' lists the options)", fg="red", err=True)
             sys.exit(exit_code)
         if type(exc).__name__ == "Abort":
             sys.exit(1)
         raise
+    finally:
+        command.clear()
+        if old_handler is not None:
+            signal.signal(signal.SIGINT, old_handler)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 __all__ = ["app", "main", "UsageError"]

@@ -48,7 +48,8 @@ class ComponentConfig(BaseModel):
     ``Field(json_schema_extra={"affects_output": False})`` so the stage cache ignores it.
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # allow_inf_nan=False: ``--set filter.x.threshold=nan`` must fail, naming the parameter
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     def output_params(self) -> dict[str, Any]:
         """The parameters that affect the output: what the stage cache keys on."""
@@ -187,7 +188,10 @@ class Segmenter(Component):
         ``len(proposals[i])`` must be the given proposals in order, the rest are new objects
         (the executor adds them to the trace with ``origin`` = the segmenter's name).
         """
-        outs = self.segment(frames, [p.boxes for p in proposals])
+        from avseg import validate  # validate imports this module
+
+        boxes = [p.boxes for p in proposals]
+        outs = validate.segments(self, self.segment(frames, boxes), boxes, [f.shape[:2] for f in frames])
         result = []
         for f, p, o in zip(frames, proposals, outs, strict=True):
             h, w = f.shape[:2]

@@ -40,6 +40,17 @@ class InputError(AvsegError):
     exit_code = 1
 
 
+class OutputError(AvsegError):
+    """An output file or folder cannot be written (read-only, a file in the way, disk full); names it."""
+
+    exit_code = 1
+
+
+class Interrupted(BaseException):
+    """Ctrl-C, raised by the CLI's SIGINT handler. A BaseException, so that no per-clip
+    ``except Exception`` takes it for a clip failure."""
+
+
 class WeightsMissing(AvsegError):
     exit_code = 1
 

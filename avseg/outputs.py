@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -12,35 +14,113 @@ import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageDraw
 
+from avseg.errors import OutputError, UsageError, one_line
 from avseg.types import FrameResult, Image
 
 TINT = np.array([255, 40, 40], np.float32)
 
 
+#: ``check_out_dir`` refuses a folder whose disk has less free space than this
+MIN_FREE_BYTES = 16 * 2**20
+
+_UMASK: list[int] = []
+
+
+def _umask() -> int:
+    """The process umask, read once (``os.umask`` can only be read by setting it)."""
+    if not _UMASK:
+        try:
+            with open("/proc/self/status", encoding="ascii") as f:
+                line = next(ln for ln in f if ln.startswith("Umask:"))
+            _UMASK.append(int(line.split()[1], 8))
+        except (OSError, StopIteration, ValueError, IndexError):
+            mask = os.umask(0o022)
+            os.umask(mask)
+            _UMASK.append(mask)
+    return _UMASK[0]
+
+
+def _write_failed(path: Path, exc: OSError) -> OutputError:
+    return OutputError(f"cannot write {path}: {exc.strerror or one_line(exc)}")
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
+    """Write via a temporary file and rename, so a reader never sees half a file.
+
+    ``mkstemp`` creates files mode 600; they get ``0o666 & ~umask`` (644 under umask 022) like
+    any file written with ``open``. A failure is an :class:`OutputError` naming ``path``.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
+    except OSError as exc:
+        raise _write_failed(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _write_failed(path, exc) from None
         raise
 
 
+def strict_json(obj: Any) -> Any:
+    """``obj`` with every non-finite float (NaN, inf) replaced by None: strict JSON has no NaN."""
+    if isinstance(obj, float | np.floating):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [strict_json(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return strict_json(obj.tolist())
+    return obj
+
+
 def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, default=_json_default) + "\n").encode())
+    text = json.dumps(strict_json(obj), indent=2, default=_json_default, allow_nan=False)
+    atomic_write_bytes(path, (text + "\n").encode())
 
 
 def _json_default(o: Any) -> Any:
     if isinstance(o, np.generic):
-        return o.item()
+        return strict_json(o.item())
     if isinstance(o, np.ndarray):
-        return o.tolist()
+        return strict_json(o.tolist())
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def check_out_dir(out: Path, option: str = "--out") -> Path:
+    """Make sure ``out`` can take outputs before any work starts: an existing folder this process
+    can write to, or a missing one whose nearest existing parent is such a folder (nothing is
+    created here). Raises a one-line UsageError naming the option and path."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{option} {out} is a file; give a folder (it is created if missing)")
+    probe_dir = out
+    while not probe_dir.exists():
+        probe_dir = probe_dir.parent
+    if not probe_dir.is_dir():
+        raise UsageError(f"{option} {out}: {probe_dir} is a file, so the folder cannot be created")
+    try:  # access() is not enough (root, ACLs, read-only mounts): really write a file
+        fd, probe = tempfile.mkstemp(dir=probe_dir, prefix=".avseg-write-test-")
+        try:
+            os.write(fd, b"ok")
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        what = "is not writable" if probe_dir == out else f"cannot be created in {probe_dir}"
+        raise UsageError(f"{option} {out} {what}: {exc.strerror or one_line(exc)}") from None
+    free = shutil.disk_usage(probe_dir).free
+    if free < MIN_FREE_BYTES:
+        raise UsageError(f"{option} {out}: only {free / 2**20:.1f} MiB free on its disk; free some space first")
+    return out
 
 
 def save_png(path: Path, array: np.ndarray) -> None:

@@ -21,6 +21,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from avseg import validate
 from avseg.audio import clip_windows
 from avseg.cache import make_key
 from avseg.combiners import Union
@@ -245,7 +246,7 @@ class Pipeline:
 
         def compute() -> Arrays:
             out: Arrays = {"n": np.asarray([len(windows)])}
-            for i, t in enumerate(tagger.tag(windows)):
+            for i, t in enumerate(validate.tags(tagger, tagger.tag(windows), len(windows))):
                 out[f"{i}.names"], out[f"{i}.scores"] = np.asarray(t.names, dtype=np.str_), t.scores
             return out
 
@@ -262,7 +263,8 @@ class Pipeline:
         frames = run.frames
         a = self._cached(
             stage, "", [run.clip.clip_id, run.fkeys, prompts],
-            lambda: proposals_to_arrays(proposer.propose(frames, prompts)),
+            lambda: proposals_to_arrays(validate.proposals(proposer, proposer.propose(frames, prompts), len(frames),
+                                                           [f.shape for f in frames])),
         )
         for st, p in zip(states, arrays_to_proposals(a)):
             st.props, st.orig = p, list(range(len(p)))
@@ -280,12 +282,14 @@ class Pipeline:
 
     def _embed(self, stage: ResolvedStage, emb: Embedder, run: _ClipRun) -> None:
         states, windows, clip_id = run.states, run.windows, run.clip.clip_id
-        audio = self._cached(stage, "audio", [clip_id, run.wkeys], lambda: {"audio": emb.embed_audio(windows)})["audio"]
+        audio = self._cached(stage, "audio", [clip_id, run.wkeys], lambda: {
+            "audio": validate.audio_embeddings(emb, emb.embed_audio(windows), len(windows))})["audio"]
         ident = [clip_id, run.fkeys, [content_hash(st.props.boxes) for st in states],
                  [content_hash(st.props.masks) if st.props.masks is not None else None for st in states]]
 
         def regions() -> Arrays:
-            out = emb.embed_regions([st.frame for st in states], [st.props for st in states])
+            props = [st.props for st in states]
+            out = validate.region_embeddings(emb, emb.embed_regions([st.frame for st in states], props), props)
             return {str(i): e for i, e in enumerate(out)}
 
         r = self._cached(stage, "regions", ident, regions)
@@ -345,7 +349,8 @@ class Pipeline:
                 if len(results) != len(run.states):
                     raise ValueError(f"filter_clip returned {len(results)} results for {len(run.states)} frames")
             for st, res in zip(run.states, results):
-                self._apply(flt, st, res)
+                n = len(st.tags) if flt.target == "tags" and st.tags is not None else len(st.props)
+                self._apply(flt, st, validate.filter_result(flt, res, n))
         else:
             for st in run.states:
                 if flt.target == "tags" and st.tags is None:
@@ -356,7 +361,8 @@ class Pipeline:
                 if flt.target == "tags":
                     ctx1 = FrameContext(clip_id, st.index, st.frame, tags=st.tags, all_tags=st.all_tags)
                 with guarded("filter", flt.name, flt.provider, f"failed on clip {clip_id} frame {st.index}"):
-                    res = flt(ctx1)
+                    res = validate.filter_result(flt, flt(ctx1), len(st.tags) if flt.target == "tags" and st.tags is not None
+                                                 else len(st.props))
                 self._apply(flt, st, res)
         self._time(f"filter.{flt.name}", t0)
 

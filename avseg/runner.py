@@ -100,5 +100,6 @@ def run_clip_to_dir(
         "overlay_video": str(video) if video else None,
         "wall_time": round(time.perf_counter() - t0, 4),
     })
+    meta["warnings"] = list(meta.get("warnings", [])) + list(clip.meta.get("warnings", []))
     atomic_write_json(out_dir / "run.json", meta)
     return meta

@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from avseg import yamlio
 from avseg.audio import AudioSpec
 from avseg.components import Capabilities, Component, ComponentConfig, Filter
 from avseg.errors import ChainError, ConfigError, UsageError, did_you_mean
@@ -62,10 +63,7 @@ def load_preset(name_or_path: str, registry: Registry | None = None) -> dict[str
     if name_or_path.endswith((".yaml", ".yml")):
         if not p.is_file():
             raise UsageError(f"pipeline file {name_or_path} does not exist")
-        try:
-            spec = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{name_or_path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+        spec = yamlio.load_file(p, "pipeline file")
         if not isinstance(spec, dict):
             raise ConfigError(f"{name_or_path}: a pipeline spec must be a mapping")
         return spec
@@ -179,8 +177,8 @@ def filter_stages(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _parse_value(raw: str) -> Any:
     try:
-        return yaml.safe_load(raw) if raw != "" else ""
-    except yaml.YAMLError:
+        return yamlio.load_text(raw, "--set") if raw != "" else ""
+    except ConfigError:
         return raw
 
 

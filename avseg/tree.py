@@ -28,6 +28,7 @@ import yaml
 
 from avseg.audioset import NON_VISUAL_TAGS, audioset_labels
 from avseg.errors import ConfigError, UsageError, did_you_mean
+from avseg.yamlio import SafeLoader, load_text, read_text
 
 TOP_LEVEL_KEYS = ("broad_sources", "aliases", "background")
 DEFAULT_TREE_NAME = "avseg/trees/default.yaml"
@@ -323,8 +324,9 @@ def _close(word: str, choices: Iterable[str]) -> str:
 # ---------------------------------------------------------------------- loading
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that rejects duplicate keys, which plain YAML silently overwrites."""
+class _UniqueKeyLoader(SafeLoader):
+    """A safe loader (no aliases of containers) that rejects duplicate keys, which plain YAML
+    silently overwrites."""
 
 
 def _construct_unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
@@ -389,14 +391,7 @@ def parse_tree(data: Any, source: str = "<memory>") -> AVTree:
 
 
 def _read_yaml(text: str, source: str) -> Any:
-    try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise ConfigError(f"{source}: invalid YAML{at}: {exc.problem or exc}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: invalid YAML: {' '.join(str(exc).split())}") from None
+    return load_text(text, source, _UniqueKeyLoader)
 
 
 @lru_cache(maxsize=1)
@@ -410,12 +405,9 @@ def load_tree(path: str | Path | None = None) -> AVTree:
     if path is None:
         return _default_tree()
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"AVIS tree file not found: {p}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read AVIS tree file {p}: {exc}") from None
+    if not p.exists():
+        raise ConfigError(f"AVIS tree file not found: {p}")
+    text = read_text(p, "AVIS tree file")
     return parse_tree(_read_yaml(text, str(p)), str(p))
 
 

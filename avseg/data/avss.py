@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from avseg.data.base import Dataset, Record, _one_line, check_path_part, column, read_csv_rows
+from avseg.data.images import open_image
 from avseg.errors import InputError, UsageError, did_you_mean
 from avseg.types import BoolArray, Clip, Image
 
@@ -177,11 +178,11 @@ class AVSSDataset(Dataset):
         if i not in self.annotated_frames(rec.clip_id):
             return None
         path = self.mask_path(rec, i)
-        from PIL import Image as PILImage
-
         try:
-            with PILImage.open(path) as im:
+            with open_image(path, "mask") as im:  # refuses oversized images before decoding
                 rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)
+        except InputError:
+            raise
         except FileNotFoundError:
             raise InputError(f"cannot read mask {path}: file not found") from None
         except Exception as exc:

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
-
 from avseg.audio import load_audio
+from avseg.data import audiocheck, images
 from avseg.errors import InputError, UsageError, did_you_mean
 from avseg.types import BoolArray, Clip, FloatArray, Image
 
@@ -35,39 +34,17 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def read_rgb(path: Path, what: str = "frame") -> Image:
-    """Decode an image file as RGB uint8; a missing or corrupt file is an InputError naming it."""
-    from PIL import Image as PILImage
-
-    try:
-        with PILImage.open(path) as im:
-            arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except FileNotFoundError:
-        raise InputError(f"cannot read {what} {path}: file not found") from None
-    except Exception as exc:
-        raise InputError(f"cannot read {what} {path}: {_one_line(exc)}") from exc
-    return np.ascontiguousarray(arr)
+def read_rgb(path: Path, what: str = "frame", size: tuple[int, int] | None = None) -> Image:
+    """Decode an image file as RGB uint8 (any bit depth or mode, see :mod:`avseg.data.images`);
+    a missing, corrupt or oversized file is an InputError naming it."""
+    return images.read_rgb(path, what, size)
 
 
 def read_binary_mask(path: Path) -> BoolArray:
-    """Read a binary GT mask as the official loader does for 0/255 masks (``convert('1')``: >= 128).
-
-    Grey/RGB/1-bit masks are converted to ``L`` and thresholded at 128 (``convert('1')`` itself
-    would dither grey values). Palette (``P``) masks count any non-zero index as foreground, so
-    index-1 masks with a dark palette colour are not lost; for 0/255 masks both rules agree.
-    """
-    from PIL import Image as PILImage
-
-    try:
-        with PILImage.open(path) as im:
-            if im.mode == "P":
-                return np.asarray(im, dtype=np.uint8) > 0
-            arr = np.asarray(im.convert("L"), dtype=np.uint8)
-    except FileNotFoundError:
-        raise InputError(f"cannot read mask {path}: file not found") from None
-    except Exception as exc:
-        raise InputError(f"cannot read mask {path}: {_one_line(exc)}") from exc
-    return arr >= 128
+    """Read a binary GT mask by the one mask rule of :mod:`avseg.data.images` (8/16-bit scaled to
+    [0, 1] and thresholded at 0.5, so >= 128 for 0/255 masks as the official loader reads them;
+    palette indices non-zero = foreground; colour masks with differing channels refused)."""
+    return images.read_mask(path, "mask")
 
 
 def read_audio_file(path: Path) -> tuple[FloatArray, int]:
@@ -277,13 +254,15 @@ class Dataset:
         def audio_loader() -> tuple[FloatArray, int]:
             return read_audio_file(self.audio_path(rec))
 
+        meta = self._meta(rec)
+        timestamps = avsbench_timestamps(rec.num_frames)
         return Clip(
             clip_id=rec.clip_id,
-            timestamps=avsbench_timestamps(rec.num_frames),
-            audio_loader=audio_loader,
+            timestamps=timestamps,
+            audio_loader=audiocheck.checked(audio_loader, self.audio_path(rec).name, timestamps, meta),
             frame_loader=frame_loader,
             category=rec.category,
-            meta=self._meta(rec),
+            meta=meta,
         )
 
 

@@ -11,7 +11,9 @@ import re
 from pathlib import Path
 
 from avseg.audio import load_audio
+from avseg.data import audiocheck
 from avseg.data.base import FRAME_OFFSET, read_rgb
+from avseg.data.images import image_size
 from avseg.errors import InputError
 from avseg.types import Clip, FloatArray, Image
 
@@ -50,18 +52,30 @@ def read_frames_folder(path: str | Path, audio: str | Path | None = None) -> Cli
     else:
         audio_path = Path(audio)
 
+    # Headers only: oversized frames are refused and mixed sizes found before anything is decoded.
+    sizes = [image_size(p, "frame") for p in frames]
+    warnings: list[str] = []
+    if len(set(sizes)) > 1:
+        odd = next(p for p, s in zip(frames, sizes) if s != sizes[0])
+        warnings.append(f"frames in {folder} have {len(set(sizes))} different sizes (e.g. {odd.name}); "
+                        f"all are resized to {sizes[0][0]}x{sizes[0][1]}, the first frame's size")
+    target = sizes[0] if warnings else None
+
     def frame_loader(i: int) -> Image:
         if not 0 <= i < len(frames):
             raise IndexError(f"frame {i} out of range for {folder} ({len(frames)} frames)")
-        return read_rgb(frames[i], "frame")
+        return read_rgb(frames[i], "frame", size=target)
 
     def audio_loader() -> tuple[FloatArray, int]:
         return load_audio(audio_path)
 
+    timestamps = [i + FRAME_OFFSET for i in range(len(frames))]
+    meta = {"source": str(folder), "frame_files": [p.name for p in frames], "audio_file": audio_path.name,
+            "warnings": warnings}
     return Clip(
         clip_id=folder.name,
-        timestamps=[i + FRAME_OFFSET for i in range(len(frames))],
-        audio_loader=audio_loader,
+        timestamps=timestamps,
+        audio_loader=audiocheck.checked(audio_loader, audio_path.name, timestamps, meta),
         frame_loader=frame_loader,
-        meta={"source": str(folder), "frame_files": [p.name for p in frames], "audio_file": audio_path.name},
+        meta=meta,
     )

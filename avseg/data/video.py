@@ -17,7 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from avseg.checks import check_fps
+from avseg.data import audiocheck
 from avseg.data.base import FRAME_OFFSET
+from avseg.data.images import MAX_SIDE
 from avseg.errors import InputError
 from avseg.types import Clip, FloatArray, Image
 
@@ -97,8 +100,7 @@ def read_video(path: str | Path, fps: float = 1.0) -> Clip:
     import av
 
     p = Path(path)
-    if fps <= 0:
-        raise InputError(f"fps must be positive, got {fps}")
+    check_fps(fps)
     if not p.is_file():
         raise InputError(f"cannot read video {p}: file not found")
     try:
@@ -114,6 +116,9 @@ def read_video(path: str | Path, fps: float = 1.0) -> Clip:
         raise
     except Exception as exc:
         raise InputError(f"cannot read video {p}: {_one_line(exc)}") from exc
+    if max(width or 0, height or 0) > MAX_SIDE:
+        raise InputError(f"video {p} is {width}x{height}; the largest accepted side is {MAX_SIDE} px "
+                         "(downscale it first)")
 
     n = max(1, int(round(duration * fps)))
     targets = [(i + FRAME_OFFSET) / fps for i in range(n)]
@@ -152,7 +157,7 @@ def read_video(path: str | Path, fps: float = 1.0) -> Clip:
     return Clip(
         clip_id=p.stem,
         timestamps=targets,
-        audio_loader=audio_loader,
+        audio_loader=audiocheck.checked(audio_loader, p.name, targets, meta),
         frame_loader=frame_loader,
         meta=meta,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,16 +17,18 @@ from typing import Any
 
 import numpy as np
 
+from avseg.checks import check_batch_videos, check_limit
 from avseg.data import Dataset, avss_label_names, open_dataset
-from avseg.errors import AvsegError, UsageError
+from avseg.errors import AvsegError, InputError, OutputError, one_line
+from avseg.eval import folder
 from avseg.eval.metrics import BinaryMetrics, SemanticMetrics
-from avseg.outputs import atomic_write_bytes, atomic_write_json, mask_png, save_png
+from avseg.outputs import atomic_write_bytes, atomic_write_json, check_out_dir, mask_png, save_png
 from avseg.pipeline import ClipResult, Pipeline
 from avseg.registry import Registry, load_registry
 from avseg.runtime import Runtime
-from avseg.spec import compose, resolve
+from avseg.spec import ResolvedSpec, compose, resolve
 
-STATE_DIR = "clips"
+STATE_DIR = folder.STATE_DIR
 
 
 def _norm(label: str) -> str:
@@ -62,44 +65,8 @@ def config_identity(resolved: dict[str, Any], subset: str, split: str, tiny: boo
     return ident
 
 
-def _component_change(old: Any, new: dict[str, dict[str, str]]) -> str | None:
-    """The first difference in provider, version or fingerprint, as words; None when equal."""
-    if not isinstance(old, dict):
-        return "it records no component versions"
-    for name, now in new.items():
-        was = old.get(name)
-        if not isinstance(was, dict):
-            continue
-        for field in ("provider", "version", "fingerprint"):
-            if was.get(field) != now.get(field):
-                return f"{name} {field} changed from {was.get(field)!r} to {now.get(field)!r}"
-    return None
-
-
-def _check_out_dir(out: Path, ident: dict[str, Any], overwrite: bool) -> None:
-    import json
-
-    cfg = out / "config.json"
-    if cfg.exists() and not overwrite:
-        try:
-            old = json.loads(cfg.read_text())
-        except ValueError:
-            old = None
-        if old != ident:
-            changed = None
-            if isinstance(old, dict) and "components" in ident and {
-                k: v for k, v in old.items() if k != "components"} == {k: v for k, v in ident.items() if k != "components"}:
-                changed = _component_change(old.get("components"), ident["components"])
-            if changed:
-                raise UsageError(f"{out} holds results made by other code: {changed}; "
-                                 "choose another --out or pass --overwrite")
-            raise UsageError(
-                f"{out} holds results of a different pipeline config; choose another --out or pass --overwrite"
-            )
-    if overwrite and (out / STATE_DIR).exists():
-        for f in (out / STATE_DIR).glob("*.json"):
-            f.unlink()
-    atomic_write_json(cfg, ident)
+def _check_out_dir(out: Path, ident: dict[str, Any], overwrite: bool, repair: bool = False) -> None:
+    folder.check_config(out, ident, overwrite, repair)
 
 
 def _label_map_to_classes(result_labels: list[str], label_map: np.ndarray | None, h: int, w: int,
@@ -134,7 +101,9 @@ def evaluate_clip(dataset: Dataset, pipeline: Pipeline, clip_id: str, out: Path,
             if gt is None:
                 continue
             if gt.shape != m.shape:
-                raise AvsegError(f"prediction {m.shape} and GT {gt.shape} sizes differ for {clip_id} frame {fr.index}")
+                gt_file = dataset.mask_path(dataset.record(clip_id), fr.index)
+                raise InputError(f"GT mask {gt_file} is {gt.shape[1]}x{gt.shape[0]} but frame {fr.index + 1} of "
+                                 f"clip {clip_id} is {m.shape[1]}x{m.shape[0]}")
             preds.append(m)
             gts.append(gt)
             if semantic:
@@ -146,6 +115,7 @@ def evaluate_clip(dataset: Dataset, pipeline: Pipeline, clip_id: str, out: Path,
         "clip_id": clip_id,
         "category": clip.category,
         "time": round(elapsed, 4),
+        "warnings": list(clip.meta.get("warnings", [])),
         "binary": BinaryMetrics().add_clip(clip_id, preds, gts, frames[: len(preds)]).to_dict(),
     }
     if semantic:
@@ -179,37 +149,49 @@ def per_clip_csv(dataset: Dataset, states: dict[str, dict[str, Any]]) -> bytes:
     return buf.getvalue().encode()
 
 
-def load_states(out: Path) -> dict[str, dict[str, Any]]:
-    import json
-
-    states = {}
-    for f in sorted((out / STATE_DIR).glob("*.json")):
-        try:
-            s = json.loads(f.read_text())
-        except ValueError:
-            continue  # unreadable state: the clip is redone
-        states[s["clip_id"]] = s
-    return states
+def load_states(out: Path, ident: dict[str, Any] | None = None, semantic: bool = False,
+                repair: bool = False, wanted: set[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Finished clips; see :func:`avseg.eval.folder.load_states` for unreadable files."""
+    return folder.load_states(out, ident, semantic, repair, wanted)
 
 
 def run_eval(
     *, root: Path, subset: str, split: str, out: Path, pipeline: dict[str, Any], runtime: Runtime,
     limit: int | None = None, clips: Sequence[str] | None = None, batch_videos: int = 4,
     overwrite: bool = False, registry: Registry | None = None, progress: bool = True,
-    built: Pipeline | None = None,
+    built: Pipeline | None = None, repair: bool = False,
 ) -> dict[str, Any]:
     """Evaluate; returns the metrics dict also written to ``out/metrics.json``."""
+    check_batch_videos(batch_videos)
+    check_limit(limit)
     registry = registry or load_registry()
     spec = compose(registry=registry, **pipeline)
     resolved = resolve(spec, registry)
     dataset = open_dataset(root, subset, split).select(limit=limit, clips=clips)
+    require_clips(dataset)
     semantic = is_semantic(subset)
+    check_out_dir(out)
     out.mkdir(parents=True, exist_ok=True)
+    with folder.FolderLock(out):
+        return _run_eval_locked(dataset, out, resolved, runtime, subset, split, semantic, batch_videos,
+                                overwrite, repair, progress, built)
+
+
+def require_clips(dataset: Dataset) -> None:
+    """An empty split has no score: refuse it rather than report 0 on 0 clips."""
+    if len(dataset) == 0:
+        raise InputError(f"no clips to evaluate: {dataset.csv_path} has no {dataset.split} rows"
+                         " (or none matched --clips/--limit)")
+
+
+def _run_eval_locked(dataset: Dataset, out: Path, resolved: ResolvedSpec, runtime: Runtime, subset: str,
+                     split: str, semantic: bool, batch_videos: int, overwrite: bool, repair: bool,
+                     progress: bool, built: Pipeline | None) -> dict[str, Any]:
     from avseg.runner import component_versions
 
     ident = config_identity(resolved.as_dict(), subset, split, runtime.tiny, component_versions(resolved))
-    _check_out_dir(out, ident, overwrite)
-    states = {cid: s for cid, s in load_states(out).items() if cid in set(dataset.ids)}
+    _check_out_dir(out, ident, overwrite, repair)
+    states = load_states(out, ident, semantic, repair, wanted=set(dataset.ids))
     todo = [cid for cid in dataset.ids if cid not in states]
     failed: list[dict[str, str]] = []
     indexer = LabelIndexer()
@@ -222,10 +204,20 @@ def run_eval(
             for cid in todo:
                 try:
                     state = evaluate_clip(dataset, built, cid, out, semantic, indexer)
+                except OutputError:
+                    raise  # the folder cannot take results: every further clip would fail the same way
                 except AvsegError as exc:
-                    failed.append({"clip": cid, "reason": str(exc)})
+                    failed.append({"clip": cid, "reason": " ".join(str(exc).split())})
                     advance()
                     continue
+                except Exception as exc:  # a bug outside any component: fail this clip, keep the others
+                    if os.environ.get("AVSEG_DEBUG"):
+                        raise
+                    failed.append({"clip": cid, "reason": f"unexpected {one_line(exc)} (AVSEG_DEBUG=1 shows "
+                                                          "the traceback)"})
+                    advance()
+                    continue
+                state["config_id"] = folder.config_id(ident)
                 atomic_write_json(out / STATE_DIR / f"{cid}.json", state)
                 states[cid] = state
                 advance()
@@ -253,6 +245,8 @@ def run_eval(
     })
     if indexer.unmapped:
         metrics["unmapped_labels"] = indexer.unmapped
+    warnings = [f"{c}: {w}" for c in dataset.ids if c in states for w in states[c].get("warnings", [])]
+    metrics["warnings"] = list(resolved.warnings) + warnings
     atomic_write_bytes(out / "per_clip.csv", per_clip_csv(dataset, states))
     atomic_write_json(out / "metrics.json", metrics)
     return metrics
@@ -300,17 +294,22 @@ def print_summary(metrics: dict[str, Any]) -> None:
     t.add_row("clips / frames", f"{metrics['n_clips']} / {metrics['n_frames']}")
     t.add_row("failed clips", str(len(metrics.get("failed", []))))
     Console().print(t)
+    import sys
+
+    # plain writes: a console would wrap long reasons (paths) at 80 columns when not a terminal
+    for w in metrics.get("warnings", []):
+        print(f"warning: {w}", file=sys.stderr)
     for f in metrics.get("failed", []):
-        Console(stderr=True).print(f"[red]failed[/] {f['clip']}: {f['reason']}")
+        print(f"failed {f['clip']}: {f['reason']}", file=sys.stderr)
 
 
 def run_eval_cli(*, root: Path, subset: str, split: str, out: Path, pipeline: dict[str, Any], tiny: bool,
                  device: str, dtype: str, limit: int | None, clips: list[str] | None, batch_videos: int,
-                 overwrite: bool, cache_dir: Path | None, no_cache: bool) -> int:
+                 overwrite: bool, cache_dir: Path | None, no_cache: bool, repair: bool = False) -> int:
     from avseg.api import make_runtime
 
     runtime = make_runtime(tiny=tiny, device=device, dtype=dtype, cache_dir=cache_dir, no_cache=no_cache)
     metrics = run_eval(root=root, subset=subset, split=split, out=out, pipeline=pipeline, runtime=runtime,
-                       limit=limit, clips=clips, batch_videos=batch_videos, overwrite=overwrite)
+                       limit=limit, clips=clips, batch_videos=batch_videos, overwrite=overwrite, repair=repair)
     print_summary(metrics)
     return 1 if metrics["failed"] else 0

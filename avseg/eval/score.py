@@ -1,7 +1,8 @@
 """``avseg score``: the official metrics for predicted masks from any AVS model.
 
-Predictions sit at the same relative path as their GT mask (see ``Dataset.pred_relpath``);
-0 is background and anything above 127 foreground. For AVSS, class-index PNGs in a
+Predictions sit at the same relative path as their GT mask (see ``Dataset.pred_relpath``) and
+are read by the mask rule of :mod:`avseg.data.images`: 8/16-bit single-channel values scaled to
+[0, 1] (foreground above 0.5), palette indices non-zero = foreground, colour masks refused. For AVSS, class-index PNGs in a
 ``labels/`` folder beside ``--pred`` (as ``avseg eval`` writes them) add the 71-class metrics.
 A missing prediction counts as an empty mask and is reported.
 """
@@ -15,29 +16,44 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from avseg.checks import check_batch_videos
 from avseg.data import open_dataset
+from avseg.data.images import read_mask_values
 from avseg.errors import InputError, UsageError
 from avseg.eval.metrics import BinaryMetrics, SemanticMetrics
-from avseg.eval.runner import is_semantic
+from avseg.eval.runner import is_semantic, require_clips
 
 
 def _read_pred(path: Path, shape: tuple[int, int]) -> np.ndarray | None:
+    """A prediction's values by the mask rule of :mod:`avseg.data.images`, or None when missing."""
+    if not path.exists():
+        return None
+    arr = read_mask_values(path, "prediction")
+    if arr.shape != shape:
+        raise InputError(f"prediction {path} is {arr.shape[1]}x{arr.shape[0]}, GT is {shape[1]}x{shape[0]}")
+    return arr
+
+
+def _read_labels(path: Path, shape: tuple[int, int]) -> np.ndarray | None:
+    """A class-index PNG (AVSS ``labels/``): the pixel values are class indices, not a mask."""
     if not path.exists():
         return None
     try:
         with Image.open(path) as im:
-            arr = np.asarray(im.convert("L"))
+            arr = np.asarray(im if im.mode in ("L", "P") else im.convert("L"))
     except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read prediction {path}: {exc}") from None
+        raise InputError(f"cannot read prediction {path}: {' '.join(str(exc).split())}") from None
     if arr.shape != shape:
         raise InputError(f"prediction {path} is {arr.shape[1]}x{arr.shape[0]}, GT is {shape[1]}x{shape[0]}")
     return arr
 
 
 def score_predictions(root: Path, subset: str, split: str, pred: Path, batch_videos: int = 4) -> dict[str, Any]:
+    check_batch_videos(batch_videos)
     if not pred.is_dir():
         raise UsageError(f"--pred {pred}: not a folder")
     dataset = open_dataset(root, subset, split)
+    require_clips(dataset)
     semantic = is_semantic(subset)
     labels_dir = pred.parent / "labels" if pred.name == "masks" else pred / "labels"
     use_labels = semantic and labels_dir.is_dir()
@@ -58,7 +74,7 @@ def score_predictions(root: Path, subset: str, split: str, pred: Path, batch_vid
             preds.append(p)
             gts.append(gt)
             if use_labels:
-                lp = _read_pred(labels_dir / rel, gt.shape)
+                lp = _read_labels(labels_dir / rel, gt.shape)
                 sp.append(lp if lp is not None else np.zeros(gt.shape, np.uint8))
                 sg.append(dataset.gt_label_map(clip, i))  # type: ignore[attr-defined]
         binary.add_clip(clip.clip_id, preds, gts, frames)

@@ -61,7 +61,7 @@ class AvisFilter(_Filter):
             "max", description="how leaf probabilities add up to a node"
         )
         tag_threshold: float = Field(
-            0.1, ge=0.0, description="audio score a node needs to count as sounding (tag probability)"
+            0.1, ge=0.0, le=1.0, description="audio score a node needs to count as sounding (tag probability)"
         )
         match: Literal["source", "broad"] = Field(
             "source",

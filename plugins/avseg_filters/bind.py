@@ -35,7 +35,7 @@ class BindConfig(ComponentConfig):
         "cosine", description="cosine: cosine(region, audio); softmax: softmax over the frame's regions"
     )
     threshold: float | None = Field(
-        None, description="keep regions scoring >= this; null = the mode's default (cosine 0.7, softmax 0.2)"
+        None, ge=-1.0, le=1.0, description="keep regions scoring >= this; null = the mode's default (cosine 0.7, softmax 0.2)"
     )
     temperature: float | None = Field(
         None,

@@ -48,7 +48,7 @@ class TagThreshold(Filter):
 
 
 class ScoreThresholdConfig(ComponentConfig):
-    threshold: float = Field(0.5, description="keep proposals with score >= this")
+    threshold: float = Field(0.5, ge=0.0, le=1.0, description="keep proposals with score >= this")
     max_area_fraction: float | None = Field(
         None, gt=0.0, le=1.0, description="drop boxes covering >= this fraction of the frame (e.g. 0.98)"
     )

@@ -1,0 +1,176 @@
+"""An eval output folder's own files: the lock, ``config.json`` and the per-clip progress files.
+
+- ``OUT/.lock`` holds the pid of the eval using the folder. A second eval on the same folder
+  stops with one line; a lock left by a process that no longer runs is taken over.
+- ``OUT/config.json`` says which pipeline made the results; a different one is refused (or, with
+  ``--overwrite``, the old progress is discarded).
+- ``OUT/clips/<id>.json`` marks a finished clip and holds its scores.
+
+A progress or config file that cannot be read (truncated by a full disk, edited by hand) is
+never guessed about: the eval stops and names the file together with the command that repairs
+it, ``--repair``. Repair recomputes exactly the clips whose progress files are unreadable and
+rewrites an unreadable ``config.json``; every readable finished clip is kept. Each progress
+file records a hash of the config that made it, so after a repair a clip made by another
+config is recomputed too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from avseg import command
+from avseg.errors import UsageError, one_line
+from avseg.eval.metrics import ClipScores, SemanticClipScores
+from avseg.outputs import atomic_write_json
+
+STATE_DIR = "clips"
+LOCK = ".lock"
+
+
+def config_id(ident: dict[str, Any]) -> str:
+    """A short hash of a config identity, stored in each progress file."""
+    return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+class FolderLock:
+    """``with FolderLock(out):`` holds ``out/.lock`` (our pid) for the duration of an eval."""
+
+    def __init__(self, out: Path) -> None:
+        self.path = Path(out) / LOCK
+        self.held = False
+
+    def __enter__(self) -> FolderLock:
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+            except FileExistsError:
+                holder = self._holder()
+                if holder is not None and holder != os.getpid() and _alive(holder):
+                    raise UsageError(
+                        f"{self.path.parent} is in use by another avseg eval (pid {holder}, lock file {self.path}); "
+                        "wait for it to finish or use another --out (delete the lock file only if that process "
+                        "is not an avseg eval)") from None
+                # stale (dead pid, our own leftover, or unreadable): take it over
+                self.path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(f"{os.getpid()}\n")
+            self.held = True
+            return self
+        raise UsageError(f"cannot take the lock {self.path}: another eval keeps recreating it")
+
+    def _holder(self) -> int | None:
+        try:
+            return int(self.path.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.held and self._holder() == os.getpid():
+            self.path.unlink(missing_ok=True)
+        self.held = False
+
+
+def _repair_hint() -> str:
+    return f"repair it with: {command.shown(['--repair'])}"
+
+
+def component_change(old: Any, new: dict[str, dict[str, str]]) -> str | None:
+    """The first difference in provider, version or fingerprint, as words; None when equal."""
+    if not isinstance(old, dict):
+        return "it records no component versions"
+    for name, now in new.items():
+        was = old.get(name)
+        if not isinstance(was, dict):
+            continue
+        for field in ("provider", "version", "fingerprint"):
+            if was.get(field) != now.get(field):
+                return f"{name} {field} changed from {was.get(field)!r} to {now.get(field)!r}"
+    return None
+
+
+def check_config(out: Path, ident: dict[str, Any], overwrite: bool, repair: bool) -> None:
+    """Refuse a folder holding another config's results; write ``config.json``."""
+    cfg = out / "config.json"
+    if cfg.exists() and not overwrite:
+        try:
+            old = json.loads(cfg.read_text(encoding="utf-8"))
+            if not isinstance(old, dict):
+                raise ValueError(f"expected a JSON object, got {type(old).__name__}")
+        except (OSError, ValueError) as exc:
+            if not repair:
+                raise UsageError(f"{cfg} is unreadable ({one_line(exc, 80)}); finished clips are kept when you "
+                                 f"{_repair_hint()}") from None
+            old = ident  # progress files carry the config hash: another config's clips are redone
+        if old != ident:
+            changed = None
+            if "components" in ident and {k: v for k, v in old.items() if k != "components"} == {
+                    k: v for k, v in ident.items() if k != "components"}:
+                changed = component_change(old.get("components"), ident["components"])
+            if changed:
+                raise UsageError(f"{out} holds results made by other code: {changed}; "
+                                 "choose another --out or pass --overwrite")
+            raise UsageError(
+                f"{out} holds results of a different pipeline config; choose another --out or pass --overwrite"
+            )
+    if overwrite and (out / STATE_DIR).exists():
+        for f in (out / STATE_DIR).glob("*.json"):
+            f.unlink()
+    atomic_write_json(cfg, ident)
+
+
+def _check_state(s: Any, stem: str, semantic: bool) -> None:
+    if not isinstance(s, dict):
+        raise ValueError(f"expected a JSON object, got {type(s).__name__}")
+    if s.get("clip_id") != stem:
+        raise ValueError(f"clip_id {s.get('clip_id')!r} does not match the file name")
+    b = ClipScores.from_dict(s["binary"])
+    _ = b.j, b.f
+    if semantic:
+        _ = SemanticClipScores.from_dict(s["semantic"]).j
+
+
+def load_states(out: Path, ident: dict[str, Any] | None = None, semantic: bool = False,
+                repair: bool = False, wanted: set[str] | None = None) -> dict[str, dict[str, Any]]:
+    """The finished clips' states. Unreadable files stop the eval with the ``--repair`` command;
+    with ``repair`` they are deleted (and so recomputed), as are states made by another config."""
+    states: dict[str, dict[str, Any]] = {}
+    bad: list[tuple[Path, str]] = []
+    cid = config_id(ident) if ident is not None else None
+    for f in sorted((out / STATE_DIR).glob("*.json")):
+        if wanted is not None and f.stem not in wanted:
+            continue
+        try:
+            s = json.loads(f.read_text(encoding="utf-8"))
+            _check_state(s, f.stem, semantic)
+        except Exception as exc:  # any malformed content: JSON, keys, types, shapes
+            bad.append((f, one_line(exc, 80)))
+            continue
+        if repair and cid is not None and s.get("config_id", cid) != cid:
+            bad.append((f, "made by another config"))
+            continue
+        states[s["clip_id"]] = s
+    if bad and not repair:
+        first, why = bad[0]
+        more = f" and {len(bad) - 1} more progress files" if len(bad) > 1 else ""
+        raise UsageError(f"progress file {first} is unreadable ({why}){more}; recompute just those clips "
+                         f"with: {command.shown(['--repair'])}")
+    for f, _ in bad:
+        f.unlink(missing_ok=True)
+    return states

@@ -1,0 +1,99 @@
+"""Checks on what a component returns, made where the executor receives it.
+
+A plugin that returns the wrong type (a list instead of a :class:`FilterResult`, fewer
+:class:`Proposals` than frames, an index past the end) would otherwise crash somewhere
+downstream with a traceback that names no component. Each check raises a one-line
+:class:`~avseg.errors.ComponentFailed` naming the component, so only that clip fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from avseg.components import Component
+from avseg.errors import ComponentFailed
+from avseg.types import FilterResult, Proposals, SegmenterOutput, Tags
+
+
+def _label(comp: Component, method: str) -> str:
+    return f"{comp.kind} {comp.name!r} (from {comp.provider}) {method}()"
+
+
+def _what(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        inner = f" of {type(value[0]).__name__}" if value else ""
+        return f"a {type(value).__name__}{inner} of length {len(value)}"
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    return f"a {type(value).__name__}"
+
+
+def _fail(comp: Component, method: str, value: Any, expected: str) -> ComponentFailed:
+    return ComponentFailed(f"{_label(comp, method)} returned {_what(value)}; expected {expected}")
+
+
+def _per_frame(comp: Component, method: str, value: Any, n: int, cls: type, name: str) -> list[Any]:
+    if not isinstance(value, list | tuple) or len(value) != n or not all(isinstance(v, cls) for v in value):
+        raise _fail(comp, method, value, f"a list of {n} {name}")
+    return list(value)
+
+
+def tags(comp: Component, value: Any, n: int) -> list[Tags]:
+    return _per_frame(comp, "tag", value, n, Tags, "Tags")
+
+
+def proposals(comp: Component, value: Any, n: int,
+              shapes: Sequence[tuple[int, ...]] | None = None) -> list[Proposals]:
+    """One Proposals per frame; masks, when given, at their frame's (H, W) (``shapes``)."""
+    out = _per_frame(comp, "propose", value, n, Proposals, "Proposals")
+    for i, (p, hw) in enumerate(zip(out, shapes or [])):
+        if p.masks is not None and tuple(p.masks.shape[1:]) != tuple(hw[:2]):
+            raise ComponentFailed(f"{_label(comp, 'propose')} returned masks of shape {p.masks.shape} for "
+                                  f"frame {i} of size {hw[0]}x{hw[1]} (H x W); masks must be at the frame's size")
+    return out
+
+
+def audio_embeddings(comp: Component, value: Any, n: int) -> np.ndarray:
+    if not isinstance(value, np.ndarray) or value.ndim != 2 or len(value) != n:
+        raise _fail(comp, "embed_audio", value, f"an array of shape ({n}, D)")
+    return value
+
+
+def region_embeddings(comp: Component, value: Any, props: Sequence[Proposals]) -> list[np.ndarray]:
+    ok = isinstance(value, list | tuple) and len(value) == len(props) and all(
+        isinstance(e, np.ndarray) and e.ndim == 2 and len(e) == len(p) for e, p in zip(value, props))
+    if not ok:
+        raise _fail(comp, "embed_regions", value, f"a list of {len(props)} (N_i, D) arrays, one row per proposal")
+    return list(value)
+
+
+def segments(comp: Component, value: Any, boxes: Sequence[np.ndarray], shapes: Sequence[tuple[int, int]]
+             ) -> list[SegmenterOutput]:
+    outs = _per_frame(comp, "segment", value, len(boxes), SegmenterOutput, "SegmenterOutput")
+    for o, b, hw in zip(outs, boxes, shapes):
+        m = np.asarray(o.masks)
+        if m.ndim != 3 or m.shape[0] != len(b) or tuple(m.shape[1:]) != tuple(hw) or len(np.asarray(o.scores)) != len(b):
+            raise ComponentFailed(f"{_label(comp, 'segment')} returned masks of shape {m.shape}; expected "
+                                  f"({len(b)}, {hw[0]}, {hw[1]}) and {len(b)} scores")
+    return outs
+
+
+def filter_result(comp: Component, value: Any, n: int) -> FilterResult:
+    """A FilterResult whose ``keep`` holds distinct indices into the ``n`` items it was given."""
+    if not isinstance(value, FilterResult):
+        raise _fail(comp, "__call__", value, "a FilterResult")
+    keep = value.keep
+    if isinstance(keep, np.ndarray) and keep.ndim == 1 and (keep.dtype.kind in "iu" or not len(keep)):
+        keep = keep.astype(np.int64).tolist()
+    if not isinstance(keep, list | tuple) or not all(isinstance(i, int | np.integer) for i in keep):
+        raise ComponentFailed(f"{_label(comp, '__call__')} returned keep={_what(keep)}; expected a list of indices")
+    if any(not 0 <= int(i) < n for i in keep) or len(set(int(i) for i in keep)) != len(keep):
+        raise ComponentFailed(f"{_label(comp, '__call__')} returned keep={list(keep)[:10]}; expected distinct "
+                              f"indices in [0, {n})")
+    if not isinstance(value.drops, dict):
+        raise ComponentFailed(f"{_label(comp, '__call__')} returned drops={_what(value.drops)}; expected a dict")
+    value.keep = [int(i) for i in keep]
+    return value
