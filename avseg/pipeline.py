@@ -138,7 +138,7 @@ class Pipeline:
             if on_stage is not None:
                 on_stage(f"loading {stage.kind} {stage.name}")
             t0 = time.perf_counter()
-            with guarded(stage.kind, stage.name, stage.cls.provider, "could not be built"):
+            with guarded(stage.kind, stage.name, stage.provider, "could not be built"):
                 comp = stage.cls(stage.config, runtime)
             runtime.timings[f"load.{stage.kind}.{stage.name}"] = time.perf_counter() - t0
             return comp
@@ -150,6 +150,7 @@ class Pipeline:
         self.filters: list[Filter] = [build(f) for f in spec.filters]
         self._stage_of: dict[int, ResolvedStage] = {id(getattr(self, k)): getattr(spec, k) for k in (
             "tagger", "proposer", "embedder", "segmenter") if getattr(spec, k) is not None}
+        self._stage_of.update({id(f): s for f, s in zip(self.filters, spec.filters)})
 
     # -- stage plumbing -------------------------------------------------------------
     def components(self) -> list[Component]:
@@ -159,7 +160,7 @@ class Pipeline:
         stage = self._stage_of[id(comp)]
         label = f"{stage.kind}.{stage.name}" + (f".{what}" if what else "")
         cache = self.runtime.cache
-        key = make_key(stage.name, comp.version, stage.config.output_params(), self.runtime.weights_mode, what, identity)
+        key = make_key(stage.name, stage.version, stage.config.output_params(), self.runtime.weights_mode, what, identity)
         ns = f"stage/{stage.name}"
         t0 = time.perf_counter()
         if cache is not None:
@@ -170,7 +171,7 @@ class Pipeline:
                 return hit
         if self.on_stage is not None:
             self.on_stage(label)
-        with guarded(stage.kind, stage.name, comp.provider, f"failed on clip {self._clip_id}"):
+        with guarded(stage.kind, stage.name, stage.provider, f"failed on clip {self._clip_id}"):
             value = compute()
         self.runtime.count(f"{label}.computed")
         if cache is not None:
@@ -292,7 +293,7 @@ class Pipeline:
     def _apply_tag_filter(self, flt: Filter, st: _FrameState, clip_id: str) -> None:
         if st.tags is None:
             return
-        with guarded("filter", flt.name, flt.provider, f"failed on clip {clip_id} frame {st.index}"):
+        with guarded("filter", flt.name, self._stage_of[id(flt)].provider, f"failed on clip {clip_id} frame {st.index}"):
             res = flt(FrameContext(clip_id, st.index, st.frame, tags=st.tags, all_tags=st.all_tags))
         for j, d in res.drops.items():
             st.tag_records.append({"tag": st.tags.names[j], "p": float(st.tags.scores[j]), "dropped_by": d.filter,
@@ -302,7 +303,7 @@ class Pipeline:
     def _apply_proposal_filter(self, flt: Filter, st: _FrameState, clip_id: str) -> None:
         ctx = FrameContext(clip_id, st.index, st.frame, tags=st.tags, proposals=st.props,
                            audio_embedding=st.audio_emb, region_embeddings=st.region_emb, all_tags=st.all_tags)
-        with guarded("filter", flt.name, flt.provider, f"failed on clip {clip_id} frame {st.index}"):
+        with guarded("filter", flt.name, self._stage_of[id(flt)].provider, f"failed on clip {clip_id} frame {st.index}"):
             res = flt(ctx)
         for j, orig in enumerate(st.orig):
             rec = st.records[orig]

@@ -21,7 +21,7 @@ Progress = Callable[[str, int, int], None]
 
 def component_versions(spec: ResolvedSpec) -> dict[str, dict[str, str]]:
     return {
-        f"{s.kind}:{s.name}": {"provider": s.cls.provider, "version": s.cls.version}
+        f"{s.kind}:{s.name}": {"provider": s.provider, "version": s.version}
         for s in spec.stages()
     }
 

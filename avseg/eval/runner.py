@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,11 @@ import numpy as np
 from avseg.data import Dataset, avss_label_names, open_dataset
 from avseg.errors import AvsegError, UsageError
 from avseg.eval.metrics import BinaryMetrics, SemanticMetrics
+from avseg.eval.plugin_metrics import clip_state as plugin_metric_state
+from avseg.eval.plugin_metrics import summarise as summarise_plugin_metrics
 from avseg.outputs import atomic_write_bytes, atomic_write_json, mask_png, save_png
 from avseg.pipeline import ClipResult, Pipeline
-from avseg.registry import Registry, load_registry
+from avseg.registry import Metric, Registry, load_registry
 from avseg.runtime import Runtime
 from avseg.spec import compose, resolve
 
@@ -86,7 +88,7 @@ def _label_map_to_classes(result_labels: list[str], label_map: np.ndarray | None
 
 
 def evaluate_clip(dataset: Dataset, pipeline: Pipeline, clip_id: str, out: Path, semantic: bool,
-                  indexer: LabelIndexer) -> dict[str, Any]:
+                  indexer: LabelIndexer, plugin_metrics: Mapping[str, Metric] | None = None) -> dict[str, Any]:
     """Run one clip, write its masks, score its annotated frames; returns its state (not yet saved)."""
     clip = dataset.clip(clip_id)
     t0 = time.perf_counter()
@@ -123,6 +125,8 @@ def evaluate_clip(dataset: Dataset, pipeline: Pipeline, clip_id: str, out: Path,
     }
     if semantic:
         state["semantic"] = SemanticMetrics().add_clip(clip_id, sem_preds, sem_gts, frames[: len(sem_preds)]).to_dict()
+    if plugin_metrics:
+        state["plugin_metrics"] = plugin_metric_state(plugin_metrics, clip_id, preds, gts)
     return state
 
 
@@ -175,7 +179,7 @@ def run_eval(
     registry = registry or load_registry()
     spec = compose(registry=registry, **pipeline)
     resolved = resolve(spec, registry)
-    dataset = open_dataset(root, subset, split).select(limit=limit, clips=clips)
+    dataset = open_dataset(root, subset, split, registry=registry).select(limit=limit, clips=clips)
     semantic = is_semantic(subset)
     out.mkdir(parents=True, exist_ok=True)
     ident = config_identity(resolved.as_dict(), subset, split, runtime.tiny)
@@ -187,12 +191,13 @@ def run_eval(
     t_start = time.perf_counter()
     counters_before = dict(runtime.counters)
     timings_before = dict(runtime.timings)
+    extra_metrics = registry.metric_table()
     if todo:
         built = built or Pipeline(resolved, runtime)
         with _progress(progress, f"{subset}/{split}", len(todo)) as advance:
             for cid in todo:
                 try:
-                    state = evaluate_clip(dataset, built, cid, out, semantic, indexer)
+                    state = evaluate_clip(dataset, built, cid, out, semantic, indexer, extra_metrics)
                 except AvsegError as exc:
                     failed.append({"clip": cid, "reason": str(exc)})
                     advance()
@@ -222,6 +227,8 @@ def run_eval(
     })
     if indexer.unmapped:
         metrics["unmapped_labels"] = indexer.unmapped
+    if registry.metrics:
+        metrics["plugin_metrics"] = summarise_plugin_metrics([states[c] for c in dataset.ids if c in states])
     atomic_write_bytes(out / "per_clip.csv", per_clip_csv(dataset, states))
     atomic_write_json(out / "metrics.json", metrics)
     return metrics
