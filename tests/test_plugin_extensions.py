@@ -8,7 +8,7 @@ import csv
 import importlib.metadata
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,7 +21,7 @@ from avseg.components import Filter, FrameContext
 from avseg.errors import DependencyMissing
 from avseg.registry import load_registry
 from avseg.testing import make_frames_folder, make_s4_tree
-from avseg.types import FilterResult, Image as Frame, Proposals
+from avseg.types import FilterResult
 from tests import plugin_extras
 from tests.fakes import FakeDist, GridBoxes, module
 from tests.helpers import cli
@@ -176,9 +176,10 @@ def test_plugin_command_may_not_replace_a_builtin(capsys: pytest.CaptureFixture[
     code, out, _ = cli(capsys, "--help")
     assert code == 0 and "hijack" not in out
     reg = load_registry()
-    from avseg.registry import add_plugin_commands
-    from avseg.cli import app
     import typer
+
+    from avseg.cli import app
+    from avseg.registry import add_plugin_commands
 
     add_plugin_commands(typer.main.get_command(app), reg)
     assert [b.reason for b in reg.broken] == ["register_commands: command 'run' already exists"]
@@ -234,7 +235,3 @@ def test_broken_metric_fails_the_clip_in_one_line(s4: Path, tmp_path: Path) -> N
                  pipeline={"proposer": "saliency", "filters": ["score-threshold"]}, runtime=make_runtime(no_cache=True))
     assert [f["reason"] for f in m["failed"]] == [
         f"metric 'bad' failed on clip {m['failed'][0]['clip']}: ZeroDivisionError: division by zero"]
-
-
-def _unused(frames: Sequence[Frame]) -> list[Proposals]:  # keeps the Frame import honest for type checkers
-    return [Proposals.empty() for _ in frames]
