@@ -299,7 +299,11 @@ def _with_plugin_commands(argv: list[str]) -> Any:
     if first is None or first not in getattr(group, "commands", {}):
         from avseg.registry import add_plugin_commands, load_registry
 
-        add_plugin_commands(group, load_registry())
+        registry = load_registry()
+        known = len(registry.broken)
+        add_plugin_commands(group, registry)
+        for b in registry.broken[known:]:
+            typer.secho(f"warning: plugin {b.plugin!r} ({b.provider}): {b.reason}", fg="yellow", err=True)
     return group
 
 

@@ -457,8 +457,13 @@ def add_plugin_commands(group: Any, reg: Registry) -> None:
 
     taken = set(group.commands)
 
+    class PluginApp(typer.Typer):
+        def __str__(self) -> str:  # what AVSEG_TRACE_PLUGINS shows
+            return f"<typer app for plugin {self.plugin!r} ({self.provider} {self.version})>"
+
     def kwargs(plugin: str, provider: str, version: str) -> dict[str, Any]:
-        app = typer.Typer(no_args_is_help=True)
+        app = PluginApp(no_args_is_help=True)
+        app.plugin, app.provider, app.version = plugin, provider, version
         apps[plugin] = app
         return {"app": app}
 

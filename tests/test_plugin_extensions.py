@@ -74,10 +74,12 @@ def test_third_party_nms_leaves_sam_bind_working(capsys: pytest.CaptureFixture[s
     (tmp_path / "shown.yaml").write_text(shown)  # what presets show prints runs again
     code, again, err = cli(capsys, "presets", "show", str(tmp_path / "shown.yaml"))
     assert code == 0 and "type: avseg:nms" in again, err
+    code, shown, err = cli(capsys, "presets", "show", "sam-bind", "--set", "filter.nms.iou_threshold=0.4")
+    assert code == 0 and "iou_threshold: 0.4" in shown, err
 
 
 def test_bare_colliding_name_on_the_command_line(capsys: pytest.CaptureFixture[str], other_nms: list[FakeDist],
-                                                 frames: Path, tmp_path: Path) -> None:
+                                                 frames: Path, s4: Path, tmp_path: Path) -> None:
     args = ["run", "--input", str(frames), "--out", str(tmp_path), "--proposer", "saliency", "--no-cache"]
     code, _, err = cli(capsys, *args, "--filter", "nms")
     assert code == 2 and err.count("\n") == 1
@@ -86,6 +88,11 @@ def test_bare_colliding_name_on_the_command_line(capsys: pytest.CaptureFixture[s
     code, _, err = cli(capsys, *args, "--filter", "other-nms:nms")
     assert code == 0, err
     assert json.loads((tmp_path / "run.json").read_text())["config"]["filters"] == [{"type": "other-nms:nms"}]
+    code, _, err = cli(capsys, "eval", "--proposer", "saliency", "--filter", "other-nms:nms", "--no-cache", "--root",
+                       str(s4), "--subset", "s4", "--limit", "1", "--out", str(tmp_path / "eval"))
+    assert code == 0, err
+    ident = json.loads((tmp_path / "eval" / "config.json").read_text())
+    assert ident["pipeline"]["filters"] == [{"type": "other-nms:nms"}]  # the qualifier survives into config.json
     code, _, err = cli(capsys, *args, "--filter", "nosuch:nms")
     assert code == 2 and "no distribution 'nosuch' provides filter 'nms'" in err and "did you mean" not in err
     code, out, _ = cli(capsys, "plugins", "--json", "--kind", "filter")
@@ -112,6 +119,14 @@ def test_trace_shows_each_hook_call_with_its_plugin(capsys: pytest.CaptureFixtur
     assert "register_filters [hook]" in err
     assert "<register for plugin 'filters' (avseg 0.1.0)>" in err
     assert "<register for plugin 'othernms' (other-nms 2.0)>" in err
+
+
+def test_trace_names_the_plugin_of_register_commands(capsys: pytest.CaptureFixture[str], extras: list[FakeDist],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AVSEG_TRACE_PLUGINS", "1")
+    code, out, err = cli(capsys, "--help")
+    assert code == 0 and "frame-count" in out
+    assert "register_commands [hook]" in err and "<typer app for plugin 'extras' (avseg-extras 0.3)>" in err
 
 
 def test_missing_dependency_hint_names_the_plugins_distribution(capsys: pytest.CaptureFixture[str],
@@ -173,16 +188,9 @@ def test_plugin_command_may_not_replace_a_builtin(capsys: pytest.CaptureFixture[
 
     module("fakeplug_cmd", register_commands=hookimpl(add))
     installed.append(FakeDist("hijacker", "1", {"hijack": "fakeplug_cmd"}))
-    code, out, _ = cli(capsys, "--help")
+    code, out, err = cli(capsys, "--help")
     assert code == 0 and "hijack" not in out
-    reg = load_registry()
-    import typer
-
-    from avseg.cli import app
-    from avseg.registry import add_plugin_commands
-
-    add_plugin_commands(typer.main.get_command(app), reg)
-    assert [b.reason for b in reg.broken] == ["register_commands: command 'run' already exists"]
+    assert "warning: plugin 'hijack' (hijacker): register_commands: command 'run' already exists" in err
 
 
 def _fg(masks: Path) -> float:
