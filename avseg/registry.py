@@ -26,7 +26,7 @@ import pluggy
 
 from avseg import __version__, hookspecs
 from avseg.components import BASE_CLASSES, FILTER_NEEDS, KINDS, Component, Filter
-from avseg.errors import AmbiguousComponent, UnknownComponent, UsageError, did_you_mean
+from avseg.errors import AmbiguousComponent, UnknownComponent, did_you_mean
 
 ENTRY_POINT_GROUP = "avseg"
 #: the distribution that ships the bundled plugins
@@ -347,7 +347,7 @@ def call_per_plugin(reg: Registry, hook_name: str, make_kwargs: Callable[[str, s
                 on_broken(impl.plugin_name)
 
 
-def _component_recorder(reg: Registry, kind: str, plugin: str, provider: str, version: str,
+def _component_recorder(kind: str, plugin: str, provider: str, version: str,
                         out: list[Registration]) -> Callable[..., None]:
     def record(cls: type[Any]) -> None:
         base = BASE_CLASSES[kind]
@@ -372,7 +372,7 @@ def _collect(reg: Registry) -> None:
 
     def components(kind: str) -> Callable[[str, str, str], dict[str, Any]]:
         def kwargs(plugin: str, provider: str, version: str) -> dict[str, Any]:
-            rec = _component_recorder(reg, kind, plugin, provider, version, pending[plugin])
+            rec = _component_recorder(kind, plugin, provider, version, pending[plugin])
             return {"register": RegisterCallback(f"register_{kind}s", plugin, provider, version, rec)}
         return kwargs
 
@@ -458,6 +458,8 @@ def add_plugin_commands(group: Any, reg: Registry) -> None:
     taken = set(group.commands)
 
     class PluginApp(typer.Typer):
+        plugin = provider = version = ""
+
         def __str__(self) -> str:  # what AVSEG_TRACE_PLUGINS shows
             return f"<typer app for plugin {self.plugin!r} ({self.provider} {self.version})>"
 
@@ -520,4 +522,4 @@ def dependency_status(cls: type[Component]) -> tuple[bool, list[str]]:
 
 
 __all__ = ["BUNDLED", "DEFAULT_PLUGINS", "KINDS", "BrokenPlugin", "Extension", "Metric", "Registration", "Registry",
-           "UsageError", "add_plugin_commands", "install_hint", "load_registry", "make_plugin_manager"]
+           "add_plugin_commands", "install_hint", "load_registry", "make_plugin_manager"]
