@@ -243,3 +243,31 @@ def test_broken_metric_fails_the_clip_in_one_line(s4: Path, tmp_path: Path) -> N
                  pipeline={"proposer": "saliency", "filters": ["score-threshold"]}, runtime=make_runtime(no_cache=True))
     assert [f["reason"] for f in m["failed"]] == [
         f"metric 'bad' failed on clip {m['failed'][0]['clip']}: ZeroDivisionError: division by zero"]
+
+
+def test_preset_collisions_fail_only_where_used(capsys: pytest.CaptureFixture[str], installed: list[FakeDist],
+                                                frames: Path, tmp_path: Path) -> None:
+    """A plugin that reuses the preset name 'sam-bind' and the filter name 'nms', and ships a
+    preset of its own that says bare 'nms' (meaning its own)."""
+    def presets(register: Any) -> None:
+        register("sam-bind", {"description": "theirs", "proposer": "saliency", "filters": ["nms"]})
+        register("x-preset", {"description": "x", "proposer": "saliency", "filters": ["nms", "score-threshold"]})
+
+    module("fakeplug_presets", register_presets=hookimpl(presets),
+           register_filters=hookimpl(lambda register: register(OtherNMS)))
+    installed.append(FakeDist("x-dist", "1.0", {"x": "fakeplug_presets"}))
+    code, out, _ = cli(capsys, "presets")
+    assert code == 0
+    lines = {tuple(line.split()[:2]): line for line in out.splitlines()}
+    assert "[collision with x-dist: use 'avseg:sam-bind']" in lines[("sam-bind", "avseg")]
+    assert "[collision with avseg: use 'x-dist:sam-bind']" in lines[("sam-bind", "x-dist")]
+    assert "collision" not in lines[("owod-bind", "avseg")] and ("x-preset", "x-dist") in lines
+    code, _, err = cli(capsys, "presets", "show", "sam-bind")
+    assert code == 2 and "preset 'sam-bind' is registered by both" in err and "'x-dist:sam-bind'" in err
+    code, out, err = cli(capsys, "presets", "show", "avseg:sam-bind")
+    assert code == 0 and "type: avseg:nms" in out and "type: sam-grid" in out, err
+    code, out, err = cli(capsys, "presets", "show", "x-preset")
+    assert code == 0 and "type: x-dist:nms" in out, err  # a bare name in a preset means its own distribution's
+    code, _, err = cli(capsys, "run", "--proposer", "saliency", "--filter", "score-threshold", "--no-cache",
+                       "--input", str(frames), "--out", str(tmp_path))
+    assert code == 0, err  # no preset named: the collision is not in the way
