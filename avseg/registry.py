@@ -277,6 +277,7 @@ def load_entry_points(
     autoload, explicit = _wanted_plugins()
     provenance: dict[str, tuple[str, str]] = {}
     seen: set[tuple[str, str]] = set()
+    available: set[str] = set()  # entry-point and distribution names, to check AVSEG_LOAD_PLUGINS
     dists = importlib.metadata.distributions() if distributions is None else distributions
     for dist in dists:
         dist_name = dist.metadata["Name"] or "?"
@@ -286,6 +287,7 @@ def load_entry_points(
             if ep.group != ENTRY_POINT_GROUP or (dist_name.lower(), ep.name) in seen:
                 continue
             seen.add((dist_name.lower(), ep.name))
+            available |= {normalise_dist(ep.name), normalise_dist(dist_name)}
             named = explicit is not None and (normalise_dist(ep.name) in explicit or normalise_dist(dist_name) in explicit)
             if not (named or (autoload and explicit is None)):
                 continue
@@ -301,6 +303,9 @@ def load_entry_points(
                 continue  # the same module under two entry points
             if register_plugin(pm, plugin, pname, broken, dist_name):
                 provenance[pname] = (dist_name, dist.version)
+    for missing in sorted((explicit or set()) - available):
+        broken.append(BrokenPlugin(missing, "?", f"AVSEG_LOAD_PLUGINS names {missing!r}, which no installed plugin "
+                                                 f"is called{did_you_mean(missing, available)}"))
     return provenance
 
 

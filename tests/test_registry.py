@@ -182,7 +182,10 @@ def test_disable_autoload_and_load_plugins(fake_dists: list[FakeDist], monkeypat
     assert "grid-boxes" not in load_registry().names("proposer")
     monkeypatch.setenv("AVSEG_LOAD_PLUGINS", "xdist")
     reg = load_registry()
-    assert "grid-boxes" in reg.names("proposer") and "bind" in reg.names("filter")
+    assert "grid-boxes" in reg.names("proposer") and "bind" in reg.names("filter") and not reg.broken
+    monkeypatch.setenv("AVSEG_LOAD_PLUGINS", "xdits")
+    [b] = load_registry().broken
+    assert b.reason == "AVSEG_LOAD_PLUGINS names 'xdits', which no installed plugin is called (did you mean 'xdist'?)"
 
 
 def test_bundled_plugins_are_registered_in_code(fake_dists: list[FakeDist]) -> None:
