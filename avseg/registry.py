@@ -366,7 +366,8 @@ def _component_recorder(kind: str, plugin: str, provider: str, version: str,
             if bad:
                 raise PluginRefused(f"filter {name!r} declares unknown needs {bad[0]!r}"
                                     f"{did_you_mean(bad[0], FILTER_NEEDS)}; allowed: {', '.join(sorted(FILTER_NEEDS))}")
-        out.append(Registration(kind, name, cls, provider, version, plugin))
+        if not any(r.cls is cls for r in out):  # registering the same class twice is harmless
+            out.append(Registration(kind, name, cls, provider, version, plugin))
     return record
 
 
