@@ -7,6 +7,7 @@ GRID.yaml::
     axes:                           # cartesian product of these ...
       proposer: [owod, sam-grid]    # a component choice (tagger/proposer/embedder/segmenter/filters)
       filter.bind.threshold: [0.5, 0.6, 0.7, 0.8]   # or a parameter list (a --set key)
+      proposer[owod].box_threshold: [0.3, 0.5]      # or a parameter of one component only
     # cells: [{filter.bind.threshold: 0.5}, ...]    # ... or an explicit list of cells
 
 Each cell is a full ``avseg eval`` into ``OUT/cells/<name>/`` (so each is resumable), all
@@ -35,61 +36,57 @@ from avseg.spec import SINGLE_STAGES
 
 METRICS = ("miou", "fscore", "fscore_dataset")
 COMPONENT_AXES = (*SINGLE_STAGES, "filters")
+#: ``proposer[motion].threshold``: a parameter applied only to cells whose proposer is ``motion``
+SCOPED_AXIS = re.compile(r"^(tagger|proposer|embedder|segmenter|filter)\[([^\[\]]+)\]\.(.+)$")
+GRID_KEYS = ("base", "set", "axes", "cells", "description")
 
 
 def load_grid(path: Path) -> dict[str, Any]:
+    """Read and check a grid file; every problem is one line naming the file."""
     if not path.is_file():
         raise UsageError(f"grid file {path} does not exist")
     grid = yamlio.load_file(path, "grid file")
     if not isinstance(grid, dict) or not ("axes" in grid or "cells" in grid):
         raise ConfigError(f"{path}: a grid needs 'axes' (a mapping of lists) or 'cells' (a list of mappings)")
-    unknown = set(grid) - {"base", "set", "axes", "cells", "description"}
+    unknown = sorted(str(k) for k in set(grid) - set(GRID_KEYS))
     if unknown:
-        raise ConfigError(f"{path}: unknown key {sorted(unknown)[0]!r} (expected base, set, axes, cells)")
-    check_grid(grid, path)
+        raise ConfigError(f"{path}: unknown key {unknown[0]!r} (expected base, set, axes, cells)")
+    if "axes" in grid and "cells" in grid:
+        raise ConfigError(f"{path}: give 'axes' or 'cells', not both")
+    base = grid.get("base")
+    if base is not None and not isinstance(base, str):
+        raise ConfigError(f"{path}: base: expected a preset name or a pipeline YAML path, got {_show(base)}")
+    sets = grid.get("set")
+    if sets is not None and not (isinstance(sets, list) and all(isinstance(x, str) for x in sets)):
+        raise ConfigError(f"{path}: set: expected a list of KEY=VALUE strings, e.g. set: [\"proposer.top_k=50\"],"
+                          f" got {_show(sets)}")
     return grid
 
 
-def check_grid(grid: dict[str, Any], path: Path | str = "grid") -> None:
-    """One-line errors for grid values of the wrong shape (before anything is composed)."""
-    base = grid.get("base")
-    if base is not None and not isinstance(base, str):
-        raise ConfigError(f"{path}: 'base' must be one preset name or pipeline YAML path, got {_kind(base)}")
-    sets = grid.get("set")
-    if sets is not None and not (isinstance(sets, list) and all(isinstance(x, str) for x in sets)):
-        raise ConfigError(f"{path}: 'set' must be a list of KEY=VALUE strings, e.g. [\"proposer.top_k=50\"], "
-                          f"got {_kind(sets)}")
-    if "cells" in grid:
-        cells = grid["cells"]
-        if not isinstance(cells, list) or not cells or not all(isinstance(c, dict) for c in cells):
-            raise ConfigError(f"{path}: 'cells' must be a non-empty list of mappings")
-        for i, cell in enumerate(cells):
-            for key, value in cell.items():
-                _check_axis_value(path, f"cells[{i}].{key}", key, value)
-    else:
-        axes = grid["axes"]
-        if not isinstance(axes, dict) or not axes or not all(isinstance(v, list) and v for v in axes.values()):
-            raise ConfigError(f"{path}: 'axes' must map each axis to a non-empty list of values")
-        for key, values in axes.items():
-            for value in values:
-                _check_axis_value(path, f"axes.{key}", key, value)
+def _show(value: Any) -> str:
+    kind = "a mapping" if isinstance(value, dict) else "a list" if isinstance(value, list) else type(value).__name__
+    text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
+    return f"{kind} {text[:60]}"
 
 
-def _kind(value: Any) -> str:
-    return f"a {type(value).__name__} ({' '.join(repr(value).split())[:60]})"
-
-
-def _check_axis_value(path: Path | str, where: str, key: Any, value: Any) -> None:
+def _check_value(key: Any, value: Any, where: str) -> None:
+    """One cell value of one axis: a component name, a list of filter names, or a parameter value."""
     if not isinstance(key, str) or not key:
-        raise ConfigError(f"{path}: {where}: axis names must be strings, got {_kind(key)}")
-    if key in SINGLE_STAGES and not isinstance(value, str):
-        raise ConfigError(f"{path}: {where}: a {key} must be given by name, got {_kind(value)}")
-    if key == "filters" and not (isinstance(value, str) or (
-            isinstance(value, list) and all(isinstance(v, str) for v in value))):
-        raise ConfigError(f"{path}: {where}: filters must be a name or a list of names, got {_kind(value)}")
-    if key not in COMPONENT_AXES and "." not in key:
-        raise ConfigError(f"{path}: {where}: unknown axis {key!r}; use a stage ({', '.join(COMPONENT_AXES)}) "
-                          "or a --set key such as filter.bind.threshold")
+        raise ConfigError(f"{where}: axis names are strings such as 'proposer' or 'filter.bind.threshold', "
+                          f"got {_show(key)}")
+    if key in SINGLE_STAGES:
+        if isinstance(value, dict):
+            raise ConfigError(f"{where}: axis {key!r}: expected a component name, got {_show(value)}; "
+                              f"vary its parameters with a '{key}[NAME].KEY' axis")
+        if not isinstance(value, str) and value is not None:
+            raise ConfigError(f"{where}: axis {key!r}: expected a component name, got {_show(value)}")
+    elif key == "filters":
+        names = value if isinstance(value, list) else [value]
+        bad = [v for v in names if not isinstance(v, str)]
+        if bad:
+            raise ConfigError(f"{where}: axis 'filters': expected a filter name or a list of names, got {_show(bad[0])}")
+    elif key == "filter" or ("[" in key and not SCOPED_AXIS.match(key)):
+        raise ConfigError(f"{where}: axis {key!r}: write a parameter as STAGE.KEY, filter.NAME.KEY or STAGE[NAME].KEY")
 
 
 def expand_cells(grid: dict[str, Any], path: Path | str = "grid") -> list[dict[str, Any]]:
@@ -97,22 +94,45 @@ def expand_cells(grid: dict[str, Any], path: Path | str = "grid") -> list[dict[s
         cells = grid["cells"]
         if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
             raise ConfigError(f"{path}: 'cells' must be a list of mappings")
+        if not cells:
+            raise ConfigError(f"{path}: 'cells' is empty; list at least one cell, e.g. - {{filter.bind.threshold: 0.5}}")
+        for i, c in enumerate(cells):
+            for k, v in c.items():
+                _check_value(k, v, f"{path}: cells[{i}]")
         return [dict(c) for c in cells]
     axes = grid["axes"]
-    if not isinstance(axes, dict) or not all(isinstance(v, list) and v for v in axes.values()):
+    if not isinstance(axes, dict) or not axes or not all(isinstance(v, list) and v for v in axes.values()):
         raise ConfigError(f"{path}: each axis must be a non-empty list of values")
+    for k, values in axes.items():
+        for v in values:
+            _check_value(k, v, str(path))
     keys = list(axes)
     return [dict(zip(keys, combo)) for combo in itertools.product(*(axes[k] for k in keys))]
 
 
 def cell_name(i: int, cell: dict[str, Any]) -> str:
-    parts = [f"{k.split('.')[-2] + '.' if k.count('.') >= 2 else ''}{k.split('.')[-1]}-{_fmt(v)}" for k, v in cell.items()]
+    def short(k: str) -> str:
+        m = SCOPED_AXIS.match(k)
+        if m is not None:
+            return f"{m.group(2)}.{m.group(3)}"
+        return f"{k.split('.')[-2] + '.' if k.count('.') >= 2 else ''}{k.split('.')[-1]}"
+
+    parts = [f"{short(k)}-{_fmt(v)}" for k, v in cell.items()]
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", "__".join(parts))[:80]
     return f"{i:03d}-{slug}" if slug else f"{i:03d}"
 
 
 def _fmt(v: Any) -> str:
     return ",".join(map(str, v)) if isinstance(v, list) else str(v)
+
+
+def _set_key(key: str) -> str:
+    """The ``--set`` key of an axis: ``proposer[owod].box_threshold`` -> ``proposer.box_threshold``."""
+    m = SCOPED_AXIS.match(key)
+    if m is None:
+        return key
+    stage, name, param = m.groups()
+    return f"filter.{name.split(':')[-1]}.{param}" if stage == "filter" else f"{stage}.{param}"
 
 
 def cell_pipeline(grid: dict[str, Any], cell: dict[str, Any]) -> dict[str, Any]:
@@ -124,28 +144,80 @@ def cell_pipeline(grid: dict[str, Any], cell: dict[str, Any]) -> dict[str, Any]:
         elif key == "filters":
             args["filters"] = [str(v) for v in (value if isinstance(value, list) else [value])]
         else:
-            args["sets"].append(f"{key}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}")
+            args["sets"].append(f"{_set_key(key)}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}")
     return args
 
 
-def run_ablation(*, grid_path: Path, root: Path, subset: str, split: str, out: Path, runtime: Runtime,
-                 limit: int | None = None, batch_videos: int = 4, registry: Registry | None = None,
-                 progress: bool = True, repair: bool = False) -> list[dict[str, Any]]:
-    from avseg.eval.runner import run_eval
+def _uses(spec: dict[str, Any], stage: str, name: str) -> bool:
+    def same(t: str) -> bool:
+        return t == name or t.split(":")[-1] == name
+
+    if stage == "filter":
+        return any(same(f["type"]) for f in spec["filters"])
+    return spec.get(stage) is not None and same(spec[stage]["type"])
+
+
+def apply_scoped_axes(grid: dict[str, Any], cells: list[dict[str, Any]], registry: Registry,
+                      path: Path | str = "grid") -> list[dict[str, Any]]:
+    """Drop each ``STAGE[NAME].KEY`` value from the cells that do not use NAME at STAGE, then
+    drop the cells that became duplicates (``proposer: [owod, sam-grid]`` crossed with
+    ``proposer[owod].box_threshold: [0.3, 0.5]`` gives three cells, not four)."""
+    from avseg.spec import compose
+
+    scoped = {k for c in cells for k in c if SCOPED_AXIS.match(k)}
+    if not scoped:
+        return cells
+    used: set[str] = set()
+    out: list[dict[str, Any]] = []
+    for cell in cells:
+        plain = {k: v for k, v in cell.items() if k not in scoped}
+        args = cell_pipeline(grid, plain)
+        try:
+            spec = compose(registry=registry, **args)
+        except UsageError:
+            out.append(cell)  # validation reports it with the cell's name
+            continue
+        kept = {}
+        for k, v in cell.items():
+            m = SCOPED_AXIS.match(k)
+            if m is None or _uses(spec, m.group(1), m.group(2)):
+                kept[k] = v
+                used.add(k)
+        if kept not in out:
+            out.append(kept)
+    unused = sorted(scoped - used)
+    if unused:
+        m = SCOPED_AXIS.match(unused[0])
+        assert m is not None
+        raise ConfigError(f"{path}: axis {unused[0]!r} applies to no cell: no cell uses {m.group(1)} {m.group(2)!r}")
+    return out
+
+
+def validate_cells(grid: dict[str, Any], names: list[str], cells: list[dict[str, Any]], registry: Registry) -> None:
+    """Compose and resolve every cell (no model loads): a typo in the last cell should not cost an hour."""
     from avseg.spec import compose, resolve
 
-    check_batch_videos(batch_videos)
-    check_limit(limit)
-    registry = registry or load_registry()
-    grid = load_grid(grid_path)
-    cells = expand_cells(grid, grid_path)
-    names = [cell_name(i, c) for i, c in enumerate(cells)]
-    # Validate every cell before running any: a typo in the last cell should not cost an hour.
     for name, cell in zip(names, cells):
         try:
             resolve(compose(registry=registry, **cell_pipeline(grid, cell)), registry)
         except UsageError as exc:
             raise type(exc)(f"cell {name}: {exc}") from None
+
+
+def run_ablation(*, grid_path: Path, root: Path, subset: str, split: str, out: Path, runtime: Runtime,
+                 limit: int | None = None, batch_videos: int = 4, registry: Registry | None = None,
+                 progress: bool = True, repair: bool = False) -> list[dict[str, Any]]:
+    from avseg.data import open_dataset
+    from avseg.eval.runner import run_eval
+
+    check_batch_videos(batch_videos)
+    check_limit(limit)
+    registry = registry or load_registry()
+    grid = load_grid(grid_path)
+    cells = apply_scoped_axes(grid, expand_cells(grid, grid_path), registry, grid_path)
+    names = [cell_name(i, c) for i, c in enumerate(cells)]
+    validate_cells(grid, names, cells, registry)
+    open_dataset(root, subset, split, registry=registry)  # a wrong --subset or --root fails before any cell runs
     check_out_dir(out)
     atomic_write_bytes(out / "grid.yaml", yaml.safe_dump(grid, sort_keys=False).encode())
     rows = []
@@ -164,10 +236,11 @@ def run_ablation(*, grid_path: Path, root: Path, subset: str, split: str, out: P
                "computed": computed, "cache_hits": hits}
         if "semantic" in metrics:
             row["semantic_miou"] = round(float(metrics["semantic"]["miou"]), 6)
+        row.update(metrics.get("plugin_metrics", {}))
         rows.append(row)
         write_tables(out, rows)  # after every cell, so a killed sweep keeps its table so far
-    axes = list(cells[0]) if cells else []
-    write_plots(out, rows, axes)
+    axes = list(dict.fromkeys(k for c in cells for k in c))  # cells may have different keys
+    write_plots(out, rows, axes, [*METRICS, *registry.metric_table()])
     return rows
 
 
@@ -192,8 +265,10 @@ def _numeric(values: list[str]) -> list[float] | None:
         return None
 
 
-def write_plots(out: Path, rows: list[dict[str, Any]], axes: list[str]) -> list[Path]:
-    """One PNG per (metric, numeric axis): the metric against the axis, a line per other-axis combination."""
+def write_plots(out: Path, rows: list[dict[str, Any]], axes: list[str],
+                metrics: tuple[str, ...] | list[str] = METRICS) -> list[Path]:
+    """One PNG per (metric, numeric axis that varies): the metric against the axis, a line per
+    combination of the other varying axes. Cells without the axis are left out of its plot."""
     try:
         import matplotlib
 
@@ -204,15 +279,18 @@ def write_plots(out: Path, rows: list[dict[str, Any]], axes: list[str]) -> list[
         return []
     paths = []
     for axis in axes:
-        xs_all = _numeric([str(r[axis]) for r in rows])
+        have = [r for r in rows if axis in r]
+        xs_all = _numeric([str(r[axis]) for r in have])
         if xs_all is None or len(set(xs_all)) < 2:
             continue
-        others = [a for a in axes if a != axis]
-        for metric in METRICS:
+        others = [a for a in axes if a != axis and len({str(r.get(a, "-")) for r in have}) > 1]
+        for metric in metrics:
+            if not all(isinstance(r.get(metric), (int, float)) for r in have):
+                continue
             fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
             groups: dict[tuple[str, ...], list[tuple[float, float]]] = {}
-            for r, x in zip(rows, xs_all):
-                groups.setdefault(tuple(str(r[o]) for o in others), []).append((x, float(r[metric])))
+            for r, x in zip(have, xs_all):
+                groups.setdefault(tuple(str(r.get(o, "-")) for o in others), []).append((x, float(r[metric])))
             for key, pts in groups.items():
                 pts.sort()
                 label = ", ".join(f"{o}={v}" for o, v in zip(others, key)) or metric
@@ -221,10 +299,10 @@ def write_plots(out: Path, rows: list[dict[str, Any]], axes: list[str]) -> list[
             ax.set_ylabel(metric)
             ax.set_title(f"{metric} vs {axis}")
             ax.grid(alpha=0.3)
-            if len(groups) > 1 or others:
+            if others:
                 ax.legend(fontsize=8)
             fig.tight_layout()
-            path = out / f"plot_{metric}_vs_{re.sub(r'[^A-Za-z0-9._-]+', '_', axis)}.png"
+            path = out / f"plot_{re.sub(r'[^A-Za-z0-9._-]+', '_', metric)}_vs_{re.sub(r'[^A-Za-z0-9._-]+', '_', axis)}.png"
             fig.savefig(path)
             plt.close(fig)
             paths.append(path)

@@ -12,7 +12,7 @@ from avseg.cache import StageCache, default_cache_dir
 from avseg.checks import check_fps
 from avseg.errors import UsageError, did_you_mean
 from avseg.outputs import check_out_dir
-from avseg.registry import Registry, dependency_status, load_registry
+from avseg.registry import Registry, dependency_status, install_hint, load_registry
 from avseg.runtime import Runtime
 from avseg.spec import all_presets, compose, resolve
 from avseg.weights import WeightFile, locate
@@ -62,29 +62,48 @@ def run(input: Path, out: Path, *, preset: str | None = None, tagger: str | None
                                video_fps=fps if is_video else None, input_path=str(input))
 
 
+EXTENSION_KINDS = ("preset", "dataset", "metric")
+
+
 def list_plugins(kind: str | None = None, registry: Registry | None = None) -> list[dict[str, Any]]:
-    """One row per component (and per broken plugin), without importing any model library."""
+    """One row per component, preset, dataset and metric (and per broken plugin), without
+    importing any model library. ``collides_with`` names the other providers of a clashing name."""
     from avseg.components import KINDS
 
-    if kind is not None and kind not in KINDS:
-        raise UsageError(f"--kind {kind!r}: expected one of {', '.join(KINDS)}{did_you_mean(kind, KINDS)}")
+    kinds = (*KINDS, *EXTENSION_KINDS)
+    if kind is not None and kind not in kinds:
+        raise UsageError(f"--kind {kind!r}: expected one of {', '.join(kinds)}{did_you_mean(kind, kinds)}")
     registry = registry or load_registry()
     rows: list[dict[str, Any]] = []
-    for reg in registry.registrations(kind):
+    for reg in registry.registrations(kind) if kind in (None, *KINDS) else []:
         ok, missing = dependency_status(reg.cls)
         weights = _weights_status(reg.cls.weights, reg.cls.default_variant)
+        hint = install_hint(reg.cls, reg.provider)
         rows.append({
             "kind": reg.kind, "name": reg.name, "provider": reg.provider, "version": reg.version,
             "plugin": reg.plugin, "description": reg.cls.description,
             "status": "ok" if ok else "missing-deps",
-            "dependencies": "ok" if ok else "missing " + ", ".join(missing) + (
-                f" (pip install 'avseg[{reg.cls.extra}]')" if reg.cls.extra else ""),
+            "dependencies": "ok" if ok else "missing " + ", ".join(missing) + (f" ({hint})" if hint else ""),
             "weights": weights,
+            "collides_with": [r.provider for r in registry.components[(reg.kind, reg.name)] if r is not reg],
         })
+    tables = {"preset": registry.presets, "dataset": registry.datasets, "metric": registry.metrics}
+    for k, table in tables.items():
+        if kind not in (None, k):
+            continue
+        for name, exts in sorted(table.items()):
+            for e in exts:
+                desc = (str(e.obj.get("description", "")) if k == "preset" else
+                        f"per-{e.obj.per} metric" if k == "metric" else
+                        str(getattr(e.obj, "__doc__", "") or "").strip().split("\n")[0])
+                rows.append({"kind": k, "name": name, "provider": e.provider, "version": e.version, "plugin": e.plugin,
+                             "description": desc, "status": "ok", "dependencies": "", "weights": "",
+                             "collides_with": [o.provider for o in exts if o is not e]})
     if kind is None:
         for b in registry.broken:
             rows.append({"kind": "?", "name": b.plugin, "provider": b.provider, "version": "", "plugin": b.plugin,
-                         "description": b.reason, "status": "broken", "dependencies": "", "weights": ""})
+                         "description": b.reason, "status": "broken", "dependencies": "", "weights": "",
+                         "collides_with": []})
     return rows
 
 
@@ -101,8 +120,15 @@ def _weights_status(weights: dict[str, list[WeightFile]], default: str | None) -
 
 
 def list_presets(registry: Registry | None = None) -> dict[str, str]:
+    """Preset name (``dist:name`` where two distributions define it) -> description."""
     registry = registry or load_registry()
     return {name: str(spec.get("description", "")) for name, spec in sorted(all_presets(registry).items())}
+
+
+def preset_rows(registry: Registry | None = None) -> list[dict[str, Any]]:
+    """Each preset with its provider, and the other providers of its name (a collision)."""
+    registry = registry or load_registry()
+    return list_plugins("preset", registry)
 
 
 def show_preset(preset: str | None = None, registry: Registry | None = None, **overrides: Any) -> str:

@@ -96,10 +96,11 @@ def run(
 
 @app.command()
 def plugins(
-    kind: str | None = typer.Option(None, "--kind", help="Only this kind: tagger, proposer, embedder, segmenter, filter."),
+    kind: str | None = typer.Option(None, "--kind", help="Only this kind: tagger, proposer, embedder, segmenter, "
+                                    "filter, preset, dataset or metric."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
 ) -> None:
-    """List installed components with provider, status, dependencies and weights."""
+    """List components, presets, datasets and metrics with provider, status, deps and weights; flag collisions."""
     from avseg import api
 
     rows = api.list_plugins(kind)
@@ -112,19 +113,24 @@ def plugins(
     table = Table("kind", "name", "provider", "status", "deps", "weights", "description")
     for r in rows:
         colour = {"ok": "green", "broken": "red"}.get(r["status"], "yellow")
-        table.add_row(r["kind"], r["name"], f"{r['provider']} {r['version']}", f"[{colour}]{r['status']}[/]",
+        status = f"[{colour}]{r['status']}[/]"
+        if r["collides_with"]:
+            status += f"\n[red]collision[/]: also {', '.join(r['collides_with'])}; use '{r['provider']}:{r['name']}'"
+        table.add_row(r["kind"], r["name"], f"{r['provider']} {r['version']}", status,
                       r["dependencies"], r["weights"], r["description"])
     Console().print(table)
 
 
 @presets_app.callback(invoke_without_command=True)
 def presets(ctx: typer.Context) -> None:
-    """List presets (or 'avseg presets show NAME')."""
+    """List presets with their provider (or 'avseg presets show NAME')."""
     if ctx.invoked_subcommand is None:
         from avseg import api
 
-        for name, desc in api.list_presets().items():
-            typer.echo(f"{name:20s} {desc}")
+        for r in api.preset_rows():
+            clash = f"  [collision with {', '.join(r['collides_with'])}: use '{r['provider']}:{r['name']}']" \
+                if r["collides_with"] else ""
+            typer.echo(f"{r['name']:20s} {r['provider']:12s} {r['description']}{clash}")
 
 
 @presets_app.command("show")
@@ -140,7 +146,7 @@ def presets_show(
 
 
 # -- eval / score ----------------------------------------------------------------------------
-SUBSET = typer.Option(..., "--subset", help="s4, ms3, avss-v1s, avss-v1m, avss-v2 or avss.")
+SUBSET = typer.Option(..., "--subset", help="s4, ms3, avss-v1s, avss-v1m, avss-v2, avss, or a plugin's dataset.")
 SPLIT = typer.Option("test", "--split", help="train, val or test.")
 ROOT = typer.Option(..., "--root", help="The subset's folder (holding its metadata CSV) or a parent of it.")
 
@@ -308,6 +314,25 @@ def _resume_command() -> str:
     return command.shown()
 
 
+def _with_plugin_commands(argv: list[str]) -> Any:
+    """The click group of ``app`` plus the commands plugins add with ``register_commands``.
+
+    Built per call (plugins never modify ``app``); skipped when a built-in command is named,
+    so ``avseg run`` does not load the plugins twice.
+    """
+    group = typer.main.get_command(app)
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first is None or first not in getattr(group, "commands", {}):
+        from avseg.registry import add_plugin_commands, load_registry
+
+        registry = load_registry()
+        known = len(registry.broken)
+        add_plugin_commands(group, registry)
+        for b in registry.broken[known:]:
+            typer.secho(f"warning: plugin {b.plugin!r} ({b.provider}): {b.reason}", fg="yellow", err=True)
+    return group
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one-line errors, documented exit codes."""
     import signal
@@ -319,8 +344,9 @@ def main(argv: list[str] | None = None) -> None:
     # Ctrl-C raises our own BaseException: click would turn KeyboardInterrupt into a bare Abort.
     old_handler = signal.signal(signal.SIGINT, _interrupt) if _main_thread() else None
     try:
+        group = _with_plugin_commands(args)
         # In non-standalone mode click returns a command's exit code instead of exiting.
-        code = app(args=args, standalone_mode=False)
+        code = group.main(args=args, prog_name="avseg", standalone_mode=False)
     except AvsegError as exc:
         typer.secho(f"Error: {' '.join(str(exc).split())}", fg="red", err=True)
         sys.exit(exc.exit_code)

@@ -87,23 +87,26 @@ class Component(ABC):
     #: weight files per variant; empty for weight-free components
     weights: ClassVar[dict[str, list[WeightFile]]] = {}
     default_variant: ClassVar[str | None] = None
-    #: set by the registry from the providing distribution
-    provider: ClassVar[str] = "?"
-    version: ClassVar[str] = "0"
 
     def __init__(self, config: ComponentConfig, runtime: Runtime) -> None:
         self.config = config
         self.runtime = runtime
+        #: the distribution this instance was resolved from; the executor sets it after building
+        #: (it lives on the registration, never on the class, so registries cannot leak into each other)
+        self.provider: str = "?"
 
     def import_requirements(self, modules: Sequence[str] | None = None) -> None:
         """Import ``modules`` (default: :attr:`requires`) so that a missing one fails early, as a
-        one-line :class:`~avseg.errors.DependencyMissing` naming it and the pip extra."""
+        one-line :class:`~avseg.errors.DependencyMissing` naming it and what to install (the
+        component's own distribution, with its extra)."""
         for mod in self.requires if modules is None else modules:
             try:
                 importlib.import_module(mod)
             except ImportError:
-                hint = f": pip install 'avseg[{self.extra}]'" if self.extra else ""
-                raise DependencyMissing(f"{self.kind} '{self.name}' needs {mod}{hint}") from None
+                from avseg.registry import install_hint
+
+                hint = install_hint(type(self))
+                raise DependencyMissing(f"{self.kind} '{self.name}' needs {mod}{': ' + hint if hint else ''}") from None
 
     @classmethod
     def capabilities(cls, config: ComponentConfig) -> Capabilities:
@@ -114,7 +117,7 @@ class Component(ABC):
         return "none"
 
     def __repr__(self) -> str:
-        return f"<{self.kind} {self.name!r} from {self.provider}>"
+        return f"<{self.kind} {self.name!r} ({type(self).__module__})>"
 
 
 class Tagger(Component):
@@ -240,6 +243,8 @@ class ClipContext:
         """Frame ``i`` as a frame-scope filter would see it."""
         return FrameContext(self.clip_id, i, self.frames[i], self.tags[i], self.proposals[i],
                             self.audio_embeddings[i], self.region_embeddings[i], self.all_tags[i])
+#: the values a filter's ``needs`` may hold; anything else is refused at registration
+FILTER_NEEDS: frozenset[str] = frozenset({"tags", "embeddings", "masks", "labels"})
 
 
 class Filter(Component):
@@ -252,7 +257,7 @@ class Filter(Component):
     kind: ClassVar[Kind] = "filter"
     #: what the filter selects from
     target: ClassVar[Literal["tags", "proposals"]] = "proposals"
-    #: what it needs in the context: any of "tags", "embeddings", "masks", "labels"
+    #: what it needs in the context: any of :data:`FILTER_NEEDS`
     needs: ClassVar[frozenset[str]] = frozenset()
     #: "frame": one call per frame; "clip": one call per clip (see ClipFilter)
     scope: ClassVar[Literal["frame", "clip"]] = "frame"

@@ -1,16 +1,24 @@
-"""Plugin hooks. One ``register_*`` hook per component kind, each given a ``register`` callback.
+"""Plugin hooks. One ``register_*`` hook per extension kind, each given a ``register`` callback.
 
 A plugin module implements any of these with ``@avseg.hookimpl`` and is listed under the
-``avseg`` entry-point group. The core owns the collision policy: ``register`` only records
-(kind, name, provider); clashes are reported when the name is used.
+``avseg`` entry-point group (bundled plugins are registered in code, see
+``avseg.registry.DEFAULT_PLUGINS``). The core owns the collision policy: ``register`` only
+records (kind, name, provider); clashes are reported when the name is used.
+
+Every hook is called through pluggy once per plugin, so ``AVSEG_TRACE_PLUGINS=1`` shows each
+call and hook wrappers see it; the ``register`` callback's ``plugin`` and ``provider``
+attributes say whose call it is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
+
+if TYPE_CHECKING:
+    import typer
 
 hookspec = pluggy.HookspecMarker("avseg")
 hookimpl = pluggy.HookimplMarker("avseg")
@@ -51,3 +59,20 @@ def register_combiners(register: Register) -> None:
 @hookspec
 def register_presets(register: Callable[[str, dict[str, Any]], None]) -> None:
     """Register pipeline presets: call ``register(name, spec_dict)`` with a spec as in the preset YAML."""
+
+
+@hookspec
+def register_commands(app: typer.Typer) -> None:
+    """Add CLI commands to ``app`` (a :class:`typer.Typer`): ``@app.command()`` or ``app.add_typer(...)``."""
+
+
+@hookspec
+def register_datasets(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register dataset readers: ``register(name, reader)``, ``reader(root, split)`` -> an
+    :class:`avseg.data.Dataset`; usable as ``--subset NAME`` by eval, score and ablate."""
+
+
+@hookspec
+def register_metrics(register: Callable[..., None]) -> None:
+    """Register metrics: ``register(name, fn, per="frame")`` with ``fn(pred, gt) -> float`` per
+    annotated frame, or ``per="clip"`` with ``fn(preds, gts) -> float`` per clip (boolean masks)."""

@@ -167,8 +167,9 @@ class Pipeline:
             if on_stage is not None:
                 on_stage(f"loading {stage.kind} {stage.name}")
             t0 = time.perf_counter()
-            with guarded(stage.kind, stage.name, stage.cls.provider, "could not be built"):
+            with guarded(stage.kind, stage.name, stage.provider, "could not be built"):
                 comp = stage.cls(stage.config, runtime)
+            comp.provider = stage.provider
             runtime.timings[f"load.{stage.kind}.{stage.name}"] = time.perf_counter() - t0
             self._built[id(stage)] = comp
             return comp

@@ -1,27 +1,51 @@
-"""The component registry: a pluggy plugin manager fed by the ``avseg`` entry-point group.
+"""The component registry: a pluggy plugin manager fed by the bundled plugins and the ``avseg``
+entry-point group.
 
 Built by :func:`load_registry` for each run (no module global), so tests can build their own
-from fake plugins. Bundled plugins come in through entry points like any third party's.
+from fake plugins. Bundled plugins are registered in code as defaults (as llm registers its
+default plugins); entry points bring third-party plugins, selected by ``AVSEG_LOAD_PLUGINS``
+and ``AVSEG_DISABLE_PLUGIN_AUTOLOAD``. Every hook is called through pluggy, once per plugin,
+with a ``register`` callback that records which plugin and distribution registered what.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import importlib.metadata
 import importlib.util
 import os
+import re
 import sys
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pluggy
 
-from avseg import hookspecs
-from avseg.components import BASE_CLASSES, KINDS, Component
+from avseg import __version__, hookspecs
+from avseg.components import BASE_CLASSES, FILTER_NEEDS, KINDS, Component, Filter
 from avseg.errors import AmbiguousComponent, UnknownComponent, did_you_mean
 
 ENTRY_POINT_GROUP = "avseg"
+#: the distribution that ships the bundled plugins
+BUNDLED = "avseg"
+#: bundled plugins, registered in code (plugin name -> module); not entry points, so that
+#: selecting third-party plugins never removes them
+DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
+    ("presets", "avseg.presets"),
+    ("filters", "avseg_filters"),
+    ("sam", "avseg_sam"),
+    ("ast", "avseg_ast"),
+    ("gdino", "avseg_gdino"),
+    ("owod", "avseg_owod"),
+    ("imagebind", "avseg_imagebind"),
+    ("avis", "avseg_avis"),
+    ("panns", "avseg_panns"),
+    ("clap", "avseg_clap"),
+    ("mmdet", "avseg_mmdet"),
+)
 HOOK_KINDS = {
     "register_taggers": "tagger",
     "register_proposers": "proposer",
@@ -30,6 +54,7 @@ HOOK_KINDS = {
     "register_filters": "filter",
     "register_combiners": "combiner",
 }
+METRIC_PER = ("frame", "clip")
 
 
 @dataclass(frozen=True)
@@ -43,25 +68,94 @@ class Registration:
 
 
 @dataclass(frozen=True)
+class Extension:
+    """A preset, dataset reader or metric, with who registered it."""
+
+    kind: str  # "preset", "dataset" or "metric"
+    name: str
+    obj: Any  # the spec dict, the reader, or the :class:`Metric`
+    provider: str
+    version: str
+    plugin: str
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A plugin metric: ``fn(pred, gt)`` per annotated frame or ``fn(preds, gts)`` per clip."""
+
+    name: str
+    fn: Callable[..., float]
+    per: str  # "frame" or "clip"
+
+
+@dataclass(frozen=True)
 class BrokenPlugin:
     plugin: str
     provider: str
     reason: str  # one line
 
 
+E = TypeVar("E", Registration, Extension)
+
+
+def normalise_dist(name: str) -> str:
+    """PEP 503 normalised distribution name, so 'My_Plugin' and 'my-plugin' match."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def split_ref(ref: str) -> tuple[str | None, str]:
+    """``'dist:name'`` -> ('dist', 'name'); ``'name'`` -> (None, 'name')."""
+    if ":" in ref:
+        provider, name = ref.split(":", 1)
+        return provider, name
+    return None, ref
+
+
+def _select(kind: str, ref: str, table: Mapping[str, Sequence[E]], broken: Sequence[BrokenPlugin]) -> E:
+    """The one entry ``ref`` (``name`` or ``dist:name``) means, or a one-line error that says
+    who provides it and how to choose."""
+    provider, name = split_ref(ref)
+    regs = list(table.get(name, []))
+    if provider is not None and regs:
+        mine = [r for r in regs if normalise_dist(provider) in (normalise_dist(r.provider), normalise_dist(r.plugin))]
+        if not mine:
+            who = ", ".join(sorted({r.provider for r in regs}))
+            raise UnknownComponent(f"no distribution {provider!r} provides {kind} {name!r}; it comes from {who}: "
+                                   f"use {' or '.join(repr(f'{r.provider}:{name}') for r in regs)}")
+        regs = mine
+    if not regs:
+        hint = did_you_mean(name, table)
+        gone = ""
+        if broken:
+            gone = f"; broken plugins: {', '.join(b.plugin for b in broken)} (see 'avseg plugins')"
+        where = f" (no distribution {provider!r} provides one)" if provider else ""
+        raise UnknownComponent(f"unknown {kind} {name!r}{where}{hint}{gone}")
+    if len(regs) > 1:
+        who = " and ".join(f"{r.provider} {r.version} (plugin {r.plugin!r})" for r in regs)
+        choices = ", ".join(f"'{r.provider}:{name}'" for r in regs)
+        raise AmbiguousComponent(f"{kind} {name!r} is registered by both {who}; choose one with {choices}")
+    return regs[0]
+
+
 @dataclass
 class Registry:
     pm: pluggy.PluginManager
     components: dict[tuple[str, str], list[Registration]] = field(default_factory=lambda: defaultdict(list))
-    presets: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=lambda: defaultdict(list))
+    presets: dict[str, list[Extension]] = field(default_factory=lambda: defaultdict(list))
+    datasets: dict[str, list[Extension]] = field(default_factory=lambda: defaultdict(list))
+    metrics: dict[str, list[Extension]] = field(default_factory=lambda: defaultdict(list))
     broken: list[BrokenPlugin] = field(default_factory=list)
+    #: plugin name -> (distribution, version)
+    provenance: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def names(self, kind: str) -> list[str]:
         return sorted({n for (k, n) in self.components if k == kind})
 
     def registrations(self, kind: str | None = None) -> list[Registration]:
-        out = [r for (k, _), regs in sorted(self.components.items()) if kind in (None, k) for r in regs]
-        return out
+        return [r for (k, _), regs in sorted(self.components.items()) if kind in (None, k) for r in regs]
+
+    def _table(self, kind: str) -> dict[str, list[Registration]]:
+        return {n: regs for (k, n), regs in self.components.items() if k == kind and regs}
 
     def get(self, kind: str, name: str) -> type[Component]:
         """The component class for ``name`` (or ``dist:name``), with helpful errors."""
@@ -69,30 +163,49 @@ class Registry:
 
     def lookup(self, kind: str, name: str) -> Registration:
         """The registration (class, provider, version) for ``name`` or ``dist:name``."""
-        provider: str | None = None
-        if ":" in name:
-            provider, name = name.split(":", 1)
-        regs = self.components.get((kind, name), [])
-        if provider is not None:
-            regs = [r for r in regs if provider in (r.provider, r.plugin)]
-        if not regs:
-            hint = did_you_mean(name, self.names(kind))
-            broken = ""
-            if self.broken:
-                broken = f"; broken plugins: {', '.join(b.plugin for b in self.broken)} (see 'avseg plugins')"
-            where = f" from {provider!r}" if provider else ""
-            raise UnknownComponent(f"unknown {kind} {name!r}{where}{hint}{broken}")
-        if len(regs) > 1:
-            who = " and ".join(f"{r.provider} {r.version} (plugin {r.plugin!r})" for r in regs)
-            choices = ", ".join(f"'{r.provider}:{name}'" for r in regs)
-            raise AmbiguousComponent(f"{kind} {name!r} is registered by both {who}; choose one with {choices}")
-        return regs[0]
+        return _select(kind, name, self._table(kind), self.broken)
+
+    def is_ambiguous(self, kind: str, name: str) -> bool:
+        return len(self.components.get((kind, name), [])) > 1
+
+    def ref(self, reg: Registration) -> str:
+        """How to name ``reg`` so it resolves to it again: ``dist:name`` while the name collides."""
+        return f"{reg.provider}:{reg.name}" if self.is_ambiguous(reg.kind, reg.name) else reg.name
+
+    def prefer(self, kind: str, ref: str, providers: Sequence[str]) -> str:
+        """``ref`` qualified with the first of ``providers`` that provides it, when the bare name
+        collides; so a bare name inside a bundled preset means the bundled component."""
+        provider, name = split_ref(ref)
+        if provider is not None or not self.is_ambiguous(kind, name):
+            return ref
+        have = {normalise_dist(r.provider): r.provider for r in self.components[(kind, name)]}
+        for p in providers:
+            if normalise_dist(p) in have:
+                return f"{have[normalise_dist(p)]}:{name}"
+        return ref
+
+    def preset(self, ref: str) -> Extension:
+        return _select("preset", ref, self.presets, self.broken)
+
+    def dataset(self, ref: str) -> Extension:
+        return _select("dataset", ref, self.datasets, self.broken)
+
+    def metric_table(self) -> dict[str, Metric]:
+        """Every plugin metric by report key: its name, or ``dist:name`` when two share it."""
+        out = {}
+        for name, exts in sorted(self.metrics.items()):
+            for e in exts:
+                out[f"{e.provider}:{name}" if len(exts) > 1 else name] = e.obj
+        return out
+
+    def plugin_of(self, plugin_name: str) -> tuple[str, str]:
+        return self.provenance.get(plugin_name, (plugin_name, "0"))
 
 
 def make_plugin_manager() -> pluggy.PluginManager:
     pm = pluggy.PluginManager("avseg")
     pm.add_hookspecs(hookspecs)
-    if os.environ.get("AVSEG_TRACE_PLUGINS"):
+    if os.environ.get("AVSEG_TRACE_PLUGINS", "") not in ("", "0"):
         pm.trace.root.setwriter(lambda s: print(s, end="", file=sys.stderr))
         pm.enable_tracing()
     return pm
@@ -108,11 +221,11 @@ def _wanted_plugins() -> tuple[bool, set[str] | None]:
 
     Like pytest and llm: autoload off loads no entry points except those AVSEG_LOAD_PLUGINS
     names; AVSEG_LOAD_PLUGINS alone restricts loading to the named plugins (entry-point or
-    distribution names); an empty AVSEG_LOAD_PLUGINS loads none.
+    distribution names); an empty AVSEG_LOAD_PLUGINS loads none. Bundled plugins always load.
     """
     autoload = os.environ.get("AVSEG_DISABLE_PLUGIN_AUTOLOAD", "") in ("", "0")
     raw = os.environ.get("AVSEG_LOAD_PLUGINS")
-    explicit = None if raw is None else {p.strip() for p in raw.split(",") if p.strip()}
+    explicit = None if raw is None else {normalise_dist(p.strip()) for p in raw.split(",") if p.strip()}
     return autoload, explicit
 
 
@@ -130,10 +243,30 @@ def register_plugin(
     except pluggy.PluginValidationError as exc:
         pm.unregister(plugin)
         unknown = [h for h in dir(plugin) if h.startswith("register_") and not hasattr(hookspecs, h)]
-        hint = did_you_mean(unknown[0], HOOK_KINDS.keys() | {"register_presets"}) if unknown else ""
+        specs = [n for n in dir(hookspecs) if n.startswith("register_")]
+        hint = did_you_mean(unknown[0], specs) if unknown else ""
         broken.append(BrokenPlugin(name, provider, f"unknown hook {unknown[0]!r}{hint}" if unknown else _one_line(exc)))
         return False
     return True
+
+
+def _import_failure(plugin: str, exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"Error importing plugin {plugin!r}: it called sys.exit({exc.code!r})"
+    return f"Error importing plugin {plugin!r}: {_one_line(exc)}"
+
+
+def load_default_plugins(pm: pluggy.PluginManager, broken: list[BrokenPlugin]) -> dict[str, tuple[str, str]]:
+    provenance = {}
+    for name, modname in DEFAULT_PLUGINS:
+        try:
+            plugin = importlib.import_module(modname)
+        except Exception as exc:
+            broken.append(BrokenPlugin(name, BUNDLED, _import_failure(name, exc)))
+            continue
+        if register_plugin(pm, plugin, name, broken, BUNDLED):
+            provenance[name] = (BUNDLED, __version__)
+    return provenance
 
 
 def load_entry_points(
@@ -141,78 +274,246 @@ def load_entry_points(
     broken: list[BrokenPlugin],
     distributions: Iterable[importlib.metadata.Distribution] | None = None,
 ) -> dict[str, tuple[str, str]]:
-    """Load every ``avseg`` entry point; return plugin name -> (distribution, version)."""
+    """Load the selected third-party ``avseg`` entry points; return plugin name -> (distribution, version)."""
     autoload, explicit = _wanted_plugins()
     provenance: dict[str, tuple[str, str]] = {}
     seen: set[tuple[str, str]] = set()
+    available: set[str] = set()  # entry-point and distribution names, to check AVSEG_LOAD_PLUGINS
     dists = importlib.metadata.distributions() if distributions is None else distributions
     for dist in dists:
         dist_name = dist.metadata["Name"] or "?"
+        if normalise_dist(dist_name) == BUNDLED:
+            continue  # bundled plugins are registered in code (an older install may still list them)
         for ep in dist.entry_points:
             if ep.group != ENTRY_POINT_GROUP or (dist_name.lower(), ep.name) in seen:
                 continue
             seen.add((dist_name.lower(), ep.name))
-            named = explicit is not None and (ep.name in explicit or dist_name in explicit)
+            available |= {normalise_dist(ep.name), normalise_dist(dist_name)}
+            named = explicit is not None and (normalise_dist(ep.name) in explicit or normalise_dist(dist_name) in explicit)
             if not (named or (autoload and explicit is None)):
                 continue
             pname = ep.name if pm.get_plugin(ep.name) is None else f"{dist_name}:{ep.name}"
             try:
                 plugin = ep.load()
-            except Exception as exc:  # a broken plugin must not break anything else
-                broken.append(BrokenPlugin(pname, dist_name, f"Error importing plugin {ep.name!r}: {_one_line(exc)}"))
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # a broken plugin (even one calling sys.exit) must not break the rest
+                broken.append(BrokenPlugin(pname, dist_name, _import_failure(ep.name, exc)))
                 continue
+            if pm.is_registered(plugin):
+                continue  # the same module under two entry points
             if register_plugin(pm, plugin, pname, broken, dist_name):
                 provenance[pname] = (dist_name, dist.version)
+    for missing in sorted((explicit or set()) - available):
+        broken.append(BrokenPlugin(missing, "?", f"AVSEG_LOAD_PLUGINS names {missing!r}, which no installed plugin "
+                                                 f"is called{did_you_mean(missing, available)}"))
     return provenance
 
 
-def _collect(reg: Registry, provenance: dict[str, tuple[str, str]]) -> None:
-    """Call each plugin's register hooks with a callback that records its provider."""
-    for hook_name, kind in HOOK_KINDS.items():
-        for impl in getattr(reg.pm.hook, hook_name).get_hookimpls():
-            provider, version = provenance.get(impl.plugin_name, (impl.plugin_name, "0"))
+class RegisterCallback:
+    """The ``register`` given to one plugin's hook call: records what it registers with its
+    provenance. Its ``str`` names the plugin, so ``AVSEG_TRACE_PLUGINS=1`` shows whose call it is."""
 
-            def register(cls: type[Any], _kind: str = kind, _p: str = provider, _v: str = version,
-                         _plugin: str = impl.plugin_name) -> None:
-                base = BASE_CLASSES[_kind]
-                if not (isinstance(cls, type) and issubclass(cls, base)):
-                    raise TypeError(f"{cls!r} is not a {base.__name__} subclass")
-                cls.provider, cls.version = _p, _v
-                reg.components[(_kind, cls.name)].append(Registration(_kind, cls.name, cls, _p, _v, _plugin))
+    def __init__(self, hook: str, plugin: str, provider: str, version: str, record: Callable[..., None]) -> None:
+        self.hook, self.plugin, self.provider, self.version = hook, plugin, provider, version
+        self._record = record
 
-            try:
-                impl.function(register=register)
-            except Exception as exc:
-                reg.broken.append(BrokenPlugin(impl.plugin_name, provider, f"{hook_name} failed: {_one_line(exc)}"))
-    for impl in reg.pm.hook.register_presets.get_hookimpls():
-        provider, _ = provenance.get(impl.plugin_name, (impl.plugin_name, "0"))
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        self._record(*args, **kwargs)
 
-        def register_preset(name: str, spec: dict[str, Any], _p: str = provider) -> None:
-            reg.presets[name].append((_p, spec))
+    def __str__(self) -> str:
+        return f"<register for plugin {self.plugin!r} ({self.provider} {self.version})>"
 
+    __repr__ = __str__
+
+
+class PluginRefused(Exception):
+    """A registration the core refuses (wrong type, unknown needs, ...): the plugin is broken."""
+
+
+def call_per_plugin(reg: Registry, hook_name: str, make_kwargs: Callable[[str, str, str], dict[str, Any]],
+                    on_broken: Callable[[str], None] | None = None) -> None:
+    """Call ``hook_name`` through pluggy once per implementing plugin (hook wrappers included),
+    with kwargs built for that plugin; a plugin whose call raises is recorded as broken."""
+    caller = getattr(reg.pm.hook, hook_name)
+    impls = caller.get_hookimpls()
+    plain = [i for i in impls if not (i.hookwrapper or i.wrapper)]
+    for impl in plain:
+        provider, version = reg.plugin_of(impl.plugin_name)
+        others = [i.plugin for i in plain if i.plugin is not impl.plugin]
+        one = reg.pm.subset_hook_caller(hook_name, others)
         try:
-            impl.function(register=register_preset)
-        except Exception as exc:
-            reg.broken.append(BrokenPlugin(impl.plugin_name, provider, f"register_presets failed: {_one_line(exc)}"))
+            one(**make_kwargs(impl.plugin_name, provider, version))
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            reason = str(exc) if isinstance(exc, PluginRefused) else f"{hook_name} failed: {_one_line(exc)}"
+            reg.broken.append(BrokenPlugin(impl.plugin_name, provider, reason))
+            if on_broken is not None:
+                on_broken(impl.plugin_name)
+
+
+def _component_recorder(kind: str, plugin: str, provider: str, version: str,
+                        out: list[Registration]) -> Callable[..., None]:
+    def record(cls: type[Any]) -> None:
+        base = BASE_CLASSES[kind]
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            raise TypeError(f"{cls!r} is not a {base.__name__} subclass")
+        name = getattr(cls, "name", None)
+        if not isinstance(name, str) or not name or ":" in name:
+            raise PluginRefused(f"{kind} {cls.__name__} has no valid 'name' (a non-empty string without ':')")
+        if issubclass(cls, Filter):
+            bad = sorted(set(cls.needs) - FILTER_NEEDS)
+            if bad:
+                raise PluginRefused(f"filter {name!r} declares unknown needs {bad[0]!r}"
+                                    f"{did_you_mean(bad[0], FILTER_NEEDS)}; allowed: {', '.join(sorted(FILTER_NEEDS))}")
+        if not any(r.cls is cls for r in out):  # registering the same class twice is harmless
+            out.append(Registration(kind, name, cls, provider, version, plugin))
+    return record
+
+
+def _collect(reg: Registry) -> None:
+    """Call every registration hook; a plugin that fails any of them contributes nothing."""
+    pending: dict[str, list[Any]] = defaultdict(list)  # plugin -> what it registered
+    failed: set[str] = set()
+
+    def components(kind: str) -> Callable[[str, str, str], dict[str, Any]]:
+        def kwargs(plugin: str, provider: str, version: str) -> dict[str, Any]:
+            rec = _component_recorder(kind, plugin, provider, version, pending[plugin])
+            return {"register": RegisterCallback(f"register_{kind}s", plugin, provider, version, rec)}
+        return kwargs
+
+    for hook_name, kind in HOOK_KINDS.items():
+        call_per_plugin(reg, hook_name, components(kind), failed.add)
+
+    def extensions(kind: str, check: Callable[[str, Any, dict[str, Any]], Any]) -> Callable[..., dict[str, Any]]:
+        def kwargs(plugin: str, provider: str, version: str) -> dict[str, Any]:
+            def record(name: str, obj: Any, **options: Any) -> None:
+                if not isinstance(name, str) or not name or ":" in name:
+                    raise PluginRefused(f"{kind} name {name!r} must be a non-empty string without ':'")
+                pending[plugin].append(Extension(kind, name, check(name, obj, options), provider, version, plugin))
+            return {"register": RegisterCallback(f"register_{kind}s", plugin, provider, version, record)}
+        return kwargs
+
+    def check_preset(name: str, spec: Any, options: dict[str, Any]) -> Any:
+        if not isinstance(spec, dict) or options:
+            raise PluginRefused(f"preset {name!r}: register(name, spec) takes a spec mapping")
+        return spec
+
+    def check_dataset(name: str, reader: Any, options: dict[str, Any]) -> Any:
+        from avseg.data import BUILTIN_READERS
+
+        if name in BUILTIN_READERS:
+            raise PluginRefused(f"dataset {name!r} is built in; choose another name")
+        if not callable(reader) or options:
+            raise PluginRefused(f"dataset {name!r}: register(name, reader) takes reader(root, split) -> Dataset")
+        return reader
+
+    def check_metric(name: str, fn: Any, options: dict[str, Any]) -> Any:
+        per = options.pop("per", "frame")
+        if options or not callable(fn) or per not in METRIC_PER:
+            raise PluginRefused(f"metric {name!r}: register(name, fn, per='frame' or 'clip') takes a callable")
+        return Metric(name, fn, per)
+
+    call_per_plugin(reg, "register_presets", extensions("preset", check_preset), failed.add)
+    call_per_plugin(reg, "register_datasets", extensions("dataset", check_dataset), failed.add)
+    call_per_plugin(reg, "register_metrics", extensions("metric", check_metric), failed.add)
+    tables: dict[str, dict[str, list[Extension]]] = {"preset": reg.presets, "dataset": reg.datasets,
+                                                    "metric": reg.metrics}
+    for plugin, items in pending.items():
+        if plugin in failed:
+            continue
+        for item in items:
+            if isinstance(item, Registration):
+                reg.components[(item.kind, item.name)].append(item)
+            else:
+                tables[item.kind][item.name].append(item)
 
 
 def load_registry(
     plugins: Sequence[tuple[str, object]] = (),
     *,
+    defaults: bool = True,
     entry_points: bool = True,
     distributions: Iterable[importlib.metadata.Distribution] | None = None,
 ) -> Registry:
-    """Build a fresh registry: entry-point plugins plus ``plugins`` given as (name, object)."""
+    """Build a fresh registry: the bundled plugins (``defaults``), the selected entry-point
+    plugins, plus ``plugins`` given as (name, object). A given object that is already
+    registered (a bundled or installed module) is not registered twice."""
     pm = make_plugin_manager()
     reg = Registry(pm)
-    provenance: dict[str, tuple[str, str]] = {}
+    if defaults:
+        reg.provenance.update(load_default_plugins(pm, reg.broken))
     if entry_points:
-        provenance.update(load_entry_points(pm, reg.broken, distributions))
+        reg.provenance.update(load_entry_points(pm, reg.broken, distributions))
     for name, plugin in plugins:
+        if pm.is_registered(plugin):
+            continue
+        if pm.get_plugin(name) is not None:
+            name = f"{name}#{len(pm.get_plugins())}"
         if register_plugin(pm, plugin, name, reg.broken, name):
-            provenance[name] = (name, "0")
-    _collect(reg, provenance)
+            reg.provenance[name] = (name, "0")
+    _collect(reg)
     return reg
+
+
+def add_plugin_commands(group: Any, reg: Registry) -> None:
+    """Call ``register_commands`` with a fresh Typer app per plugin and add what each adds to the
+    click ``group``; a command that would replace an existing one marks the plugin broken."""
+    import typer
+
+    taken = set(group.commands)
+
+    class PluginApp(typer.Typer):
+        plugin = provider = version = ""
+
+        def __str__(self) -> str:  # what AVSEG_TRACE_PLUGINS shows
+            return f"<typer app for plugin {self.plugin!r} ({self.provider} {self.version})>"
+
+    def kwargs(plugin: str, provider: str, version: str) -> dict[str, Any]:
+        app = PluginApp(no_args_is_help=True)
+        app.plugin, app.provider, app.version = plugin, provider, version
+        apps[plugin] = app
+        return {"app": app}
+
+    apps: dict[str, typer.Typer] = {}
+    call_per_plugin(reg, "register_commands", kwargs)
+    broken = {b.plugin for b in reg.broken}
+    for plugin, app in apps.items():
+        if plugin in broken or not (app.registered_commands or app.registered_groups):
+            continue
+        commands = typer.main.get_group(app).commands
+        clash = sorted(set(commands) & taken)
+        if clash:
+            reg.broken.append(BrokenPlugin(plugin, reg.plugin_of(plugin)[0],
+                                           f"register_commands: command {clash[0]!r} already exists"))
+            continue
+        for name, cmd in commands.items():
+            group.add_command(cmd, name)
+        taken |= set(commands)
+
+
+@functools.lru_cache(maxsize=1)
+def _packages_distributions() -> Mapping[str, list[str]]:
+    return importlib.metadata.packages_distributions()
+
+
+def distribution_of(cls: type) -> str:
+    """The distribution that ships ``cls``'s code: ``avseg`` for the bundled plugins."""
+    top = cls.__module__.split(".")[0]
+    if top == "avseg" or top in {m.split(".")[0] for _, m in DEFAULT_PLUGINS}:
+        return BUNDLED
+    dists = _packages_distributions().get(top)
+    return dists[0] if dists else top
+
+
+def install_hint(cls: type[Component], provider: str | None = None) -> str:
+    """``pip install 'dist[extra]'`` naming the component's own distribution ('' for a bundled
+    component without an extra: avseg itself is installed)."""
+    dist = provider or distribution_of(cls)
+    if cls.extra:
+        return f"pip install '{dist}[{cls.extra}]'"
+    return "" if dist == BUNDLED else f"pip install '{dist}'"
 
 
 def dependency_status(cls: type[Component]) -> tuple[bool, list[str]]:
@@ -227,4 +528,5 @@ def dependency_status(cls: type[Component]) -> tuple[bool, list[str]]:
     return not missing, missing
 
 
-__all__ = ["KINDS", "BrokenPlugin", "Registration", "Registry", "load_registry", "make_plugin_manager"]
+__all__ = ["BUNDLED", "DEFAULT_PLUGINS", "KINDS", "BrokenPlugin", "Extension", "Metric", "Registration", "Registry",
+           "add_plugin_commands", "install_hint", "load_registry", "make_plugin_manager"]

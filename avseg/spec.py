@@ -47,18 +47,22 @@ def builtin_presets() -> dict[str, dict[str, Any]]:
 
 
 def all_presets(registry: Registry | None = None) -> dict[str, dict[str, Any]]:
-    presets = builtin_presets()
-    if registry is not None:
-        for name, entries in registry.presets.items():
-            if name in presets or len(entries) > 1:
-                who = ", ".join(p for p, _ in entries)
-                raise UsageError(f"preset {name!r} is defined more than once (by avseg and/or {who})")
-            presets[name] = entries[0][1]
-    return presets
+    """Every preset by name; a name two distributions define appears only as ``dist:name``."""
+    if registry is None:
+        return builtin_presets()
+    out = {}
+    for name, entries in sorted(registry.presets.items()):
+        for e in entries:
+            out[f"{e.provider}:{name}" if len(entries) > 1 else name] = e.obj
+    return out
 
 
 def load_preset(name_or_path: str, registry: Registry | None = None) -> dict[str, Any]:
-    """A preset by name, or a spec YAML file by path."""
+    """A preset by name (``dist:name`` picks one of two with the same name), or a spec YAML file by path.
+
+    A bare component name inside a preset means the preset's own distribution's component
+    (so bundled presets keep working when a plugin reuses a bundled name).
+    """
     p = Path(name_or_path)
     if name_or_path.endswith((".yaml", ".yml")):
         if not p.is_file():
@@ -67,10 +71,31 @@ def load_preset(name_or_path: str, registry: Registry | None = None) -> dict[str
         if not isinstance(spec, dict):
             raise ConfigError(f"{name_or_path}: a pipeline spec must be a mapping")
         return spec
-    presets = all_presets(registry)
-    if name_or_path not in presets:
-        raise UsageError(f"unknown preset {name_or_path!r}{did_you_mean(name_or_path, presets)}")
-    return copy.deepcopy(presets[name_or_path])
+    if registry is None:
+        presets = builtin_presets()
+        if name_or_path not in presets:
+            raise UsageError(f"unknown preset {name_or_path!r}{did_you_mean(name_or_path, presets)}")
+        return copy.deepcopy(presets[name_or_path])
+    from avseg.registry import BUNDLED
+
+    entry = registry.preset(name_or_path)
+    return _prefer_provider(copy.deepcopy(entry.obj), registry, [entry.provider, BUNDLED])
+
+
+def _prefer_provider(spec: dict[str, Any], registry: Registry, providers: list[str]) -> dict[str, Any]:
+    def fix(kind: str, stage: Any) -> Any:
+        if isinstance(stage, str):
+            return registry.prefer(kind, stage, providers)
+        if isinstance(stage, dict) and isinstance(stage.get("type"), str):
+            return {**stage, "type": registry.prefer(kind, stage["type"], providers)}
+        return stage
+
+    for k in SINGLE_STAGES:
+        if spec.get(k) is not None:
+            spec[k] = fix(k, spec[k])
+    if isinstance(spec.get("filters"), list):
+        spec["filters"] = [fix("filter", f) for f in spec["filters"]]
+    return spec
 
 
 def _stage(value: Any, where: str) -> dict[str, Any] | None:
@@ -219,7 +244,7 @@ def _find_filter(filters: list[dict[str, Any]], ref: str, key: str) -> dict[str,
         if i >= len(filters):
             raise UsageError(f"--set {key}: the pipeline has {len(filters)} filters")
         return filters[i]
-    matches = [f for f in filters if f["type"] == ref]
+    matches = [f for f in filters if ref in (f["type"], f["type"].split(":")[-1])]
     if not matches:
         names = [f["type"] for f in filters]
         raise UsageError(f"--set {key}: the pipeline has no filter {ref!r}{did_you_mean(ref, names)}")
@@ -253,6 +278,8 @@ def compose(
     Naming a component that the preset already uses keeps the preset's parameters for it;
     ``none`` removes an optional stage; naming any filter replaces the preset's filter list.
     """
+    if preset is None and registry is not None and len(registry.presets.get(DEFAULT_PRESET, [])) > 1:
+        preset = f"avseg:{DEFAULT_PRESET}"  # the implicit default is the bundled one, even when a plugin reuses its name
     spec = normalise(load_preset(preset or DEFAULT_PRESET, registry))
     named = {"tagger": tagger, "proposer": proposer, "embedder": embedder, "segmenter": segmenter}
     if "steps" in spec:
@@ -399,6 +426,7 @@ class ResolvedStage:
     config: ComponentConfig
     provider: str = "?"  # the distribution that registered it
     version: str = "0"  # that distribution's version
+    ref: str | None = None  # the name that resolves to it again (``dist:name`` while the name collides)
 
     @property
     def name(self) -> str:
@@ -420,7 +448,7 @@ class ResolvedStage:
         return {"provider": self.provider, "version": self.version, "fingerprint": self.fingerprint}
 
     def as_dict(self) -> dict[str, Any]:
-        return {"type": self.cls.name, **self.config.model_dump(mode="json")}
+        return {"type": self.ref or self.cls.name, **self.config.model_dump(mode="json")}
 
 
 @dataclass
@@ -508,7 +536,8 @@ def resolve(spec: dict[str, Any], registry: Registry) -> ResolvedSpec:
             return None
         params = {k: v for k, v in stage.items() if k != "type"}
         reg = registry.lookup(kind, stage["type"])
-        return ResolvedStage(kind, reg.cls, _config(kind, reg.cls, params), reg.provider, reg.version)
+        return ResolvedStage(kind, reg.cls, _config(kind, reg.cls, params), reg.provider, reg.version,
+                             registry.ref(reg))
 
     warnings = list(spec.get("notes", []))
     audio = _audio_spec(spec.get("audio"))

@@ -13,6 +13,7 @@ Public API:
 - :func:`make_frames_folder` (frames + ``audio.wav``),
 - :func:`make_video` (an mp4 with an audio track; frame ``k`` carries its index as grey level),
 - :func:`corrupt_file` (overwrite a file with garbage, for error-path tests),
+- :func:`make_registry` (the bundled components plus given plugins, for plugin authors' tests),
 - :func:`tone`, :func:`draw_shapes`, :data:`S4_TEST_CATEGORIES`.
 """
 
@@ -23,11 +24,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from avseg.types import BoolArray, FloatArray, Image
+
+if TYPE_CHECKING:
+    from avseg.registry import Registry
 
 SR = 16000
 DEFAULT_SPLITS: dict[str, int] = {"train": 1, "val": 1, "test": 2}
@@ -352,3 +357,16 @@ def corrupt_file(path: str | Path, n_bytes: int = 64, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     p.write_bytes(b"\x00garbage\x00" + rng.integers(0, 256, n_bytes, dtype=np.uint8).tobytes())
     return p
+
+
+def make_registry(*plugins: object, entry_points: bool = False) -> Registry:
+    """A registry of the bundled components plus ``plugins`` (modules or objects whose methods
+    carry ``@avseg.hookimpl``), for plugin authors' tests.
+
+    Installed third-party plugins are not loaded unless ``entry_points=True``, so a test sees
+    the same components whether or not its package is installed, and never registers it twice.
+    """
+    from avseg.registry import load_registry
+
+    named = [(str(getattr(p, "__name__", None) or type(p).__name__), p) for p in plugins]
+    return load_registry(named, entry_points=entry_points)

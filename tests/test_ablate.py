@@ -81,3 +81,99 @@ def test_a_bad_cell_fails_before_anything_runs(capsys: pytest.CaptureFixture[str
     out = tmp_path / "out"
     assert ablate(capsys, str(grid), "--root", str(s4), "--subset", "s4", "--out", str(out), "--tiny") == 2
     assert not (out / "cells").exists()
+
+
+def _docs_grids() -> list[str]:
+    import re
+
+    text = (Path(__file__).parent.parent / "docs" / "ablations.md").read_text()
+    return re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
+
+
+def test_docs_examples_are_valid_grids(tmp_path: Path) -> None:
+    """Every grid in docs/ablations.md passes the checks that run before any cell (no model loads)."""
+    from avseg.ablate import apply_scoped_axes, cell_name, validate_cells
+    from avseg.registry import load_registry
+
+    reg = load_registry()
+    grids = _docs_grids()
+    assert len(grids) == 3
+    counts = []
+    for i, text in enumerate(grids):
+        path = tmp_path / f"grid{i}.yaml"
+        path.write_text(text)
+        grid = load_grid(path)
+        cells = apply_scoped_axes(grid, expand_cells(grid, path), reg, path)
+        validate_cells(grid, [cell_name(j, c) for j, c in enumerate(cells)], cells, reg)
+        counts.append(len(cells))
+    assert counts == [8, 3, 3]
+
+
+def test_cells_with_different_keys_run_and_plot(capsys: pytest.CaptureFixture[str], s4: Path, tmp_path: Path) -> None:
+    """Explicit cells that set different keys (as in docs/ablations.md) run, tabulate and plot;
+    a weight-free chain keeps it fast."""
+    pipeline = tmp_path / "saliency.yaml"
+    pipeline.write_text("proposer: saliency\nfilters: [score-threshold]\n")
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(f"base: {pipeline}\ncells:\n"
+                    "  - {filter.score-threshold.threshold: 0.0}\n"
+                    "  - {filter.score-threshold.threshold: 0.9, proposer.blur: 7}\n"
+                    "  - {proposer.blur: 7}\n")
+    out = tmp_path / "out"
+    assert ablate(capsys, str(grid), "--root", str(s4), "--subset", "s4", "--out", str(out), "--no-cache",
+                  "--limit", "1") == 0
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [r["filter.score-threshold.threshold"] for r in rows] == ["0.0", "0.9", ""]
+    assert [r["proposer.blur"] for r in rows] == ["", "7", "7"]
+    assert all(r["n_clips"] == "1" for r in rows)
+    # the threshold varies over the cells that have it; blur has one value: no plot for it
+    plots = sorted(p.name for p in out.glob("plot_*.png"))
+    assert plots == [f"plot_{m}_vs_filter.score-threshold.threshold.png" for m in ("fscore_dataset", "fscore", "miou")]
+
+
+def test_scoped_axis_applies_only_to_its_component(tmp_path: Path) -> None:
+    from avseg.ablate import apply_scoped_axes
+    from avseg.registry import load_registry
+
+    reg = load_registry()
+    g = {"base": "owod-bind", "axes": {"proposer": ["owod", "sam-grid"], "proposer[owod].box_threshold": [0.3, 0.5]}}
+    cells = apply_scoped_axes(g, expand_cells(g), reg)
+    assert cells == [{"proposer": "owod", "proposer[owod].box_threshold": 0.3},
+                     {"proposer": "owod", "proposer[owod].box_threshold": 0.5}, {"proposer": "sam-grid"}]
+    assert cell_pipeline(g, cells[1])["sets"] == ["proposer.box_threshold=0.5"]
+    g = {"base": "owod-bind", "axes": {"filter[bind].threshold": [0.1], "filters": [["bind"], ["score-threshold"]]}}
+    cells = apply_scoped_axes(g, expand_cells(g), reg)
+    assert cells == [{"filter[bind].threshold": 0.1, "filters": ["bind"]}, {"filters": ["score-threshold"]}]
+    assert cell_pipeline(g, cells[0])["sets"] == ["filter.bind.threshold=0.1"]
+    g = {"base": "owod-bind", "axes": {"proposer[motion].threshold": [0.1]}}
+    with pytest.raises(ConfigError, match=r"axis 'proposer\[motion\].threshold' applies to no cell: no cell uses "
+                                          r"proposer 'motion'"):
+        apply_scoped_axes(g, expand_cells(g), reg)
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("base: owod-bind\naxes:\n  proposer: [[owod, sam-grid]]\n",
+     "axis 'proposer': expected a component name, got a list [owod, sam-grid]"),
+    ("base: owod-bind\ncells: []\n", "'cells' is empty"),
+    ("base: [owod-bind]\naxes:\n  filter.bind.threshold: [0.5]\n",
+     "base: expected a preset name or a pipeline YAML path, got a list [owod-bind]"),
+    ("base: owod-bind\nset: proposer.top_k=5\naxes:\n  filter.bind.threshold: [0.5]\n",
+     "set: expected a list of KEY=VALUE strings"),
+    ("base: owod-bind\naxes:\n  proposer: [{type: owod, box_threshold: 0.3}]\n",
+     "axis 'proposer': expected a component name, got a mapping {box_threshold: 0.3, type: owod}; vary its "
+     "parameters with a 'proposer[NAME].KEY' axis"),
+    ("base: owod-bind\ncells:\n  - {filters: [[bind]]}\n", "cells[0]: axis 'filters': expected a filter name"),
+    (b"base: owod-bind\naxes:\n  filter.bind.threshold: [0.5]\n# caf\xe9\n", "not UTF-8 text"),
+])
+def test_bad_grids_are_one_line(capsys: pytest.CaptureFixture[str], s4: Path, tmp_path: Path,
+                                text: str | bytes, needle: str) -> None:
+    grid = tmp_path / "grid.yaml"
+    if isinstance(text, bytes):
+        grid.write_bytes(text)
+    else:
+        grid.write_text(text)
+    with pytest.raises(SystemExit) as e:
+        main(["ablate", str(grid), "--root", str(s4), "--subset", "s4", "--out", str(tmp_path / "o"), "--tiny"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and needle in err and err.count("\n") == 1, err
+    assert not (tmp_path / "o").exists()

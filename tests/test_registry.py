@@ -25,10 +25,26 @@ def fake_dists(monkeypatch: pytest.MonkeyPatch) -> list[FakeDist]:
 
 
 def test_register_through_plugin_object() -> None:
-    reg = load_registry(plugins=[("fake", FakePlugin())], entry_points=False)
+    reg = load_registry(plugins=[("fake", FakePlugin())], defaults=False, entry_points=False)
     assert reg.get("proposer", "grid-boxes") is GridBoxes
     assert reg.names("segmenter") == ["box-masks"]
-    assert GridBoxes.provider == "fake"
+    assert reg.lookup("proposer", "grid-boxes").provider == "fake"
+
+
+def test_provider_lives_on_the_registration_not_the_class() -> None:
+    a = load_registry(plugins=[("first", FakePlugin())], defaults=False, entry_points=False)
+    b = load_registry(plugins=[("second", FakePlugin())], defaults=False, entry_points=False)
+    assert a.lookup("proposer", "grid-boxes").provider == "first"
+    assert b.lookup("proposer", "grid-boxes").provider == "second"
+    assert "provider" not in vars(GridBoxes) and not hasattr(GridBoxes, "version")
+
+
+def test_given_plugin_already_registered_is_not_registered_twice() -> None:
+    import avseg_filters
+
+    reg = load_registry(plugins=[("filters", avseg_filters)])
+    regs = reg.components[("filter", "nms")]
+    assert len(regs) == 1 and regs[0].provider == "avseg"
 
 
 def test_unknown_name_lists_close_matches() -> None:
@@ -58,6 +74,19 @@ def test_collision_names_both_providers_and_qualified_name_picks_one(fake_dists:
     assert "\n" not in msg
     assert reg.get("proposer", "pkg-b:grid-boxes") is Other
     assert reg.get("proposer", "pkg-a:grid-boxes") is GridBoxes
+    assert reg.get("proposer", "PKG_B:grid-boxes") is Other  # distribution names are normalised
+    with pytest.raises(UnknownComponent) as e:
+        reg.get("proposer", "nosuch:grid-boxes")
+    msg = str(e.value)
+    assert "no distribution 'nosuch' provides proposer 'grid-boxes'" in msg and "pkg-a, pkg-b" in msg
+    assert "did you mean" not in msg and "'pkg-a:grid-boxes'" in msg
+
+
+def test_unknown_name_with_unknown_distribution() -> None:
+    reg = load_registry()
+    with pytest.raises(UnknownComponent, match=r"unknown segmenter 'sma' \(no distribution 'nosuch' provides one\)"
+                       r" \(did you mean 'sam'\?\)"):
+        reg.get("segmenter", "nosuch:sma")
 
 
 def test_broken_plugin_is_reported_and_others_work(fake_dists: list[FakeDist]) -> None:
@@ -84,6 +113,42 @@ def test_hook_that_raises_is_broken_not_fatal(fake_dists: list[FakeDist]) -> Non
     assert [b.reason for b in reg.broken] == ["register_filters failed: RuntimeError: model zoo offline"]
 
 
+@pytest.mark.parametrize("exc", ["SystemExit(3)", "BaseException('bye')"])
+def test_plugin_that_exits_at_import_is_broken_by_name(fake_dists: list[FakeDist], tmp_path: Any,
+                                                        monkeypatch: pytest.MonkeyPatch, exc: str) -> None:
+    (tmp_path / "fakeplug_exit.py").write_text(f"raise {exc}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    fake_dists.append(FakeDist("exiting-plugin", "1", {"exiter": "fakeplug_exit"}))
+    reg = load_registry()
+    [b] = reg.broken
+    assert b.plugin == "exiter" and b.provider == "exiting-plugin"
+    assert b.reason.startswith("Error importing plugin 'exiter'") and "\n" not in b.reason
+    assert "nms" in reg.names("filter")  # everything else still works
+
+
+def test_unknown_needs_value_is_refused(fake_dists: list[FakeDist]) -> None:
+    from avseg.components import Filter
+
+    class Typo(Filter):
+        name: ClassVar[str] = "typo-filter"
+        needs: ClassVar[frozenset[str]] = frozenset({"embedding"})
+
+        def __call__(self, ctx: Any) -> Any:
+            raise AssertionError
+
+    def reg_f(register: Any) -> None:
+        register(Typo)
+
+    module("fakeplug_needs", register_filters=hookimpl(reg_f),
+           register_proposers=hookimpl(lambda register: register(GridBoxes)))
+    fake_dists.append(FakeDist("needy", "1", {"needy": "fakeplug_needs"}))
+    reg = load_registry()
+    [b] = reg.broken
+    assert b.reason == ("filter 'typo-filter' declares unknown needs 'embedding' (did you mean 'embeddings'?); "
+                        "allowed: embeddings, labels, masks, tags")
+    assert "typo-filter" not in reg.names("filter") and "grid-boxes" not in reg.names("proposer")
+
+
 def test_misspelled_hook_is_caught(fake_dists: list[FakeDist]) -> None:
     module("fakeplug_typo", register_proposer=hookimpl(lambda register: None))
     fake_dists.append(FakeDist("typo", "1", {"typo": "fakeplug_typo"}))
@@ -103,25 +168,53 @@ def test_registering_a_non_component_is_broken() -> None:
 
 
 def test_disable_autoload_and_load_plugins(fake_dists: list[FakeDist], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The switches select third-party plugins only: the bundled ones are always there."""
     module("fakeplug_x", register_proposers=hookimpl(lambda register: register(GridBoxes)))
     fake_dists.append(FakeDist("xdist", "1", {"x": "fakeplug_x"}))
     monkeypatch.setenv("AVSEG_DISABLE_PLUGIN_AUTOLOAD", "1")
-    assert load_registry().names("proposer") == []
+    reg = load_registry()
+    assert "grid-boxes" not in reg.names("proposer") and "bind" in reg.names("filter") and "owod-bind" in reg.presets
     monkeypatch.setenv("AVSEG_LOAD_PLUGINS", "x")
-    assert load_registry().names("proposer") == ["grid-boxes"]
+    reg = load_registry()
+    assert "grid-boxes" in reg.names("proposer") and {"bind", "nms"} <= set(reg.names("filter"))
     monkeypatch.delenv("AVSEG_DISABLE_PLUGIN_AUTOLOAD")
     monkeypatch.setenv("AVSEG_LOAD_PLUGINS", "")
-    assert load_registry().names("proposer") == []
+    assert "grid-boxes" not in load_registry().names("proposer")
     monkeypatch.setenv("AVSEG_LOAD_PLUGINS", "xdist")
-    assert load_registry().names("proposer") == ["grid-boxes"]
+    reg = load_registry()
+    assert "grid-boxes" in reg.names("proposer") and "bind" in reg.names("filter") and not reg.broken
+    monkeypatch.setenv("AVSEG_LOAD_PLUGINS", "xdits")
+    [b] = load_registry().broken
+    assert b.reason == "AVSEG_LOAD_PLUGINS names 'xdits', which no installed plugin is called (did you mean 'xdist'?)"
 
 
-def test_bundled_plugins_come_through_entry_points() -> None:
-    """The real environment: bundled filters are found via the 'avseg' group, not imported by name."""
+def test_bundled_plugins_are_registered_in_code(fake_dists: list[FakeDist]) -> None:
+    """No entry points at all (fake_dists is empty): the bundled components and presets are there."""
     reg = load_registry()
     regs = {r.name: r for r in reg.registrations("filter")}
-    assert {"tag-threshold", "score-threshold", "nms"} <= set(regs)
+    assert {"tag-threshold", "score-threshold", "nms", "bind"} <= set(regs)
     assert regs["nms"].provider == "avseg" and regs["nms"].plugin == "filters"
+    assert set(reg.presets) >= {"owod-bind", "sam-bind"} and not reg.broken
+    from pathlib import Path
+
+    assert "[project.entry-points.avseg]" not in (Path(__file__).parent.parent / "pyproject.toml").read_text()
+
+
+def test_hooks_are_called_through_pluggy_once_per_plugin(capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+
+    class Wrapper:
+        @hookimpl(wrapper=True)
+        def register_filters(self, register: Any) -> Any:
+            seen.append(register.plugin)
+            return (yield)
+
+    monkeypatch.setenv("AVSEG_TRACE_PLUGINS", "1")
+    reg = load_registry(plugins=[("wrap", Wrapper())])
+    assert "filters" in seen and "nms" in reg.names("filter")
+    err = capsys.readouterr().err
+    assert "register_filters [hook]" in err and "<register for plugin 'filters' (avseg " in err
 
 
 def test_register_presets_adds_a_usable_preset() -> None:
@@ -142,5 +235,17 @@ def test_register_presets_adds_a_usable_preset() -> None:
         def register_presets(self, register: Any) -> None:
             register("owod-bind", {"proposer": "owod"})
 
-    with pytest.raises(Exception, match="preset 'owod-bind' is defined more than once"):
-        load_preset("owod-bind", load_registry(plugins=[("dup", Dup())]))
+    reg = load_registry(plugins=[("dup", Dup())])
+    assert load_preset("sam-bind", reg)["proposer"] == {"type": "sam-grid"}  # other presets are unaffected
+    # no preset named: the implicit default is the bundled owod-bind (dup's has no filters)
+    assert compose(proposer="owod", registry=reg)["filters"][0]["type"] == "bind"
+    with pytest.raises(AmbiguousComponent, match=r"preset 'owod-bind' is registered by both avseg .* and dup .*"
+                                                 r"'avseg:owod-bind', 'dup:owod-bind'"):
+        load_preset("owod-bind", reg)
+    assert load_preset("dup:owod-bind", reg) == {"proposer": "owod"}
+    assert load_preset("avseg:owod-bind", reg)["filters"]
+    from avseg.api import list_plugins, list_presets
+
+    assert {"avseg:owod-bind", "dup:owod-bind", "sam-bind"} <= set(list_presets(reg))
+    rows = {(r["name"], r["provider"]): r for r in list_plugins("preset", reg)}
+    assert rows[("owod-bind", "dup")]["collides_with"] == ["avseg"] and rows[("sam-bind", "avseg")]["collides_with"] == []

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from avseg.data.avss import (
     AVSS_LABELS,
@@ -21,13 +24,25 @@ from avseg.data.video import read_video, write_overlay_video
 from avseg.errors import InputError, UsageError, did_you_mean
 from avseg.types import Clip
 
+if TYPE_CHECKING:
+    from avseg.registry import Registry
+
 SUBSETS = ("s4", "ms3", "avss-v1s", "avss-v1m", "avss-v2", "avss")
+#: the built-in dataset readers by ``--subset`` name: ``reader(root, split) -> Dataset``; plugins
+#: add more with the ``register_datasets`` hook
+BUILTIN_READERS: dict[str, Callable[[str | Path, str], Dataset]] = {
+    "s4": S4Dataset,
+    "ms3": MS3Dataset,
+    "avss": AVSSDataset,
+    **{f"avss-{label}": partial(AVSSDataset, label=label) for label in AVSS_LABELS},
+}
 
 VIDEO_EXTS = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg")
 
 __all__ = [
     "AVSS_LABELS",
     "AVSSDataset",
+    "BUILTIN_READERS",
     "Dataset",
     "MS3Dataset",
     "Record",
@@ -50,21 +65,26 @@ __all__ = [
 ]
 
 
-def open_dataset(root: str | Path, subset: str, split: str = "test") -> Dataset:
-    """Open an AVSBench subset: ``s4``, ``ms3``, ``avss-v1s``, ``avss-v1m``, ``avss-v2`` or ``avss`` (all).
+def open_dataset(root: str | Path, subset: str, split: str = "test", *, registry: Registry | None = None) -> Dataset:
+    """Open an AVSBench subset: ``s4``, ``ms3``, ``avss-v1s``, ``avss-v1m``, ``avss-v2`` or ``avss`` (all),
+    or a dataset a plugin registered (``NAME`` or ``dist:NAME``; ``registry`` defaults to the installed plugins).
 
     ``root`` may be the subset's folder (holding its metadata CSV) or a parent of it.
     """
     key = subset.strip().lower()
-    if key == "s4":
-        return S4Dataset(root, split)
-    if key == "ms3":
-        return MS3Dataset(root, split)
-    if key == "avss":
-        return AVSSDataset(root, split)
-    if key.startswith("avss-") and key[5:] in AVSS_LABELS:
-        return AVSSDataset(root, split, label=key[5:])
-    raise UsageError(f"unknown dataset subset {subset!r}{did_you_mean(key, SUBSETS)}")
+    if key in BUILTIN_READERS:
+        return BUILTIN_READERS[key](root, split)
+    from avseg.registry import load_registry
+
+    registry = registry or load_registry()
+    names = [*BUILTIN_READERS, *registry.datasets]
+    if subset.split(":")[-1] not in registry.datasets:
+        raise UsageError(f"unknown dataset subset {subset!r}{did_you_mean(key, names)}")
+    reader = registry.dataset(subset.strip()).obj
+    dataset = reader(root, split)
+    if not isinstance(dataset, Dataset):
+        raise UsageError(f"dataset {subset!r}: its reader returned {type(dataset).__name__}, not an avseg.data.Dataset")
+    return dataset
 
 
 def open_input(path: str | Path, fps: float = 1.0) -> Clip:

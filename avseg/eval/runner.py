@@ -11,7 +11,7 @@ import csv
 import io
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,11 @@ from avseg.data import Dataset, avss_label_names, open_dataset
 from avseg.errors import AvsegError, InputError, OutputError, one_line
 from avseg.eval import folder
 from avseg.eval.metrics import BinaryMetrics, SemanticMetrics
+from avseg.eval.plugin_metrics import clip_state as plugin_metric_state
+from avseg.eval.plugin_metrics import summarise as summarise_plugin_metrics
 from avseg.outputs import atomic_write_bytes, atomic_write_json, check_out_dir, mask_png, save_png
 from avseg.pipeline import ClipResult, Pipeline
-from avseg.registry import Registry, load_registry
+from avseg.registry import Metric, Registry, load_registry
 from avseg.runtime import Runtime
 from avseg.spec import ResolvedSpec, compose, resolve
 
@@ -80,7 +82,7 @@ def _label_map_to_classes(result_labels: list[str], label_map: np.ndarray | None
 
 
 def evaluate_clip(dataset: Dataset, pipeline: Pipeline, clip_id: str, out: Path, semantic: bool,
-                  indexer: LabelIndexer) -> dict[str, Any]:
+                  indexer: LabelIndexer, plugin_metrics: Mapping[str, Metric] | None = None) -> dict[str, Any]:
     """Run one clip, write its masks, score its annotated frames; returns its state (not yet saved)."""
     clip = dataset.clip(clip_id)
     t0 = time.perf_counter()
@@ -120,6 +122,8 @@ def evaluate_clip(dataset: Dataset, pipeline: Pipeline, clip_id: str, out: Path,
     }
     if semantic:
         state["semantic"] = SemanticMetrics().add_clip(clip_id, sem_preds, sem_gts, frames[: len(sem_preds)]).to_dict()
+    if plugin_metrics:
+        state["plugin_metrics"] = plugin_metric_state(plugin_metrics, clip_id, preds, gts)
     return state
 
 
@@ -167,14 +171,14 @@ def run_eval(
     registry = registry or load_registry()
     spec = compose(registry=registry, **pipeline)
     resolved = resolve(spec, registry)
-    dataset = open_dataset(root, subset, split).select(limit=limit, clips=clips)
+    dataset = open_dataset(root, subset, split, registry=registry).select(limit=limit, clips=clips)
     require_clips(dataset)
     semantic = is_semantic(subset)
     check_out_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     with folder.FolderLock(out):
         return _run_eval_locked(dataset, out, resolved, runtime, subset, split, semantic, batch_videos,
-                                overwrite, repair, progress, built)
+                                overwrite, repair, progress, built, registry)
 
 
 def require_clips(dataset: Dataset) -> None:
@@ -186,7 +190,7 @@ def require_clips(dataset: Dataset) -> None:
 
 def _run_eval_locked(dataset: Dataset, out: Path, resolved: ResolvedSpec, runtime: Runtime, subset: str,
                      split: str, semantic: bool, batch_videos: int, overwrite: bool, repair: bool,
-                     progress: bool, built: Pipeline | None) -> dict[str, Any]:
+                     progress: bool, built: Pipeline | None, registry: Registry) -> dict[str, Any]:
     from avseg.runner import component_versions
 
     ident = config_identity(resolved.as_dict(), subset, split, runtime.tiny, component_versions(resolved))
@@ -198,12 +202,13 @@ def _run_eval_locked(dataset: Dataset, out: Path, resolved: ResolvedSpec, runtim
     t_start = time.perf_counter()
     counters_before = dict(runtime.counters)
     timings_before = dict(runtime.timings)
+    extra_metrics = registry.metric_table()
     if todo:
         built = built or Pipeline(resolved, runtime)
         with _progress(progress, f"{subset}/{split}", len(todo)) as advance:
             for cid in todo:
                 try:
-                    state = evaluate_clip(dataset, built, cid, out, semantic, indexer)
+                    state = evaluate_clip(dataset, built, cid, out, semantic, indexer, extra_metrics)
                 except OutputError:
                     raise  # the folder cannot take results: every further clip would fail the same way
                 except AvsegError as exc:
@@ -247,6 +252,8 @@ def _run_eval_locked(dataset: Dataset, out: Path, resolved: ResolvedSpec, runtim
         metrics["unmapped_labels"] = indexer.unmapped
     warnings = [f"{c}: {w}" for c in dataset.ids if c in states for w in states[c].get("warnings", [])]
     metrics["warnings"] = list(resolved.warnings) + warnings
+    if registry.metrics:
+        metrics["plugin_metrics"] = summarise_plugin_metrics([states[c] for c in dataset.ids if c in states])
     atomic_write_bytes(out / "per_clip.csv", per_clip_csv(dataset, states))
     atomic_write_json(out / "metrics.json", metrics)
     return metrics

@@ -1,0 +1,44 @@
+"""Metrics that plugins add with ``register_metrics``: computed per clip into its state file (so a
+resumed eval keeps them) and averaged into ``metrics.json`` under ``plugin_metrics``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from avseg.errors import AvsegError, one_line
+from avseg.registry import Metric
+
+
+def clip_state(metrics: Mapping[str, Metric], clip_id: str, preds: Sequence[npt.ArrayLike],
+               gts: Sequence[npt.ArrayLike]) -> dict[str, list[float]]:
+    """Per metric key, ``[sum, count]`` over this clip's annotated frames (or ``[value, 1]`` per clip).
+
+    Masks are given to the metric as boolean arrays (prediction: above 127 of 255)."""
+    p = [np.asarray(x) > (127 if np.asarray(x).dtype == np.uint8 else 0.5) for x in preds]
+    g = [np.asarray(x).astype(bool) for x in gts]
+    out: dict[str, list[float]] = {}
+    for key, m in metrics.items():
+        try:
+            if m.per == "frame":
+                values = [float(m.fn(a, b)) for a, b in zip(p, g)]
+                out[key] = [float(sum(values)), float(len(values))]
+            elif p:
+                out[key] = [float(m.fn(p, g)), 1.0]
+        except Exception as exc:
+            raise AvsegError(f"metric {key!r} failed on clip {clip_id}: {one_line(exc)}") from exc
+    return out
+
+
+def summarise(states: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """The mean of each metric over all frames (per-frame metrics) or clips (per-clip metrics)."""
+    total: dict[str, list[float]] = {}
+    for s in states:
+        for key, (value, n) in s.get("plugin_metrics", {}).items():
+            acc = total.setdefault(key, [0.0, 0.0])
+            acc[0] += value
+            acc[1] += n
+    return {k: round(v / n, 6) for k, (v, n) in sorted(total.items()) if n}
