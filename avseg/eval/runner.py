@@ -19,6 +19,7 @@ import numpy as np
 from avseg.data import Dataset, avss_label_names, open_dataset
 from avseg.errors import AvsegError, UsageError
 from avseg.eval.metrics import BinaryMetrics, SemanticMetrics
+from avseg.labels import normalise_label
 from avseg.outputs import atomic_write_bytes, atomic_write_json, mask_png, save_png
 from avseg.pipeline import ClipResult, Pipeline
 from avseg.registry import Registry, load_registry
@@ -28,19 +29,15 @@ from avseg.spec import compose, resolve
 STATE_DIR = "clips"
 
 
-def _norm(label: str) -> str:
-    return label.strip().lower().replace("_", " ")
-
-
 class LabelIndexer:
     """Maps proposal labels to AVSS class indices (background 0); counts labels it cannot map."""
 
     def __init__(self) -> None:
-        self.index = {_norm(n): i for i, n in enumerate(avss_label_names())}
+        self.index = {normalise_label(n): i for i, n in enumerate(avss_label_names())}
         self.unmapped: dict[str, int] = {}
 
     def __call__(self, label: str) -> int:
-        i = self.index.get(_norm(label))
+        i = self.index.get(normalise_label(label))
         if i is None:
             self.unmapped[label] = self.unmapped.get(label, 0) + 1
             return 0

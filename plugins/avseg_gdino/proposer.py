@@ -1,7 +1,8 @@
 """``gdino``: GroundingDINO (transformers) boxes for text prompts, one Proposals per frame.
 
 Prompts per frame are label strings (audio tags, or the configured vocabulary). They are
-normalised (lowercase, ``_`` to space, no ``.`` inside a label, de-duplicated in order) and
+normalised by :func:`avseg.labels.normalise_label` (lowercase, ``_``/``-``/``.`` to spaces, no
+leading article, de-duplicated in order), the function eval maps returned labels with, and
 joined the way GroundingDINO expects: ``"dog. acoustic guitar."``. Frames with equal prompts
 go through the model together; post-processing is transformers' own
 ``GroundingDinoProcessor.post_process_grounded_object_detection``.
@@ -22,6 +23,7 @@ from avseg.audioset import audioset_labels
 from avseg.components import Capabilities, ComponentConfig, Proposer
 from avseg.data import avss_label_names, s4_categories
 from avseg.errors import ConfigError, DependencyMissing, did_you_mean
+from avseg.labels import normalise_labels
 from avseg.runtime import Runtime
 from avseg.types import Image, Proposals
 from avseg.vocab import COCO_CLASSES
@@ -62,8 +64,8 @@ def s4_vocabulary() -> list[str]:
 
 
 def avss_vocabulary() -> list[str]:
-    """AVSBench-semantic's 70 object classes (no background), hyphens as spaces."""
-    return [n.replace("-", " ") for n in avss_label_names()[1:]]
+    """AVSBench-semantic's 70 object classes (no background), normalised (hyphens as spaces)."""
+    return normalise_labels(avss_label_names()[1:])
 
 
 _CANONICAL_VOCABULARIES: vocab.NamedVocabularies = {
@@ -95,16 +97,10 @@ def all_builtin_vocabulary_words() -> list[str]:
 
 
 def normalise_prompts(labels: Sequence[str]) -> list[str]:
-    """Lowercase, ``_`` -> space, ``.`` removed (it separates phrases), whitespace collapsed,
-    empty names dropped, duplicates dropped keeping the first occurrence."""
-    out: list[str] = []
-    seen: set[str] = set()
-    for label in labels:
-        t = " ".join(str(label).lower().replace("_", " ").replace(".", " ").split())
-        if t and t not in seen:
-            seen.add(t)
-            out.append(t)
-    return out
+    """The prompt names for ``labels``: :func:`avseg.labels.normalise_labels` (lowercase; ``_``,
+    ``-``, ``.`` to spaces; no leading article; empty and duplicate names dropped), the same
+    normaliser eval uses to map the labels the model returns back to classes."""
+    return normalise_labels(labels)
 
 
 def prompt_text(labels: Sequence[str]) -> str:
