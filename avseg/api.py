@@ -103,11 +103,23 @@ def list_presets(registry: Registry | None = None) -> dict[str, str]:
     return {name: str(spec.get("description", "")) for name, spec in sorted(all_presets(registry).items())}
 
 
+def preset_table(registry: Registry | None = None) -> list[tuple[str, str, str]]:
+    """(name, provenance, description) per preset; provenance is paper, authors-code or extended
+    (see avseg/provenance.py)."""
+    from avseg.provenance import provenance_of
+
+    registry = registry or load_registry()
+    return [(name, provenance_of(spec), str(spec.get("description", "")))
+            for name, spec in sorted(all_presets(registry).items())]
+
+
 def show_preset(preset: str | None = None, registry: Registry | None = None, **overrides: Any) -> str:
     registry = registry or load_registry()
     spec = compose(preset, registry=registry, **overrides)
     resolved = resolve(spec, registry)
-    d = resolved.as_dict()
+    from avseg.provenance import provenance_of
+
+    d = {"provenance": provenance_of(spec), **resolved.as_dict()}
     if spec.get("description"):
         d = {"description": spec["description"], **d}
     text = yaml.safe_dump(d, sort_keys=False)

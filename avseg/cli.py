@@ -122,8 +122,8 @@ def presets(ctx: typer.Context) -> None:
     if ctx.invoked_subcommand is None:
         from avseg import api
 
-        for name, desc in api.list_presets().items():
-            typer.echo(f"{name:20s} {desc}")
+        for name, provenance, desc in api.preset_table():
+            typer.echo(f"{name:20s} {provenance:12s} {desc}")
 
 
 @presets_app.command("show")

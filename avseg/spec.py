@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from avseg.audio import AudioSpec
 from avseg.components import Capabilities, Component, ComponentConfig, Filter
 from avseg.errors import ChainError, ConfigError, UsageError, did_you_mean
+from avseg.provenance import check_provenance
 from avseg.registry import Registry
 
 SINGLE_STAGES = ("tagger", "proposer", "embedder", "segmenter")
@@ -84,7 +85,7 @@ def _stage(value: Any, where: str) -> dict[str, Any] | None:
 
 
 def normalise(spec: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(spec) - {*SINGLE_STAGES, "filters", "description", "name", "notes", "audio"}
+    unknown = set(spec) - {*SINGLE_STAGES, "filters", "description", "name", "notes", "audio", "provenance"}
     if unknown:
         bad = sorted(unknown)[0]
         raise ConfigError(f"unknown pipeline key {bad!r}{did_you_mean(bad, [*SINGLE_STAGES, 'filters'])}")
@@ -100,6 +101,8 @@ def normalise(spec: dict[str, Any]) -> dict[str, Any]:
     for k in ("description", "notes"):
         if spec.get(k):
             out[k] = spec[k]
+    if spec.get("provenance") is not None:  # paper | authors-code | extended (avseg/provenance.py)
+        out["provenance"] = check_provenance(spec["provenance"])
     return out
 
 
@@ -128,7 +131,7 @@ def apply_set(spec: dict[str, Any], assignment: str) -> None:
         return
     if head in ("filter", "filters"):
         if len(parts) < 3:
-            raise UsageError(f"--set {key}: use filter.NAME.param=value, e.g. filter.bind.threshold=0.7")
+            raise UsageError(f"--set {key}: use filter.NAME.param=value, e.g. filter.bind.cosine_threshold=0.7")
         target = _find_filter(spec["filters"], parts[1], key)
         _assign(target, parts[2:], value)
         return

@@ -81,7 +81,11 @@ def tiny_config(vocab_size: int) -> Any:
     return GroundingDinoConfig(
         backbone_config=backbone,
         text_config=text,
-        d_model=32,
+        # GroundingDINO normalises each feature level with GroupNorm(32 groups, d_model): at
+        # d_model 32 a group is one channel, and on the 1x1 extra level a 64-px frame gets, a
+        # batch of one frame leaves one value per group, which torch refuses ("Expected more
+        # than 1 value per channel"). 64 gives every group two channels, as 256 gives the real ones 8.
+        d_model=64,
         num_queries=30,
         encoder_layers=1,
         decoder_layers=2,  # 1 breaks transformers' bbox_embed weight tying
