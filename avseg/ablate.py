@@ -6,8 +6,8 @@ GRID.yaml::
     set: ["proposer.top_k=50"]      # optional overrides applied to every cell
     axes:                           # cartesian product of these ...
       proposer: [owod, sam-grid]    # a component choice (tagger/proposer/embedder/segmenter/filters)
-      filter.bind.threshold: [0.5, 0.6, 0.7, 0.8]   # or a parameter list (a --set key)
-    # cells: [{filter.bind.threshold: 0.5}, ...]    # ... or an explicit list of cells
+      filter.bind.cosine_threshold: [0.5, 0.6, 0.7, 0.8]   # or a parameter list (a --set key)
+    # cells: [{filter.bind.cosine_threshold: 0.5}, ...]    # ... or an explicit list of cells
 
 Each cell is a full ``avseg eval`` into ``OUT/cells/<name>/`` (so each is resumable), all
 through one stage cache, so a threshold sweep computes each model stage once.
