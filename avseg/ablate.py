@@ -122,7 +122,7 @@ def run_ablation(*, grid_path: Path, root: Path, subset: str, split: str, out: P
             row["semantic_miou"] = round(float(metrics["semantic"]["miou"]), 6)
         rows.append(row)
         write_tables(out, rows)  # after every cell, so a killed sweep keeps its table so far
-    axes = list(cells[0]) if cells else []
+    axes = list(dict.fromkeys(k for c in cells for k in c))  # cells may set different keys
     write_plots(out, rows, axes)
     return rows
 
@@ -159,11 +159,13 @@ def write_plots(out: Path, rows: list[dict[str, Any]], axes: list[str]) -> list[
         print("matplotlib is not installed: no plots (pip install 'avseg[plots]')")
         return []
     paths = []
+    all_rows = rows
     for axis in axes:
+        rows = [r for r in all_rows if axis in r]  # an explicit cell list may set an axis in some cells only
         xs_all = _numeric([str(r[axis]) for r in rows])
         if xs_all is None or len(set(xs_all)) < 2:
             continue
-        others = [a for a in axes if a != axis]
+        others = [a for a in axes if a != axis and all(a in r for r in rows)]
         for metric in METRICS:
             fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
             groups: dict[tuple[str, ...], list[tuple[float, float]]] = {}

@@ -130,3 +130,30 @@ def test_owod_filters_give_what_the_in_proposer_steps_gave(clip) -> None:  # typ
 def test_owod_box_threshold_still_accepted_for_stored_specs() -> None:
     rs = resolve({"proposer": {"type": "owod", "box_threshold": 0.0}, "segmenter": {"type": "sam"}}, REGISTRY)
     assert rs.proposer.config.box_threshold == 0.0  # type: ignore[attr-defined]
+
+
+def test_bind_modes_grid_runs_tiny(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """examples/grids/bind-modes.yaml: every mode over its range, one clip, models computed once."""
+    import csv
+    import json
+
+    from avseg.testing import make_s4_tree
+
+    root = make_s4_tree(tmp_path / "s4", n_per_split={"test": 1}, size=48)
+    grid = Path(__file__).parents[1] / "examples" / "grids" / "bind-modes.yaml"
+    out = tmp_path / "out"
+    code, _, err = cli(capsys, "ablate", str(grid), "--root", str(root), "--subset", "s4", "--split", "test",
+                       "--out", str(out), "--tiny", "--limit", "1", "--cache-dir", str(tmp_path / "cache"))
+    assert code == 0, err
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    expected = {"cosine": [0.2, 0.3, 0.4, 0.5, 0.6, 0.7], "softmax": [0.1, 0.2, 0.3, 0.4, 0.5],
+                "minmax": [0.5, 0.6, 0.7, 0.8, 0.9]}
+    got: dict[str, list[float]] = {}
+    for r in rows:
+        assert r["failed"] == "0" and r["n_clips"] == "1"
+        bind = json.loads((out / "cells" / r["cell"] / "config.json").read_text())["pipeline"]["filters"][-1]
+        mode = r["filter.bind.mode"]
+        assert bind["mode"] == mode and bind[f"{mode}_threshold"] == float(r[f"filter.bind.{mode}_threshold"])
+        got.setdefault(mode, []).append(bind[f"{mode}_threshold"])
+    assert got == expected
+    assert all(int(r["computed"]) > 0 for r in rows[:1]) and (out / "plot_miou_vs_filter.bind.minmax_threshold.png").is_file()
