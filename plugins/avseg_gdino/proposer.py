@@ -111,14 +111,19 @@ def prompt_text(labels: Sequence[str]) -> str:
 # --------------------------------------------------------------------------- component
 
 
+#: the variant names before they were named after the backbone ("tiny" read like --tiny)
+RENAMED_VARIANTS = {"tiny": "swin-t", "base": "swin-b"}
+
+
 class GdinoConfig(ComponentConfig):
     backend: Literal["transformers", "official"] = Field(
         "transformers",
         description="transformers' GroundingDinoForObjectDetection, or IDEA-Research's own code "
         "(PyPI groundingdino-py, see official.py)",
     )
-    variant: Literal["tiny", "base"] = Field(
-        "tiny", description="grounding-dino-tiny (Swin-T) or -base (Swin-B)"
+    variant: Literal["swin-t", "swin-b"] = Field(
+        "swin-t", description="the backbone: swin-t (grounding-dino-tiny / groundingdino_swint_ogc) or "
+        "swin-b (grounding-dino-base / groundingdino_swinb_cogcoor)",
     )
     checkpoint: str | None = Field(
         None,
@@ -144,6 +149,16 @@ class GdinoConfig(ComponentConfig):
     batch_size: int = Field(
         8, ge=1, description="frames per forward pass", json_schema_extra={"affects_output": False}
     )
+
+    @field_validator("variant", mode="before")
+    @classmethod
+    def _renamed_variant(cls, v: object) -> object:
+        if isinstance(v, str) and v in RENAMED_VARIANTS:
+            raise ValueError(
+                f"variant {v!r} is now {RENAMED_VARIANTS[v]!r} (variants are named after the backbone; "
+                "--tiny is what selects random miniature models)"
+            )
+        return v
 
     @field_validator("vocabulary")
     @classmethod
@@ -201,7 +216,7 @@ class GroundingDinoProposer(Proposer):
     requires: ClassVar[tuple[str, ...]] = ("torch", "transformers")
     extra: ClassVar[str | None] = "gdino"
     weights: ClassVar[dict[str, list[WeightFile]]] = {
-        "tiny": [
+        "swin-t": [
             WeightFile(
                 "grounding-dino-tiny",
                 hf_repo="IDEA-Research/grounding-dino-tiny",
@@ -209,7 +224,7 @@ class GroundingDinoProposer(Proposer):
                 licence="Apache-2.0",
             )
         ],
-        "base": [
+        "swin-b": [
             WeightFile(
                 "grounding-dino-base",
                 hf_repo="IDEA-Research/grounding-dino-base",
@@ -219,9 +234,9 @@ class GroundingDinoProposer(Proposer):
         ],
     }
     # backend=official: the official checkpoints plus bert-base-uncased (its text encoder)
-    weights["official-tiny"] = [OFFICIAL_SWINT, BERT_BASE_UNCASED]
-    weights["official-base"] = [OFFICIAL_SWINB, BERT_BASE_UNCASED]
-    default_variant: ClassVar[str | None] = "tiny"
+    weights["official-swin-t"] = [OFFICIAL_SWINT, BERT_BASE_UNCASED]
+    weights["official-swin-b"] = [OFFICIAL_SWINB, BERT_BASE_UNCASED]
+    default_variant: ClassVar[str | None] = "swin-t"
 
     config: GdinoConfig
 

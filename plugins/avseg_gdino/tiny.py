@@ -120,15 +120,15 @@ def build_tiny(seed: int) -> tuple[Any, Any]:
 
 #: the Swin backbones of grounding-dino-tiny (Swin-T, 224) and grounding-dino-base (Swin-B, 384)
 REAL_BACKBONES: dict[str, dict[str, Any]] = {
-    "tiny": dict(image_size=224, embed_dim=96, depths=[2, 2, 6, 2], num_heads=[3, 6, 12, 24], window_size=7),
-    "base": dict(
+    "swin-t": dict(image_size=224, embed_dim=96, depths=[2, 2, 6, 2], num_heads=[3, 6, 12, 24], window_size=7),
+    "swin-b": dict(
         image_size=384, embed_dim=128, depths=[2, 2, 18, 2], num_heads=[4, 8, 16, 32], window_size=12
     ),
 }
 
 
 def real_config(variant: str) -> Any:
-    """The GroundingDinoConfig of IDEA-Research/grounding-dino-``variant`` (tiny or base).
+    """The GroundingDinoConfig of IDEA-Research/grounding-dino-tiny (``swin-t``) or -base (``swin-b``).
 
     Swin backbone (stages 2-4 out), bert-base-uncased text encoder (30522 tokens: the offline
     tokenizer's ids all fall inside it), d_model 256, 900 queries, 6 encoder + 6 decoder layers,
