@@ -417,7 +417,8 @@ def load_tree(path: str | Path | None = None) -> AVTree:
 
 
 def validate_tree_file(path: str | Path | None) -> list[str]:
-    """Problems in a tree file against the 527 AudioSet names (``avseg tree validate FILE``).
+    """Problems in a tree file (the shipped tree when ``path`` is None) against the 527 AudioSet
+    names (``avseg tree validate [FILE]``).
 
     A file that cannot be read or parsed raises :class:`ConfigError` instead.
     """
