@@ -19,7 +19,7 @@ import pluggy
 
 from avseg import hookspecs
 from avseg.components import BASE_CLASSES, KINDS, Component
-from avseg.errors import AmbiguousComponent, UnknownComponent, did_you_mean
+from avseg.errors import AmbiguousComponent, UnknownComponent, did_you_mean, one_line
 
 ENTRY_POINT_GROUP = "avseg"
 HOOK_KINDS = {
@@ -97,11 +97,6 @@ def make_plugin_manager() -> pluggy.PluginManager:
     return pm
 
 
-def _one_line(exc: BaseException) -> str:
-    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
-
-
 def _wanted_plugins() -> tuple[bool, set[str] | None]:
     """(autoload, explicit) from AVSEG_DISABLE_PLUGIN_AUTOLOAD and AVSEG_LOAD_PLUGINS.
 
@@ -122,7 +117,7 @@ def register_plugin(
     try:
         pm.register(plugin, name=name)
     except Exception as exc:  # pluggy validation, duplicate names
-        broken.append(BrokenPlugin(name, provider, _one_line(exc)))
+        broken.append(BrokenPlugin(name, provider, one_line(exc)))
         return False
     try:
         pm.check_pending()
@@ -130,7 +125,7 @@ def register_plugin(
         pm.unregister(plugin)
         unknown = [h for h in dir(plugin) if h.startswith("register_") and not hasattr(hookspecs, h)]
         hint = did_you_mean(unknown[0], HOOK_KINDS.keys() | {"register_presets"}) if unknown else ""
-        broken.append(BrokenPlugin(name, provider, f"unknown hook {unknown[0]!r}{hint}" if unknown else _one_line(exc)))
+        broken.append(BrokenPlugin(name, provider, f"unknown hook {unknown[0]!r}{hint}" if unknown else one_line(exc)))
         return False
     return True
 
@@ -158,7 +153,7 @@ def load_entry_points(
             try:
                 plugin = ep.load()
             except Exception as exc:  # a broken plugin must not break anything else
-                broken.append(BrokenPlugin(pname, dist_name, f"Error importing plugin {ep.name!r}: {_one_line(exc)}"))
+                broken.append(BrokenPlugin(pname, dist_name, f"Error importing plugin {ep.name!r}: {one_line(exc)}"))
                 continue
             if register_plugin(pm, plugin, pname, broken, dist_name):
                 provenance[pname] = (dist_name, dist.version)
@@ -182,7 +177,7 @@ def _collect(reg: Registry, provenance: dict[str, tuple[str, str]]) -> None:
             try:
                 impl.function(register=register)
             except Exception as exc:
-                reg.broken.append(BrokenPlugin(impl.plugin_name, provider, f"{hook_name} failed: {_one_line(exc)}"))
+                reg.broken.append(BrokenPlugin(impl.plugin_name, provider, f"{hook_name} failed: {one_line(exc)}"))
     for impl in reg.pm.hook.register_presets.get_hookimpls():
         provider, _ = provenance.get(impl.plugin_name, (impl.plugin_name, "0"))
 
@@ -192,7 +187,7 @@ def _collect(reg: Registry, provenance: dict[str, tuple[str, str]]) -> None:
         try:
             impl.function(register=register_preset)
         except Exception as exc:
-            reg.broken.append(BrokenPlugin(impl.plugin_name, provider, f"register_presets failed: {_one_line(exc)}"))
+            reg.broken.append(BrokenPlugin(impl.plugin_name, provider, f"register_presets failed: {one_line(exc)}"))
 
 
 def load_registry(

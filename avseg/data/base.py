@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from avseg.audio import load_audio
-from avseg.errors import InputError, UsageError, did_you_mean
+from avseg.errors import InputError, UsageError, did_you_mean, one_line
 from avseg.types import BoolArray, Clip, FloatArray, Image
 
 SPLITS = ("train", "val", "test")
@@ -31,10 +31,6 @@ def avsbench_timestamps(n: int) -> list[float]:
     return [i + FRAME_OFFSET for i in range(n)]
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 def read_rgb(path: Path, what: str = "frame") -> Image:
     """Decode an image file as RGB uint8; a missing or corrupt file is an InputError naming it."""
     from PIL import Image as PILImage
@@ -45,7 +41,7 @@ def read_rgb(path: Path, what: str = "frame") -> Image:
     except FileNotFoundError:
         raise InputError(f"cannot read {what} {path}: file not found") from None
     except Exception as exc:
-        raise InputError(f"cannot read {what} {path}: {_one_line(exc)}") from exc
+        raise InputError(f"cannot read {what} {path}: {one_line(exc, with_type=False)}") from exc
     return np.ascontiguousarray(arr)
 
 
@@ -66,7 +62,7 @@ def read_binary_mask(path: Path) -> BoolArray:
     except FileNotFoundError:
         raise InputError(f"cannot read mask {path}: file not found") from None
     except Exception as exc:
-        raise InputError(f"cannot read mask {path}: {_one_line(exc)}") from exc
+        raise InputError(f"cannot read mask {path}: {one_line(exc, with_type=False)}") from exc
     return arr >= 128
 
 
@@ -114,7 +110,7 @@ def read_csv_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
         with open(path, newline="", encoding="utf-8") as f:
             rows = list(csv.reader(f))
     except Exception as exc:
-        raise InputError(f"cannot read metadata {path}: {_one_line(exc)}") from exc
+        raise InputError(f"cannot read metadata {path}: {one_line(exc, with_type=False)}") from exc
     if not rows:
         raise InputError(f"metadata {path} is empty")
     header = [c.strip() for c in rows[0]]

@@ -260,21 +260,19 @@ class GroundingDinoProposer(Proposer):
         self.device = runtime.torch_device()
         self.dtype = runtime.torch_dtype()
         self._path = None
-        # tiny: small sizes; random_init: the real sizes; both with seeded random weights
-        self._mode = "tiny" if runtime.tiny else "random" if runtime.random_init else "pretrained"
         if self.config.backend == "official":
             self._init_official()
             return
-        if self._mode == "pretrained":
+        if self.weights_mode == "pretrained":
             self._path = require(
                 "proposer 'gdino'",
                 self.config.variant,
                 self.weights[self.config.variant][0],
                 explicit=self.config.checkpoint,
             )
-        seeded = self._mode != "pretrained"
+        seeded = self.weights_mode != "pretrained"
         key = (
-            f"gdino:{self.config.variant}:{self._mode}:seed={runtime.seed if seeded else '-'}:"
+            f"gdino:{self.config.variant}:{self.weights_mode}:seed={runtime.seed if seeded else '-'}:"
             f"{self._path}:{self.device}:{self.dtype}"
         )
         self.model, self.processor = runtime.share(key, self._load)
@@ -284,7 +282,7 @@ class GroundingDinoProposer(Proposer):
             from avseg_gdino.tiny import build_tiny
 
             model, processor = build_tiny(self.runtime.seed)
-        elif self._mode == "random":
+        elif self.weights_mode == "random":
             from avseg_gdino.tiny import build_random
 
             model, processor = build_random(self.config.variant, self.runtime.seed)
@@ -317,7 +315,7 @@ class GroundingDinoProposer(Proposer):
             ) from None
         key_variant = f"official-{self.config.variant}"
         self._bert_path = None
-        if self._mode == "pretrained":
+        if self.weights_mode == "pretrained":
             ckpt, bert = self.weights[key_variant]
             self._path = require(
                 f"proposer 'gdino/{key_variant}'", None, ckpt, explicit=self.config.checkpoint
@@ -325,9 +323,9 @@ class GroundingDinoProposer(Proposer):
             self._bert_path = require(
                 f"proposer 'gdino/{key_variant}'", None, bert, explicit=self.config.text_encoder
             )
-        seeded = self._mode != "pretrained"
+        seeded = self.weights_mode != "pretrained"
         key = (
-            f"gdino-official:{self.config.variant}:{self._mode}:seed={self.runtime.seed if seeded else '-'}:"
+            f"gdino-official:{self.config.variant}:{self.weights_mode}:seed={self.runtime.seed if seeded else '-'}:"
             f"{self._path}:{self._bert_path}:{self.device}:{self.dtype}"
         )
         self.model = self.runtime.share(key, self._load_official)
@@ -336,9 +334,9 @@ class GroundingDinoProposer(Proposer):
     def _load_official(self) -> Any:
         from avseg_gdino import official
 
-        if self._mode == "tiny":
+        if self.weights_mode == "tiny":
             model = official.build_tiny_official(self.runtime.seed)
-        elif self._mode == "random":
+        elif self.weights_mode == "random":
             model = official.build_random_official(self.config.variant, self.runtime.seed)
         else:
             assert self._path is not None and self._bert_path is not None
@@ -351,7 +349,7 @@ class GroundingDinoProposer(Proposer):
 
         from avseg_gdino import official
 
-        resize = official.TINY_RESIZE if self._mode == "tiny" else official.REAL_RESIZE
+        resize = official.TINY_RESIZE if self.weights_mode == "tiny" else official.REAL_RESIZE
         tensors = official.preprocess(images, resize)
         sizes = [(int(im.shape[0]), int(im.shape[1])) for im in images]
         # frames of one clip share a size; differently sized ones go separately (no padding)
@@ -377,8 +375,8 @@ class GroundingDinoProposer(Proposer):
         return [results[i] for i in range(len(images))]
 
     def weights_used(self) -> str | dict[str, str]:
-        if self._mode != "pretrained":
-            return self._mode
+        if self.weights_mode != "pretrained":
+            return self.weights_mode
         if self.config.backend == "official":
             ckpt, bert = self.weights[f"official-{self.config.variant}"]
             return {ckpt.filename: str(self._path), bert.filename: str(self._bert_path)}

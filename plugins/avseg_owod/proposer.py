@@ -245,18 +245,16 @@ class OwlV2ObjectnessProposer(Proposer):
         self.device = runtime.torch_device()
         self.dtype = runtime.torch_dtype()
         self._path = None
-        # tiny: small sizes; random_init: the real sizes; both with seeded random weights
-        self._mode = "tiny" if runtime.tiny else "random" if runtime.random_init else "pretrained"
-        if self._mode == "pretrained":
+        if self.weights_mode == "pretrained":
             self._path = require(
                 "proposer 'owod'",
                 self.config.variant,
                 self.weights[self.config.variant][0],
                 explicit=self.config.checkpoint,
             )
-        seeded = self._mode != "pretrained"
+        seeded = self.weights_mode != "pretrained"
         key = (
-            f"owod:{self.config.variant}:{self._mode}:seed={runtime.seed if seeded else '-'}:"
+            f"owod:{self.config.variant}:{self.weights_mode}:seed={runtime.seed if seeded else '-'}:"
             f"{self._path}:{self.device}:{self.dtype}"
         )
         self.model, self.image_processor = runtime.share(key, self._load)
@@ -264,7 +262,7 @@ class OwlV2ObjectnessProposer(Proposer):
     def _load(self) -> tuple[Any, Any]:
         if self.runtime.tiny:
             model, image_processor = build_tiny(self.runtime.seed)
-        elif self._mode == "random":
+        elif self.weights_mode == "random":
             model, image_processor = build_random(self.config.variant, self.runtime.seed)
         else:
             from transformers import Owlv2ForObjectDetection, Owlv2ImageProcessor
@@ -280,8 +278,8 @@ class OwlV2ObjectnessProposer(Proposer):
         return model, image_processor
 
     def weights_used(self) -> str | dict[str, str]:
-        if self._mode != "pretrained":
-            return self._mode
+        if self.weights_mode != "pretrained":
+            return self.weights_mode
         wf = self.weights[self.config.variant][0]
         return {wf.filename: str(self._path)}
 

@@ -24,7 +24,7 @@ from pydantic import Field
 
 from avseg.components import Capabilities, ComponentConfig, Proposer
 from avseg.runtime import Runtime
-from avseg.types import Image, Proposals, content_hash
+from avseg.types import Image, Proposals
 from avseg.weights import WeightFile
 from avseg_sam.model import DECLARED_WEIGHTS, require_modules
 
@@ -130,14 +130,9 @@ class SamGridProposer(Proposer):
         return self.loaded.weights_used
 
     def embedding(self, frame: Image) -> dict[str, np.ndarray]:
-        from avseg_sam.model import autocast, encode_image_sa
+        from avseg_sam.model import memo_image_embedding, sa_encoder
 
-        def compute() -> dict[str, np.ndarray]:
-            self.runtime.count("sam.image_encoder")
-            with autocast(self.runtime):
-                return encode_image_sa(self.loaded.model, frame)
-
-        return self.runtime.memo(self.namespace, content_hash(frame), compute)
+        return memo_image_embedding(self.runtime, self.namespace, frame, sa_encoder(self.loaded.model, self.runtime))
 
     def propose(self, frames: Sequence[Image], prompts: Sequence[list[str]] | None = None) -> list[Proposals]:
         import torch
