@@ -152,6 +152,10 @@ def _selected_weights(names: Sequence[str], registry: Registry) -> list[tuple[st
         if not regs:
             raise UsageError(f"no component {comp!r} with weights{did_you_mean(comp, all_names)}")
         for r in regs:
+            if variant and comp != "all" and variant not in r.cls.weights:
+                renamed = getattr(r.cls, "renamed_variants", {}).get(variant)
+                hint = f" (it is now {renamed!r})" if renamed else did_you_mean(variant, r.cls.weights)
+                raise UsageError(f"{r.name} has no variant {variant!r}{hint}")
             v = variant or (r.cls.default_variant if comp != "all" else None)
             for var, files in r.cls.weights.items():
                 if v is None or var == v:

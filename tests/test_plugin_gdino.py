@@ -228,3 +228,11 @@ def test_old_variant_names_are_refused_with_the_new_one():
         assert "\n" not in str(ei.value)
     assert GroundingDinoProposer.Config().variant == "swin-t"
     assert set(GroundingDinoProposer.weights) >= {"swin-t", "swin-b", "official-swin-t", "official-swin-b"}
+
+
+def test_weights_fetch_refuses_an_old_variant_name_with_the_new_one(capsys):
+    from tests.helpers import cli
+
+    for old, new in (("gdino/tiny", "swin-t"), ("gdino/official-base", "official-swin-b")):
+        code, _, err = cli(capsys, "weights", "fetch", old)
+        assert code == 2 and f"it is now '{new}'" in err and err.count("\n") == 1

@@ -112,7 +112,8 @@ def prompt_text(labels: Sequence[str]) -> str:
 
 
 #: the variant names before they were named after the backbone ("tiny" read like --tiny)
-RENAMED_VARIANTS = {"tiny": "swin-t", "base": "swin-b"}
+RENAMED_VARIANTS = {"tiny": "swin-t", "base": "swin-b", "official-tiny": "official-swin-t",
+                    "official-base": "official-swin-b"}
 
 
 class GdinoConfig(ComponentConfig):
@@ -153,7 +154,7 @@ class GdinoConfig(ComponentConfig):
     @field_validator("variant", mode="before")
     @classmethod
     def _renamed_variant(cls, v: object) -> object:
-        if isinstance(v, str) and v in RENAMED_VARIANTS:
+        if isinstance(v, str) and v in RENAMED_VARIANTS and not v.startswith("official-"):
             raise ValueError(
                 f"variant {v!r} is now {RENAMED_VARIANTS[v]!r} (variants are named after the backbone; "
                 "--tiny is what selects random miniature models)"
@@ -237,6 +238,8 @@ class GroundingDinoProposer(Proposer):
     weights["official-swin-t"] = [OFFICIAL_SWINT, BERT_BASE_UNCASED]
     weights["official-swin-b"] = [OFFICIAL_SWINB, BERT_BASE_UNCASED]
     default_variant: ClassVar[str | None] = "swin-t"
+    #: old variant (and weights) names -> new: refused with the new name, here and by `avseg weights`
+    renamed_variants: ClassVar[dict[str, str]] = RENAMED_VARIANTS
 
     config: GdinoConfig
 
