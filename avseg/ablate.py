@@ -6,9 +6,9 @@ GRID.yaml::
     set: ["proposer.top_k=50"]      # optional overrides applied to every cell
     axes:                           # cartesian product of these ...
       proposer: [owod, sam-grid]    # a component choice (tagger/proposer/embedder/segmenter/filters)
-      filter.bind.threshold: [0.5, 0.6, 0.7, 0.8]   # or a parameter list (a --set key)
-      proposer[owod].box_threshold: [0.3, 0.5]      # or a parameter of one component only
-    # cells: [{filter.bind.threshold: 0.5}, ...]    # ... or an explicit list of cells
+      filter.bind.cosine_threshold: [0.5, 0.6, 0.7, 0.8]   # or a parameter list (a --set key)
+      proposer[owod].box_threshold: [0.3, 0.5]             # or a parameter of one component only
+    # cells: [{filter.bind.cosine_threshold: 0.5}, ...]    # ... or an explicit list of cells
 
 Each cell is a full ``avseg eval`` into ``OUT/cells/<name>/`` (so each is resumable), all
 through one stage cache, so a threshold sweep computes each model stage once.
@@ -72,7 +72,7 @@ def _show(value: Any) -> str:
 def _check_value(key: Any, value: Any, where: str) -> None:
     """One cell value of one axis: a component name, a list of filter names, or a parameter value."""
     if not isinstance(key, str) or not key:
-        raise ConfigError(f"{where}: axis names are strings such as 'proposer' or 'filter.bind.threshold', "
+        raise ConfigError(f"{where}: axis names are strings such as 'proposer' or 'filter.bind.cosine_threshold', "
                           f"got {_show(key)}")
     if key in SINGLE_STAGES:
         if isinstance(value, dict):
@@ -95,7 +95,7 @@ def expand_cells(grid: dict[str, Any], path: Path | str = "grid") -> list[dict[s
         if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
             raise ConfigError(f"{path}: 'cells' must be a list of mappings")
         if not cells:
-            raise ConfigError(f"{path}: 'cells' is empty; list at least one cell, e.g. - {{filter.bind.threshold: 0.5}}")
+            raise ConfigError(f"{path}: 'cells' is empty; list at least one cell, e.g. - {{filter.bind.cosine_threshold: 0.5}}")
         for i, c in enumerate(cells):
             for k, v in c.items():
                 _check_value(k, v, f"{path}: cells[{i}]")

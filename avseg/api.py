@@ -12,6 +12,7 @@ from avseg.cache import StageCache, default_cache_dir
 from avseg.checks import check_fps
 from avseg.errors import UsageError, did_you_mean
 from avseg.outputs import check_out_dir
+from avseg.provenance import provenance_of
 from avseg.registry import Registry, dependency_status, install_hint, load_registry
 from avseg.runtime import Runtime
 from avseg.spec import all_presets, compose, resolve
@@ -93,12 +94,13 @@ def list_plugins(kind: str | None = None, registry: Registry | None = None) -> l
             continue
         for name, exts in sorted(table.items()):
             for e in exts:
+                extra = {"provenance": provenance_of(e.obj)} if k == "preset" else {}
                 desc = (str(e.obj.get("description", "")) if k == "preset" else
                         f"per-{e.obj.per} metric" if k == "metric" else
                         str(getattr(e.obj, "__doc__", "") or "").strip().split("\n")[0])
                 rows.append({"kind": k, "name": name, "provider": e.provider, "version": e.version, "plugin": e.plugin,
                              "description": desc, "status": "ok", "dependencies": "", "weights": "",
-                             "collides_with": [o.provider for o in exts if o is not e]})
+                             "collides_with": [o.provider for o in exts if o is not e], **extra})
     if kind is None:
         for b in registry.broken:
             rows.append({"kind": "?", "name": b.plugin, "provider": b.provider, "version": "", "plugin": b.plugin,
@@ -126,7 +128,8 @@ def list_presets(registry: Registry | None = None) -> dict[str, str]:
 
 
 def preset_rows(registry: Registry | None = None) -> list[dict[str, Any]]:
-    """Each preset with its provider, and the other providers of its name (a collision)."""
+    """Each preset with its provider, its provenance (paper, authors-code or extended; see
+    avseg/provenance.py), and the other providers of its name (a collision)."""
     registry = registry or load_registry()
     return list_plugins("preset", registry)
 
@@ -135,7 +138,9 @@ def show_preset(preset: str | None = None, registry: Registry | None = None, **o
     registry = registry or load_registry()
     spec = compose(preset, registry=registry, **overrides)
     resolved = resolve(spec, registry)
-    d = resolved.as_dict()
+    from avseg.provenance import provenance_of
+
+    d = {"provenance": provenance_of(spec), **resolved.as_dict()}
     if spec.get("description"):
         d = {"description": spec["description"], **d}
     text = yaml.safe_dump(d, sort_keys=False)
@@ -168,6 +173,10 @@ def _selected_weights(names: Sequence[str], registry: Registry) -> list[tuple[st
         if not regs:
             raise UsageError(f"no component {comp!r} with weights{did_you_mean(comp, all_names)}")
         for r in regs:
+            if variant and comp != "all" and variant not in r.cls.weights:
+                renamed = getattr(r.cls, "renamed_variants", {}).get(variant)
+                hint = f" (it is now {renamed!r})" if renamed else did_you_mean(variant, r.cls.weights)
+                raise UsageError(f"{r.name} has no variant {variant!r}{hint}")
             v = variant or (r.cls.default_variant if comp != "all" else None)
             for var, files in r.cls.weights.items():
                 if v is None or var == v:

@@ -15,17 +15,12 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from avseg.components import ComponentConfig
-from avseg.errors import InputError
+from avseg.errors import InputError, one_line
 from avseg.types import AudioWindow, FloatArray
 
 PadMode = Literal["repeat", "zero"]
 
 _SOUNDFILE_EXTS = {".wav", ".flac", ".ogg", ".aiff", ".aif"}
-
-
-def _one_line(exc: BaseException) -> str:
-    msg = " ".join(str(exc).split()) or type(exc).__name__
-    return msg
 
 
 def _to_mono(data: np.ndarray) -> FloatArray:
@@ -79,11 +74,11 @@ def load_audio(path: str | Path) -> tuple[FloatArray, int]:
         try:  # e.g. a .wav holding a codec libsndfile lacks
             return _load_with_pyav(p)
         except Exception:
-            raise InputError(f"cannot read audio {p}: {_one_line(sf_error)}") from sf_error
+            raise InputError(f"cannot read audio {p}: {one_line(sf_error, with_type=False)}") from sf_error
     try:
         return _load_with_pyav(p)
     except Exception as exc:
-        raise InputError(f"cannot read audio {p}: {_one_line(exc)}") from exc
+        raise InputError(f"cannot read audio {p}: {one_line(exc, with_type=False)}") from exc
 
 
 def resample(wave: FloatArray, sr_from: int, sr_to: int) -> FloatArray:

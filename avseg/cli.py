@@ -130,7 +130,7 @@ def presets(ctx: typer.Context) -> None:
         for r in api.preset_rows():
             clash = f"  [collision with {', '.join(r['collides_with'])}: use '{r['provider']}:{r['name']}']" \
                 if r["collides_with"] else ""
-            typer.echo(f"{r['name']:20s} {r['provider']:12s} {r['description']}{clash}")
+            typer.echo(f"{r['name']:20s} {r['provenance']:12s} {r['provider']:12s} {r['description']}{clash}")
 
 
 @presets_app.command("show")
@@ -250,16 +250,16 @@ def weights_verify() -> None:
 
 # -- tree --------------------------------------------------------------------------------------
 @tree_app.command("validate")
-def tree_validate(file: Path = typer.Argument(..., help="A tree YAML file.")) -> None:
+def tree_validate(file: Path | None = typer.Argument(None, help="A tree YAML file (default: the shipped tree).")) -> None:
     """Report every AudioSet name the tree does not recognise, with close matches."""
-    from avseg.tree import validate_tree_file
+    from avseg.tree import DEFAULT_TREE_NAME, validate_tree_file
 
     problems = validate_tree_file(file)
     for p in problems:
         typer.echo(p)
     if problems:
         raise typer.Exit(1)
-    typer.echo(f"{file}: ok")
+    typer.echo(f"{file or DEFAULT_TREE_NAME}: ok")
 
 
 @tree_app.command("show")

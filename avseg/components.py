@@ -14,6 +14,7 @@ import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
@@ -115,6 +116,14 @@ class Component(ABC):
     def weights_used(self) -> str | dict[str, str]:
         """What run.json records: "tiny", "none", or the files loaded."""
         return "none"
+
+    @cached_property
+    def weights_mode(self) -> str:
+        """What a model component builds: "tiny" (small sizes, seeded random weights), "random"
+        (``runtime.random_init``: the real sizes, seeded random weights) or "pretrained" (a
+        checkpoint). The one place plugins ask; :attr:`Runtime.weights_mode` read once, so a built
+        component keeps its mode whatever later happens to the runtime."""
+        return self.runtime.weights_mode
 
     def __repr__(self) -> str:
         return f"<{self.kind} {self.name!r} ({type(self).__module__})>"

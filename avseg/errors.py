@@ -65,10 +65,14 @@ class ComponentFailed(AvsegError):
     exit_code = 1
 
 
-def one_line(exc: BaseException, limit: int = 300) -> str:
-    """``Type: first line of the message``, for reporting a foreign exception in one line."""
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:limit]}" if text else type(exc).__name__
+def one_line(exc: BaseException, limit: int = 300, *, with_type: bool = True) -> str:
+    """A foreign exception in one line: ``Type: message`` (whitespace collapsed, at most ``limit``
+    characters of message); ``with_type=False`` gives the message alone where the context already
+    says what failed ("cannot read mask X: ..."). An empty message gives the type's name."""
+    text = " ".join(str(exc).split())[:limit]
+    if not text:
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if with_type else text
 
 
 def did_you_mean(word: str, candidates: Iterable[str], n: int = 3) -> str:

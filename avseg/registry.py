@@ -26,7 +26,7 @@ import pluggy
 
 from avseg import __version__, hookspecs
 from avseg.components import BASE_CLASSES, FILTER_NEEDS, KINDS, Component, Filter
-from avseg.errors import AmbiguousComponent, UnknownComponent, did_you_mean
+from avseg.errors import AmbiguousComponent, UnknownComponent, did_you_mean, one_line
 
 ENTRY_POINT_GROUP = "avseg"
 #: the distribution that ships the bundled plugins
@@ -211,11 +211,6 @@ def make_plugin_manager() -> pluggy.PluginManager:
     return pm
 
 
-def _one_line(exc: BaseException) -> str:
-    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
-
-
 def _wanted_plugins() -> tuple[bool, set[str] | None]:
     """(autoload, explicit) from AVSEG_DISABLE_PLUGIN_AUTOLOAD and AVSEG_LOAD_PLUGINS.
 
@@ -236,7 +231,7 @@ def register_plugin(
     try:
         pm.register(plugin, name=name)
     except Exception as exc:  # pluggy validation, duplicate names
-        broken.append(BrokenPlugin(name, provider, _one_line(exc)))
+        broken.append(BrokenPlugin(name, provider, one_line(exc)))
         return False
     try:
         pm.check_pending()
@@ -245,7 +240,7 @@ def register_plugin(
         unknown = [h for h in dir(plugin) if h.startswith("register_") and not hasattr(hookspecs, h)]
         specs = [n for n in dir(hookspecs) if n.startswith("register_")]
         hint = did_you_mean(unknown[0], specs) if unknown else ""
-        broken.append(BrokenPlugin(name, provider, f"unknown hook {unknown[0]!r}{hint}" if unknown else _one_line(exc)))
+        broken.append(BrokenPlugin(name, provider, f"unknown hook {unknown[0]!r}{hint}" if unknown else one_line(exc)))
         return False
     return True
 
@@ -253,7 +248,7 @@ def register_plugin(
 def _import_failure(plugin: str, exc: BaseException) -> str:
     if isinstance(exc, SystemExit):
         return f"Error importing plugin {plugin!r}: it called sys.exit({exc.code!r})"
-    return f"Error importing plugin {plugin!r}: {_one_line(exc)}"
+    return f"Error importing plugin {plugin!r}: {one_line(exc)}"
 
 
 def load_default_plugins(pm: pluggy.PluginManager, broken: list[BrokenPlugin]) -> dict[str, tuple[str, str]]:
@@ -347,7 +342,7 @@ def call_per_plugin(reg: Registry, hook_name: str, make_kwargs: Callable[[str, s
         except KeyboardInterrupt:
             raise
         except BaseException as exc:
-            reason = str(exc) if isinstance(exc, PluginRefused) else f"{hook_name} failed: {_one_line(exc)}"
+            reason = str(exc) if isinstance(exc, PluginRefused) else f"{hook_name} failed: {one_line(exc)}"
             reg.broken.append(BrokenPlugin(impl.plugin_name, provider, reason))
             if on_broken is not None:
                 on_broken(impl.plugin_name)

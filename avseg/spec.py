@@ -30,6 +30,7 @@ from avseg import yamlio
 from avseg.audio import AudioSpec
 from avseg.components import Capabilities, Component, ComponentConfig, Filter
 from avseg.errors import ChainError, ConfigError, UsageError, did_you_mean
+from avseg.provenance import check_provenance
 from avseg.registry import Registry
 from avseg.steps import arrange, check_order, consumes, produces
 
@@ -147,7 +148,7 @@ def _from_recorded(spec: dict[str, Any], order: list[str]) -> list[dict[str, dic
 
 def normalise(spec: dict[str, Any]) -> dict[str, Any]:
     keys = [*SINGLE_STAGES, "filters", "steps", "combiner"]
-    unknown = set(spec) - {*keys, "description", "name", "notes", "audio"}
+    unknown = set(spec) - {*keys, "description", "name", "notes", "audio", "provenance"}
     if unknown:
         bad = sorted(unknown)[0]
         raise ConfigError(f"unknown pipeline key {bad!r}{did_you_mean(bad, keys)}")
@@ -182,6 +183,8 @@ def normalise(spec: dict[str, Any]) -> dict[str, Any]:
     for k in ("description", "notes"):
         if spec.get(k):
             out[k] = spec[k]
+    if spec.get("provenance") is not None:  # paper | authors-code | extended (avseg/provenance.py)
+        out["provenance"] = check_provenance(spec["provenance"])
     return out
 
 
@@ -231,7 +234,7 @@ def apply_set(spec: dict[str, Any], assignment: str) -> None:
         return
     if head in ("filter", "filters"):
         if len(parts) < 3:
-            raise UsageError(f"--set {key}: use filter.NAME.param=value, e.g. filter.bind.threshold=0.7")
+            raise UsageError(f"--set {key}: use filter.NAME.param=value, e.g. filter.bind.cosine_threshold=0.7")
         target = _find_filter(filter_stages(spec), parts[1], key)
         _assign(target, parts[2:], value)
         return

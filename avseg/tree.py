@@ -28,6 +28,7 @@ import yaml
 
 from avseg.audioset import NON_VISUAL_TAGS, audioset_labels
 from avseg.errors import ConfigError, UsageError, did_you_mean
+from avseg.labels import normalise_label
 from avseg.yamlio import SafeLoader, load_text, read_text
 
 TOP_LEVEL_KEYS = ("broad_sources", "aliases", "background")
@@ -35,17 +36,13 @@ DEFAULT_TREE_NAME = "avseg/trees/default.yaml"
 
 
 def normalize_label(text: str) -> str:
-    """Lower-case, ``_``/``-`` to spaces, one space, no leading article: how names are compared.
+    """How tree names are compared: :func:`avseg.labels.normalise_label` (the one normaliser).
 
     Detector labels, dataset labels (``playing_violin``, ``emergency-car``) and COCO names
-    (``hair drier``) differ mostly in these ways, so exact linking compares normalised names.
+    (``hair drier``) differ mostly in case, ``_``/``-`` and articles, so exact linking compares
+    normalised names.
     """
-    s = " ".join(text.strip().lower().replace("_", " ").replace("-", " ").split())
-    for article in ("a ", "an ", "the "):
-        if s.startswith(article) and len(s) > len(article):
-            s = s[len(article) :]
-            break
-    return s
+    return normalise_label(text)
 
 
 class AVTree:
@@ -412,7 +409,8 @@ def load_tree(path: str | Path | None = None) -> AVTree:
 
 
 def validate_tree_file(path: str | Path | None) -> list[str]:
-    """Problems in a tree file against the 527 AudioSet names (``avseg tree validate FILE``).
+    """Problems in a tree file (the shipped tree when ``path`` is None) against the 527 AudioSet
+    names (``avseg tree validate [FILE]``).
 
     A file that cannot be read or parsed raises :class:`ConfigError` instead.
     """

@@ -44,10 +44,10 @@ REAL_SIZE_SETS = {
     "at-gdino-sam": ["segmenter.variant=vit_b", "proposer.top_k=8", "filter.tag-threshold.threshold=0.0",
                      "filter.tag-threshold.top_k=3"],
     "bavs": ["segmenter.variant=vit_b", "proposer.top_k=8"],
-    "owod-bind": ["segmenter.variant=vit_b", "proposer.top_k=4", "filter.bind.threshold=-1.0"],
+    "owod-bind": ["segmenter.variant=vit_b", "proposer.top_k=4", "filter.bind.cosine_threshold=-1.0"],
     "owod-bind-softmax": ["segmenter.variant=vit_b", "proposer.top_k=4"],
     "sam-bind": ["proposer.variant=vit_b", "proposer.points_per_side=8", "proposer.pred_iou_thresh=0.0",
-                 "proposer.stability_score_thresh=0.0", "filter.bind.threshold=-1.0"],
+                 "proposer.stability_score_thresh=0.0", "filter.bind.cosine_threshold=-1.0"],
 }
 
 
@@ -238,7 +238,7 @@ def row_ratio_b(args: argparse.Namespace) -> dict[str, Any]:
         extra = REAL_SIZE_SETS["owod-bind-softmax"] if args.size == "real" else []
         args.set = extra + list(args.set or [])
         fixed = "".join(f"\n  - {s}" for s in args.set)
-        grid.write_text(f"base: owod-bind-softmax\nset:{fixed or ' []'}\naxes:\n  filter.bind.threshold: {values}\n")
+        grid.write_text(f"base: owod-bind-softmax\nset:{fixed or ' []'}\naxes:\n  filter.bind.softmax_threshold: {values}\n")
         # Pay the one-off imports (torch, transformers, model code, matplotlib) before timing, so
         # neither side is charged for them; model builds are still paid by every cold run.
         from avseg.pipeline import Pipeline
@@ -256,7 +256,7 @@ def row_ratio_b(args: argparse.Namespace) -> dict[str, Any]:
         for v in values:
             cold = make_runtime(args)  # no cache, and a fresh runtime: nothing shared between runs
             run_eval(root=root, subset="s4", split="test", out=Path(tmp) / f"cold{v}",
-                     pipeline={"preset": "owod-bind-softmax", "sets": [*(args.set or []), f"filter.bind.threshold={v}"]},
+                     pipeline={"preset": "owod-bind-softmax", "sets": [*(args.set or []), f"filter.bind.softmax_threshold={v}"]},
                      runtime=cold, registry=registry, progress=False)
         cold_s = time.perf_counter() - t0
     return {

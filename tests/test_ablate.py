@@ -27,10 +27,10 @@ def ablate(capsys: pytest.CaptureFixture[str], *args: str) -> int:
 
 
 def test_cells_are_the_cartesian_product_or_an_explicit_list(tmp_path: Path) -> None:
-    g = {"base": "owod-bind", "axes": {"proposer": ["owod", "sam-grid"], "filter.bind.threshold": [0.5, 0.7]}}
+    g = {"base": "owod-bind", "axes": {"proposer": ["owod", "sam-grid"], "filter.bind.cosine_threshold": [0.5, 0.7]}}
     cells = expand_cells(g)
-    assert len(cells) == 4 and cells[1] == {"proposer": "owod", "filter.bind.threshold": 0.7}
-    assert cell_pipeline(g, cells[1]) == {"preset": "owod-bind", "sets": ["filter.bind.threshold=0.7"], "proposer": "owod"}
+    assert len(cells) == 4 and cells[1] == {"proposer": "owod", "filter.bind.cosine_threshold": 0.7}
+    assert cell_pipeline(g, cells[1]) == {"preset": "owod-bind", "sets": ["filter.bind.cosine_threshold=0.7"], "proposer": "owod"}
     assert expand_cells({"cells": [{"proposer": "owod"}]}) == [{"proposer": "owod"}]
     bad = tmp_path / "bad.yaml"
     bad.write_text("axes: {proposer: owod}\n")
@@ -43,14 +43,14 @@ def test_threshold_sweep_reuses_every_model_stage(capsys: pytest.CaptureFixture[
     grid.write_text(
         "base: owod-bind\n"
         "axes:\n"
-        "  filter.bind.threshold: [0.0, 0.5, 0.9]\n"
+        "  filter.bind.cosine_threshold: [0.0, 0.5, 0.9]\n"
     )
     out = tmp_path / "out"
     args = [str(grid), "--root", str(s4), "--subset", "s4", "--split", "test", "--out", str(out), "--tiny",
             "--cache-dir", str(tmp_path / "cache")]
     assert ablate(capsys, *args) == 0
     rows = list(csv.DictReader((out / "results.csv").open()))
-    assert [r["filter.bind.threshold"] for r in rows] == ["0.0", "0.5", "0.9"]
+    assert [r["filter.bind.cosine_threshold"] for r in rows] == ["0.0", "0.5", "0.9"]
     assert all(r["n_clips"] == "2" and r["failed"] == "0" for r in rows)
     first, *rest = rows
     assert int(first["computed"]) > 0
@@ -63,11 +63,11 @@ def test_threshold_sweep_reuses_every_model_stage(capsys: pytest.CaptureFixture[
     md = (out / "results.md").read_text()
     assert md.startswith("| cell |") and md.count("\n") == 5
     plots = sorted(p.name for p in out.glob("plot_*.png"))
-    assert plots == ["plot_fscore_dataset_vs_filter.bind.threshold.png", "plot_fscore_vs_filter.bind.threshold.png",
-                     "plot_miou_vs_filter.bind.threshold.png"]
+    assert plots == ["plot_fscore_dataset_vs_filter.bind.cosine_threshold.png", "plot_fscore_vs_filter.bind.cosine_threshold.png",
+                     "plot_miou_vs_filter.bind.cosine_threshold.png"]
     for r in rows:
         cfg = json.loads((out / "cells" / r["cell"] / "config.json").read_text())
-        assert cfg["pipeline"]["filters"][0]["threshold"] == float(r["filter.bind.threshold"])
+        assert cfg["pipeline"]["filters"][1]["cosine_threshold"] == float(r["filter.bind.cosine_threshold"])
     # a rerun (as after a kill) resumes: every clip of every cell is already finished
     assert ablate(capsys, *args) == 0
     for r in rows:

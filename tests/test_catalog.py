@@ -13,7 +13,7 @@ SECTIONS = {"taggers": "tagger", "proposers": "proposer", "embedders": "embedder
             "filters": "filter", "combiners": "combiner"}
 CLI_NAMES = {"tagger": {"ast", "panns", "clap"}, "proposer": {"gdino", "owod", "sam-grid", "mmdet"},
                   "embedder": {"imagebind"}, "segmenter": {"sam"},
-                  "filter": {"tag-threshold", "score-threshold", "bind", "nms", "avis", "temporal-consistency"},
+                  "filter": {"tag-threshold", "score-threshold", "bind", "nms", "top-k", "avis", "temporal-consistency"},
                   "combiner": {"union", "top1", "label-map"}}
 
 

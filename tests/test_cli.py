@@ -133,9 +133,9 @@ def test_collision_and_broken_plugin_via_cli(capsys: pytest.CaptureFixture[str],
 
 
 def test_presets_show_resolves(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = cli(capsys, "presets", "show", "sam-bind", "--set", "filter.bind.threshold=0.6")
+    code, out, _ = cli(capsys, "presets", "show", "sam-bind", "--set", "filter.bind.cosine_threshold=0.6")
     assert code == 0
-    assert "type: sam-grid" in out and "threshold: 0.6" in out
+    assert "type: sam-grid" in out and "cosine_threshold: 0.6" in out
 
 
 def test_option_errors_exit_2_without_traceback(capsys: pytest.CaptureFixture[str]) -> None:

@@ -62,22 +62,22 @@ def test_cosine_default_threshold_is_0_7() -> None:
 def test_cosine_ignores_embedding_norms() -> None:
     """Cosine is scale-free: ImageBind's audio vectors carry a logit scale of 20."""
     regions = [[5, 0, 0], [0.3, 0.4, 0], [0, 7, 0]]
-    res = _filter(threshold=0.5)(_ctx(regions, [20, 0, 0]))
+    res = _filter(cosine_threshold=0.5)(_ctx(regions, [20, 0, 0]))
     assert res.keep == [0, 1]
     # 0.3 and 0.4 are not exact in float32 (the context's dtype): 1e-7 slack
     assert res.scores == pytest.approx([1.0, 0.6, 0.0], abs=1e-7)
 
 
 def test_cosine_tie_is_kept() -> None:
-    res = _filter(threshold=0.6)(_ctx(REGIONS, AUDIO))
+    res = _filter(cosine_threshold=0.6)(_ctx(REGIONS, AUDIO))
     assert res.keep == [0, 1]  # 3/5 == 0.6 exactly: >= keeps it
-    res = _filter(threshold=0.6000001)(_ctx(REGIONS, AUDIO))
+    res = _filter(cosine_threshold=0.6000001)(_ctx(REGIONS, AUDIO))
     assert res.keep == [0]
     assert res.drops[1].reason == "similarity 0.6000000 < 0.6000001"  # more digits when 2 would read equal
 
 
 def test_cosine_negative_threshold_and_zero_vector() -> None:
-    res = _filter(threshold=-1.0)(_ctx(REGIONS + [[0, 0, 0]], AUDIO))
+    res = _filter(cosine_threshold=-1.0)(_ctx(REGIONS + [[0, 0, 0]], AUDIO))
     assert res.keep == [0, 1, 2, 3, 4]
     assert res.scores is not None and res.scores[4] == 0.0  # a zero vector scores 0, not NaN
 
@@ -102,18 +102,18 @@ def test_softmax_temperature_uses_cosines() -> None:
     logits = [1 / t, 0.0, -1 / t]
     z = sum(math.exp(v) for v in logits)
     expected = [math.exp(v) / z for v in logits]
-    res = _filter(mode="softmax", temperature=t, threshold=0.1)(_ctx(regions, [7, 0]))
+    res = _filter(mode="softmax", temperature=t, softmax_threshold=0.1)(_ctx(regions, [7, 0]))
     assert res.scores == pytest.approx(expected, rel=1e-9)
     assert res.keep == [0, 1]  # 0.867, 0.117 >= 0.1 > 0.016
 
 
 def test_softmax_ties_and_single_region() -> None:
-    res = _filter(mode="softmax", threshold=0.5)(_ctx([[1, 0], [1, 0]], [20, 0]))
+    res = _filter(mode="softmax", softmax_threshold=0.5)(_ctx([[1, 0], [1, 0]], [20, 0]))
     assert res.scores == [0.5, 0.5]
     assert res.keep == [0, 1]
-    res = _filter(mode="softmax", threshold=0.5)(_ctx([[1, 0], [1, 0], [0, 1]], [20, 0]))
+    res = _filter(mode="softmax", softmax_threshold=0.5)(_ctx([[1, 0], [1, 0], [0, 1]], [20, 0]))
     assert res.keep == []  # two equal winners share the mass: just under 0.5 each
-    res = _filter(mode="softmax", threshold=1.0)(_ctx([[0, 1]], [1, 0]))
+    res = _filter(mode="softmax", softmax_threshold=1.0)(_ctx([[0, 1]], [1, 0]))
     assert res.keep == [0] and res.scores == [1.0]  # one region takes all the mass
 
 
@@ -157,11 +157,16 @@ def test_missing_or_mismatched_embeddings_are_chain_errors() -> None:
 def test_config_defaults_and_validation() -> None:
     assert BindFilter.Config().effective_threshold == 0.7
     assert BindFilter.Config(mode="softmax").effective_threshold == 0.2
-    assert BindFilter.Config(mode="softmax", threshold=0.05).effective_threshold == 0.05
+    assert BindFilter.Config(mode="minmax").effective_threshold == 0.5
+    assert BindFilter.Config(mode="softmax", softmax_threshold=0.05).effective_threshold == 0.05
+    # each mode reads only its own parameter: a cosine number never becomes a softmax one
+    assert BindFilter.Config(mode="softmax", cosine_threshold=0.9).effective_threshold == 0.2
     with pytest.raises(ValidationError):
-        BindFilter.Config(mode="softmax", threshold=-0.1)
+        BindFilter.Config(mode="softmax", softmax_threshold=-0.1)
     with pytest.raises(ValidationError):
-        BindFilter.Config(threshold=1.5)
+        BindFilter.Config(cosine_threshold=1.5)
+    with pytest.raises(ValidationError):
+        BindFilter.Config(minmax_threshold=-0.5)
     with pytest.raises(ValidationError):
         BindFilter.Config(temperature=0.1)  # cosine mode has no temperature
     with pytest.raises(ValidationError):
@@ -169,7 +174,43 @@ def test_config_defaults_and_validation() -> None:
     with pytest.raises(ValidationError):
         BindFilter.Config(mode="dot")
     # every field changes the output
-    assert set(BindFilter.Config().output_params()) == {"mode", "threshold", "temperature"}
+    assert set(BindFilter.Config().output_params()) == {
+        "mode", "cosine_threshold", "softmax_threshold", "minmax_threshold", "temperature"}
+    assert "threshold" not in BindFilter.Config().model_dump()
+
+
+def test_old_threshold_is_refused_naming_the_modes_parameter() -> None:
+    from avseg.errors import ConfigError
+    from avseg.registry import load_registry
+    from avseg.spec import compose, resolve
+
+    with pytest.raises(ValidationError, match="use softmax_threshold=0.3 for mode 'softmax'"):
+        BindFilter.Config(mode="softmax", threshold=0.3)
+    reg = load_registry()
+    spec = compose("owod-bind", sets=["filter.bind.threshold=0.6"], registry=reg)
+    with pytest.raises(ConfigError, match="use cosine_threshold=0.6 for mode 'cosine'") as err:
+        resolve(spec, reg)
+    assert "\n" not in str(err.value)
+
+
+def test_minmax_scales_the_frames_cosines() -> None:
+    # cosines 1, 0.6, 0, -1 -> (c + 1) / 2 = 1, 0.8, 0.5, 0
+    res = _filter(mode="minmax")(_ctx(REGIONS, AUDIO))
+    assert res.scores == pytest.approx([1.0, 0.8, 0.5, 0.0])
+    assert res.keep == [0, 1, 2]  # default 0.5, tie kept
+    res = _filter(mode="minmax", minmax_threshold=0.9)(_ctx(REGIONS, AUDIO))
+    assert res.keep == [0]
+    assert res.drops[1].reason == "min-max scaled similarity 0.80 < 0.90"
+    # the scale is the frame's own: the same regions against a far audio rank the same way
+    far = _filter(mode="minmax")(_ctx([[1, 0.1, 0], [1, 0.2, 0]], [0, 1, 0]))
+    assert far.scores == pytest.approx([0.0, 1.0])
+
+
+def test_minmax_equal_scores_and_single_region() -> None:
+    res = _filter(mode="minmax", minmax_threshold=1.0)(_ctx([[0, 1]], [1, 0]))
+    assert res.keep == [0] and res.scores == [1.0]
+    res = _filter(mode="minmax", minmax_threshold=1.0)(_ctx([[1, 1], [2, 2]], [1, 0]))
+    assert res.keep == [0, 1]
 
 
 def test_registered_by_the_filters_plugin() -> None:

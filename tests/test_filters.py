@@ -18,13 +18,26 @@ def ctx(props: Proposals | None = None, tags: Tags | None = None) -> FrameContex
 
 def test_tag_threshold_deny_list_and_top_k() -> None:
     tags = Tags.from_scores(["Dog", "Silence", "Speech", "Bark"], [0.9, 0.95, 0.6, 0.4])
-    f = TagThreshold(TagThreshold.Config(threshold=0.5), runtime=None)  # type: ignore[arg-type]
+    f = TagThreshold(TagThreshold.Config(threshold=0.5, deny=["silence"]), runtime=None)  # type: ignore[arg-type]
     r = f(ctx(tags=tags))
-    assert [tags.names[i] for i in r.keep] == ["Dog", "Speech"]  # Silence is non-visual, Bark below 0.5
-    assert "deny-list" in r.drops[tags.names.index("Silence")].reason
-    r = TagThreshold(TagThreshold.Config(threshold=0.5, top_k=1, deny=[]), runtime=None)(ctx(tags=tags))  # type: ignore[arg-type]
+    assert [tags.names[i] for i in r.keep] == ["Dog", "Speech"]  # Silence denied (any case), Bark below 0.5
+    assert "deny list" in r.drops[tags.names.index("Silence")].reason
+    # no deny list unless one is given (the paper has none)
+    r = TagThreshold(TagThreshold.Config(threshold=0.5, top_k=1), runtime=None)(ctx(tags=tags))  # type: ignore[arg-type]
+    assert TagThreshold.Config().deny == []
     assert [tags.names[i] for i in r.keep] == ["Silence"]
     assert r.drops[tags.names.index("Dog")].reason == "beyond top-1"
+
+
+def test_top_k_keeps_the_best_and_traces_the_rest() -> None:
+    from avseg_filters.topk import TopK
+
+    props = Proposals(np.zeros((4, 4), np.float32), np.array([0.2, 0.9, 0.5, 0.9], np.float32))
+    r = TopK(TopK.Config(k=2), runtime=None)(ctx(props))  # type: ignore[arg-type]
+    assert r.keep == [1, 3]  # ties keep the earlier one first
+    assert r.drops[2].reason == "rank 3 by score, beyond top-2" and r.drops[0].reason.startswith("rank 4")
+    assert TopK(TopK.Config(k=10), runtime=None)(ctx(props)).keep == [0, 1, 2, 3]  # type: ignore[arg-type]
+    assert TopK(TopK.Config(), runtime=None)(ctx(Proposals.empty())).keep == []  # type: ignore[arg-type]
 
 
 def test_score_threshold_area_and_keep_top() -> None:

@@ -80,8 +80,8 @@ def test_validation_loads_no_model(registry) -> None:  # type: ignore[no-untyped
 # -- composition ------------------------------------------------------------------------------------
 def test_compose_keeps_preset_params_for_named_components(registry) -> None:  # type: ignore[no-untyped-def]
     s = compose(proposer="owod", filters=["bind"], registry=registry)  # default preset owod-bind
-    assert s["proposer"] == {"type": "owod", "box_threshold": 0.5}
-    assert s["filters"] == [{"type": "bind", "mode": "cosine", "threshold": 0.7}]
+    assert s["proposer"] == {"type": "owod"}
+    assert s["filters"] == [{"type": "bind", "mode": "cosine", "cosine_threshold": 0.7}]
     assert s["embedder"]["type"] == "imagebind" and s["segmenter"]["type"] == "sam"
 
 

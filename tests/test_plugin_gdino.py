@@ -165,7 +165,7 @@ def test_missing_weights_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
     rt = Runtime(device="cpu", tiny=False)
     with pytest.raises(WeightsMissing) as ei:
-        make(rt, variant="base")
+        make(rt, variant="swin-b")
     msg = str(ei.value)
     assert (
         "\n" not in msg and "IDEA-Research/grounding-dino-base" in msg and "avseg weights fetch gdino" in msg
@@ -213,3 +213,26 @@ def test_top_k_keeps_the_best_boxes_in_order():
     best = np.sort(np.argsort(-full.scores, kind="stable")[:3])
     np.testing.assert_array_equal(top.boxes, full.boxes[best])
     assert top.labels == [full.labels[j] for j in best]
+
+
+def test_old_variant_names_are_refused_with_the_new_one():
+    from avseg.errors import ConfigError
+    from avseg.registry import load_registry
+    from avseg.spec import compose, resolve
+
+    reg = load_registry()
+    for old, new in (("tiny", "swin-t"), ("base", "swin-b")):
+        spec = compose("at-gdino-sam", sets=[f"proposer.variant={old}"], registry=reg)
+        with pytest.raises(ConfigError, match=f"variant '{old}' is now '{new}'") as ei:
+            resolve(spec, reg)
+        assert "\n" not in str(ei.value)
+    assert GroundingDinoProposer.Config().variant == "swin-t"
+    assert set(GroundingDinoProposer.weights) >= {"swin-t", "swin-b", "official-swin-t", "official-swin-b"}
+
+
+def test_weights_fetch_refuses_an_old_variant_name_with_the_new_one(capsys):
+    from tests.helpers import cli
+
+    for old, new in (("gdino/tiny", "swin-t"), ("gdino/official-base", "official-swin-b")):
+        code, _, err = cli(capsys, "weights", "fetch", old)
+        assert code == 2 and f"it is now '{new}'" in err and err.count("\n") == 1

@@ -195,7 +195,7 @@ def test_missing_weights_is_one_line(tmp_path, monkeypatch):
         make(rt)
     msg = str(ei.value)
     assert "\n" not in msg and "groundingdino_swint_ogc.pth" in msg
-    assert "avseg weights fetch gdino/official-tiny" in msg
+    assert "avseg weights fetch gdino/official-swin-t" in msg
     # the checkpoint is there, bert-base-uncased is not: the error names BERT
     ckpt = tmp_path / "groundingdino_swint_ogc.pth"
     ckpt.write_bytes(b"")
@@ -206,7 +206,7 @@ def test_missing_weights_is_one_line(tmp_path, monkeypatch):
         make(rt, checkpoint=str(tmp_path / "nowhere.pth"))
     assert str(tmp_path / "nowhere.pth") in str(ei.value) and "\n" not in str(ei.value)
     with pytest.raises(WeightsMissing) as ei:
-        make(rt, variant="base")
+        make(rt, variant="swin-b")
     assert "groundingdino_swinb_cogcoor.pth" in str(ei.value)
 
 
@@ -217,7 +217,7 @@ def test_config_and_declared_weights():
     with pytest.raises(ValidationError, match="official"):
         GroundingDinoProposer.Config(backend="offical")
     files = {v: [wf.filename for wf in fs] for v, fs in GroundingDinoProposer.weights.items()}
-    assert files["official-tiny"] == ["groundingdino_swint_ogc.pth", "bert-base-uncased"]
-    swint = GroundingDinoProposer.weights["official-tiny"][0]
+    assert files["official-swin-t"] == ["groundingdino_swint_ogc.pth", "bert-base-uncased"]
+    swint = GroundingDinoProposer.weights["official-swin-t"][0]
     assert swint.url.endswith("/v0.1.0-alpha/groundingdino_swint_ogc.pth") and swint.licence == "Apache-2.0"
-    assert GroundingDinoProposer.weights["official-tiny"][1].hf_repo == "google-bert/bert-base-uncased"
+    assert GroundingDinoProposer.weights["official-swin-t"][1].hf_repo == "google-bert/bert-base-uncased"

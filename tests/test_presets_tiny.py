@@ -42,7 +42,7 @@ def test_at_gdino_sam_on_folder_and_video(capsys: pytest.CaptureFixture[str], in
 
 def test_owod_bind_from_cli_components(capsys: pytest.CaptureFixture[str], inputs: dict[str, Path], tmp_path: Path) -> None:
     meta = run(capsys, tmp_path, inputs["video"], "--proposer", "owod", "--filter", "bind",
-               "--set", "filter.bind.threshold=-1.0", "--debug")
+               "--set", "filter.bind.cosine_threshold=-1.0", "--debug")
     cfg = meta["config"]
     assert (cfg["proposer"]["type"], cfg["embedder"]["type"], cfg["segmenter"]["type"]) == ("owod", "imagebind", "sam")
     c = meta["counters"]

@@ -149,7 +149,7 @@ def test_owod_real_config_and_build() -> None:
 def test_gdino_real_configs() -> None:
     from avseg_gdino.tiny import real_config, tiny_vocab
 
-    t, b = real_config("tiny"), real_config("base")
+    t, b = real_config("swin-t"), real_config("swin-b")
     for cfg in (t, b):
         assert (cfg.d_model, cfg.num_queries, cfg.encoder_layers, cfg.decoder_layers) == (256, 900, 6, 6)
         assert (cfg.encoder_ffn_dim, cfg.num_feature_levels, cfg.max_text_len, cfg.two_stage) == (
@@ -191,8 +191,8 @@ def test_gdino_random_mode_uses_build_random(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(gtiny, "build_random", fake_build_random)
     rt = Runtime(device="cpu", tiny=True, seed=0)
     tiny = GroundingDinoProposer(GroundingDinoProposer.Config(), rt)
-    prop = GroundingDinoProposer(GroundingDinoProposer.Config(variant="base"), _flip_to_random(rt))
-    assert calls == [("base", 0)]
+    prop = GroundingDinoProposer(GroundingDinoProposer.Config(variant="swin-b"), _flip_to_random(rt))
+    assert calls == [("swin-b", 0)]
     assert prop.model is not tiny.model
     assert prop.weights_used() == "random" and tiny.weights_used() == "tiny"
 

@@ -3,6 +3,13 @@
 tests/regression/presets.json holds each case's composed spec and presets.npz its masks on a
 synthetic 3-frame clip, both saved by ``python -m tests.regression.generate`` with the
 frame-local executor. The specs run here through today's executor.
+
+History: the clip-level executor, the registry rework and the hostile-input checks were merged
+with this snapshot unchanged. Then the tiny GroundingDINO's width changed (d_model 32 -> 64, to
+fix a GroupNorm crash on one-frame batches), so the two gdino cases (at-gdino-sam, bavs) were
+re-snapshotted; at-gdino-sam's stored spec carries the old 31-tag deny list, which is no longer a
+default. The stored specs use today's parameter names (bind's mode-named thresholds; owod's
+in-proposer NMS/top-k written out, as they were the old defaults).
 """
 
 from __future__ import annotations

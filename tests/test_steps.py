@@ -170,10 +170,10 @@ def test_legacy_presets_keep_the_old_order() -> None:
     assert got == {
         "at-gdino-sam": ["tagger:ast", "filter:tag-threshold", "proposer:gdino", "segmenter:sam"],
         "bavs": ["tagger:ast", "proposer:gdino", "filter:avis", "segmenter:sam"],
-        "owod-bind": ["proposer:owod", "embedder:imagebind", "filter:bind", "segmenter:sam"],
-        "owod-bind-softmax": ["proposer:owod", "filter:score-threshold", "embedder:imagebind", "filter:bind",
-                              "segmenter:sam"],
-        "sam-bind": ["proposer:sam-grid", "filter:nms", "embedder:imagebind", "filter:bind"],
+        "owod-bind": ["proposer:owod", "filter:score-threshold", "embedder:imagebind", "filter:bind", "segmenter:sam"],
+        "owod-bind-softmax": ["proposer:owod", "filter:score-threshold", "filter:nms", "filter:top-k",
+                              "embedder:imagebind", "filter:bind", "segmenter:sam"],
+        "sam-bind": ["proposer:sam-grid", "embedder:imagebind", "filter:bind"],
     }
 
 
@@ -196,11 +196,11 @@ def test_cli_options_compose_on_a_steps_preset() -> None:
     assert resolve(s, reg).step_names() == ["proposer:owod", "segmenter:sam", "embedder:imagebind", "filter:bind",
                                             "filter:score-threshold"]
     s = compose("owod-bind-authors", filters=["score-threshold", "bind", "temporal-consistency"],
-                sets=["filter.bind.threshold=0.3", "filter.score-threshold.fallback=none"], registry=reg)
+                sets=["filter.bind.softmax_threshold=0.3", "filter.score-threshold.fallback=none"], registry=reg)
     rs = resolve(s, reg)
     assert rs.step_names() == ["proposer:owod", "filter:score-threshold", "segmenter:sam", "embedder:imagebind",
                                "filter:bind", "filter:temporal-consistency"]
-    assert rs.filters[1].config.threshold == 0.3 and rs.filters[0].config.fallback == "none"  # type: ignore[attr-defined]
+    assert rs.filters[1].config.softmax_threshold == 0.3 and rs.filters[0].config.fallback == "none"  # type: ignore[attr-defined]
     # --set reaches steps; 'none' removes one; an unused embedder is dropped with a note
     s = compose("owod-bind-authors", sets=["proposer.top_k=5", "embedder.background=grey"], registry=reg)
     rs = resolve(s, reg)
@@ -213,7 +213,7 @@ def test_cli_options_compose_on_a_steps_preset() -> None:
 
 
 def test_presets_show_prints_the_steps(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = cli(capsys, "presets", "show", "owod-bind-authors", "--set", "filter.bind.threshold=0.3")
+    code, out, _ = cli(capsys, "presets", "show", "owod-bind-authors", "--set", "filter.bind.softmax_threshold=0.3")
     assert code == 0
     assert "steps:\n- proposer:owod\n- filter:score-threshold\n- segmenter:sam\n- embedder:imagebind\n- filter:bind" in out
     assert "regions: masked" in out and "threshold: 0.3" in out

@@ -31,3 +31,15 @@ def test_show_branch(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and "Bark" in out
     code, _, err = cli(capsys, "tree", "show", "dgo")
     assert code == 2 and "did you mean" in err
+
+
+def test_validate_without_a_file_validates_the_shipped_tree(capsys: pytest.CaptureFixture[str],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import avseg.tree
+
+    code, out, _ = cli(capsys, "tree", "validate")
+    assert code == 0 and out.strip() == "avseg/trees/default.yaml: ok"
+    broken = avseg.tree.parse_tree({"broad_sources": {"animal": {"dog": ["Dgo"]}}}, "shipped")
+    monkeypatch.setattr(avseg.tree, "_default_tree", lambda: broken)
+    code, out, _ = cli(capsys, "tree", "validate")
+    assert code == 1 and "'Dgo'" in out

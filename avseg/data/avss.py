@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from avseg.data.base import Dataset, Record, _one_line, check_path_part, column, read_csv_rows
+from avseg.data.base import Dataset, Record, check_path_part, column, read_csv_rows
 from avseg.data.images import open_image
-from avseg.errors import InputError, UsageError, did_you_mean
+from avseg.errors import InputError, UsageError, did_you_mean, one_line
 from avseg.types import BoolArray, Clip, Image
 
 AVSS_LABELS = ("v1s", "v1m", "v2")
@@ -186,7 +186,7 @@ class AVSSDataset(Dataset):
         except FileNotFoundError:
             raise InputError(f"cannot read mask {path}: file not found") from None
         except Exception as exc:
-            raise InputError(f"cannot read mask {path}: {_one_line(exc)}") from exc
+            raise InputError(f"cannot read mask {path}: {one_line(exc, with_type=False)}") from exc
         return decode_color_mask(rgb, self.palette)
 
     def gt_mask(self, clip: Clip | str, i: int) -> BoolArray | None:

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from avseg.audio import load_audio
 from avseg.data import audiocheck, images
-from avseg.errors import InputError, UsageError, did_you_mean
+from avseg.errors import InputError, UsageError, did_you_mean, one_line
 from avseg.types import BoolArray, Clip, FloatArray, Image
 
 SPLITS = ("train", "val", "test")
@@ -28,10 +28,6 @@ FRAME_OFFSET = 15.0 / 16.0
 def avsbench_timestamps(n: int) -> list[float]:
     """Sampling times of AVSBench's 1 fps frames: ``i + 15/16`` s."""
     return [i + FRAME_OFFSET for i in range(n)]
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def read_rgb(path: Path, what: str = "frame", size: tuple[int, int] | None = None) -> Image:
@@ -91,7 +87,7 @@ def read_csv_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
         with open(path, newline="", encoding="utf-8") as f:
             rows = list(csv.reader(f))
     except Exception as exc:
-        raise InputError(f"cannot read metadata {path}: {_one_line(exc)}") from exc
+        raise InputError(f"cannot read metadata {path}: {one_line(exc, with_type=False)}") from exc
     if not rows:
         raise InputError(f"metadata {path} is empty")
     header = [c.strip() for c in rows[0]]

@@ -30,17 +30,13 @@ from typing import Any
 
 import numpy as np
 
-from avseg.errors import InputError
+from avseg.errors import InputError, one_line
 from avseg.types import BoolArray, Image
 
 #: the largest accepted width or height (pixels)
 MAX_SIDE = 8192
 
 _INT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _check_size(path: Path, what: str, width: int, height: int) -> None:
@@ -64,7 +60,7 @@ def open_image(path: Path, what: str) -> Any:
     except FileNotFoundError:
         raise InputError(f"cannot read {what} {path}: file not found") from None
     except Exception as exc:  # UnidentifiedImageError, DecompressionBombError, OSError
-        raise InputError(f"cannot read {what} {path}: {_one_line(exc)}") from None
+        raise InputError(f"cannot read {what} {path}: {one_line(exc, with_type=False)}") from None
     try:
         _check_size(path, what, *im.size)
     except InputError:
@@ -111,7 +107,7 @@ def read_rgb(path: str | Path, what: str = "frame", size: tuple[int, int] | None
     except InputError:
         raise
     except Exception as exc:
-        raise InputError(f"cannot read {what} {p}: {_one_line(exc)}") from None
+        raise InputError(f"cannot read {what} {p}: {one_line(exc, with_type=False)}") from None
     if size is not None and (arr.shape[1], arr.shape[0]) != size:
         arr = np.asarray(PILImage.fromarray(arr).resize(size, PILImage.Resampling.BILINEAR), np.uint8)
     return np.ascontiguousarray(arr)
@@ -158,7 +154,7 @@ def read_mask_values(path: str | Path, what: str = "prediction") -> np.ndarray:
     except InputError:
         raise
     except Exception as exc:
-        raise InputError(f"cannot read {what} {p}: {_one_line(exc)}") from None
+        raise InputError(f"cannot read {what} {p}: {one_line(exc, with_type=False)}") from None
 
 
 def read_mask(path: str | Path, what: str = "mask") -> BoolArray:

@@ -21,14 +21,10 @@ from avseg.checks import check_fps
 from avseg.data import audiocheck
 from avseg.data.base import FRAME_OFFSET
 from avseg.data.images import MAX_SIDE
-from avseg.errors import InputError
+from avseg.errors import InputError, one_line
 from avseg.types import Clip, FloatArray, Image
 
 SILENCE_RATE = 16000
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _stream_time(stream: Any, pts: int | None) -> float | None:
@@ -79,7 +75,7 @@ def _decode_frames(path: Path, targets: Sequence[float]) -> tuple[list[Image], l
                 times[k] = prev[1]
                 k += 1
     except Exception as exc:
-        raise InputError(f"cannot read video {path}: {_one_line(exc)}") from exc
+        raise InputError(f"cannot read video {path}: {one_line(exc, with_type=False)}") from exc
     if any(c is None for c in chosen):
         raise InputError(f"cannot read video {path}: no decodable video frames")
     return [np.ascontiguousarray(c, dtype=np.uint8) for c in chosen if c is not None], times
@@ -115,7 +111,7 @@ def read_video(path: str | Path, fps: float = 1.0) -> Clip:
     except InputError:
         raise
     except Exception as exc:
-        raise InputError(f"cannot read video {p}: {_one_line(exc)}") from exc
+        raise InputError(f"cannot read video {p}: {one_line(exc, with_type=False)}") from exc
     if max(width or 0, height or 0) > MAX_SIDE:
         raise InputError(f"video {p} is {width}x{height}; the largest accepted side is {MAX_SIDE} px "
                          "(downscale it first)")

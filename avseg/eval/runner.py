@@ -24,6 +24,7 @@ from avseg.eval import folder
 from avseg.eval.metrics import BinaryMetrics, SemanticMetrics
 from avseg.eval.plugin_metrics import clip_state as plugin_metric_state
 from avseg.eval.plugin_metrics import summarise as summarise_plugin_metrics
+from avseg.labels import normalise_label
 from avseg.outputs import atomic_write_bytes, atomic_write_json, check_out_dir, mask_png, save_png
 from avseg.pipeline import ClipResult, Pipeline
 from avseg.registry import Metric, Registry, load_registry
@@ -33,19 +34,15 @@ from avseg.spec import ResolvedSpec, compose, resolve
 STATE_DIR = folder.STATE_DIR
 
 
-def _norm(label: str) -> str:
-    return label.strip().lower().replace("_", " ")
-
-
 class LabelIndexer:
     """Maps proposal labels to AVSS class indices (background 0); counts labels it cannot map."""
 
     def __init__(self) -> None:
-        self.index = {_norm(n): i for i, n in enumerate(avss_label_names())}
+        self.index = {normalise_label(n): i for i, n in enumerate(avss_label_names())}
         self.unmapped: dict[str, int] = {}
 
     def __call__(self, label: str) -> int:
-        i = self.index.get(_norm(label))
+        i = self.index.get(normalise_label(label))
         if i is None:
             self.unmapped[label] = self.unmapped.get(label, 0) + 1
             return 0

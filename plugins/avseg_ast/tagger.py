@@ -104,14 +104,12 @@ class ASTTagger(Tagger):
         super().__init__(config, runtime)
         self.import_requirements()
         self._path: Path | None = None
-        # tiny: small sizes; random_init: the real architecture; both with seeded random weights
-        self._mode = "tiny" if runtime.tiny else "random" if runtime.random_init else "pretrained"
-        if self._mode == "pretrained":
+        if self.weights_mode == "pretrained":
             self._path = require(
                 "tagger 'ast'", DEFAULT_VARIANT, AST_WEIGHTS[DEFAULT_VARIANT], self.config.checkpoint
             )
         device, dtype = runtime.torch_device(), runtime.torch_dtype()
-        tag = self._mode if self._path is None else str(self._path)
+        tag = self.weights_mode if self._path is None else str(self._path)
         key = (
             f"ast/{DEFAULT_VARIANT}/{tag}/seed={runtime.seed if self._path is None else '-'}/{device}/{dtype}"
         )
@@ -124,7 +122,7 @@ class ASTTagger(Tagger):
         from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification
 
         if self._path is None:
-            if self._mode == "tiny":
+            if self.weights_mode == "tiny":
                 cfg = ASTConfig(
                     **TINY_CONFIG,
                     id2label=dict(enumerate(TINY_LABELS)),
@@ -152,7 +150,7 @@ class ASTTagger(Tagger):
 
     def weights_used(self) -> str | dict[str, str]:
         if self._path is None:
-            return self._mode
+            return self.weights_mode
         return {AST_WEIGHTS[DEFAULT_VARIANT].filename: str(self._path)}
 
     def prepare(self, windows: Sequence[AudioWindow]) -> list[FloatArray]:

@@ -185,16 +185,14 @@ class ClapTagger(Tagger):
         self.import_requirements()
         self._vocabulary = resolve_vocabulary(self.config.vocabulary)
         self._path: Path | None = None
-        # tiny: small sizes; random_init: the real architecture; both with seeded random weights
-        self._mode = "tiny" if runtime.tiny else "random" if runtime.random_init else "pretrained"
-        if self._mode == "pretrained":
+        if self.weights_mode == "pretrained":
             self._path = require(
                 "tagger 'clap'", DEFAULT_VARIANT, CLAP_WEIGHTS[DEFAULT_VARIANT], self.config.checkpoint
             )
         device, dtype = runtime.torch_device(), runtime.torch_dtype()
         self._model_tag = (
             f"clap/{DEFAULT_VARIANT}/"
-            + (f"{self._mode}/seed={runtime.seed}" if self._path is None else str(self._path))
+            + (f"{self.weights_mode}/seed={runtime.seed}" if self._path is None else str(self._path))
             + f"/{device}/{dtype}"
         )
         self.model, self.processor = runtime.share(self._model_tag, self._build)
@@ -206,7 +204,7 @@ class ClapTagger(Tagger):
 
         if self._path is None:
             tok = tiny_tokenizer()
-            if self._mode == "tiny":
+            if self.weights_mode == "tiny":
                 cfg = ClapConfig(
                     text_config={**TINY_TEXT_CONFIG, "vocab_size": len(tok)},
                     audio_config=TINY_AUDIO_CONFIG,
@@ -234,7 +232,7 @@ class ClapTagger(Tagger):
 
     def weights_used(self) -> str | dict[str, str]:
         if self._path is None:
-            return self._mode
+            return self.weights_mode
         return {CLAP_WEIGHTS[DEFAULT_VARIANT].filename: str(self._path)}
 
     @property

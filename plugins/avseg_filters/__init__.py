@@ -1,4 +1,4 @@
-"""Bundled filters that need no model (tag-threshold, score-threshold, nms, bind,
+"""Bundled filters that need no model (tag-threshold, score-threshold, nms, top-k, bind,
 temporal-consistency) and the bundled combiners (union, top1, label-map)."""
 
 from __future__ import annotations
@@ -10,14 +10,15 @@ from avseg.hookspecs import Register, hookimpl
 def register_filters(register: Register) -> None:
     from avseg_filters.bind import BindFilter
     from avseg_filters.nms import NMS
+    from avseg_filters.temporal import TemporalConsistency
     from avseg_filters.thresholds import ScoreThreshold, TagThreshold
+    from avseg_filters.topk import TopK
 
     register(TagThreshold)
     register(ScoreThreshold)
     register(NMS)
+    register(TopK)
     register(BindFilter)
-    from avseg_filters.temporal import TemporalConsistency
-
     register(TemporalConsistency)
 
 

@@ -1,18 +1,27 @@
 """``bind``: keep the proposals whose region embedding matches the frame's audio embedding.
 
-The CMSF paper's ImageBind filter (tau_BIND). Two ways to score a region against the audio:
+The CMSF paper's ImageBind filter (tau_BIND). Three ways to score a region against the audio,
+each with its own threshold parameter, so a number never changes meaning with ``mode``:
 
 - ``cosine`` (the paper): cosine similarity of the region and audio embeddings (both
-  L2-normalised here, whatever the embedder returns); keep ``score >= threshold`` (default 0.7).
+  L2-normalised here, whatever the embedder returns); keep ``score >= cosine_threshold``
+  (default 0.7, the paper's tau_BIND).
 - ``softmax`` (the authors' later OWOD-BIND code: ``softmax(vision @ audio.T, dim=0)``): a
-  softmax over the frame's regions of their similarity to the audio, keep ``score >= threshold``
-  (default 0.2). With ``temperature`` unset the logits are the raw dot products of the
-  embeddings as the embedder returns them; for ``imagebind`` that is ImageBind's own logit
-  (unit vision vector . audio vector carrying ImageBind's fixed audio logit scale 20), exactly as
-  the authors compute it. With ``temperature`` set, the logits are ``cosine / temperature``.
-  A frame with one region gives it a score of 1.
+  softmax over the frame's regions of their similarity to the audio, keep
+  ``score >= softmax_threshold`` (default 0.2). With ``temperature`` unset the logits are the raw
+  dot products of the embeddings as the embedder returns them; for ``imagebind`` that is
+  ImageBind's own logit (unit vision vector . audio vector carrying ImageBind's fixed audio logit
+  scale 20), exactly as the authors compute it. With ``temperature`` set, the logits are
+  ``cosine / temperature``. A frame with one region gives it a score of 1.
+- ``minmax`` (avseg's, in neither the paper nor the authors' code): the frame's cosines scaled to
+  [0, 1] (``(c - min) / (max - min)`` over the frame's regions), keep
+  ``score >= minmax_threshold`` (default 0.5). It asks "is this region among the frame's best
+  matches" without assuming where ImageBind's cosines lie. A frame whose regions all score the
+  same (one region included) gives each a score of 1.
 
-The authors keep scores strictly above the threshold; we keep ``>=`` (equal only on exact ties).
+The parameter ``threshold`` of earlier versions meant a different number in each mode; it is
+refused with a message naming the mode's parameter. The authors keep scores strictly above the
+threshold; we keep ``>=`` (equal only on exact ties).
 """
 
 from __future__ import annotations
@@ -20,44 +29,72 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from avseg.components import ComponentConfig, Filter, FrameContext
 from avseg.errors import ChainError
 from avseg.types import Drop, FilterResult
 
-#: per-mode threshold used when ``threshold`` is left unset
-DEFAULT_THRESHOLDS: dict[str, float] = {"cosine": 0.7, "softmax": 0.2}
+Mode = Literal["cosine", "softmax", "minmax"]
+
+#: each mode's threshold parameter and its default
+THRESHOLD_PARAMS: dict[str, str] = {
+    "cosine": "cosine_threshold", "softmax": "softmax_threshold", "minmax": "minmax_threshold",
+}  # fmt: skip
+DEFAULT_THRESHOLDS: dict[str, float] = {"cosine": 0.7, "softmax": 0.2, "minmax": 0.5}
 
 
 class BindConfig(ComponentConfig):
-    mode: Literal["cosine", "softmax"] = Field(
-        "cosine", description="cosine: cosine(region, audio); softmax: softmax over the frame's regions"
+    mode: Mode = Field(
+        "cosine",
+        description="cosine: cosine(region, audio); softmax: softmax over the frame's regions; "
+        "minmax: the frame's cosines scaled to [0, 1]",
     )
-    threshold: float | None = Field(
-        None, ge=-1.0, le=1.0, description="keep regions scoring >= this; null = the mode's default (cosine 0.7, softmax 0.2)"
+    cosine_threshold: float = Field(
+        DEFAULT_THRESHOLDS["cosine"], ge=-1.0, le=1.0,
+        description="mode cosine: keep regions whose cosine(region, audio) >= this (tau_BIND)",
+    )
+    softmax_threshold: float = Field(
+        DEFAULT_THRESHOLDS["softmax"], ge=0.0, le=1.0,
+        description="mode softmax: keep regions whose softmax score over the frame's regions >= this",
+    )
+    minmax_threshold: float = Field(
+        DEFAULT_THRESHOLDS["minmax"], ge=0.0, le=1.0,
+        description="mode minmax: keep regions whose min-max scaled cosine >= this",
     )
     temperature: float | None = Field(
         None,
         gt=0.0,
         description="softmax only: logits = cosine / temperature; null = raw embedding dot products (ImageBind's logits)",
     )
+    # refused (see the validator): kept as a hidden field only to name the parameter that replaced it
+    threshold: float | None = Field(
+        None, exclude=True, json_schema_extra={"affects_output": False},
+        description="removed: use cosine_threshold, softmax_threshold or minmax_threshold",
+    )
+
+    @field_validator("threshold")
+    @classmethod
+    def _refuse_threshold(cls, v: float | None, info: ValidationInfo) -> float | None:
+        if v is None:
+            return v
+        mode = info.data.get("mode", "cosine")
+        others = ", ".join(p for m, p in THRESHOLD_PARAMS.items() if m != mode)
+        raise ValueError(
+            f"'threshold' meant a different number in each mode and is gone: use "
+            f"{THRESHOLD_PARAMS[mode]}={v} for mode {mode!r} ({others} for the other modes)"
+        )
 
     @model_validator(mode="after")
     def _check(self) -> BindConfig:
-        if self.threshold is not None:
-            lo = -1.0 if self.mode == "cosine" else 0.0
-            if not lo <= self.threshold <= 1.0:
-                raise ValueError(
-                    f"threshold for mode {self.mode!r} must be in [{lo:g}, 1], got {self.threshold}"
-                )
         if self.temperature is not None and self.mode != "softmax":
             raise ValueError("temperature applies to mode 'softmax' only")
         return self
 
     @property
     def effective_threshold(self) -> float:
-        return DEFAULT_THRESHOLDS[self.mode] if self.threshold is None else float(self.threshold)
+        """The threshold of the configured mode."""
+        return float(getattr(self, THRESHOLD_PARAMS[self.mode]))
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -89,6 +126,10 @@ def bind_scores(
         return np.zeros(0, np.float64)
     if mode == "cosine":
         return np.asarray(_unit(r) @ _unit(a))
+    if mode == "minmax":
+        c = _unit(r) @ _unit(a)
+        lo, hi = float(c.min()), float(c.max())
+        return np.ones_like(c) if hi - lo <= 0.0 else np.asarray((c - lo) / (hi - lo))
     logits = (_unit(r) @ _unit(a)) / temperature if temperature is not None else r @ a
     z = np.exp(logits - logits.max())
     return np.asarray(z / z.sum())
@@ -97,7 +138,7 @@ def bind_scores(
 class BindFilter(Filter):
     name: ClassVar[str] = "bind"
     description: ClassVar[str] = (
-        "Keep proposals whose region embedding matches the frame's audio (cosine or softmax)."
+        "Keep proposals whose region embedding matches the frame's audio (cosine, softmax or minmax)."
     )
     Config = BindConfig
     target: ClassVar[Literal["tags", "proposals"]] = "proposals"
@@ -118,7 +159,7 @@ class BindFilter(Filter):
             )
         scores = bind_scores(ctx.region_embeddings, ctx.audio_embedding, cfg.mode, cfg.temperature)
         thr = cfg.effective_threshold
-        what = "similarity" if cfg.mode == "cosine" else "softmax score"
+        what = {"cosine": "similarity", "softmax": "softmax score", "minmax": "min-max scaled similarity"}[cfg.mode]
         keep: list[int] = []
         drops: dict[int, Drop] = {}
         for i, s in enumerate(scores):

@@ -7,7 +7,6 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from avseg.audioset import NON_VISUAL_TAGS
 from avseg.components import ComponentConfig, Filter, FrameContext
 from avseg.types import Drop, FilterResult
 
@@ -15,14 +14,16 @@ from avseg.types import Drop, FilterResult
 class TagThresholdConfig(ComponentConfig):
     threshold: float = Field(0.5, ge=0.0, le=1.0, description="keep tags with probability >= this (tau_AT)")
     top_k: int | None = Field(None, ge=1, description="then keep at most this many, most probable first")
-    deny: list[str] | None = Field(
-        None, description="labels never kept (non-visual sounds); null = avseg's default list, [] = none"
+    deny: list[str] = Field(
+        default_factory=list,
+        description="tag names never kept, compared case-insensitively (default: none; the "
+        "at-gdino-sam-plus preset lists 31 non-visual AudioSet sounds such as 'Silence')",
     )
 
 
 class TagThreshold(Filter):
     name: ClassVar[str] = "tag-threshold"
-    description: ClassVar[str] = "Keep audio tags with probability >= threshold, optionally top-k, minus a deny-list."
+    description: ClassVar[str] = "Keep audio tags with probability >= threshold, optionally top-k, minus an optional deny list."
     Config = TagThresholdConfig
     target: ClassVar[Literal["tags", "proposals"]] = "tags"
 
@@ -32,12 +33,12 @@ class TagThreshold(Filter):
         tags = ctx.tags
         if tags is None:
             return FilterResult(keep=[])
-        deny = {d.lower() for d in (NON_VISUAL_TAGS if cfg.deny is None else cfg.deny)}
+        deny = {d.lower() for d in cfg.deny}
         keep: list[int] = []
         drops: dict[int, Drop] = {}
         for i, (name, p) in enumerate(zip(tags.names, tags.scores)):
             if name.lower() in deny:
-                drops[i] = Drop(self.name, f"{name!r} is on the deny-list of non-visual sounds", float(p))
+                drops[i] = Drop(self.name, f"{name!r} is on the deny list", float(p))
             elif p < cfg.threshold:
                 drops[i] = Drop(self.name, f"probability {p:.3f} < {cfg.threshold:.3f}", float(p))
             elif cfg.top_k is not None and len(keep) >= cfg.top_k:

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 #: the package's config file per variant
-CONFIG_FILES = {"tiny": "GroundingDINO_SwinT_OGC.py", "base": "GroundingDINO_SwinB_cfg.py"}
+CONFIG_FILES = {"swin-t": "GroundingDINO_SwinT_OGC.py", "swin-b": "GroundingDINO_SwinB_cfg.py"}
 #: (shortest side, max longer side) of the official transform; the tiny variant uses small images
 REAL_RESIZE = (800, 1333)
 TINY_RESIZE = (64, 128)
@@ -126,7 +126,7 @@ def package_config(variant: str) -> argparse.Namespace:
 
 def tiny_args() -> argparse.Namespace:
     """The Swin-T OGC config with small sizes (the tiny variant)."""
-    args = package_config("tiny")
+    args = package_config("swin-t")
     args.hidden_dim = 256  # the text enhancer hard-codes 256-d text position embeddings
     args.nheads = 4  # the text enhancer and fusion layers use nheads // 2
     args.dim_feedforward = 64

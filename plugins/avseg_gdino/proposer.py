@@ -1,7 +1,8 @@
 """``gdino``: GroundingDINO (transformers) boxes for text prompts, one Proposals per frame.
 
 Prompts per frame are label strings (audio tags, or the configured vocabulary). They are
-normalised (lowercase, ``_`` to space, no ``.`` inside a label, de-duplicated in order) and
+normalised by :func:`avseg.labels.normalise_label` (lowercase, ``_``/``-``/``.`` to spaces, no
+leading article, de-duplicated in order), the function eval maps returned labels with, and
 joined the way GroundingDINO expects: ``"dog. acoustic guitar."``. Frames with equal prompts
 go through the model together; post-processing is transformers' own
 ``GroundingDinoProcessor.post_process_grounded_object_detection``.
@@ -22,6 +23,7 @@ from avseg.audioset import audioset_labels
 from avseg.components import Capabilities, ComponentConfig, Proposer
 from avseg.data import avss_label_names, s4_categories
 from avseg.errors import ConfigError, DependencyMissing, did_you_mean
+from avseg.labels import normalise_labels
 from avseg.runtime import Runtime
 from avseg.types import Image, Proposals
 from avseg.vocab import COCO_CLASSES
@@ -62,8 +64,8 @@ def s4_vocabulary() -> list[str]:
 
 
 def avss_vocabulary() -> list[str]:
-    """AVSBench-semantic's 70 object classes (no background), hyphens as spaces."""
-    return [n.replace("-", " ") for n in avss_label_names()[1:]]
+    """AVSBench-semantic's 70 object classes (no background), normalised (hyphens as spaces)."""
+    return normalise_labels(avss_label_names()[1:])
 
 
 _CANONICAL_VOCABULARIES: vocab.NamedVocabularies = {
@@ -95,16 +97,10 @@ def all_builtin_vocabulary_words() -> list[str]:
 
 
 def normalise_prompts(labels: Sequence[str]) -> list[str]:
-    """Lowercase, ``_`` -> space, ``.`` removed (it separates phrases), whitespace collapsed,
-    empty names dropped, duplicates dropped keeping the first occurrence."""
-    out: list[str] = []
-    seen: set[str] = set()
-    for label in labels:
-        t = " ".join(str(label).lower().replace("_", " ").replace(".", " ").split())
-        if t and t not in seen:
-            seen.add(t)
-            out.append(t)
-    return out
+    """The prompt names for ``labels``: :func:`avseg.labels.normalise_labels` (lowercase; ``_``,
+    ``-``, ``.`` to spaces; no leading article; empty and duplicate names dropped), the same
+    normaliser eval uses to map the labels the model returns back to classes."""
+    return normalise_labels(labels)
 
 
 def prompt_text(labels: Sequence[str]) -> str:
@@ -115,14 +111,20 @@ def prompt_text(labels: Sequence[str]) -> str:
 # --------------------------------------------------------------------------- component
 
 
+#: the variant names before they were named after the backbone ("tiny" read like --tiny)
+RENAMED_VARIANTS = {"tiny": "swin-t", "base": "swin-b", "official-tiny": "official-swin-t",
+                    "official-base": "official-swin-b"}
+
+
 class GdinoConfig(ComponentConfig):
     backend: Literal["transformers", "official"] = Field(
         "transformers",
         description="transformers' GroundingDinoForObjectDetection, or IDEA-Research's own code "
         "(PyPI groundingdino-py, see official.py)",
     )
-    variant: Literal["tiny", "base"] = Field(
-        "tiny", description="grounding-dino-tiny (Swin-T) or -base (Swin-B)"
+    variant: Literal["swin-t", "swin-b"] = Field(
+        "swin-t", description="the backbone: swin-t (grounding-dino-tiny / groundingdino_swint_ogc) or "
+        "swin-b (grounding-dino-base / groundingdino_swinb_cogcoor)",
     )
     checkpoint: str | None = Field(
         None,
@@ -148,6 +150,16 @@ class GdinoConfig(ComponentConfig):
     batch_size: int = Field(
         8, ge=1, description="frames per forward pass", json_schema_extra={"affects_output": False}
     )
+
+    @field_validator("variant", mode="before")
+    @classmethod
+    def _renamed_variant(cls, v: object) -> object:
+        if isinstance(v, str) and v in RENAMED_VARIANTS and not v.startswith("official-"):
+            raise ValueError(
+                f"variant {v!r} is now {RENAMED_VARIANTS[v]!r} (variants are named after the backbone; "
+                "--tiny is what selects random miniature models)"
+            )
+        return v
 
     @field_validator("vocabulary")
     @classmethod
@@ -205,7 +217,7 @@ class GroundingDinoProposer(Proposer):
     requires: ClassVar[tuple[str, ...]] = ("torch", "transformers")
     extra: ClassVar[str | None] = "gdino"
     weights: ClassVar[dict[str, list[WeightFile]]] = {
-        "tiny": [
+        "swin-t": [
             WeightFile(
                 "grounding-dino-tiny",
                 hf_repo="IDEA-Research/grounding-dino-tiny",
@@ -213,7 +225,7 @@ class GroundingDinoProposer(Proposer):
                 licence="Apache-2.0",
             )
         ],
-        "base": [
+        "swin-b": [
             WeightFile(
                 "grounding-dino-base",
                 hf_repo="IDEA-Research/grounding-dino-base",
@@ -223,9 +235,11 @@ class GroundingDinoProposer(Proposer):
         ],
     }
     # backend=official: the official checkpoints plus bert-base-uncased (its text encoder)
-    weights["official-tiny"] = [OFFICIAL_SWINT, BERT_BASE_UNCASED]
-    weights["official-base"] = [OFFICIAL_SWINB, BERT_BASE_UNCASED]
-    default_variant: ClassVar[str | None] = "tiny"
+    weights["official-swin-t"] = [OFFICIAL_SWINT, BERT_BASE_UNCASED]
+    weights["official-swin-b"] = [OFFICIAL_SWINB, BERT_BASE_UNCASED]
+    default_variant: ClassVar[str | None] = "swin-t"
+    #: old variant (and weights) names -> new: refused with the new name, here and by `avseg weights`
+    renamed_variants: ClassVar[dict[str, str]] = RENAMED_VARIANTS
 
     config: GdinoConfig
 
@@ -249,21 +263,19 @@ class GroundingDinoProposer(Proposer):
         self.device = runtime.torch_device()
         self.dtype = runtime.torch_dtype()
         self._path = None
-        # tiny: small sizes; random_init: the real sizes; both with seeded random weights
-        self._mode = "tiny" if runtime.tiny else "random" if runtime.random_init else "pretrained"
         if self.config.backend == "official":
             self._init_official()
             return
-        if self._mode == "pretrained":
+        if self.weights_mode == "pretrained":
             self._path = require(
                 "proposer 'gdino'",
                 self.config.variant,
                 self.weights[self.config.variant][0],
                 explicit=self.config.checkpoint,
             )
-        seeded = self._mode != "pretrained"
+        seeded = self.weights_mode != "pretrained"
         key = (
-            f"gdino:{self.config.variant}:{self._mode}:seed={runtime.seed if seeded else '-'}:"
+            f"gdino:{self.config.variant}:{self.weights_mode}:seed={runtime.seed if seeded else '-'}:"
             f"{self._path}:{self.device}:{self.dtype}"
         )
         self.model, self.processor = runtime.share(key, self._load)
@@ -273,7 +285,7 @@ class GroundingDinoProposer(Proposer):
             from avseg_gdino.tiny import build_tiny
 
             model, processor = build_tiny(self.runtime.seed)
-        elif self._mode == "random":
+        elif self.weights_mode == "random":
             from avseg_gdino.tiny import build_random
 
             model, processor = build_random(self.config.variant, self.runtime.seed)
@@ -306,7 +318,7 @@ class GroundingDinoProposer(Proposer):
             ) from None
         key_variant = f"official-{self.config.variant}"
         self._bert_path = None
-        if self._mode == "pretrained":
+        if self.weights_mode == "pretrained":
             ckpt, bert = self.weights[key_variant]
             self._path = require(
                 f"proposer 'gdino/{key_variant}'", None, ckpt, explicit=self.config.checkpoint
@@ -314,9 +326,9 @@ class GroundingDinoProposer(Proposer):
             self._bert_path = require(
                 f"proposer 'gdino/{key_variant}'", None, bert, explicit=self.config.text_encoder
             )
-        seeded = self._mode != "pretrained"
+        seeded = self.weights_mode != "pretrained"
         key = (
-            f"gdino-official:{self.config.variant}:{self._mode}:seed={self.runtime.seed if seeded else '-'}:"
+            f"gdino-official:{self.config.variant}:{self.weights_mode}:seed={self.runtime.seed if seeded else '-'}:"
             f"{self._path}:{self._bert_path}:{self.device}:{self.dtype}"
         )
         self.model = self.runtime.share(key, self._load_official)
@@ -325,9 +337,9 @@ class GroundingDinoProposer(Proposer):
     def _load_official(self) -> Any:
         from avseg_gdino import official
 
-        if self._mode == "tiny":
+        if self.weights_mode == "tiny":
             model = official.build_tiny_official(self.runtime.seed)
-        elif self._mode == "random":
+        elif self.weights_mode == "random":
             model = official.build_random_official(self.config.variant, self.runtime.seed)
         else:
             assert self._path is not None and self._bert_path is not None
@@ -340,7 +352,7 @@ class GroundingDinoProposer(Proposer):
 
         from avseg_gdino import official
 
-        resize = official.TINY_RESIZE if self._mode == "tiny" else official.REAL_RESIZE
+        resize = official.TINY_RESIZE if self.weights_mode == "tiny" else official.REAL_RESIZE
         tensors = official.preprocess(images, resize)
         sizes = [(int(im.shape[0]), int(im.shape[1])) for im in images]
         # frames of one clip share a size; differently sized ones go separately (no padding)
@@ -366,8 +378,8 @@ class GroundingDinoProposer(Proposer):
         return [results[i] for i in range(len(images))]
 
     def weights_used(self) -> str | dict[str, str]:
-        if self._mode != "pretrained":
-            return self._mode
+        if self.weights_mode != "pretrained":
+            return self.weights_mode
         if self.config.backend == "official":
             ckpt, bert = self.weights[f"official-{self.config.variant}"]
             return {ckpt.filename: str(self._path), bert.filename: str(self._bert_path)}

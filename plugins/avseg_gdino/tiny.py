@@ -81,7 +81,11 @@ def tiny_config(vocab_size: int) -> Any:
     return GroundingDinoConfig(
         backbone_config=backbone,
         text_config=text,
-        d_model=32,
+        # GroundingDINO normalises each feature level with GroupNorm(32 groups, d_model): at
+        # d_model 32 a group is one channel, and on the 1x1 extra level a 64-px frame gets, a
+        # batch of one frame leaves one value per group, which torch refuses ("Expected more
+        # than 1 value per channel"). 64 gives every group two channels, as 256 gives the real ones 8.
+        d_model=64,
         num_queries=30,
         encoder_layers=1,
         decoder_layers=2,  # 1 breaks transformers' bbox_embed weight tying
@@ -116,15 +120,15 @@ def build_tiny(seed: int) -> tuple[Any, Any]:
 
 #: the Swin backbones of grounding-dino-tiny (Swin-T, 224) and grounding-dino-base (Swin-B, 384)
 REAL_BACKBONES: dict[str, dict[str, Any]] = {
-    "tiny": dict(image_size=224, embed_dim=96, depths=[2, 2, 6, 2], num_heads=[3, 6, 12, 24], window_size=7),
-    "base": dict(
+    "swin-t": dict(image_size=224, embed_dim=96, depths=[2, 2, 6, 2], num_heads=[3, 6, 12, 24], window_size=7),
+    "swin-b": dict(
         image_size=384, embed_dim=128, depths=[2, 2, 18, 2], num_heads=[4, 8, 16, 32], window_size=12
     ),
 }
 
 
 def real_config(variant: str) -> Any:
-    """The GroundingDinoConfig of IDEA-Research/grounding-dino-``variant`` (tiny or base).
+    """The GroundingDinoConfig of IDEA-Research/grounding-dino-tiny (``swin-t``) or -base (``swin-b``).
 
     Swin backbone (stages 2-4 out), bert-base-uncased text encoder (30522 tokens: the offline
     tokenizer's ids all fall inside it), d_model 256, 900 queries, 6 encoder + 6 decoder layers,

@@ -169,9 +169,7 @@ class ImageBindEmbedder(Embedder):
 
         self._ib_model, self._ib_data = load_imagebind()
         self._path: Path | None = None
-        # tiny: small sizes; random_init: the real (huge) sizes; both with seeded random weights
-        self._mode = "tiny" if runtime.tiny else "random" if runtime.random_init else "pretrained"
-        if self._mode == "pretrained":
+        if self.weights_mode == "pretrained":
             self._path = require(
                 f"embedder '{self.name}'",
                 self.config.variant,
@@ -179,7 +177,7 @@ class ImageBindEmbedder(Embedder):
                 explicit=self.config.checkpoint,
             )
         device, dtype = runtime.torch_device(), runtime.torch_dtype()
-        tag = self._mode if self._path is None else str(self._path)
+        tag = self.weights_mode if self._path is None else str(self._path)
         seed = runtime.seed if self._path is None else "-"
         key = f"imagebind/{self.config.variant}/{tag}/seed={seed}/{device}/{dtype}"
         self.model = runtime.share(key, self._build)
@@ -201,9 +199,9 @@ class ImageBindEmbedder(Embedder):
     def _build(self) -> Any:
         from avseg_imagebind.tiny import TINY_KWARGS, build_huge, build_model
 
-        if self._mode == "tiny":
+        if self.weights_mode == "tiny":
             model = build_model(self._ib_model, TINY_KWARGS, seed=self.runtime.seed)
-        elif self._mode == "random":
+        elif self.weights_mode == "random":
             model = build_huge(self._ib_model, seed=self.runtime.seed)
         else:
             assert self._path is not None
@@ -213,7 +211,7 @@ class ImageBindEmbedder(Embedder):
 
     def weights_used(self) -> str | dict[str, str]:
         if self._path is None:
-            return self._mode
+            return self.weights_mode
         return {IMAGEBIND_HUGE.filename: str(self._path)}
 
     # ----------------------------------------------------------------- audio

@@ -8,13 +8,20 @@ run only its vision tower (``Owlv2ForObjectDetection.image_embedder``) and the t
 2. boxes cxcywh (normalised to the PADDED square image the processor built: frames are padded
    at the bottom/right to ``max(H, W)`` before resizing) -> xyxy pixels: multiply by
    ``max(H, W)``, then clip to the frame (``[0, W] x [0, H]``);
-3. drop boxes that clipping left with zero area (they lay in the padding);
-4. keep score > ``box_threshold``;
-5. class-agnostic NMS at ``nms_iou`` (torchvision.ops.nms; skipped when None);
-6. keep the ``top_k`` best (after NMS, so up to ``top_k`` distinct boxes survive).
+3. drop boxes that clipping left with zero area (they lay in the padding, not in the frame).
 
-Output is sorted by score, descending. A MAVL (or any other class-agnostic detector) plugin can
-replace this one: it only has to return boxes and scores per frame.
+By default that is all: every candidate box reaches the chain, sorted by score, descending, so
+the paper's tau_BB (the ``score-threshold`` filter), an NMS (the ``nms`` filter with
+``use_masks: false``) and a top-k cap (the ``top-k`` filter) are filters in the preset, and each
+box they drop is traced with its reason like any other drop. The options below apply the same
+three steps inside the proposer instead (untraced; kept so that earlier specs run unchanged):
+
+4. keep score > ``box_threshold`` (None: off);
+5. class-agnostic NMS at ``nms_iou`` (torchvision.ops.nms; None: off);
+6. keep the ``top_k`` best (after NMS, so up to ``top_k`` distinct boxes survive; None: all).
+
+A MAVL (or any other class-agnostic detector) plugin can replace this one: it only has to return
+boxes and scores per frame.
 """
 
 from __future__ import annotations
@@ -42,12 +49,18 @@ class OwodConfig(ComponentConfig):
     checkpoint: str | None = Field(
         None, description="a local folder holding the HF checkpoint (overrides lookup)"
     )
-    box_threshold: float = Field(
-        0.5, ge=0.0, le=1.0, description="tau_BB: keep boxes whose objectness exceeds this"
+    box_threshold: float | None = Field(
+        None, ge=0.0, le=1.0,
+        description="inside the proposer, untraced: keep boxes whose objectness exceeds this (None: off; "
+        "presets use the score-threshold filter for tau_BB instead)",
     )
-    top_k: int | None = Field(100, ge=1, description="keep at most this many boxes per frame (None: all)")
+    top_k: int | None = Field(
+        None, ge=1, description="inside the proposer, untraced: keep at most this many boxes per frame "
+        "(None: all; presets use the top-k filter)",
+    )
     nms_iou: float | None = Field(
-        0.5, gt=0.0, le=1.0, description="class-agnostic NMS IoU threshold (None: off)"
+        None, gt=0.0, le=1.0, description="inside the proposer, untraced: class-agnostic NMS IoU threshold "
+        "(None: off; presets use the nms filter)",
     )
     batch_size: int = Field(
         8, ge=1, description="frames per forward pass", json_schema_extra={"affects_output": False}
@@ -158,9 +171,9 @@ def postprocess(
     objectness_logits: Any,
     pred_boxes: Any,
     frame_size: tuple[int, int],
-    box_threshold: float,
-    top_k: int | None,
-    nms_iou: float | None,
+    box_threshold: float | None = None,
+    top_k: int | None = None,
+    nms_iou: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One frame's raw OWLv2 outputs -> (boxes xyxy pixels (N, 4), scores (N,)), sorted by score."""
     import torch
@@ -172,7 +185,9 @@ def postprocess(
     boxes = box_convert(pred_boxes.float(), "cxcywh", "xyxy") * side
     boxes[:, 0::2] = boxes[:, 0::2].clamp(0.0, float(w))
     boxes[:, 1::2] = boxes[:, 1::2].clamp(0.0, float(h))
-    keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]) & (scores > box_threshold)
+    keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    if box_threshold is not None:
+        keep &= scores > box_threshold
     boxes, scores = boxes[keep], scores[keep]
     if nms_iou is not None and len(boxes):
         order = nms(boxes, scores, nms_iou)  # sorted by score, descending
@@ -247,18 +262,16 @@ class OwlV2ObjectnessProposer(Proposer):
         self.device = runtime.torch_device()
         self.dtype = runtime.torch_dtype()
         self._path = None
-        # tiny: small sizes; random_init: the real sizes; both with seeded random weights
-        self._mode = "tiny" if runtime.tiny else "random" if runtime.random_init else "pretrained"
-        if self._mode == "pretrained":
+        if self.weights_mode == "pretrained":
             self._path = require(
                 "proposer 'owod'",
                 self.config.variant,
                 self.weights[self.config.variant][0],
                 explicit=self.config.checkpoint,
             )
-        seeded = self._mode != "pretrained"
+        seeded = self.weights_mode != "pretrained"
         key = (
-            f"owod:{self.config.variant}:{self._mode}:seed={runtime.seed if seeded else '-'}:"
+            f"owod:{self.config.variant}:{self.weights_mode}:seed={runtime.seed if seeded else '-'}:"
             f"{self._path}:{self.device}:{self.dtype}"
         )
         self.model, self.image_processor = runtime.share(key, self._load)
@@ -267,7 +280,7 @@ class OwlV2ObjectnessProposer(Proposer):
     def _load(self) -> tuple[Any, Any]:
         if self.runtime.tiny:
             model, image_processor = build_tiny(self.runtime.seed)
-        elif self._mode == "random":
+        elif self.weights_mode == "random":
             model, image_processor = build_random(self.config.variant, self.runtime.seed)
         else:
             from transformers import Owlv2ForObjectDetection, Owlv2ImageProcessor
@@ -283,8 +296,8 @@ class OwlV2ObjectnessProposer(Proposer):
         return model, image_processor
 
     def weights_used(self) -> str | dict[str, str]:
-        if self._mode != "pretrained":
-            return self._mode
+        if self.weights_mode != "pretrained":
+            return self.weights_mode
         wf = self.weights[self.config.variant][0]
         return {wf.filename: str(self._path)}
 

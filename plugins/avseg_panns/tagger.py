@@ -109,20 +109,18 @@ class PannsTagger(Tagger):
         self.import_requirements(("torch", "torchlibrosa"))
         upstream_models()  # fail early, with one line, when panns_inference is missing
         self._path: Path | None = None
-        # tiny: a 16-class head; random_init: the real 527-class model; both with seeded random weights
-        self._mode = "tiny" if runtime.tiny else "random" if runtime.random_init else "pretrained"
-        if runtime.tiny:
+        if self.weights_mode == "tiny":  # a 16-class head; random and pretrained: the real 527 classes
             self._vocabulary = list(TINY_LABELS)
         else:
             from avseg.audioset import audioset_labels
 
             self._vocabulary = audioset_labels()
-            if self._mode == "pretrained":
+            if self.weights_mode == "pretrained":
                 self._path = require(
                     "tagger 'panns'", DEFAULT_VARIANT, PANNS_WEIGHTS[DEFAULT_VARIANT], self.config.checkpoint
                 )
         device, dtype = runtime.torch_device(), runtime.torch_dtype()
-        tag = f"{self._mode}/seed={runtime.seed}" if self._path is None else str(self._path)
+        tag = f"{self.weights_mode}/seed={runtime.seed}" if self._path is None else str(self._path)
         self.model = runtime.share(f"panns/{DEFAULT_VARIANT}/{tag}/{device}/{dtype}", self._build)
 
     def _build(self) -> Any:
@@ -150,7 +148,7 @@ class PannsTagger(Tagger):
 
     def weights_used(self) -> str | dict[str, str]:
         if self._path is None:
-            return self._mode
+            return self.weights_mode
         return {PANNS_WEIGHTS[DEFAULT_VARIANT].filename: str(self._path)}
 
     def prepare(self, windows: Sequence[AudioWindow]) -> list[FloatArray]:

@@ -24,7 +24,6 @@ from avseg_sam.model import (
     SamSpec,
     build_sam,
     checkpoint_tag,
-    weights_mode,
 )
 
 if TYPE_CHECKING:
@@ -178,7 +177,7 @@ def load_hf(runtime: Runtime, component: str, variant: str, checkpoint: str | No
     """The transformers backend for ``variant`` (tiny: SamConfig at tiny sizes, weights converted from tiny SAM)."""
     from avseg.weights import require
 
-    mode = weights_mode(runtime)
+    mode = runtime.weights_mode
     if mode != "pretrained":
         path: Path | None = None
         tag = f"{mode}-s{runtime.seed}"

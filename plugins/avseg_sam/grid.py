@@ -4,6 +4,14 @@ It shares the SAM model (``runtime.share``) and the per-frame image embedding (`
 with the ``sam`` segmenter: the generator's predictor gets the memoised embedding instead of
 running the image encoder again. That is only valid because crops are off (``crop_n_layers=0``):
 the one "crop" is the whole frame, whose embedding is exactly the memoised one.
+
+``points: grid`` prompts SAM's regular grid (the generator's ``points_per_side``); ``points:
+random`` (the CMSF paper: "points placed randomly") moves each grid point to a uniformly random
+place inside its own grid cell, drawn once from ``seed``, so the points stay spread over the whole
+frame as densely as the grid's, every frame gets the same points, and a run is repeatable. The
+paper says neither how many points nor how they are drawn; the jitter within cells is avseg's
+reading of it. Duplicates are removed by the generator's own box NMS (``box_nms_thresh``; the
+paper's NMS at IoU 0.5 in the sam-bind preset).
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from pydantic import Field
 
 from avseg.components import Capabilities, ComponentConfig, Proposer
 from avseg.runtime import Runtime
-from avseg.types import Image, Proposals, content_hash
+from avseg.types import Image, Proposals
 from avseg.weights import WeightFile
 from avseg_sam.model import DECLARED_WEIGHTS, require_modules
 
@@ -25,6 +33,11 @@ class SamGridConfig(ComponentConfig):
     variant: Literal["vit_h", "vit_l", "vit_b"] = Field("vit_h", description="SAM image encoder size")
     checkpoint: str | None = Field(None, description="explicit segment_anything .pth checkpoint")
     points_per_side: int = Field(32, ge=1, le=256, description="grid of points_per_side² point prompts")
+    points: Literal["grid", "random"] = Field(
+        "grid", description="grid: SAM's regular grid; random: each grid point moved to a random place "
+        "in its cell (seeded, the same for every frame)",
+    )
+    seed: int = Field(0, ge=0, description="points=random: seed of the points' positions")
     pred_iou_thresh: float = Field(0.88, ge=0.0, le=1.0, description="keep masks with predicted IoU above this")
     stability_score_thresh: float = Field(0.95, ge=0.0, le=1.0, description="keep masks at least this stable")
     box_nms_thresh: float = Field(0.7, gt=0.0, le=1.0, description="box IoU above which duplicates are removed")
@@ -62,6 +75,14 @@ def _memo_predictor(model: Any, embed: Any, autocast: Any) -> Any:
     return MemoPredictor(model)
 
 
+def random_point_grid(n: int, seed: int) -> np.ndarray:
+    """(n², 2) points in [0, 1]: cell (i, j) of an n x n grid holds one point at a uniformly random
+    place inside it (SAM's regular grid puts it at the cell's centre), drawn from ``seed``."""
+    rng = np.random.default_rng(seed)
+    cells = np.stack(np.meshgrid(np.arange(n), np.arange(n)), axis=-1).reshape(-1, 2)  # (x, y) as SAM orders them
+    return np.asarray((cells + rng.random((n * n, 2))) / n, dtype=np.float64)
+
+
 class SamGridProposer(Proposer):
     name: ClassVar[str] = "sam-grid"
     description: ClassVar[str] = "Segment Anything automatic masks from a point grid (masks, no prompts)"
@@ -90,9 +111,11 @@ class SamGridProposer(Proposer):
         self.loaded = load_sa(runtime, who, config.variant, config.checkpoint)
         # the same namespace as the sam segmenter's: one encoding per frame for both
         self.namespace = memo_namespace("sam-image", config.variant, self.loaded, runtime)
+        grids = None if config.points == "grid" else [random_point_grid(config.points_per_side, config.seed)]
         self.generator = SamAutomaticMaskGenerator(
             self.loaded.model,
-            points_per_side=config.points_per_side,
+            points_per_side=config.points_per_side if grids is None else None,
+            point_grids=grids,
             points_per_batch=config.points_per_batch,
             pred_iou_thresh=config.pred_iou_thresh,
             stability_score_thresh=config.stability_score_thresh,
@@ -107,14 +130,9 @@ class SamGridProposer(Proposer):
         return self.loaded.weights_used
 
     def embedding(self, frame: Image) -> dict[str, np.ndarray]:
-        from avseg_sam.model import autocast, encode_image_sa
+        from avseg_sam.model import memo_image_embedding, sa_encoder
 
-        def compute() -> dict[str, np.ndarray]:
-            self.runtime.count("sam.image_encoder")
-            with autocast(self.runtime):
-                return encode_image_sa(self.loaded.model, frame)
-
-        return self.runtime.memo(self.namespace, content_hash(frame), compute)
+        return memo_image_embedding(self.runtime, self.namespace, frame, sa_encoder(self.loaded.model, self.runtime))
 
     def propose(self, frames: Sequence[Image], prompts: Sequence[list[str]] | None = None) -> list[Proposals]:
         import torch

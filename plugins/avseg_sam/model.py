@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -211,19 +212,11 @@ class LoadedSam:
     tag: str  # "tiny-s<seed>", "random-s<seed>" or checkpoint_tag(path)
 
 
-def weights_mode(runtime: Runtime) -> str:
-    """How the model is built: "tiny" (small sizes, seeded random weights), "random" (``random_init``:
-    the real sizes with seeded random weights, for speed benchmarks) or "pretrained" (a checkpoint)."""
-    if runtime.tiny:
-        return "tiny"
-    return "random" if runtime.random_init else "pretrained"
-
-
 def load_sa(runtime: Runtime, component: str, variant: str, checkpoint: str | None) -> LoadedSam:
     """The segment_anything model for ``variant``, loaded once per process (shared by sam and sam-grid)."""
     from avseg.weights import load_state_dict, require
 
-    mode = weights_mode(runtime)
+    mode = runtime.weights_mode  # tiny | random | pretrained
     if mode != "pretrained":
         path = None
         tag = f"{mode}-s{runtime.seed}"
@@ -259,8 +252,32 @@ def autocast(runtime: Runtime) -> Any:
 
 def memo_namespace(prefix: str, variant: str, loaded: LoadedSam, runtime: Runtime) -> str:
     """``<prefix>/<variant>/<tiny|random|real>/<checkpoint>/<dtype>``: everything that changes an image embedding."""
-    kind = {"pretrained": "real"}.get(weights_mode(runtime), weights_mode(runtime))
+    kind = {"pretrained": "real"}.get(runtime.weights_mode, runtime.weights_mode)
     return f"{prefix}/{variant}/{kind}/{loaded.tag}/{safe_name(runtime.dtype)}"
+
+
+def memo_image_embedding(
+    runtime: Runtime, namespace: str, frame: np.ndarray, encode: Callable[[np.ndarray], dict[str, np.ndarray]]
+) -> dict[str, np.ndarray]:
+    """The frame's image encoding, computed once per (namespace, frame content) in a process: the
+    one memo the sam segmenter and the sam-grid proposer share (same namespace, one encoding)."""
+    from avseg.types import content_hash
+
+    def compute() -> dict[str, np.ndarray]:
+        runtime.count("sam.image_encoder")
+        return encode(frame)
+
+    return runtime.memo(namespace, content_hash(frame), compute)
+
+
+def sa_encoder(model: Any, runtime: Runtime) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+    """``encode_image_sa`` on ``model`` under the runtime's autocast."""
+
+    def encode(frame: np.ndarray) -> dict[str, np.ndarray]:
+        with autocast(runtime):
+            return encode_image_sa(model, frame)
+
+    return encode
 
 
 def encode_image_sa(model: Any, frame: np.ndarray) -> dict[str, np.ndarray]:

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from avseg.components import ComponentConfig, Segmenter
 from avseg.runtime import Runtime
-from avseg.types import FloatArray, Image, SegmenterOutput, content_hash
+from avseg.types import FloatArray, Image, SegmenterOutput
 from avseg.weights import WeightFile
 from avseg_sam.model import DECLARED_WEIGHTS, require_modules
 
@@ -80,16 +80,10 @@ class SamSegmenter(Segmenter):
 
     # -- one image encoding per frame, shared through runtime.memo ------------------------------------
     def embedding(self, frame: Image) -> dict[str, np.ndarray]:
-        def compute() -> dict[str, np.ndarray]:
-            self.runtime.count("sam.image_encoder")
-            if self.cfg.backend == "hf":
-                return self.hf.encode(frame)
-            from avseg_sam.model import autocast, encode_image_sa
+        from avseg_sam.model import memo_image_embedding, sa_encoder
 
-            with autocast(self.runtime):
-                return encode_image_sa(self.model, frame)
-
-        return self.runtime.memo(self.namespace, content_hash(frame), compute)
+        encode = self.hf.encode if self.cfg.backend == "hf" else sa_encoder(self.model, self.runtime)
+        return memo_image_embedding(self.runtime, self.namespace, frame, encode)
 
     # -- decoding -------------------------------------------------------------------------------------
     def _decode_sa(self, emb: dict[str, np.ndarray], boxes: FloatArray) -> tuple[Any, Any]:

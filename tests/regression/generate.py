@@ -21,10 +21,11 @@ CASES: dict[str, tuple[str, list[str]]] = {
     # name: (preset, --set overrides that make tiny random weights keep something)
     "at-gdino-sam": ("at-gdino-sam", ["filter.tag-threshold.threshold=0.0", "proposer.box_threshold=0.0",
                                       "proposer.text_threshold=0.0"]),
-    "owod-bind": ("owod-bind", ["proposer.box_threshold=0.0", "filter.bind.threshold=-1.0"]),
-    "owod-bind-softmax": ("owod-bind-softmax", ["proposer.box_threshold=0.0", "filter.bind.threshold=0.0"]),
+    "owod-bind": ("owod-bind", ["filter.score-threshold.threshold=0.0", "filter.bind.cosine_threshold=-1.0"]),
+    "owod-bind-softmax": ("owod-bind-softmax", ["filter.score-threshold.threshold=0.0",
+                                                "filter.bind.softmax_threshold=0.0"]),
     "sam-bind": ("sam-bind", ["proposer.points_per_side=4", "proposer.pred_iou_thresh=0.0",
-                              "proposer.stability_score_thresh=0.0", "filter.bind.threshold=-1.0"]),
+                              "proposer.stability_score_thresh=0.0", "filter.bind.cosine_threshold=-1.0"]),
     "bavs": ("bavs", ["proposer.box_threshold=0.0", "filter.avis.tag_threshold=0.0", "filter.avis.match=broad",
                       "filter.avis.link_threshold=-1.0"]),
 }
