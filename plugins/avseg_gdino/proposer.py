@@ -196,6 +196,21 @@ BERT_BASE_UNCASED = WeightFile(
 )
 
 
+def detection_labels(detections: dict[str, Any], n_boxes: int) -> list[str]:
+    """One label per detected box from a post-processed frame.
+
+    transformers 5.23's ``post_process_grounded_object_detection`` decodes an empty batch of
+    phrases as ``['']`` when no box passes the threshold (a frame with no detection, common when
+    the audio tags name nothing visible); such a frame has no labels. Any other mismatch is a bug.
+    """
+    labels = [str(t) for t in detections["text_labels"]]
+    if n_boxes == 0:
+        return []
+    if len(labels) != n_boxes:
+        raise ValueError(f"proposer 'gdino': post-processing gave {n_boxes} boxes but {len(labels)} labels")
+    return labels
+
+
 class GroundingDinoProposer(Proposer):
     name: ClassVar[str] = "gdino"
     description: ClassVar[str] = (
@@ -447,12 +462,9 @@ class GroundingDinoProposer(Proposer):
                     batch = idx[s : s + bs]
                     dets = self._detect([np.ascontiguousarray(frames[i]) for i in batch], caption)
                     for i, d in zip(batch, dets, strict=True):
+                        boxes = d["boxes"].detach().float().cpu().numpy().reshape(-1, 4)
                         parts[i].append(
-                            (
-                                d["boxes"].detach().float().cpu().numpy().reshape(-1, 4),
-                                d["scores"].detach().float().cpu().numpy().reshape(-1),
-                                [str(t) for t in d["text_labels"]],
-                            )
+                            (boxes, d["scores"].detach().float().cpu().numpy().reshape(-1), detection_labels(d, len(boxes)))
                         )
         for i, ps in parts.items():
             if not ps:
