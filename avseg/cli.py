@@ -156,6 +156,8 @@ def eval_(
     clips: str | None = typer.Option(None, "--clips", help="Only these clip ids, comma-separated."),
     batch_videos: int = typer.Option(4, "--batch-videos", help="Videos per batch of the official F-score."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Reuse OUT even if it holds another config's results."),
+    exclude_failed: bool = typer.Option(False, "--exclude-failed",
+                                        help="Leave failed clips out of the metrics instead of scoring them as empty."),
     cache_dir: Path | None = CACHE_DIR, no_cache: bool = NO_CACHE,
 ) -> None:
     """Run a pipeline on an AVSBench split and score it (resumable)."""
@@ -165,7 +167,7 @@ def eval_(
                         pipeline=_pipeline_args(preset, tagger, proposer, embedder, segmenter, filter, set),
                         tiny=tiny, device=device, dtype=dtype, limit=limit,
                         clips=[c for c in (clips or "").split(",") if c] or None, batch_videos=batch_videos,
-                        overwrite=overwrite, cache_dir=cache_dir, no_cache=no_cache)
+                        overwrite=overwrite, cache_dir=cache_dir, no_cache=no_cache, exclude_failed=exclude_failed)
     raise typer.Exit(code)
 
 
