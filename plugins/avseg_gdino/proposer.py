@@ -196,6 +196,37 @@ BERT_BASE_UNCASED = WeightFile(
 )
 
 
+def authors_image_processor(image_processor: Any) -> Any:
+    """The image processor that reproduces GroundingDINO's own preprocessing
+    (``groundingdino.datasets.transforms``: ``RandomResize([800], max_size=1333)`` of a PIL image,
+    i.e. PIL bilinear, then ``ToTensor`` and ``Normalize``): transformers' PIL backend, which
+    equals it to 0.0 at the same output size. transformers 5's default (torchvision) backend
+    resizes tensors and differs by up to 0.0175 (one grey level); see docs/plugins/gdino.md.
+    On transformers 4 the default class is already the PIL one."""
+    try:
+        from transformers import GroundingDinoImageProcessorPil
+    except ImportError:  # transformers 4
+        return image_processor
+    if isinstance(image_processor, GroundingDinoImageProcessorPil):
+        return image_processor
+    return GroundingDinoImageProcessorPil(**image_processor.to_dict())
+
+
+def authors_resize_shape(height: int, width: int, shortest: int, longest: int) -> tuple[int, int]:
+    """``groundingdino.datasets.transforms.resize``'s output (h, w): the short side to ``shortest``,
+    rounded down to fit ``longest``, the long side ``int()`` of the rounded short side times the
+    aspect ratio (transformers scales the unrounded size, one pixel wider in some cases)."""
+    size = shortest
+    lo, hi = float(min(height, width)), float(max(height, width))
+    if hi / lo * size > longest:
+        size = int(round(longest * lo / hi))
+    if (width <= height and width == size) or (height <= width and height == size):
+        return height, width
+    if width < height:
+        return int(size * height / width), size
+    return size, int(size * width / height)
+
+
 def detection_labels(detections: dict[str, Any], n_boxes: int) -> list[str]:
     """One label per detected box from a post-processed frame.
 
@@ -307,6 +338,7 @@ class GroundingDinoProposer(Proposer):
                 msg = " ".join(str(exc).split())[:200]
                 raise AvsegError(f"proposer 'gdino': cannot load {self._path}: {msg}") from None
         model = model.to(device=self.device, dtype=self.dtype).eval()
+        processor.image_processor = authors_image_processor(processor.image_processor)
         return model, processor
 
     # ------------------------------------------------------------------ backend=official
@@ -427,7 +459,14 @@ class GroundingDinoProposer(Proposer):
         if self.config.backend == "official":
             return self._detect_official(images, caption)
 
-        inputs = self.processor(images=images, text=[caption] * len(images), return_tensors="pt")
+        ip_size = self.processor.image_processor.size
+        shapes = {(int(im.shape[0]), int(im.shape[1])) for im in images}
+        kwargs: dict[str, Any] = {}
+        if len(shapes) == 1 and ip_size.get("shortest_edge") and ip_size.get("longest_edge"):
+            (h, w), short, long = shapes.pop(), int(ip_size["shortest_edge"]), int(ip_size["longest_edge"])
+            oh, ow = authors_resize_shape(h, w, short, long)
+            kwargs["size"] = {"height": oh, "width": ow}  # the authors' rounding of the output size
+        inputs = self.processor(images=images, text=[caption] * len(images), return_tensors="pt", **kwargs)
         inputs = {k: v.to(self.device) for k, v in inputs.items()}
         inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
         with torch.inference_mode():
