@@ -96,8 +96,17 @@ def test_feature_extractor_numpy_fbank_path(monkeypatch) -> None:
 def test_resampling_and_padding(tagger: ASTTagger) -> None:
     w44 = _waves(1, 44100, seed=2)[0]
     ours = tagger.predict([AudioWindow(w44, 44100)])
-    ref = tagger.predict([AudioWindow(resample(w44, 44100, 16000), 16000)])
+    ref = tagger.predict([AudioWindow(resample(w44, 44100, 16000, "torchaudio"), 16000)])
     np.testing.assert_array_equal(ours, ref)
+    # the resampler is torchaudio's (transformers' audio pipelines, the authors' torchaudio loader),
+    # bit for bit; scipy's polyphase filter would give other samples
+    import torch
+    import torchaudio
+
+    (prepared,) = tagger.prepare([AudioWindow(w44, 44100)])
+    want = torchaudio.functional.resample(torch.from_numpy(w44.copy())[None], 44100, 16000)[0].numpy()
+    np.testing.assert_array_equal(prepared, want)
+    assert np.abs(prepared - resample(w44, 44100, 16000, "polyphase")).max() > 1e-4
 
     short = _waves(1, 16000, seconds=0.3, seed=3)[0]
     (rep,) = tagger.prepare([AudioWindow(short, 16000)])

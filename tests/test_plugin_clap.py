@@ -106,8 +106,17 @@ def test_resampling_and_padding(tagger: ClapTagger) -> None:
     (w16,) = _waves(1, 16000, seed=5)
     np.testing.assert_array_equal(
         tagger.logits([AudioWindow(w16, 16000)]),
-        tagger.logits([AudioWindow(resample(w16, 16000, 48000), 48000)]),
+        tagger.logits([AudioWindow(resample(w16, 16000, 48000, "soxr_hq"), 48000)]),
     )
+    # the resampler is librosa.load's (LAION-CLAP's loader), bit for bit; scipy's would differ
+    librosa = pytest.importorskip("librosa")
+    want = librosa.resample(w16, orig_sr=16000, target_sr=48000)
+    torch.testing.assert_close(
+        tagger.audio_inputs([AudioWindow(w16, 16000)])["input_features"],
+        tagger.audio_inputs([AudioWindow(want, 48000)])["input_features"], rtol=0, atol=0,
+    )
+    other = tagger.audio_inputs([AudioWindow(resample(w16, 16000, 48000, "polyphase"), 48000)])["input_features"]
+    assert float((other - tagger.audio_inputs([AudioWindow(want, 48000)])["input_features"]).abs().max()) > 1e-3
     (short,) = _waves(1, 48000, seconds=0.25, seed=6)
     repeated = tagger.audio_inputs([AudioWindow(short, 48000)])["input_features"]
     want = tagger.audio_inputs([AudioWindow(np.tile(short, 4), 48000)])["input_features"]
