@@ -1,7 +1,8 @@
 """``ast``: the Audio Spectrogram Transformer (transformers) as an AudioSet tagger.
 
-Each frame's (mono) audio window is resampled to 16 kHz with ``torchaudio.functional.resample``, padded to ``pad_to`` seconds when it is
-shorter (by repeating it, or with zeros: ``pad_mode``), and turned into features by
+Each frame's (mono) audio window is resampled to 16 kHz with ``torchaudio.functional.resample``,
+padded to ``pad_to`` seconds when it is shorter (by repeating it, or with zeros: ``pad_mode``),
+and turned into features by
 transformers' own ``ASTFeatureExtractor`` (Kaldi-style fbank, 128 mel bins, padded/truncated to
 1024 frames = 10.24 s, normalised as ``(x - (-4.2677393)) / (2 * 4.5689974)``). Without
 torchaudio the extractor uses its numpy fbank path (``transformers.audio_utils.spectrogram``
