@@ -91,7 +91,7 @@ class ASTTagger(Tagger):
     description: ClassVar[str] = (
         "Audio Spectrogram Transformer (transformers) AudioSet tagger, sigmoid scores"
     )
-    requires: ClassVar[tuple[str, ...]] = ("torch", "transformers")
+    requires: ClassVar[tuple[str, ...]] = ("torch", "transformers", "torchaudio")
     extra: ClassVar[str | None] = "ast"
     weights: ClassVar[dict[str, list[WeightFile]]] = {k: [v] for k, v in AST_WEIGHTS.items()}
     default_variant: ClassVar[str | None] = DEFAULT_VARIANT

@@ -148,7 +148,7 @@ class ClapTagger(Tagger):
 
     name: ClassVar[str] = "clap"
     description: ClassVar[str] = "CLAP (transformers) zero-shot tagger over any label vocabulary"
-    requires: ClassVar[tuple[str, ...]] = ("torch", "transformers")
+    requires: ClassVar[tuple[str, ...]] = ("torch", "transformers", "soxr")
     extra: ClassVar[str | None] = "clap"
     weights: ClassVar[dict[str, list[WeightFile]]] = {k: [v] for k, v in CLAP_WEIGHTS.items()}
     default_variant: ClassVar[str | None] = DEFAULT_VARIANT

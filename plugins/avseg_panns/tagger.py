@@ -95,7 +95,7 @@ class PannsTagger(Tagger):
 
     name: ClassVar[str] = "panns"
     description: ClassVar[str] = "PANNs CNN14 (panns-inference model code) AudioSet tagger, sigmoid scores"
-    requires: ClassVar[tuple[str, ...]] = ("torch", "torchlibrosa", "panns_inference")
+    requires: ClassVar[tuple[str, ...]] = ("torch", "torchlibrosa", "panns_inference", "soxr")
     extra: ClassVar[str | None] = "panns"
     weights: ClassVar[dict[str, list[WeightFile]]] = {k: [v] for k, v in PANNS_WEIGHTS.items()}
     default_variant: ClassVar[str | None] = DEFAULT_VARIANT
