@@ -47,7 +47,8 @@ def test_gdino_with_no_box_above_the_threshold(capsys, inputs, tmp_path, backend
     # Every tag prompts the detector (tag threshold 0), and no box can pass a threshold of 1.0.
     meta = run_empty(capsys, tmp_path, inputs["video"], "at-gdino-sam", "--set", "proposer.box_threshold=1.0",
                      "--set", f"proposer.backend={backend}", "--set", "filter.tag-threshold.threshold=0.0")
-    assert meta["counters"]["gdino.forward_passes"] >= 1 and meta["counters"].get("gdino.boxes", 0) == 0
+    c = meta["counters"]
+    assert c["gdino.forward_passes"] >= 1 and c.get("gdino.boxes", 0) == 0 and c["segmenter.sam.computed"] == 1
 
 
 def test_gdino_at_threshold_one_from_the_issue(capsys, inputs, tmp_path) -> None:
@@ -59,7 +60,11 @@ def test_owod_with_no_box_above_the_threshold(capsys, inputs, tmp_path) -> None:
                      "--filter", "bind", "--set", "filter.bind.threshold=-1.0")
     cfg = meta["config"]
     assert (cfg["embedder"]["type"], cfg["segmenter"]["type"]) == ("imagebind", "sam")
-    assert meta["counters"]["owod.forward_passes"] >= 1 and meta["counters"].get("owod.boxes", 0) == 0
+    c = meta["counters"]
+    assert c["owod.forward_passes"] >= 1 and c.get("owod.boxes", 0) == 0
+    # the empty frames went through every later stage, not around them
+    assert c["embedder.imagebind.regions.computed"] == 1 and c["imagebind.vision_crops"] == 0
+    assert c["segmenter.sam.computed"] == 1
 
 
 def test_sam_grid_with_no_mask_passing(capsys, inputs, tmp_path) -> None:
