@@ -48,6 +48,11 @@ SAMPLE_RATE = 48_000
 #: How windows reach the model's rate: ``librosa.load(sr=...)``'s resampler (soxr HQ), as the
 #: upstream inference code does (see this plugin's docs page).
 RESAMPLER: Resampler = "soxr_hq"
+#: LAION-CLAP's HTSAT front end (its ``audio_cfg``: 64 mel bins 50-14000 Hz, 1024-point window,
+#: hop 480 at 48 kHz). transformers' ``ClapFeatureExtractor()`` defaults to ``frequency_min=0``,
+#: 19 dB away from it; with these values it equals the authors' torchlibrosa front end to 1e-4 dB
+#: (docs/plugins/clap.md). Checkpoint folders bring their own ``preprocessor_config.json``.
+HTSAT_MEL: dict[str, Any] = dict(frequency_min=50, frequency_max=14000)
 
 #: laion/clap-htsat-unfused (Apache-2.0). Its main branch holds pytorch_model.bin (no safetensors),
 #: config.json, preprocessor_config.json and the RoBERTa tokenizer (tokenizer.json, vocab.json, merges.txt).
@@ -220,7 +225,7 @@ class ClapTagger(Tagger):
                 cfg = random_init_config()
             torch.manual_seed(self.runtime.seed)
             model = ClapModel(cfg)
-            processor = ClapProcessor(feature_extractor=ClapFeatureExtractor(), tokenizer=tok)
+            processor = ClapProcessor(feature_extractor=ClapFeatureExtractor(**HTSAT_MEL), tokenizer=tok)
         else:
             model = ClapModel.from_pretrained(str(self._path), local_files_only=True)
             processor = ClapProcessor.from_pretrained(str(self._path), local_files_only=True)
