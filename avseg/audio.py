@@ -1,7 +1,9 @@
-"""Audio loading, resampling and per-frame windows.
+"""Audio loading, channels, resampling and per-frame windows: the one audio preparation.
 
-Everything returns mono ``float32`` waveforms at the file's own rate; models resample to what
-they need with :func:`resample`.
+Files are read keeping their channels: ``(channels, samples)`` ``float32`` at the file's own
+rate. :func:`clip_windows` applies the pipeline's :class:`AudioSpec` (the channel rule, then
+each frame's window); every tagger and embedder then gets its model's rate and length from
+:func:`window_at` with the resampler its upstream uses (:data:`Resampler`).
 """
 
 from __future__ import annotations
@@ -19,16 +21,36 @@ from avseg.errors import InputError, one_line
 from avseg.types import AudioWindow, FloatArray
 
 PadMode = Literal["repeat", "zero"]
+ChannelRule = Literal["first", "mix"]
+#: ``polyphase``: scipy ``resample_poly``; ``torchaudio``: ``torchaudio.functional.resample``
+#: with its defaults (ImageBind's loader, transformers' audio pipelines); ``soxr_hq``:
+#: ``librosa.resample``'s default (``librosa.load(sr=...)``, used by PANNs' and LAION-CLAP's code).
+Resampler = Literal["polyphase", "torchaudio", "soxr_hq"]
 
 _SOUNDFILE_EXTS = {".wav", ".flac", ".ogg", ".aiff", ".aif"}
 
 
-def _to_mono(data: np.ndarray) -> FloatArray:
-    """Average channels; soundfile gives (samples, channels)."""
-    data = np.asarray(data, dtype=np.float32)
-    if data.ndim == 2:
-        data = data.mean(axis=1, dtype=np.float32)
-    return np.ascontiguousarray(data.reshape(-1), dtype=np.float32)
+def as_channels(data: np.ndarray) -> FloatArray:
+    """A waveform as C-contiguous float32 ``(channels, samples)``; a 1-D array is one channel."""
+    a = np.asarray(data, dtype=np.float32)
+    if a.ndim <= 1:
+        a = a.reshape(1, -1)
+    elif a.ndim != 2:
+        raise ValueError(f"audio must be (channels, samples), got shape {a.shape}")
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def to_mono(data: np.ndarray, channels: ChannelRule = "mix") -> FloatArray:
+    """``(channels, samples)`` (or 1-D) -> mono: the first channel, or the mean of all channels.
+
+    ``first`` is what ImageBind's loader and AST's authors give their models (``kaldi.fbank``
+    reads channel 0 of a ``torchaudio.load`` result); ``mix`` is ``librosa.load(mono=True)``
+    (PANNs, LAION-CLAP): the plain mean, not ffmpeg's downmix matrix.
+    """
+    a = as_channels(data)
+    if channels == "first" or a.shape[0] == 1:
+        return np.ascontiguousarray(a[0], dtype=np.float32)
+    return np.ascontiguousarray(a.mean(axis=0, dtype=np.float32), dtype=np.float32)
 
 
 def _load_with_pyav(path: Path) -> tuple[FloatArray, int]:
@@ -38,8 +60,7 @@ def _load_with_pyav(path: Path) -> tuple[FloatArray, int]:
         if not container.streams.audio:
             raise ValueError("no audio stream")
         stream = container.streams.audio[0]
-        # Planar float keeps each channel separate so that we average them ourselves
-        # (ffmpeg's own downmix applies a -3 dB matrix).
+        # Planar float keeps each channel separate (no ffmpeg downmix): the channel rule is ours.
         resampler = av.AudioResampler(format="fltp")
         chunks: list[np.ndarray] = []
         rate = int(stream.rate or stream.codec_context.sample_rate)
@@ -49,13 +70,12 @@ def _load_with_pyav(path: Path) -> tuple[FloatArray, int]:
         for out in resampler.resample(None):
             chunks.append(out.to_ndarray().reshape(len(out.layout.channels), -1))
     if not chunks:
-        return np.zeros(0, np.float32), rate
-    data = np.concatenate(chunks, axis=1)
-    return np.ascontiguousarray(data.mean(axis=0), dtype=np.float32), rate
+        return np.zeros((1, 0), np.float32), rate
+    return as_channels(np.concatenate(chunks, axis=1)), rate
 
 
 def load_audio(path: str | Path) -> tuple[FloatArray, int]:
-    """Read an audio file (or a video's audio track) as (mono float32 waveform, sample rate).
+    """Read an audio file (or a video's audio track) as (float32 ``(channels, samples)``, rate).
 
     soundfile handles wav/flac/ogg; anything else (mp3, m4a, mp4, ...) goes through PyAV.
     Raises :class:`InputError` naming the file when it is missing or cannot be decoded.
@@ -67,8 +87,8 @@ def load_audio(path: str | Path) -> tuple[FloatArray, int]:
         try:
             import soundfile as sf
 
-            data, sr = sf.read(str(p), dtype="float32", always_2d=False)
-            return _to_mono(data), int(sr)
+            data, sr = sf.read(str(p), dtype="float32", always_2d=True)  # (samples, channels)
+            return as_channels(data.T), int(sr)
         except Exception as exc:  # soundfile raises several types; all mean "unreadable"
             sf_error = exc
         try:  # e.g. a .wav holding a codec libsndfile lacks
@@ -81,13 +101,30 @@ def load_audio(path: str | Path) -> tuple[FloatArray, int]:
         raise InputError(f"cannot read audio {p}: {one_line(exc, with_type=False)}") from exc
 
 
-def resample(wave: FloatArray, sr_from: int, sr_to: int) -> FloatArray:
-    """Resample a mono waveform; polyphase filtering (scipy) when available, else linear interpolation."""
+def resample(wave: FloatArray, sr_from: int, sr_to: int, method: Resampler = "polyphase") -> FloatArray:
+    """Resample a mono waveform with ``method`` (see :data:`Resampler`); float32 out.
+
+    ``polyphase`` falls back to linear interpolation without scipy; ``soxr_hq`` returns
+    ``ceil(n * sr_to / sr_from)`` samples as ``librosa.resample`` does.
+    """
     wave = np.asarray(wave, dtype=np.float32).reshape(-1)
     if sr_from == sr_to or len(wave) == 0:
         return wave.copy() if len(wave) == 0 else np.ascontiguousarray(wave)
     if sr_from <= 0 or sr_to <= 0:
         raise ValueError(f"sample rates must be positive, got {sr_from} -> {sr_to}")
+    if method == "torchaudio":
+        import torch
+        import torchaudio
+
+        out_t = torchaudio.functional.resample(torch.from_numpy(wave.copy())[None], int(sr_from), int(sr_to))
+        return np.ascontiguousarray(out_t[0].numpy(), dtype=np.float32)
+    if method == "soxr_hq":
+        import soxr
+
+        y = np.asarray(soxr.resample(wave, int(sr_from), int(sr_to), quality="soxr_hq"), dtype=np.float32)
+        n = int(np.ceil(len(wave) * float(sr_to) / sr_from))  # librosa's fix_length
+        y = y[:n] if len(y) >= n else np.concatenate([y, np.zeros(n - len(y), np.float32)])
+        return np.ascontiguousarray(y, dtype=np.float32)
     g = math.gcd(int(sr_from), int(sr_to))
     up, down = int(sr_to) // g, int(sr_from) // g
     try:
@@ -102,60 +139,81 @@ def resample(wave: FloatArray, sr_from: int, sr_to: int) -> FloatArray:
 
 
 def frame_windows(
-    waveform: FloatArray, sr: int, timestamps: Sequence[float], window: float = 1.0
+    waveform: FloatArray, sr: int, timestamps: Sequence[float], window: float = 1.0, offset: float = 0.0
 ) -> list[AudioWindow]:
-    """The audio window of each frame: frame ``i`` sampled at ``t`` gets ``[k*window, (k+1)*window)``
-    with ``k = floor(t / window)``.
+    """The audio window of each frame: a frame sampled at ``t`` lies in second ``k = floor(t)``
+    and hears ``[k + offset, k + offset + window)``.
 
     AVSBench samples frame ``i`` near the end of second ``i`` (t = i + 15/16), so with the
-    default 1 s window frame ``i`` hears second ``i``.
+    default 1 s window frame ``i`` hears second ``i``; with ``window=0.96`` (the paper presets,
+    VGGish's example length) it hears the first 960 ms of that second.
 
     Padding follows the official AVSBench preprocessing (``preprocess_s4.py``: when VGGish
     yields fewer than 5 examples the last one is repeated): a window that runs past the end of
-    the audio is replaced by the **last full window** of the clip. If the clip is shorter than
-    one window, the whole clip is zero-padded at the end. ``start``/``end`` of each
-    :class:`AudioWindow` always report the window the frame asked for.
+    the audio is replaced by the **last full window** of the clip (the same place in the last
+    second that holds one). If the clip holds no full window, the window is cut from
+    ``offset`` and zero-padded at the end. ``start``/``end`` of each :class:`AudioWindow`
+    always report the window the frame asked for. ``waveform`` is mono (see :func:`to_mono`).
     """
     if window <= 0:
         raise ValueError(f"window must be positive, got {window}")
+    if offset < 0:
+        raise ValueError(f"offset must be >= 0, got {offset}")
     wave = np.asarray(waveform, dtype=np.float32).reshape(-1)
     win = max(1, int(round(window * sr)))
-    n_full = len(wave) // win
+
+    def first_sample(k: int) -> int:
+        return int(round((k + offset) * sr))
+
+    # the last second whose window ends inside the audio (-1: none does)
+    k_last = int(math.floor((len(wave) - win) / sr - offset + 1e-9)) if len(wave) >= win else -1
+    while k_last >= 0 and first_sample(k_last) + win > len(wave):
+        k_last -= 1
+    while k_last >= -1 and first_sample(k_last + 1) + win <= len(wave):  # rounding, either way
+        k_last += 1
     out: list[AudioWindow] = []
     for t in timestamps:
-        k = max(0, int(math.floor(float(t) / window + 1e-9)))
-        start = k * win
+        k = max(0, int(math.floor(float(t) + 1e-9)))
+        start = first_sample(k)
         if start + win <= len(wave):
             seg = wave[start : start + win]
-        elif n_full > 0:
-            seg = wave[(n_full - 1) * win : n_full * win]
+        elif k_last >= 0:
+            seg = wave[first_sample(k_last) : first_sample(k_last) + win]
         else:
             seg = np.zeros(win, np.float32)
-            seg[: len(wave)] = wave
+            part = wave[first_sample(0) : first_sample(0) + win]
+            seg[: len(part)] = part
         out.append(
             AudioWindow(
                 waveform=np.ascontiguousarray(seg, dtype=np.float32),
                 sample_rate=int(sr),
-                start=k * window,
-                end=(k + 1) * window,
+                start=k + offset,
+                end=k + offset + window,
             )
         )
     return out
 
 
 def window_at(
-    window: AudioWindow, sr: int, pad_to: float, pad_mode: PadMode = "repeat", min_samples: int = 0
+    window: AudioWindow,
+    sr: int,
+    pad_to: float,
+    pad_mode: PadMode = "repeat",
+    min_samples: int = 0,
+    resampler: Resampler = "polyphase",
 ) -> FloatArray:
-    """``window`` as a mono float32 waveform at ``sr`` Hz, at least ``pad_to`` seconds long.
+    """``window`` as a mono float32 waveform at ``sr`` Hz, at least ``pad_to`` seconds long: the
+    audio preparation every tagger and embedder uses.
 
-    The waveform is resampled with :func:`resample` when its rate differs from ``sr``. When it is
+    The waveform is resampled with :func:`resample` (``resampler``: the one the model's upstream
+    code uses) when its rate differs from ``sr``. When it is
     shorter than ``ceil(pad_to * sr)`` samples (and at least ``min_samples``), ``pad_mode="repeat"``
     tiles it and cuts at that length, ``"zero"`` appends silence; an empty window becomes silence.
     Longer windows are returned whole. The result is C-contiguous.
     """
     wave = np.asarray(window.waveform, dtype=np.float32).reshape(-1)
     if int(window.sample_rate) != sr and len(wave):
-        wave = resample(wave, int(window.sample_rate), sr)
+        wave = resample(wave, int(window.sample_rate), sr, resampler)
     target = max(int(min_samples), int(math.ceil(pad_to * sr - 1e-6)))
     if len(wave) < target:
         if pad_mode == "repeat" and len(wave):
@@ -169,22 +227,27 @@ class AudioSpec(BaseModel):
     """The spec-level ``audio:`` setting: how each frame's audio window is cut from the clip.
 
     One value per pipeline, shared by every tagger and embedder, so that all of them hear the
-    same audio.
+    same audio: ``channels`` turns the clip's channels into one (:func:`to_mono`), then frame
+    ``i`` sampled in second ``k`` hears ``[k + offset, k + offset + window)``
+    (:func:`frame_windows`). The paper presets use ``{window: 0.96, channels: first}``.
     """
 
     model_config = ConfigDict(extra="forbid")
 
     window: float = Field(default=1.0, gt=0.0, allow_inf_nan=False, description="window length (seconds)")
     offset: float = Field(default=0.0, ge=0.0, allow_inf_nan=False, description="window start offset (seconds)")
-    channels: Literal["first", "mix"] = Field(default="mix", description="stereo to mono: first channel, or the mean")
+    channels: ChannelRule = Field(default="mix", description="stereo to mono: first channel, or the mean")
 
 
 def clip_windows(
     waveform: FloatArray, sr: int, timestamps: Sequence[float], spec: AudioSpec | None = None
 ) -> list[AudioWindow]:
-    """Every frame's audio window under the pipeline's :class:`AudioSpec` (the executor calls this)."""
+    """Every frame's audio window under the pipeline's :class:`AudioSpec` (the executor calls this).
+
+    ``waveform`` is a clip's audio, ``(channels, samples)`` or mono 1-D (see ``Clip.audio``).
+    """
     spec = spec or AudioSpec()
-    return frame_windows(waveform, sr, timestamps, window=spec.window)
+    return frame_windows(to_mono(waveform, spec.channels), sr, timestamps, window=spec.window, offset=spec.offset)
 
 
 class WindowConfig(ComponentConfig):

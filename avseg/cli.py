@@ -165,6 +165,8 @@ def eval_(
     overwrite: bool = typer.Option(False, "--overwrite", help="Reuse OUT even if it holds another config's results."),
     repair: bool = typer.Option(False, "--repair", help="Recompute the clips whose progress files in OUT are "
                                 "unreadable (and rewrite an unreadable config.json); finished clips are kept."),
+    exclude_failed: bool = typer.Option(False, "--exclude-failed",
+                                        help="Leave failed clips out of the metrics instead of scoring them as empty."),
     cache_dir: Path | None = CACHE_DIR, no_cache: bool = NO_CACHE,
 ) -> None:
     """Run a pipeline on an AVSBench split and score it (resumable)."""
@@ -174,7 +176,8 @@ def eval_(
                         pipeline=_pipeline_args(preset, tagger, proposer, embedder, segmenter, filter, set),
                         tiny=tiny, device=device, dtype=dtype, limit=limit,
                         clips=[c for c in (clips or "").split(",") if c] or None, batch_videos=batch_videos,
-                        overwrite=overwrite, cache_dir=cache_dir, no_cache=no_cache, repair=repair)
+                        overwrite=overwrite, cache_dir=cache_dir, no_cache=no_cache, repair=repair,
+                        exclude_failed=exclude_failed)
     raise typer.Exit(code)
 
 

@@ -6,7 +6,8 @@ Units:
 - images are ``uint8`` RGB arrays of shape (H, W, 3), in pixels of the original frame;
 - boxes are ``float32`` arrays of shape (N, 4), ``x0, y0, x1, y1`` in pixels of the original frame;
 - masks are ``bool`` arrays of shape (N, H, W) at the frame's size;
-- audio is a ``float32`` mono waveform in [-1, 1] with its sample rate in Hz;
+- a clip's audio is ``float32`` ``(channels, samples)`` in [-1, 1] with its sample rate in Hz; a
+  frame's :class:`AudioWindow` is mono (the pipeline's channel rule picked or mixed the channels);
 - times are seconds from the start of the clip.
 """
 
@@ -89,9 +90,13 @@ class Clip:
 
     @property
     def audio(self) -> tuple[FloatArray, int]:
-        """(mono waveform, sample rate)."""
+        """(waveform, sample rate): float32 ``(channels, samples)`` with the file's channels kept
+        (a loader's 1-D array is one channel); the pipeline's ``audio.channels`` rule makes it mono
+        (:func:`avseg.audio.clip_windows`)."""
         if self._audio is None:
-            self._audio = self.audio_loader()
+            wave, sr = self.audio_loader()
+            a = np.asarray(wave, dtype=np.float32)
+            self._audio = (np.ascontiguousarray(a.reshape(1, -1) if a.ndim <= 1 else a), sr)
         return self._audio
 
     @classmethod

@@ -168,7 +168,7 @@ def row_ratio_a(args: argparse.Namespace) -> dict[str, Any]:
     """One OWOD-BIND frame: batched avseg against a per-object loop over the same models."""
     from segment_anything import SamPredictor
 
-    from avseg.audio import frame_windows
+    from avseg.audio import clip_windows
     from avseg.registry import load_registry
     from avseg.spec import compose, resolve
 
@@ -184,7 +184,7 @@ def row_ratio_a(args: argparse.Namespace) -> dict[str, Any]:
     segmenter = rs.segmenter.cls(rs.segmenter.config, runtime)
     clip = synthetic_clips(1, 1, args.frame_size)[0]
     frame = clip.frame(0)
-    window = frame_windows(*clip.audio, clip.timestamps)[:1]
+    window = clip_windows(*clip.audio, clip.timestamps)[:1]
     props = proposer.propose([frame])[0]
     boxes = props.boxes
     timer = ForwardTimer()

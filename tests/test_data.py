@@ -63,7 +63,7 @@ def test_s4_clip_contents(trees: Path) -> None:
     frame = clip.frame(2)
     assert frame.shape == (64, 64, 3) and frame.dtype == np.uint8
     wave, sr = clip.audio
-    assert sr == 16000 and wave.dtype == np.float32 and wave.ndim == 1 and len(wave) == 5 * 16000
+    assert sr == 16000 and wave.dtype == np.float32 and wave.shape == (1, 5 * 16000)  # (channels, samples)
     assert ds.annotated_frames(clip) == [0, 1, 2, 3, 4]
     mask = ds.gt_mask(clip, 2)
     assert mask is not None and mask.dtype == bool and mask.shape == (64, 64) and mask.any()
@@ -216,7 +216,7 @@ def test_avss_reader(trees: Path, which: str) -> None:
     v2 = open_dataset(root, "avss-v2", "test")
     assert len(v2) == 2
     clip = next(iter(v2))
-    assert clip.num_frames == 10 and len(clip.audio[0]) == 10 * 16000
+    assert clip.num_frames == 10 and clip.audio[0].shape[-1] == 10 * 16000
     assert clip.frame(9).shape == (64, 64, 3)
     lm = v2.gt_label_map(clip, 3)
     assert lm is not None and lm.dtype == np.int32
@@ -259,8 +259,8 @@ def test_video_read_and_overlay_round_trip(tmp_path: Path) -> None:
     for i, k in enumerate((9, 19, 29)):
         assert abs(float(frames[i][:32].mean()) - T.video_grey(k)) < 4
     wave, sr = clip.audio
-    assert sr == 22050 and wave.ndim == 1 and wave.dtype == np.float32
-    assert abs(len(wave) / sr - 3.0) < 0.1
+    assert sr == 22050 and wave.ndim == 2 and wave.dtype == np.float32
+    assert abs(wave.shape[1] / sr - 3.0) < 0.1
     assert clip.meta["warnings"] == []
 
     out = write_overlay_video(frames, 1.0, wave, sr, tmp_path / "out" / "o.mp4")
@@ -272,14 +272,14 @@ def test_video_read_and_overlay_round_trip(tmp_path: Path) -> None:
     back = read_video(out)
     assert back.num_frames == 3 and back.frame(0).shape == (64, 64, 3)
     w2, sr2 = back.audio
-    assert sr2 == 22050 and abs(len(w2) / sr2 - 3.0) < 0.1
+    assert sr2 == 22050 and abs(w2.shape[1] / sr2 - 3.0) < 0.1
 
 
 def test_video_without_audio_and_corrupt(tmp_path: Path) -> None:
     clip = read_video(T.make_video(tmp_path / "mute.mp4", seconds=2, audio=False))
     assert clip.meta["warnings"] and "no audio" in clip.meta["warnings"][0]
     wave, sr = clip.audio
-    assert sr == 16000 and not wave.any() and len(wave) >= 2 * 16000
+    assert sr == 16000 and not wave.any() and wave.shape[0] == 1 and wave.shape[1] >= 2 * 16000
     bad = T.corrupt_file(tmp_path / "bad.mp4")
     with pytest.raises(InputError, match="bad.mp4"):
         read_video(bad)

@@ -17,6 +17,7 @@ from avseg.eval.runner import run_eval
 from avseg.eval.score import score_predictions
 from avseg.runtime import Runtime
 from avseg.testing import corrupt_file, make_ms3_tree, make_s4_tree
+from tests.helpers import cli
 
 SALIENCY = {"proposer": "saliency", "filters": ["score-threshold"]}
 
@@ -68,7 +69,7 @@ def test_score_matches_hand_computed_metrics(s4: Path, tmp_path: Path) -> None:
             Image.fromarray(pred.astype(np.uint8) * 255).save(p)
     s = score_predictions(s4, "s4", "test", tmp_path)
     # 15 frames: 14 perfect (IoU 1), one empty prediction on a non-empty GT (IoU 0) -> 14/15
-    assert s["miou"] == pytest.approx(14 / 15, abs=1e-9)
+    assert s["miou"] == s["miou_frame"] == pytest.approx(14 / 15, abs=1e-9)
     # one batch of 3 videos: F curve is the mean over 15 frames; perfect frames give F=1 at every
     # threshold, the empty one gives 0 -> max over thresholds 14/15
     assert s["fscore"] == pytest.approx(14 / 15, abs=1e-6)
@@ -119,7 +120,71 @@ def test_corrupt_file_fails_only_that_clip(tmp_path: Path) -> None:
     m = evaluate(root, tmp_path / "out")
     assert [f["clip"] for f in m["failed"]] == [bad]
     assert "frame" in m["failed"][0]["reason"] and "\n" not in m["failed"][0]["reason"]
-    assert m["n_clips"] == 2
+    assert m["n_clips"] == 3 and m["failed"][0]["scored_as_empty"] is True
+
+
+def test_a_failed_clip_scores_as_an_empty_prediction(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = make_s4_tree(tmp_path / "data", n_per_split={"test": 6})
+    ds = open_dataset(root, "s4", "test")
+    bad = ds.ids[4]  # in the second batch of 4
+    corrupt_file(ds.frame_path(ds.record(bad), 1))
+    m = evaluate(root, tmp_path / "out")
+    assert [f["clip"] for f in m["failed"]] == [bad] and m["exclude_failed"] is False
+    assert "all-background" in m["failed_scoring"]
+    assert not list((tmp_path / "out" / "masks").rglob(f"{bad}_*.png"))  # the failed clip wrote nothing
+    # Hand check: the five finished clips' masks as written, the failed clip's frames empty.
+    ref = BinaryMetrics()
+    for clip in ds:
+        gts = [ds.gt_mask(clip, i) for i in ds.annotated_frames(clip)]
+        if clip.clip_id == bad:
+            preds = [np.zeros(g.shape, np.uint8) for g in gts]  # type: ignore[union-attr]
+        else:
+            preds = [np.asarray(Image.open(tmp_path / "out" / "masks" / ds.pred_relpath(clip, i)))
+                     for i in ds.annotated_frames(clip)]
+        ref.add_clip(clip.clip_id, preds, gts)
+    r = ref.result(batch_videos=4, order=ds.ids)
+    for k in ("miou", "miou_frame", "fscore", "fscore_b1", "fscore_dataset", "n_frames", "n_clips"):
+        assert m[k] == pytest.approx(r[k], abs=1e-12), k
+    assert r["miou"] < ref.result(batch_videos=4, order=[c for c in ds.ids if c != bad])["miou"]
+    # `score` on the written masks (the missing ones count as empty) agrees, as does the saved file.
+    s = score_predictions(root, "s4", "test", tmp_path / "out" / "masks")
+    assert s["missing_predictions"] == 5 and s["miou"] == pytest.approx(m["miou"], abs=1e-12)
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["miou"] == m["miou"]
+    # --exclude-failed: the behaviour before, said in metrics.json; the exit code stays 1.
+    code, _, _ = cli(capsys, "eval", "--root", str(root), "--subset", "s4", "--split", "test", "--proposer", "saliency",
+                     "--filter", "score-threshold", "--out", str(tmp_path / "ex"), "--exclude-failed", "--no-cache")
+    ex = json.loads((tmp_path / "ex" / "metrics.json").read_text())
+    assert code == 1 and ex["exclude_failed"] is True and "excluded" in ex["failed_scoring"]
+    assert ex["n_clips"] == 5 and ex["failed"][0]["scored_as_empty"] is False
+    assert ex["miou"] == pytest.approx(ref.result(batch_videos=4, order=[c for c in ds.ids if c != bad])["miou"])
+
+
+def test_score_on_thirteen_clips_reports_the_official_mean_of_batch_means(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_s4_tree(tmp_path / "data", n_per_split={"test": 13}, size=32)
+    ds = open_dataset(root, "s4", "test")
+    rng = np.random.default_rng(0)
+    frame_ious: list[list[float]] = []
+    for clip in ds:
+        ious = []
+        for i in ds.annotated_frames(clip):
+            gt = ds.gt_mask(clip, i)
+            assert gt is not None and gt.any()
+            pred = gt & (rng.random(gt.shape) < rng.uniform(0.2, 1.0))  # a share of the object
+            ious.append((pred & gt).sum() / ((pred | gt).sum() + 1e-7))
+            p = tmp_path / "pred" / ds.pred_relpath(clip, i)
+            p.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pred.astype(np.uint8) * 255).save(p)
+        frame_ious.append(ious)
+    official = np.mean([np.mean([x for c in frame_ious[b : b + 4] for x in c]) for b in range(0, 13, 4)])
+    code, out, _ = cli(capsys, "score", "--root", str(root), "--subset", "s4", "--split", "test",
+                       "--pred", str(tmp_path / "pred"), "--json")
+    s = json.loads(out)
+    assert code == 0 and s["n_clips"] == 13 and s["batch_videos"] == 4
+    assert s["miou"] == pytest.approx(official, abs=1e-6)
+    assert s["miou_frame"] == pytest.approx(np.mean(frame_ious), abs=1e-6)
+    assert abs(s["miou"] - s["miou_frame"]) > 1e-6
 
 
 def test_ms3_and_limit_and_clips(tmp_path: Path) -> None:

@@ -225,7 +225,8 @@ def test_gt_of_the_wrong_size_names_the_file_and_frame(s4_own: Path, tmp_path: P
     failed = [ln for ln in err.splitlines() if ln.startswith("failed ")]
     assert len(failed) == 1 and str(gt_file) in failed[0] and "frame 3 " in failed[0]
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
-    assert metrics["n_clips"] == 2  # the other clips are scored
+    assert metrics["n_clips"] == 3  # the other clips are scored, and the failed one as an empty prediction
+    assert [f["scored_as_empty"] for f in metrics["failed"]] == [True]
 
 
 # ------------------------------------------------------------------------------ numbers
@@ -458,7 +459,7 @@ def test_component_returning_the_wrong_type_fails_that_clip_only(
     failed = [ln for ln in err.splitlines() if ln.startswith("failed ")]
     assert len(failed) == 1 and ids[1] in failed[0] and "'wrong-type'" in failed[0] and "FilterResult" in failed[0]
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["n_clips"] == 2 and [f["clip"] for f in metrics["failed"]] == [ids[1]]
+    assert metrics["n_clips"] == 3 and [f["clip"] for f in metrics["failed"]] == [ids[1]]  # failed: scored empty
 
 
 def test_failure_reasons_are_never_wrapped(s4_own: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -153,7 +153,7 @@ def test_official_fscore_depends_on_batch_size_dataset_f_does_not() -> None:
         assert m.result(batch_videos=bv)["fscore_dataset"] == pytest.approx((fa + 1) / 2, abs=1e-12)
 
 
-def test_batches_follow_clip_order_and_miou_batched() -> None:
+def test_batches_follow_clip_order_and_miou_is_the_mean_of_batch_means() -> None:
     one = np.ones((2, 2), bool)
     m = BinaryMetrics()
     m.add_clip("x", [np.full((2, 2), 255, np.uint8)], [one])  # IoU 1
@@ -161,13 +161,66 @@ def test_batches_follow_clip_order_and_miou_batched() -> None:
     m.add_clip("z", [np.zeros((2, 2), np.uint8)], [one])  # IoU 0
     r = m.result(batch_videos=2)
     # Mean over frames: 1/3. Official mean of batch means: ([1, 0] -> 0.5, [0] -> 0) -> 0.25.
-    assert r["miou"] == pytest.approx(1 / 3, abs=1e-7)
-    assert r["miou_batched"] == pytest.approx(0.25, abs=1e-7)
+    assert r["miou_frame"] == pytest.approx(1 / 3, abs=1e-7)
+    assert r["miou"] == pytest.approx(0.25, abs=1e-7)
+    assert "miou_batched" not in r
     # Reordering changes the batches: [y, z] -> 0, [x] -> 1 -> 0.5.
-    assert m.result(batch_videos=2, order=["y", "z", "x"])["miou_batched"] == pytest.approx(0.5, abs=1e-7)
+    assert m.result(batch_videos=2, order=["y", "z", "x"])["miou"] == pytest.approx(0.5, abs=1e-7)
     pc = m.per_clip()
     assert pc["x"]["j"] == pytest.approx(1.0, abs=1e-7) and pc["x"]["f"] == pytest.approx(1.0)
     assert r["n_frames"] == 3 and r["n_clips"] == 3
+
+
+def test_thirteen_clips_against_a_hand_computation() -> None:
+    """13 clips (batches of 4, 4, 4, 1) of 5 frames: J, F at batch 4 and 1, and the batch-free
+    means, computed here by hand from per-frame IoUs and F curves with the official formulas."""
+    rng = np.random.default_rng(13)
+    m = BinaryMetrics()
+    frame_iou_hand: list[list[float]] = []
+    curves_hand: list[list[np.ndarray]] = []
+    th = np.linspace(0.0, 1.0 - 1e-10, 255).astype(np.float32)
+    for k in range(13):
+        preds, gts, ious, curves = [], [], [], []
+        for f in range(5):
+            gt = rng.random((6, 7)) < (0.0 if (k, f) in {(2, 1), (12, 0)} else 0.4)
+            pred = (rng.random((6, 7)) * 255).astype(np.uint8)
+            p = pred > 127
+            if gt.any():
+                ious.append((p & gt).sum() / ((p | gt).sum() + 1e-7))
+                prob = pred.astype(np.float32) / np.float32(255.0)
+                pos = (prob[None] >= th[:, None, None])
+                tp = (pos & gt[None]).sum(axis=(1, 2))
+                prec, rec = tp / (pos.sum(axis=(1, 2)) + 1e-20), tp / (gt.sum() + 1e-20)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    fc = 1.3 * prec * rec / (0.3 * prec + rec)
+                curves.append(np.nan_to_num(fc, nan=0.0))
+            else:  # empty GT: the share of pixels that both call background
+                ious.append((~p & ~gt).sum() / (gt.size + 1e-7))
+            preds.append(pred)
+            gts.append(gt)
+        m.add_clip(f"c{k:02d}", preds, gts)
+        frame_iou_hand.append(ious)
+        curves_hand.append(curves)
+
+    def batched(bv: int) -> tuple[float, float]:
+        js, fs = [], []
+        for b in range(0, 13, bv):
+            js.append(np.mean([x for c in frame_iou_hand[b : b + bv] for x in c]))
+            fs.append(np.mean([cv for c in curves_hand[b : b + bv] for cv in c], axis=0).max())
+        return float(np.mean(js)), float(np.mean(fs))
+
+    j4, f4 = batched(4)
+    _, f1 = batched(1)
+    r = m.result(batch_videos=4)
+    assert r["miou"] == pytest.approx(j4, abs=1e-6)
+    assert r["miou_frame"] == pytest.approx(np.mean([x for c in frame_iou_hand for x in c]), abs=1e-6)
+    assert abs(r["miou"] - r["miou_frame"]) > 1e-4  # the partial last batch makes them differ
+    assert r["fscore"] == pytest.approx(f4, abs=1e-6)
+    assert r["fscore_b1"] == pytest.approx(f1, abs=1e-6)
+    assert r["fscore_b1"] == pytest.approx(m.result(batch_videos=1)["fscore"], abs=1e-12)
+    pooled = np.mean([cv for c in curves_hand for cv in c], axis=0).max()
+    assert r["fscore_dataset"] == pytest.approx(pooled, abs=1e-6)
+    assert (r["n_clips"], r["n_frames"]) == (13, 65)
 
 
 def test_binary_resume_is_bit_identical() -> None:

@@ -96,8 +96,17 @@ def test_feature_extractor_numpy_fbank_path(monkeypatch) -> None:
 def test_resampling_and_padding(tagger: ASTTagger) -> None:
     w44 = _waves(1, 44100, seed=2)[0]
     ours = tagger.predict([AudioWindow(w44, 44100)])
-    ref = tagger.predict([AudioWindow(resample(w44, 44100, 16000), 16000)])
+    ref = tagger.predict([AudioWindow(resample(w44, 44100, 16000, "torchaudio"), 16000)])
     np.testing.assert_array_equal(ours, ref)
+    # the resampler is torchaudio's (transformers' audio pipelines, the authors' torchaudio loader),
+    # bit for bit; scipy's polyphase filter would give other samples
+    import torch
+    import torchaudio
+
+    (prepared,) = tagger.prepare([AudioWindow(w44, 44100)])
+    want = torchaudio.functional.resample(torch.from_numpy(w44.copy())[None], 44100, 16000)[0].numpy()
+    np.testing.assert_array_equal(prepared, want)
+    assert np.abs(prepared - resample(w44, 44100, 16000, "polyphase")).max() > 1e-4
 
     short = _waves(1, 16000, seconds=0.3, seed=3)[0]
     (rep,) = tagger.prepare([AudioWindow(short, 16000)])
@@ -171,3 +180,26 @@ def test_registry() -> None:
 def test_import_is_light() -> None:
     code = "import sys, avseg_ast; assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_features_equal_the_authors_fbank(tagger: ASTTagger) -> None:
+    """The AST authors' dataloader (mean removal, ``kaldi.fbank`` htk_compat/hanning/128 bins/no
+    dither, zero-padded to 1024 frames, normalised with AudioSet's mean/std x 2) gives the input the
+    tagger's feature extractor gives. ImageBind ships that code verbatim as ``waveform2melspec``
+    ("Based on YuanGongND/ast ... dataloader.py#L102"), so it serves as the reference."""
+    pytest.importorskip("torchaudio")
+    from avseg.errors import AvsegError
+
+    try:
+        from avseg_imagebind.compat import load_imagebind
+
+        waveform2melspec = load_imagebind()[1].waveform2melspec
+    except (ImportError, AvsegError):
+        pytest.skip("imagebind (which ships the AST authors' fbank code) is not installed")
+    (w,) = _waves(1, 16000, seed=11)
+    w = w + np.float32(0.02)  # a DC offset: the authors remove the mean first
+    x = tagger.feature_extractor([tagger.prepare([AudioWindow(w, 16000)])[0]], sampling_rate=16000,
+                                 return_tensors="np")["input_values"][0]
+    ref = waveform2melspec(torch.from_numpy(w.copy())[None], 16000, 128, 1024)[0].T.numpy()
+    ref = (ref - (-4.2677393)) / (4.5689974 * 2)
+    np.testing.assert_allclose(x, ref, rtol=0, atol=1e-4)  # measured 2.8e-5 (mean removal vs per-frame DC)

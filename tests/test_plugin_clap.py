@@ -106,8 +106,17 @@ def test_resampling_and_padding(tagger: ClapTagger) -> None:
     (w16,) = _waves(1, 16000, seed=5)
     np.testing.assert_array_equal(
         tagger.logits([AudioWindow(w16, 16000)]),
-        tagger.logits([AudioWindow(resample(w16, 16000, 48000), 48000)]),
+        tagger.logits([AudioWindow(resample(w16, 16000, 48000, "soxr_hq"), 48000)]),
     )
+    # the resampler is librosa.load's (LAION-CLAP's loader), bit for bit; scipy's would differ
+    librosa = pytest.importorskip("librosa")
+    want = librosa.resample(w16, orig_sr=16000, target_sr=48000)
+    torch.testing.assert_close(
+        tagger.audio_inputs([AudioWindow(w16, 16000)])["input_features"],
+        tagger.audio_inputs([AudioWindow(want, 48000)])["input_features"], rtol=0, atol=0,
+    )
+    other = tagger.audio_inputs([AudioWindow(resample(w16, 16000, 48000, "polyphase"), 48000)])["input_features"]
+    assert float((other - tagger.audio_inputs([AudioWindow(want, 48000)])["input_features"]).abs().max()) > 1e-3
     (short,) = _waves(1, 48000, seconds=0.25, seed=6)
     repeated = tagger.audio_inputs([AudioWindow(short, 48000)])["input_features"]
     want = tagger.audio_inputs([AudioWindow(np.tile(short, 4), 48000)])["input_features"]
@@ -197,3 +206,27 @@ def test_registry() -> None:
 def test_import_is_light() -> None:
     code = "import sys, avseg_clap; assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_features_equal_the_authors_htsat_front_end(tagger: ClapTagger) -> None:
+    """LAION-CLAP's HTSAT computes its log-mel inside the model with torchlibrosa (audio_cfg: 64 mel
+    bins 50-14000 Hz, window 1024, hop 480): the tagger's transformers features equal that front end
+    on the same (repeat-padded) waveform; transformers' default extractor (fmin 0) does not."""
+    pytest.importorskip("torchlibrosa")
+    from torchlibrosa.stft import LogmelFilterBank, Spectrogram
+    from transformers import ClapFeatureExtractor
+
+    (w,) = _waves(1, 48000, seed=9)
+    got = tagger.audio_inputs([AudioWindow(w, 48000)])["input_features"][0, 0].numpy()
+    full = np.tile(w, 10)  # repeatpad: whole copies up to 10 s
+    spec = Spectrogram(n_fft=1024, hop_length=480, win_length=1024, window="hann", center=True, pad_mode="reflect",
+                       freeze_parameters=True)
+    mel = LogmelFilterBank(sr=48000, n_fft=1024, n_mels=64, fmin=50, fmax=14000, ref=1.0, amin=1e-10, top_db=None,
+                           freeze_parameters=True)
+    with torch.no_grad():
+        ref = mel(spec(torch.from_numpy(full)[None]))[0, 0].numpy()
+    assert got.shape == ref.shape == (1001, 64)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-3)  # dB; measured 1.3e-4
+    default = ClapFeatureExtractor()([full], sampling_rate=48000, truncation="rand_trunc", padding="repeatpad",
+                                     return_tensors="np")["input_features"][0, 0]
+    assert np.abs(default - ref).max() > 1.0

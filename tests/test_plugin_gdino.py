@@ -236,3 +236,29 @@ def test_weights_fetch_refuses_an_old_variant_name_with_the_new_one(capsys):
     for old, new in (("gdino/tiny", "swin-t"), ("gdino/official-base", "official-swin-b")):
         code, _, err = cli(capsys, "weights", "fetch", old)
         assert code == 2 and f"it is now '{new}'" in err and err.count("\n") == 1
+def test_preprocessing_equals_the_authors_transform(runtime, monkeypatch):
+    """The transformers backend feeds the model exactly what GroundingDINO's own transforms make
+    (PIL bilinear resize, the authors' output-size rounding); transformers' default torchvision
+    processor would not."""
+    pytest.importorskip("groundingdino")
+    from avseg_gdino.official import TINY_RESIZE, preprocess
+    from avseg_gdino.tiny import TINY_LONGEST_EDGE, TINY_SHORTEST_EDGE
+    from transformers import GroundingDinoImageProcessor
+
+    assert TINY_RESIZE == (TINY_SHORTEST_EDGE, TINY_LONGEST_EDGE)
+    prop = make(runtime, box_threshold=1.0)
+    seen = []
+    forward = prop.model.forward
+    monkeypatch.setattr(prop.model, "forward", lambda *a, **k: (seen.append(k["pixel_values"]), forward(*a, **k))[1])
+    for shape in [(48, 100), (60, 64)]:  # (48, 100): transformers alone would make it 61x128, the authors 61x127
+        frames = random_frames([shape], seed=3)
+        prop.propose(frames, [["dog"]])
+        ref = preprocess(frames, TINY_RESIZE)[0]
+        assert seen[-1].shape[-2:] == ref.shape[-2:]
+        torch.testing.assert_close(seen[-1][0], ref, rtol=0, atol=0)
+    default = GroundingDinoImageProcessor(size={"shortest_edge": TINY_SHORTEST_EDGE, "longest_edge": TINY_LONGEST_EDGE})
+    assert default(images=random_frames([(48, 100)]), return_tensors="pt")["pixel_values"].shape[-2:] == (61, 128)
+    frames = random_frames([(48, 100)], seed=3)
+    ref = preprocess(frames, TINY_RESIZE)[0]
+    tv = default(images=frames, size={"height": 61, "width": 127}, return_tensors="pt")["pixel_values"][0]
+    assert tv.shape == ref.shape and float((tv - ref).abs().max()) > 0.01  # measured 0.0175: one grey level

@@ -273,6 +273,44 @@ def test_audio_parity_with_upstream_loader(
     assert ours.dtype == np.float32 and ours.shape == (2, TINY_KWARGS["out_embed_dim"])
 
 
+def test_stereo_file_parity_with_upstream_loader(
+    emb: ImageBindEmbedder, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A stereo 44.1 kHz file (as every AVSBench clip is) read by avseg's reader, cut by the
+    pipeline's audio spec with ``channels: first``, equals ``load_and_transform_audio_data`` on
+    the same file: upstream keeps both channels, resamples them with torchaudio, and
+    ``kaldi.fbank`` reads channel 0. Mixing the channels (the old behaviour) does not."""
+    import soundfile as sf
+
+    from avseg.audio import AudioSpec, clip_windows, load_audio
+
+    sr, n = 44100, 44100  # one 1-s window per file, as avseg makes them
+    t = np.arange(n) / sr
+    rng = np.random.default_rng(7)
+    left = 0.3 * np.sin(2 * np.pi * 440 * t) + rng.normal(0, 0.02, n)
+    right = 0.3 * np.sin(2 * np.pi * 2500 * t + 1.0) + rng.normal(0, 0.02, n)
+    path = tmp_path / "stereo.wav"
+    sf.write(path, np.stack([left, right], axis=1).astype(np.float32), sr, subtype="FLOAT")
+
+    def torchaudio_load(p: str) -> tuple[torch.Tensor, int]:  # torchaudio.load: (channels, frames)
+        data, rate = sf.read(p, dtype="float32", always_2d=True)
+        return torch.from_numpy(np.ascontiguousarray(data.T)), rate
+
+    monkeypatch.setattr(ib_data.torchaudio, "load", torchaudio_load)
+    up_x = ib_data.load_and_transform_audio_data([str(path)], "cpu")
+    wave, rate = load_audio(path)
+    assert wave.shape == (2, n) and rate == sr
+    first = clip_windows(wave, rate, [15 / 16], AudioSpec(channels="first"))
+    ours_x = emb.audio_inputs(first)
+    assert ours_x.shape == up_x.shape == (1, 3, 1, 128, 204)
+    # Upstream subtracts the mean over *both* channels before kaldi.fbank, whose per-frame DC
+    # removal cancels that constant again: equal up to float rounding (measured 2.1e-5).
+    torch.testing.assert_close(ours_x, up_x, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(emb.embed_audio(first), _model_out(emb.model, "audio", up_x), rtol=0, atol=1e-5)
+    mixed = emb.audio_inputs(clip_windows(wave, rate, [15 / 16], AudioSpec(channels="mix")))
+    assert float((mixed - up_x).abs().max()) > 0.1  # the mean of the channels is another input
+
+
 def test_audio_pad_modes(monkeypatch: pytest.MonkeyPatch) -> None:
     """'repeat' / 'zero' equal ImageBind on the waveform tiled / zero-padded to 2 s."""
     rng = np.random.default_rng(5)

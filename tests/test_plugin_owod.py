@@ -214,3 +214,45 @@ def test_registry():
 def test_package_import_is_light():
     code = "import sys, avseg_owod; assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_preprocessing_is_the_skimage_resize_of_the_authors(runtime, monkeypatch):
+    """The model gets the authors' preprocessing: rescale to [0, 1], pad to a square at the
+    bottom/right, skimage-style anti-aliased resize (Gaussian sigma (factor - 1) / 2, mirror
+    edges, order-1 zoom on the pixel grid), CLIP normalisation. Written out here with scipy; the
+    torchvision processor (transformers 5's default) differs."""
+    import transformers
+    from scipy import ndimage as ndi
+    from transformers import Owlv2ImageProcessor
+
+    prop = make(runtime)
+    seen = []
+    embed = prop.model.image_embedder
+    monkeypatch.setattr(prop.model, "image_embedder", lambda **k: (seen.append(k["pixel_values"]), embed(**k))[1])
+    side = int(prop.model.config.vision_config.image_size)
+    for shape in [(40, 56), (3 * side // 2, side)]:  # upscaled; downscaled (anti-aliased)
+        (frame,) = random_frames([shape], seed=4)
+        prop.propose([frame])
+        img = frame.astype(np.float32) / np.float32(255.0)
+        size = max(shape)
+        # the pad value is the installed transformers' (0.0 in 5.x, grey 0.5 in 4.x; see docs/plugins/owod.md)
+        pad_value = float(prop.image_processor.pad(np.ones((3, 1, 2), np.float32))[0, 1, 0])
+        padded = np.full((size, size, 3), pad_value, np.float32)
+        padded[: shape[0], : shape[1]] = img
+        factors = np.array([size / side, size / side, 1.0])
+        blurred = ndi.gaussian_filter(padded, np.maximum(0, (factors - 1) / 2), cval=0, mode="mirror")
+        out = ndi.zoom(blurred, 1 / factors, order=1, mode="mirror", cval=0, grid_mode=True)
+        out = np.clip(out, padded.min(), padded.max())
+        mean = np.array([0.48145466, 0.4578275, 0.40821073], np.float32)
+        std = np.array([0.26862954, 0.26130258, 0.27577711], np.float32)
+        ref = torch.from_numpy(((out - mean) / std).transpose(2, 0, 1).astype(np.float32))
+        got = seen[-1][0].float()
+        assert got.shape == ref.shape == (3, side, side)
+        torch.testing.assert_close(got, ref, rtol=0, atol=1e-4)
+    if not hasattr(transformers, "Owlv2ImageProcessorPil"):
+        return  # transformers 4: the default class is the scipy one
+    default = Owlv2ImageProcessor(size={"height": side, "width": side})
+    (frame,) = random_frames([(40, 56)], seed=4)
+    tv = default(images=[frame], return_tensors="pt")["pixel_values"][0]
+    prop.propose([frame])
+    assert float((tv - seen[-1][0].float()).abs().max()) > 0.05

@@ -24,8 +24,8 @@ Loader = Callable[[], tuple[FloatArray, int]]
 
 
 def n_samples(wave: np.ndarray) -> int:
-    """Samples per channel of a mono (N,) or multi-channel (N, C) / (C, N) waveform."""
-    return int(wave.shape[0] if wave.ndim <= 1 else max(wave.shape))
+    """Samples per channel of a mono (N,) or a (channels, N) waveform (the ``Clip.audio`` layout)."""
+    return int(wave.shape[-1]) if wave.ndim else 0
 
 
 def check_audio(wave: FloatArray, sr: int, source: str, timestamps: Sequence[float],

@@ -90,7 +90,7 @@ def _decode_audio(path: Path) -> tuple[FloatArray, int]:
 def read_video(path: str | Path, fps: float = 1.0) -> Clip:
     """Open a video lazily: the file is probed now, frames and audio are decoded on first use.
 
-    Audio of any rate and channel count becomes mono float32 at the file's rate. A video with
+    Audio of any rate keeps its channels: float32 ``(channels, samples)`` at the file's rate. A video with
     no audio stream gets silence (16 kHz) and a note in ``clip.meta['warnings']``.
     """
     import av
@@ -201,8 +201,9 @@ def write_overlay_video(
             vs.bit_rate = 2_000_000
         astream: Any = None
         wave = None
-        if audio_waveform is not None and len(audio_waveform) > 0:
-            wave = np.asarray(audio_waveform, dtype=np.float32).reshape(-1)
+        if audio_waveform is not None and np.asarray(audio_waveform).size > 0:
+            wave = np.asarray(audio_waveform, dtype=np.float32)
+            wave = wave.mean(axis=0, dtype=np.float32) if wave.ndim == 2 else wave.reshape(-1)  # (channels, samples)
             astream = container.add_stream("aac", rate=int(sr))
             astream.layout = "mono"
         for i, f in enumerate(frames):

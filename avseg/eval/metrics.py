@@ -5,16 +5,20 @@ Binary (S4, MS3; ``avs_scripts/avs_s4/utils/utility.py``):
 - **J** (``mask_iou``): a prediction pixel is foreground when its probability is > 0.5 (for
   0..255 PNGs: value > 127). Per frame ``IoU = inter / (union + 1e-7)``; when the GT is empty,
   ``inter`` counts pixels where both are 0 and ``union = H*W`` (so an empty prediction on an empty
-  GT scores ~1). ``miou`` is the mean over frames; ``miou_batched`` is the mean of per-batch means
-  that the official ``test.py`` reports (identical when every batch is full).
+  GT scores ~1). ``miou`` is the official J: the official ``test.py`` averages ``mask_iou`` over
+  the frames of each batch of ``batch_videos`` consecutive clips, then averages those batch means
+  (a partial last batch weighs as much as a full one). ``miou_frame`` is the plain mean over all
+  frames, independent of batching; the two agree when every batch is full.
 - **F** (``Eval_Fmeasure``/``_eval_pr``): beta^2 = 0.3, 255 thresholds
   ``linspace(0, 1 - 1e-10, 255)`` (float32, so the last is 1.0); a pixel is positive when
   ``prob >= threshold``; ``P = TP/(pred + 1e-20)``, ``R = TP/(GT + 1e-20)``,
   ``F = (1+b2) P R / (b2 P + R)`` with NaN -> 0; frames with an empty GT are skipped. The official
   score averages the F curves over the frames of a batch of ``batch_videos`` consecutive clips
   (CSV order), takes the max over thresholds per batch (0 for a batch without any non-empty GT)
-  and averages the batch maxima — so it depends on the batch size. ``fscore_dataset`` pools all
-  frames' curves into one mean curve and takes one max: independent of batching.
+  and averages the batch maxima — so it depends on the batch size: ``fscore`` uses
+  ``batch_videos`` (4, as the official ``test.sh``), ``fscore_b1`` batches of one video (the
+  ``test.py`` default). ``fscore_dataset`` pools all frames' curves into one mean curve and takes
+  one max: independent of batching.
   We compute in float64 where the official code uses float32 (differences ~1e-7).
 
 Semantic (AVSS; ``avs_scripts/avss/utils/compute_color_metrics.py`` and ``avss/test.py``):
@@ -214,30 +218,41 @@ class BinaryMetrics:
         return {cid: {"j": s.j, "f": s.f, "n_frames": float(len(s.iou))} for cid, s in self._clips.items()}
 
     def result(self, batch_videos: int = 4, order: Sequence[str] | None = None) -> dict[str, float]:
-        """miou, miou_batched, fscore (official, batch-wise), fscore_dataset, n_frames, n_clips."""
+        """miou (official J, batch-wise), miou_frame, fscore (official, batch-wise), fscore_b1
+        (official at one video per batch), fscore_dataset, n_frames, n_clips, batch_videos."""
         if batch_videos < 1:
             raise ValueError(f"batch_videos must be >= 1, got {batch_videos}")
         clips: list[ClipScores] = _ordered(self._clips, order)
         all_iou = [x for c in clips for x in c.iou]
         all_curves = [cv for c in clips for cv in c.fcurves if cv is not None]
-        batch_f: list[float] = []
-        batch_j: list[float] = []
-        for b in range(0, len(clips), batch_videos):
-            batch = clips[b : b + batch_videos]
-            curves = [cv for c in batch for cv in c.fcurves if cv is not None]
-            ious = [x for c in batch for x in c.iou]
-            batch_f.append(float(np.mean(np.asarray(curves), axis=0).max()) if curves else 0.0)
-            if ious:
-                batch_j.append(float(np.mean(ious)))
+        batch_j, batch_f = _batch_means(clips, batch_videos)
+        _, batch_f1 = _batch_means(clips, 1) if batch_videos != 1 else (batch_j, batch_f)
         return {
-            "miou": float(np.mean(all_iou)) if all_iou else 0.0,
-            "miou_batched": float(np.mean(batch_j)) if batch_j else 0.0,
+            "miou": float(np.mean(batch_j)) if batch_j else 0.0,
+            "miou_frame": float(np.mean(all_iou)) if all_iou else 0.0,
             "fscore": float(np.mean(batch_f)) if batch_f else 0.0,
+            "fscore_b1": float(np.mean(batch_f1)) if batch_f1 else 0.0,
             "fscore_dataset": float(np.mean(np.asarray(all_curves), axis=0).max()) if all_curves else 0.0,
             "n_frames": float(len(all_iou)),
             "n_clips": float(len(clips)),
             "batch_videos": float(batch_videos),
         }
+
+
+def _batch_means(clips: Sequence[ClipScores], batch_videos: int) -> tuple[list[float], list[float]]:
+    """Per batch of ``batch_videos`` consecutive clips: the mean frame IoU (``mask_iou`` of the
+    batch; batches without frames are skipped) and the max over thresholds of the mean F curve
+    (0 for a batch without a non-empty GT), as the official ``test.py`` accumulates them."""
+    batch_j: list[float] = []
+    batch_f: list[float] = []
+    for b in range(0, len(clips), batch_videos):
+        batch = clips[b : b + batch_videos]
+        curves = [cv for c in batch for cv in c.fcurves if cv is not None]
+        ious = [x for c in batch for x in c.iou]
+        batch_f.append(float(np.mean(np.asarray(curves), axis=0).max()) if curves else 0.0)
+        if ious:
+            batch_j.append(float(np.mean(ious)))
+    return batch_j, batch_f
 
 
 def frame_areas(

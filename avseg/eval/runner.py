@@ -124,6 +124,27 @@ def evaluate_clip(dataset: Dataset, pipeline: Pipeline, clip_id: str, out: Path,
     return state
 
 
+def failed_clip_state(dataset: Dataset, clip_id: str, semantic: bool) -> dict[str, Any]:
+    """A failed clip scored as the official scripts would score it: every annotated frame an
+    all-background prediction against its GT (raises AvsegError when the GT cannot be read)."""
+    clip = dataset.clip(clip_id)
+    frames, preds, gts, sem_preds, sem_gts = [], [], [], [], []
+    for i in dataset.annotated_frames(clip):
+        gt = dataset.gt_mask(clip, i)
+        if gt is None:
+            continue
+        frames.append(i)
+        preds.append(np.zeros(gt.shape, np.uint8))
+        gts.append(gt)
+        if semantic:
+            sem_preds.append(np.zeros(gt.shape, np.uint8))
+            sem_gts.append(dataset.gt_label_map(clip, i))  # type: ignore[attr-defined]
+    state: dict[str, Any] = {"clip_id": clip_id, "binary": BinaryMetrics().add_clip(clip_id, preds, gts, frames).to_dict()}
+    if semantic:
+        state["semantic"] = SemanticMetrics().add_clip(clip_id, sem_preds, sem_gts, frames).to_dict()
+    return state
+
+
 def summarise(dataset: Dataset, states: dict[str, dict[str, Any]], batch_videos: int, semantic: bool) -> dict[str, Any]:
     order = [cid for cid in dataset.ids if cid in states]
     binary = BinaryMetrics.from_states(states[c]["binary"] for c in order)
@@ -160,9 +181,14 @@ def run_eval(
     *, root: Path, subset: str, split: str, out: Path, pipeline: dict[str, Any], runtime: Runtime,
     limit: int | None = None, clips: Sequence[str] | None = None, batch_videos: int = 4,
     overwrite: bool = False, registry: Registry | None = None, progress: bool = True,
-    built: Pipeline | None = None, repair: bool = False,
+    built: Pipeline | None = None, repair: bool = False, exclude_failed: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate; returns the metrics dict also written to ``out/metrics.json``."""
+    """Evaluate; returns the metrics dict also written to ``out/metrics.json``.
+
+    A clip that fails is listed under ``failed`` and, as in the official scripts (which score
+    every clip), counts as an all-background prediction; ``exclude_failed`` leaves it out instead.
+    Failed clips get no state file, so a rerun tries them again.
+    """
     check_batch_videos(batch_videos)
     check_limit(limit)
     registry = registry or load_registry()
@@ -175,7 +201,7 @@ def run_eval(
     out.mkdir(parents=True, exist_ok=True)
     with folder.FolderLock(out):
         return _run_eval_locked(dataset, out, resolved, runtime, subset, split, semantic, batch_videos,
-                                overwrite, repair, progress, built, registry)
+                                overwrite, repair, progress, built, registry, exclude_failed)
 
 
 def require_clips(dataset: Dataset) -> None:
@@ -187,19 +213,31 @@ def require_clips(dataset: Dataset) -> None:
 
 def _run_eval_locked(dataset: Dataset, out: Path, resolved: ResolvedSpec, runtime: Runtime, subset: str,
                      split: str, semantic: bool, batch_videos: int, overwrite: bool, repair: bool,
-                     progress: bool, built: Pipeline | None, registry: Registry) -> dict[str, Any]:
+                     progress: bool, built: Pipeline | None, registry: Registry,
+                     exclude_failed: bool) -> dict[str, Any]:
     from avseg.runner import component_versions
 
     ident = config_identity(resolved.as_dict(), subset, split, runtime.tiny, component_versions(resolved))
     _check_out_dir(out, ident, overwrite, repair)
     states = load_states(out, ident, semantic, repair, wanted=set(dataset.ids))
     todo = [cid for cid in dataset.ids if cid not in states]
-    failed: list[dict[str, str]] = []
+    failed: list[dict[str, Any]] = []
+    scored_empty: dict[str, dict[str, Any]] = {}
     indexer = LabelIndexer()
     t_start = time.perf_counter()
     counters_before = dict(runtime.counters)
     timings_before = dict(runtime.timings)
     extra_metrics = registry.metric_table()
+
+    def fail(cid: str, reason: str) -> None:
+        failed.append({"clip": cid, "reason": reason})
+        if not exclude_failed:
+            try:
+                scored_empty[cid] = failed_clip_state(dataset, cid, semantic)
+            except AvsegError as gt_exc:  # no readable GT: it cannot be scored at all
+                failed[-1]["unscored"] = " ".join(str(gt_exc).split())
+        failed[-1]["scored_as_empty"] = cid in scored_empty
+
     if todo:
         built = built or Pipeline(resolved, runtime)
         with _progress(progress, f"{subset}/{split}", len(todo)) as advance:
@@ -209,21 +247,20 @@ def _run_eval_locked(dataset: Dataset, out: Path, resolved: ResolvedSpec, runtim
                 except OutputError:
                     raise  # the folder cannot take results: every further clip would fail the same way
                 except AvsegError as exc:
-                    failed.append({"clip": cid, "reason": " ".join(str(exc).split())})
+                    fail(cid, " ".join(str(exc).split()))
                     advance()
                     continue
                 except Exception as exc:  # a bug outside any component: fail this clip, keep the others
                     if os.environ.get("AVSEG_DEBUG"):
                         raise
-                    failed.append({"clip": cid, "reason": f"unexpected {one_line(exc)} (AVSEG_DEBUG=1 shows "
-                                                          "the traceback)"})
+                    fail(cid, f"unexpected {one_line(exc)} (AVSEG_DEBUG=1 shows the traceback)")
                     advance()
                     continue
                 state["config_id"] = folder.config_id(ident)
                 atomic_write_json(out / STATE_DIR / f"{cid}.json", state)
                 states[cid] = state
                 advance()
-    metrics = summarise(dataset, states, batch_videos, semantic)
+    metrics = summarise(dataset, {**states, **scored_empty}, batch_videos, semantic)
     from avseg.runner import run_metadata
 
     meta = run_metadata(built, {}) if built is not None else {"config": resolved.as_dict()}
@@ -235,6 +272,8 @@ def _run_eval_locked(dataset: Dataset, out: Path, resolved: ResolvedSpec, runtim
         "subset": subset,
         "split": split,
         "failed": failed,
+        "exclude_failed": exclude_failed,
+        "failed_scoring": "excluded from the metrics" if exclude_failed else "scored as all-background predictions",
         "n_skipped_finished": len(dataset.ids) - len(todo),
         "config": resolved.as_dict(),
         "steps": resolved.step_names(),
@@ -289,14 +328,19 @@ def print_summary(metrics: dict[str, Any]) -> None:
     from rich.table import Table
 
     t = Table("metric", "value", title=f"avseg eval {metrics.get('subset')}/{metrics.get('split')}")
-    t.add_row("mIoU (J)", f"{metrics['miou']:.4f}")
-    t.add_row(f"F-score (official, {int(metrics.get('batch_videos', 4))} videos/batch)", f"{metrics['fscore']:.4f}")
+    bv = int(metrics.get("batch_videos", 4))
+    t.add_row(f"mIoU (J, official, {bv} videos/batch)", f"{metrics['miou']:.4f}")
+    t.add_row("mIoU (per-frame mean)", f"{metrics['miou_frame']:.4f}")
+    t.add_row(f"F-score (official, {bv} videos/batch)", f"{metrics['fscore']:.4f}")
+    t.add_row("F-score (official, 1 video/batch)", f"{metrics['fscore_b1']:.4f}")
     t.add_row("F-score (dataset-level)", f"{metrics['fscore_dataset']:.4f}")
     if "semantic" in metrics:
         t.add_row("semantic mIoU (71 classes)", f"{metrics['semantic']['miou']:.4f}")
         t.add_row("semantic F (71 classes)", f"{metrics['semantic']['fscore']:.4f}")
     t.add_row("clips / frames", f"{metrics['n_clips']} / {metrics['n_frames']}")
-    t.add_row("failed clips", str(len(metrics.get("failed", []))))
+    failed = metrics.get("failed", [])
+    note = " (excluded)" if metrics.get("exclude_failed") else " (scored as empty)" if failed else ""
+    t.add_row("failed clips", f"{len(failed)}{note}")
     Console().print(t)
     import sys
 
@@ -309,11 +353,13 @@ def print_summary(metrics: dict[str, Any]) -> None:
 
 def run_eval_cli(*, root: Path, subset: str, split: str, out: Path, pipeline: dict[str, Any], tiny: bool,
                  device: str, dtype: str, limit: int | None, clips: list[str] | None, batch_videos: int,
-                 overwrite: bool, cache_dir: Path | None, no_cache: bool, repair: bool = False) -> int:
+                 overwrite: bool, cache_dir: Path | None, no_cache: bool, repair: bool = False,
+                 exclude_failed: bool = False) -> int:
     from avseg.api import make_runtime
 
     runtime = make_runtime(tiny=tiny, device=device, dtype=dtype, cache_dir=cache_dir, no_cache=no_cache)
     metrics = run_eval(root=root, subset=subset, split=split, out=out, pipeline=pipeline, runtime=runtime,
-                       limit=limit, clips=clips, batch_videos=batch_videos, overwrite=overwrite, repair=repair)
+                       limit=limit, clips=clips, batch_videos=batch_videos, overwrite=overwrite, repair=repair,
+                       exclude_failed=exclude_failed)
     print_summary(metrics)
     return 1 if metrics["failed"] else 0

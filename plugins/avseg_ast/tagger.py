@@ -1,7 +1,8 @@
 """``ast``: the Audio Spectrogram Transformer (transformers) as an AudioSet tagger.
 
-Each frame's audio window is resampled to 16 kHz mono, padded to ``pad_to`` seconds when it is
-shorter (by repeating it, or with zeros: ``pad_mode``), and turned into features by
+Each frame's (mono) audio window is resampled to 16 kHz with ``torchaudio.functional.resample``,
+padded to ``pad_to`` seconds when it is shorter (by repeating it, or with zeros: ``pad_mode``),
+and turned into features by
 transformers' own ``ASTFeatureExtractor`` (Kaldi-style fbank, 128 mel bins, padded/truncated to
 1024 frames = 10.24 s, normalised as ``(x - (-4.2677393)) / (2 * 4.5689974)``). Without
 torchaudio the extractor uses its numpy fbank path (``transformers.audio_utils.spectrogram``
@@ -20,13 +21,16 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from avseg.audio import WindowConfig, window_at
+from avseg.audio import Resampler, WindowConfig, window_at
 from avseg.components import ComponentConfig, Tagger
 from avseg.runtime import Runtime
 from avseg.types import AudioWindow, FloatArray, Tags
 from avseg.weights import WeightFile, require
 
 SAMPLE_RATE = 16_000
+#: How windows reach 16 kHz: ``torchaudio.functional.resample``, as transformers' audio pipelines
+#: and the AST authors' torchaudio-based loader do (docs/plugins/ast.md).
+RESAMPLER: Resampler = "torchaudio"
 
 #: The default checkpoint (BSD-3-Clause). The repo's main branch holds config.json,
 #: model.safetensors, preprocessor_config.json and pytorch_model.bin; we need the first two and
@@ -87,7 +91,7 @@ class ASTTagger(Tagger):
     description: ClassVar[str] = (
         "Audio Spectrogram Transformer (transformers) AudioSet tagger, sigmoid scores"
     )
-    requires: ClassVar[tuple[str, ...]] = ("torch", "transformers")
+    requires: ClassVar[tuple[str, ...]] = ("torch", "transformers", "torchaudio")
     extra: ClassVar[str | None] = "ast"
     weights: ClassVar[dict[str, list[WeightFile]]] = {k: [v] for k, v in AST_WEIGHTS.items()}
     default_variant: ClassVar[str | None] = DEFAULT_VARIANT
@@ -155,7 +159,7 @@ class ASTTagger(Tagger):
 
     def prepare(self, windows: Sequence[AudioWindow]) -> list[FloatArray]:
         """The 16 kHz, padded waveforms the feature extractor gets."""
-        return [window_at(w, SAMPLE_RATE, self.config.pad_to, self.config.pad_mode) for w in windows]
+        return [window_at(w, SAMPLE_RATE, self.config.pad_to, self.config.pad_mode, resampler=RESAMPLER) for w in windows]
 
     def predict(self, windows: Sequence[AudioWindow]) -> FloatArray:
         """(N, C) sigmoid probabilities over :attr:`vocabulary`, one row per window."""

@@ -13,7 +13,8 @@ Text embeddings are computed once per (model, template, vocabulary) and memoised
 :meth:`avseg.runtime.Runtime.memo` (namespace ``clap.text``; the ``clap.text_embeddings`` counter
 records how many prompts were encoded).
 
-Audio: each window is resampled to 48 kHz, padded to ``pad_to`` seconds when shorter (repeated
+Audio: each (mono) window is resampled to 48 kHz with ``librosa.load``'s resampler (soxr HQ, as
+LAION-CLAP's loader), padded to ``pad_to`` seconds when shorter (repeated
 by default, or zero-padded), and given to ``ClapFeatureExtractor`` with
 ``truncation="rand_trunc", padding="repeatpad"`` for the unfused checkpoints. A window shorter
 than the extractor's 10 s is repeated (whole copies) and zero-padded to 10 s: no random crop
@@ -34,7 +35,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from avseg import vocab
-from avseg.audio import WindowConfig, window_at
+from avseg.audio import Resampler, WindowConfig, window_at
 from avseg.audioset import audioset_labels
 from avseg.components import ComponentConfig, Tagger
 from avseg.data import s4_categories
@@ -44,6 +45,14 @@ from avseg.types import AudioWindow, FloatArray, Tags
 from avseg.weights import WeightFile, require
 
 SAMPLE_RATE = 48_000
+#: How windows reach the model's rate: ``librosa.load(sr=...)``'s resampler (soxr HQ), as the
+#: upstream inference code does (see this plugin's docs page).
+RESAMPLER: Resampler = "soxr_hq"
+#: LAION-CLAP's HTSAT front end (its ``audio_cfg``: 64 mel bins 50-14000 Hz, 1024-point window,
+#: hop 480 at 48 kHz). transformers' ``ClapFeatureExtractor()`` defaults to ``frequency_min=0``,
+#: 19 dB away from it; with these values it equals the authors' torchlibrosa front end to 1e-4 dB
+#: (docs/plugins/clap.md). Checkpoint folders bring their own ``preprocessor_config.json``.
+HTSAT_MEL: dict[str, Any] = dict(frequency_min=50, frequency_max=14000)
 
 #: laion/clap-htsat-unfused (Apache-2.0). Its main branch holds pytorch_model.bin (no safetensors),
 #: config.json, preprocessor_config.json and the RoBERTa tokenizer (tokenizer.json, vocab.json, merges.txt).
@@ -144,7 +153,7 @@ class ClapTagger(Tagger):
 
     name: ClassVar[str] = "clap"
     description: ClassVar[str] = "CLAP (transformers) zero-shot tagger over any label vocabulary"
-    requires: ClassVar[tuple[str, ...]] = ("torch", "transformers")
+    requires: ClassVar[tuple[str, ...]] = ("torch", "transformers", "soxr")
     extra: ClassVar[str | None] = "clap"
     weights: ClassVar[dict[str, list[WeightFile]]] = {k: [v] for k, v in CLAP_WEIGHTS.items()}
     default_variant: ClassVar[str | None] = DEFAULT_VARIANT
@@ -214,7 +223,7 @@ class ClapTagger(Tagger):
                 cfg = random_init_config()
             torch.manual_seed(self.runtime.seed)
             model = ClapModel(cfg)
-            processor = ClapProcessor(feature_extractor=ClapFeatureExtractor(), tokenizer=tok)
+            processor = ClapProcessor(feature_extractor=ClapFeatureExtractor(**HTSAT_MEL), tokenizer=tok)
         else:
             model = ClapModel.from_pretrained(str(self._path), local_files_only=True)
             processor = ClapProcessor.from_pretrained(str(self._path), local_files_only=True)
@@ -243,7 +252,7 @@ class ClapTagger(Tagger):
         """The processor's audio inputs for ``windows`` (48 kHz, padded, at most 10 s each)."""
         fe = self.processor.feature_extractor
         cfg = self.config
-        waves = [window_at(w, SAMPLE_RATE, cfg.pad_to, cfg.pad_mode, min_samples=1) for w in windows]
+        waves = [window_at(w, SAMPLE_RATE, cfg.pad_to, cfg.pad_mode, min_samples=1, resampler=RESAMPLER) for w in windows]
         waves = [w[: fe.nb_max_samples] for w in waves]  # never let the extractor crop at random
         inputs = fe(
             waves,

@@ -13,7 +13,10 @@
   construction (``get_extended_attention_mask``, ``invert_attention_mask``, ``get_head_mask``).
   :func:`legacy_bert_helpers` adds transformers 4's definitions to ``BertModel`` only while the
   model is constructed, and only when missing (a no-op on transformers 4); the warper keeps the
-  bound methods, the class is restored on exit.
+  bound methods, the class is restored on exit. Later transformers 5 releases also renamed
+  ``BertEmbeddings.forward``'s ``past_key_values_length`` (which the warper passes) to
+  ``cache_length``; :func:`adapt_bert_embeddings` maps the old name on the built model's own
+  embeddings module (no weight or state-dict change).
 * Preprocessing: the package's transforms (``RandomResize([800], max_size=1333)``, ``ToTensor``,
   ``Normalize``) on PIL images. Post-processing: ``groundingdino.util.inference.predict``'s
   logic (sigmoid, max-over-tokens ``> box_threshold``, phrases from ``get_phrases_from_posmap``
@@ -104,6 +107,26 @@ def legacy_bert_helpers() -> Iterator[None]:
             delattr(BertModel, name)
 
 
+def adapt_bert_embeddings(model: Any) -> Any:
+    """Let the warper's ``embeddings(..., past_key_values_length=n)`` call reach a transformers
+    ``BertEmbeddings`` whose argument is now ``cache_length``; a no-op where the old name exists."""
+    import inspect
+
+    emb = model.bert.embeddings
+    params = inspect.signature(emb.forward).parameters
+    if "past_key_values_length" in params or "cache_length" not in params:
+        return model
+    forward = emb.forward
+
+    def legacy_forward(*args: Any, past_key_values_length: int | None = None, **kwargs: Any) -> Any:
+        if past_key_values_length is not None:  # the warper's call; transformers' own passes cache_length
+            kwargs["cache_length"] = past_key_values_length
+        return forward(*args, **kwargs)
+
+    emb.forward = legacy_forward  # the instance's attribute; nn.Module.__call__ dispatches to it
+    return model
+
+
 # --------------------------------------------------------------------------- building
 
 
@@ -156,7 +179,7 @@ def build_from_args(args: argparse.Namespace, text_encoder: str, quiet: bool = F
 
     args.text_encoder_type = str(text_encoder)
     with _quiet(stderr=quiet), legacy_bert_helpers():
-        return build_model(args)
+        return adapt_bert_embeddings(build_model(args))
 
 
 #: the tiny variant's BERT (vocab_size: the offline tokenizer's)
@@ -256,7 +279,7 @@ def build_tiny_official(seed: int) -> Any:
             norm = model.transformer.encoder.text_layers[-1].norm2
             norm.weight.mul_(TINY_TEXT_SCALE)
             norm.bias.mul_(TINY_TEXT_SCALE)
-    return model
+    return adapt_bert_embeddings(model)
 
 
 def load_official(variant: str, checkpoint: Path, bert_dir: Path) -> Any:

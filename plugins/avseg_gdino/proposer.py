@@ -208,6 +208,52 @@ BERT_BASE_UNCASED = WeightFile(
 )
 
 
+def authors_image_processor(image_processor: Any) -> Any:
+    """The image processor that reproduces GroundingDINO's own preprocessing
+    (``groundingdino.datasets.transforms``: ``RandomResize([800], max_size=1333)`` of a PIL image,
+    i.e. PIL bilinear, then ``ToTensor`` and ``Normalize``): transformers' PIL backend, which
+    equals it to 0.0 at the same output size. transformers 5's default (torchvision) backend
+    resizes tensors and differs by up to 0.0175 (one grey level); see docs/plugins/gdino.md.
+    On transformers 4 the default class is already the PIL one."""
+    try:
+        from transformers import GroundingDinoImageProcessorPil
+    except ImportError:  # transformers 4
+        return image_processor
+    if isinstance(image_processor, GroundingDinoImageProcessorPil):
+        return image_processor
+    return GroundingDinoImageProcessorPil(**image_processor.to_dict())
+
+
+def authors_resize_shape(height: int, width: int, shortest: int, longest: int) -> tuple[int, int]:
+    """``groundingdino.datasets.transforms.resize``'s output (h, w): the short side to ``shortest``,
+    rounded down to fit ``longest``, the long side ``int()`` of the rounded short side times the
+    aspect ratio (transformers scales the unrounded size, one pixel wider in some cases)."""
+    size = shortest
+    lo, hi = float(min(height, width)), float(max(height, width))
+    if hi / lo * size > longest:
+        size = int(round(longest * lo / hi))
+    if (width <= height and width == size) or (height <= width and height == size):
+        return height, width
+    if width < height:
+        return int(size * height / width), size
+    return size, int(size * width / height)
+
+
+def detection_labels(detections: dict[str, Any], n_boxes: int) -> list[str]:
+    """One label per detected box from a post-processed frame.
+
+    transformers 5.23's ``post_process_grounded_object_detection`` decodes an empty batch of
+    phrases as ``['']`` when no box passes the threshold (a frame with no detection, common when
+    the audio tags name nothing visible); such a frame has no labels. Any other mismatch is a bug.
+    """
+    labels = [str(t) for t in detections["text_labels"]]
+    if n_boxes == 0:
+        return []
+    if len(labels) != n_boxes:
+        raise ValueError(f"proposer 'gdino': post-processing gave {n_boxes} boxes but {len(labels)} labels")
+    return labels
+
+
 class GroundingDinoProposer(Proposer):
     name: ClassVar[str] = "gdino"
     description: ClassVar[str] = (
@@ -304,6 +350,7 @@ class GroundingDinoProposer(Proposer):
                 msg = " ".join(str(exc).split())[:200]
                 raise AvsegError(f"proposer 'gdino': cannot load {self._path}: {msg}") from None
         model = model.to(device=self.device, dtype=self.dtype).eval()
+        processor.image_processor = authors_image_processor(processor.image_processor)
         return model, processor
 
     # ------------------------------------------------------------------ backend=official
@@ -424,7 +471,14 @@ class GroundingDinoProposer(Proposer):
         if self.config.backend == "official":
             return self._detect_official(images, caption)
 
-        inputs = self.processor(images=images, text=[caption] * len(images), return_tensors="pt")
+        ip_size = self.processor.image_processor.size
+        shapes = {(int(im.shape[0]), int(im.shape[1])) for im in images}
+        kwargs: dict[str, Any] = {}
+        if len(shapes) == 1 and ip_size.get("shortest_edge") and ip_size.get("longest_edge"):
+            (h, w), short, long = shapes.pop(), int(ip_size["shortest_edge"]), int(ip_size["longest_edge"])
+            oh, ow = authors_resize_shape(h, w, short, long)
+            kwargs["size"] = {"height": oh, "width": ow}  # the authors' rounding of the output size
+        inputs = self.processor(images=images, text=[caption] * len(images), return_tensors="pt", **kwargs)
         inputs = {k: v.to(self.device) for k, v in inputs.items()}
         inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
         with torch.inference_mode():
@@ -459,12 +513,9 @@ class GroundingDinoProposer(Proposer):
                     batch = idx[s : s + bs]
                     dets = self._detect([np.ascontiguousarray(frames[i]) for i in batch], caption)
                     for i, d in zip(batch, dets, strict=True):
+                        boxes = d["boxes"].detach().float().cpu().numpy().reshape(-1, 4)
                         parts[i].append(
-                            (
-                                d["boxes"].detach().float().cpu().numpy().reshape(-1, 4),
-                                d["scores"].detach().float().cpu().numpy().reshape(-1),
-                                [str(t) for t in d["text_labels"]],
-                            )
+                            (boxes, d["scores"].detach().float().cpu().numpy().reshape(-1), detection_labels(d, len(boxes)))
                         )
         for i, ps in parts.items():
             if not ps:

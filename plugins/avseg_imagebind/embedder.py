@@ -10,8 +10,10 @@ inputs are made by ImageBind's own transforms, applied to arrays in memory inste
   clamped to the frame, at least 1 pixel); ``regions: box`` ignores masks, ``masked`` needs them;
   then ``Resize(224, bicubic) -> CenterCrop(224) -> ToTensor -> Normalize(CLIP mean/std)``, the
   transform of ``imagebind.data.load_and_transform_vision_data``. Without a mask the crop is the box.
-- **audio**: ``imagebind.data.load_and_transform_audio_data`` minus the file read: resample to
-  16 kHz with ``torchaudio.functional.resample``, 3 clips of 2 s from pytorchvideo's
+- **audio**: ``imagebind.data.load_and_transform_audio_data`` minus the file read: the window
+  (mono by the pipeline's ``audio.channels``; upstream's ``kaldi.fbank`` reads channel 0, i.e.
+  ``first``) resampled to 16 kHz with ``torchaudio.functional.resample`` through
+  :func:`avseg.audio.window_at`, 3 clips of 2 s from pytorchvideo's
   ``ConstantClipsPerVideoSampler`` (via ``imagebind.data.get_clip_timepoints``), Kaldi fbank with
   128 mel bins padded/cut to 204 frames, normalised with mean -4.268 / std 9.138. See
   ``pad_mode`` for what happens to 1-s windows.
@@ -31,6 +33,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
+from avseg.audio import window_at
 from avseg.components import ComponentConfig, Embedder
 from avseg.errors import AvsegError, InputError
 from avseg.regions import blur_frame, box_pixels, region_crop, region_crops
@@ -216,24 +219,15 @@ class ImageBindEmbedder(Embedder):
 
     # ----------------------------------------------------------------- audio
     def _waveform_16k(self, window: AudioWindow) -> Any:
-        """(1, T) float32 tensor at 16 kHz, padded per ``pad_mode`` (a fresh tensor: the
-        in-place mean subtraction below never touches the caller's array)."""
+        """(1, T) float32 tensor at 16 kHz, padded per ``pad_mode``, from the shared audio
+        preparation with upstream's resampler (``torchaudio.functional.resample``; a fresh tensor:
+        the in-place mean subtraction below never touches the caller's array)."""
         import torch
-        import torchaudio
 
-        wave = torch.from_numpy(np.array(window.waveform, dtype=np.float32, copy=True).reshape(1, -1))
-        sr = int(window.sample_rate)
-        if sr != SAMPLE_RATE and wave.shape[1] > 0:
-            wave = torchaudio.functional.resample(wave, orig_freq=sr, new_freq=SAMPLE_RATE)
-        target = CLIP_DURATION * SAMPLE_RATE
-        n = wave.shape[1]
-        if n < target and self.config.pad_mode == "repeat" and n > 0:
-            wave = wave.repeat(1, -(-target // n))[:, :target]
-        elif n < target and self.config.pad_mode == "zero":
-            wave = torch.nn.functional.pad(wave, (0, target - n))
-        if wave.shape[1] < MIN_SAMPLES:
-            wave = torch.nn.functional.pad(wave, (0, MIN_SAMPLES - wave.shape[1]))
-        return wave.contiguous()
+        pad_to = 0.0 if self.config.pad_mode == "upstream" else float(CLIP_DURATION)
+        pad_mode = "zero" if self.config.pad_mode == "upstream" else self.config.pad_mode
+        wave = window_at(window, SAMPLE_RATE, pad_to, pad_mode, min_samples=MIN_SAMPLES, resampler="torchaudio")
+        return torch.from_numpy(np.array(wave, dtype=np.float32, copy=True).reshape(1, -1)).contiguous()
 
     def audio_inputs(self, windows: Sequence[AudioWindow]) -> Any:
         """(N, 3, 1, 128, 204): what ``load_and_transform_audio_data`` makes of each window."""

@@ -167,6 +167,22 @@ def build_tiny(seed: int) -> tuple[Any, Any]:
     return model, image_processor
 
 
+def authors_image_processor(image_processor: Any) -> Any:
+    """The image processor that reproduces the OWLv2 authors' preprocessing (scenic's OWL-ViT
+    code: pad to a square with grey 0.5 at the bottom/right, ``skimage.transform.resize`` with
+    anti-aliasing, CLIP normalisation): transformers' PIL/scipy backend, a port of that skimage
+    resize. transformers 5's default (torchvision) backend approximates the Gaussian
+    anti-aliasing and interpolation and differs by up to 1.02 in normalised pixel values; see
+    docs/plugins/owod.md. On transformers 4 the default class is already the scipy one."""
+    try:
+        from transformers import Owlv2ImageProcessorPil
+    except ImportError:  # transformers 4
+        return image_processor
+    if isinstance(image_processor, Owlv2ImageProcessorPil):
+        return image_processor
+    return Owlv2ImageProcessorPil(**image_processor.to_dict())
+
+
 def postprocess(
     objectness_logits: Any,
     pred_boxes: Any,
@@ -293,7 +309,7 @@ class OwlV2ObjectnessProposer(Proposer):
                 msg = " ".join(str(exc).split())[:200]
                 raise AvsegError(f"proposer 'owod': cannot load {self._path}: {msg}") from None
         model = model.to(device=self.device, dtype=self.dtype).eval()
-        return model, image_processor
+        return model, authors_image_processor(image_processor)
 
     def weights_used(self) -> str | dict[str, str]:
         if self.weights_mode != "pretrained":

@@ -8,7 +8,8 @@ under a private package name, so nothing is downloaded and nothing is written to
 directory. Labels come from avseg's shipped AudioSet list (same 527-class order as the
 checkpoint), and the checkpoint goes through avseg's weights manager.
 
-Input: each window resampled to 32 kHz mono and padded to ``pad_to`` seconds when shorter
+Input: each (mono) window resampled to 32 kHz with ``librosa.load``'s resampler (soxr HQ, as
+upstream's inference code loads audio) and padded to ``pad_to`` seconds when shorter
 (repeated by default, or zero-padded). Cnn14 computes its own log-mel spectrogram
 (torchlibrosa: 1024-point STFT, hop 320, 64 mel bins, 50-14000 Hz). Scores are
 ``clipwise_output``, which is already a sigmoid.
@@ -27,7 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from avseg.audio import WindowConfig, window_at
+from avseg.audio import Resampler, WindowConfig, window_at
 from avseg.components import ComponentConfig, Tagger
 from avseg.errors import AvsegError, DependencyMissing
 from avseg.runtime import Runtime
@@ -35,6 +36,9 @@ from avseg.types import AudioWindow, FloatArray, Tags
 from avseg.weights import WeightFile, require
 
 SAMPLE_RATE = 32_000
+#: How windows reach the model's rate: ``librosa.load(sr=...)``'s resampler (soxr HQ), as the
+#: upstream inference code does (see this plugin's docs page).
+RESAMPLER: Resampler = "soxr_hq"
 
 #: Cnn14's constructor arguments for the AudioSet checkpoint (classes_num is the vocabulary size).
 CNN14_ARGS: dict[str, int] = dict(
@@ -91,7 +95,7 @@ class PannsTagger(Tagger):
 
     name: ClassVar[str] = "panns"
     description: ClassVar[str] = "PANNs CNN14 (panns-inference model code) AudioSet tagger, sigmoid scores"
-    requires: ClassVar[tuple[str, ...]] = ("torch", "torchlibrosa", "panns_inference")
+    requires: ClassVar[tuple[str, ...]] = ("torch", "torchlibrosa", "panns_inference", "soxr")
     extra: ClassVar[str | None] = "panns"
     weights: ClassVar[dict[str, list[WeightFile]]] = {k: [v] for k, v in PANNS_WEIGHTS.items()}
     default_variant: ClassVar[str | None] = DEFAULT_VARIANT
@@ -153,7 +157,7 @@ class PannsTagger(Tagger):
 
     def prepare(self, windows: Sequence[AudioWindow]) -> list[FloatArray]:
         """The 32 kHz, padded waveforms Cnn14 gets."""
-        return [window_at(w, SAMPLE_RATE, self.config.pad_to, self.config.pad_mode) for w in windows]
+        return [window_at(w, SAMPLE_RATE, self.config.pad_to, self.config.pad_mode, resampler=RESAMPLER) for w in windows]
 
     def predict(self, windows: Sequence[AudioWindow]) -> FloatArray:
         """(N, C) ``clipwise_output`` over :attr:`vocabulary`, one row per window.

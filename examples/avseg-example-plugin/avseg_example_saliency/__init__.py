@@ -64,12 +64,13 @@ class SaliencyProposer(Proposer):
             _, binary = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
             n, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
             h, w = sal.shape
+            none = Proposals(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), masks=np.zeros((0, h, w), bool))
             if n <= 1:
-                out.append(Proposals.empty())
+                out.append(none)
                 continue
             best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
             if stats[best, cv2.CC_STAT_AREA] < cfg.min_area * h * w:
-                out.append(Proposals.empty())
+                out.append(none)
                 continue
             mask = labels == best
             x, y, bw, bh = (int(v) for v in stats[best, :4])
