@@ -26,6 +26,8 @@ from typing import Any
 import yaml
 
 from avseg.errors import ConfigError, UsageError
+from avseg.executors.base import Executor, ExecutorOptions
+from avseg.executors.plan import plan_eval
 from avseg.outputs import atomic_write_bytes
 from avseg.registry import Registry, load_registry
 from avseg.runtime import Runtime
@@ -88,7 +90,7 @@ def cell_pipeline(grid: dict[str, Any], cell: dict[str, Any]) -> dict[str, Any]:
 
 def run_ablation(*, grid_path: Path, root: Path, subset: str, split: str, out: Path, runtime: Runtime,
                  limit: int | None = None, batch_videos: int = 4, registry: Registry | None = None,
-                 progress: bool = True) -> list[dict[str, Any]]:
+                 progress: bool = True, executor: Executor | None = None) -> list[dict[str, Any]]:
     from avseg.eval.runner import run_eval
     from avseg.spec import compose, resolve
 
@@ -105,11 +107,19 @@ def run_ablation(*, grid_path: Path, root: Path, subset: str, split: str, out: P
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / "grid.yaml", yaml.safe_dump(grid, sort_keys=False).encode())
     rows = []
+    if executor is not None and executor.parallel:
+        # Queue every cell's clips now, in cell order: workers go on to the next cells while this
+        # process scores the finished ones, and later cells find the earlier cells' stages cached.
+        for name, cell in zip(names, cells):
+            planned = plan_eval(root=root, subset=subset, split=split, out=out / "cells" / name,
+                                pipeline=cell_pipeline(grid, cell), runtime=runtime, registry=registry, limit=limit)
+            if planned is not None:
+                executor.submit(*planned)
     for name, cell in zip(names, cells):
         before = Counter(runtime.counters)
         metrics = run_eval(root=root, subset=subset, split=split, out=out / "cells" / name,
                            pipeline=cell_pipeline(grid, cell), runtime=runtime, limit=limit,
-                           batch_videos=batch_videos, registry=registry, progress=progress)
+                           batch_videos=batch_videos, registry=registry, progress=progress, executor=executor)
         delta = Counter(runtime.counters)
         delta.subtract(before)
         computed = sum(v for k, v in delta.items() if k.endswith(".computed"))
@@ -188,12 +198,18 @@ def write_plots(out: Path, rows: list[dict[str, Any]], axes: list[str]) -> list[
 
 
 def run_ablation_cli(*, grid: Path, root: Path, subset: str, split: str, out: Path, tiny: bool, device: str,
-                     dtype: str, limit: int | None, batch_videos: int, cache_dir: Path | None, no_cache: bool) -> int:
+                     dtype: str, limit: int | None, batch_videos: int, cache_dir: Path | None, no_cache: bool,
+                     executor: ExecutorOptions | None = None) -> int:
     from avseg.api import make_runtime
+    from avseg.executors import make_executor
 
     runtime = make_runtime(tiny=tiny, device=device, dtype=dtype, cache_dir=cache_dir, no_cache=no_cache)
-    rows = run_ablation(grid_path=grid, root=root, subset=subset, split=split, out=out, runtime=runtime,
-                        limit=limit, batch_videos=batch_videos)
+    clip_runner = make_executor(executor)
+    try:
+        rows = run_ablation(grid_path=grid, root=root, subset=subset, split=split, out=out, runtime=runtime,
+                            limit=limit, batch_videos=batch_videos, executor=clip_runner)
+    finally:
+        clip_runner.close()
     print((out / "results.md").read_text())
     print(f"wrote {out / 'results.csv'}, {out / 'results.md'} and plots")
     return 1 if any(r["failed"] for r in rows) else 0

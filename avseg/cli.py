@@ -59,6 +59,19 @@ DEVICE = typer.Option("auto", "--device", help="auto, cpu or cuda.")
 DTYPE = typer.Option("float32", "--dtype", help="float32, bf16 or fp16 (GPU only).")
 CACHE_DIR = typer.Option(None, "--cache-dir", help="Stage cache folder (default: the user cache dir).")
 NO_CACHE = typer.Option(False, "--no-cache", help="Do not read or write the stage cache.")
+EXECUTOR = typer.Option("local", "--executor", help="local (this process) or ray (actors on a Ray cluster; "
+                        "pip install 'avseg[ray]'). See docs/scaling.md.")
+ADDRESS = typer.Option(None, "--address", help="Ray cluster address (default: join RAY_ADDRESS or start a local one).")
+WORKERS = typer.Option(None, "--workers", help="Ray workers (default: as many as the cluster's CPUs or GPUs allow).")
+GPUS_PER_WORKER = typer.Option(None, "--gpus-per-worker", help="GPUs per Ray worker, fractions allowed "
+                               "(default: 1 when the cluster has GPUs and --device is not cpu, else 0).")
+
+
+def _executor_options(executor: str, address: str | None, workers: int | None,
+                      gpus_per_worker: float | None) -> Any:
+    from avseg.executors import ExecutorOptions
+
+    return ExecutorOptions(name=executor, address=address, workers=workers, gpus_per_worker=gpus_per_worker).check()
 
 
 def _pipeline_args(preset: str | None, tagger: str | None, proposer: str | None, embedder: str | None,
@@ -157,6 +170,8 @@ def eval_(
     batch_videos: int = typer.Option(4, "--batch-videos", help="Videos per batch of the official F-score."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Reuse OUT even if it holds another config's results."),
     cache_dir: Path | None = CACHE_DIR, no_cache: bool = NO_CACHE,
+    executor: str = EXECUTOR, address: str | None = ADDRESS, workers: int | None = WORKERS,
+    gpus_per_worker: float | None = GPUS_PER_WORKER,
 ) -> None:
     """Run a pipeline on an AVSBench split and score it (resumable)."""
     from avseg.eval.runner import run_eval_cli
@@ -165,7 +180,8 @@ def eval_(
                         pipeline=_pipeline_args(preset, tagger, proposer, embedder, segmenter, filter, set),
                         tiny=tiny, device=device, dtype=dtype, limit=limit,
                         clips=[c for c in (clips or "").split(",") if c] or None, batch_videos=batch_videos,
-                        overwrite=overwrite, cache_dir=cache_dir, no_cache=no_cache)
+                        overwrite=overwrite, cache_dir=cache_dir, no_cache=no_cache,
+                        executor=_executor_options(executor, address, workers, gpus_per_worker))
     raise typer.Exit(code)
 
 
@@ -192,13 +208,16 @@ def ablate(
     limit: int | None = typer.Option(None, "--limit", help="Only the first N clips."),
     batch_videos: int = typer.Option(4, "--batch-videos", help="Videos per batch of the official F-score."),
     cache_dir: Path | None = CACHE_DIR, no_cache: bool = NO_CACHE,
+    executor: str = EXECUTOR, address: str | None = ADDRESS, workers: int | None = WORKERS,
+    gpus_per_worker: float | None = GPUS_PER_WORKER,
 ) -> None:
     """Evaluate every cell of an ablation grid, reusing cached stages; write tables and plots."""
     from avseg.ablate import run_ablation_cli
 
     raise typer.Exit(run_ablation_cli(grid=grid, root=root, subset=subset, split=split, out=out, tiny=tiny,
                                       device=device, dtype=dtype, limit=limit, batch_videos=batch_videos,
-                                      cache_dir=cache_dir, no_cache=no_cache))
+                                      cache_dir=cache_dir, no_cache=no_cache,
+                                      executor=_executor_options(executor, address, workers, gpus_per_worker)))
 
 
 # -- weights ---------------------------------------------------------------------------------

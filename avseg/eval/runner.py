@@ -19,11 +19,21 @@ import numpy as np
 from avseg.data import Dataset, avss_label_names, open_dataset
 from avseg.errors import AvsegError, UsageError
 from avseg.eval.metrics import BinaryMetrics, SemanticMetrics
+from avseg.executors.base import (
+    EvalJob,
+    ExecResult,
+    Executor,
+    ExecutorOptions,
+    LocalContext,
+    absolute,
+    runtime_settings,
+)
+from avseg.executors.local import LocalExecutor
 from avseg.outputs import atomic_write_bytes, atomic_write_json, mask_png, save_png
 from avseg.pipeline import ClipResult, Pipeline
 from avseg.registry import Registry, load_registry
 from avseg.runtime import Runtime
-from avseg.spec import compose, resolve
+from avseg.spec import ResolvedSpec, compose, resolve
 
 STATE_DIR = "clips"
 
@@ -126,6 +136,28 @@ def evaluate_clip(dataset: Dataset, pipeline: Pipeline, clip_id: str, out: Path,
     return state
 
 
+def process_clip(dataset: Dataset, pipeline: Pipeline, clip_id: str, out: Path | str, semantic: bool,
+                 indexer: LabelIndexer) -> dict[str, Any]:
+    """The unit of work of every executor: evaluate one clip, then save its state file atomically.
+
+    Returns ``{"clip": id}`` when the clip is finished, ``{"clip": id, "error": reason}`` when it failed
+    (it fails alone: no state file, so a rerun tries it again).
+    """
+    try:
+        state = evaluate_clip(dataset, pipeline, clip_id, Path(out), semantic, indexer)
+    except AvsegError as exc:
+        return {"clip": clip_id, "error": str(exc)}
+    atomic_write_json(Path(out) / STATE_DIR / f"{clip_id}.json", state)
+    return {"clip": clip_id}
+
+
+def eval_job(root: Path, subset: str, split: str, out: Path, spec: dict[str, Any], resolved: ResolvedSpec,
+             runtime: Runtime, semantic: bool) -> EvalJob:
+    """What a worker needs to run this evaluation's clips."""
+    return EvalJob(root=absolute(root), subset=subset, split=split, out=absolute(out), spec=spec,
+                   config=resolved.as_dict(), runtime=runtime_settings(runtime), semantic=semantic)
+
+
 def summarise(dataset: Dataset, states: dict[str, dict[str, Any]], batch_videos: int, semantic: bool) -> dict[str, Any]:
     order = [cid for cid in dataset.ids if cid in states]
     binary = BinaryMetrics.from_states(states[c]["binary"] for c in order)
@@ -169,9 +201,12 @@ def run_eval(
     *, root: Path, subset: str, split: str, out: Path, pipeline: dict[str, Any], runtime: Runtime,
     limit: int | None = None, clips: Sequence[str] | None = None, batch_videos: int = 4,
     overwrite: bool = False, registry: Registry | None = None, progress: bool = True,
-    built: Pipeline | None = None,
+    built: Pipeline | None = None, executor: Executor | None = None,
 ) -> dict[str, Any]:
-    """Evaluate; returns the metrics dict also written to ``out/metrics.json``."""
+    """Evaluate; returns the metrics dict also written to ``out/metrics.json``.
+
+    ``executor`` runs the clips still to do (default: this process, see :mod:`avseg.executors`).
+    """
     registry = registry or load_registry()
     spec = compose(registry=registry, **pipeline)
     resolved = resolve(spec, registry)
@@ -187,23 +222,16 @@ def run_eval(
     t_start = time.perf_counter()
     counters_before = dict(runtime.counters)
     timings_before = dict(runtime.timings)
+    done: ExecResult | None = None
     if todo:
-        built = built or Pipeline(resolved, runtime)
-        with _progress(progress, f"{subset}/{split}", len(todo)) as advance:
-            for cid in todo:
-                try:
-                    state = evaluate_clip(dataset, built, cid, out, semantic, indexer)
-                except AvsegError as exc:
-                    failed.append({"clip": cid, "reason": str(exc)})
-                    advance()
-                    continue
-                atomic_write_json(out / STATE_DIR / f"{cid}.json", state)
-                states[cid] = state
-                advance()
+        job = eval_job(root, subset, split, out, spec, resolved, runtime, semantic)
+        done = (executor or LocalExecutor()).run(job, todo, LocalContext(dataset, resolved, runtime, indexer, built),
+                                                 progress)
+        failed = done.failed
+        # The per-clip files are the record, whichever process wrote them.
+        wanted = set(dataset.ids)
+        states = {cid: s for cid, s in load_states(out).items() if cid in wanted}
     metrics = summarise(dataset, states, batch_videos, semantic)
-    from avseg.runner import run_metadata
-
-    meta = run_metadata(built, {}) if built is not None else {"config": resolved.as_dict()}
     # This run's share only: a runtime shared across ablation cells keeps running totals.
     counters = {k: v - counters_before.get(k, 0) for k, v in runtime.counters.items() if v - counters_before.get(k, 0)}
     timings = {k: round(v - timings_before.get(k, 0.0), 4) for k, v in runtime.timings.items()
@@ -216,43 +244,17 @@ def run_eval(
         "config": resolved.as_dict(),
         "counters": counters,
         "timings": timings,
-        "weights": meta.get("weights", {}),
+        "weights": done.weights if done is not None else {},
         "tiny": runtime.tiny,
         "wall_time": round(time.perf_counter() - t_start, 3),
     })
+    if done is not None:
+        metrics["executor"] = done.info
     if indexer.unmapped:
         metrics["unmapped_labels"] = indexer.unmapped
     atomic_write_bytes(out / "per_clip.csv", per_clip_csv(dataset, states))
     atomic_write_json(out / "metrics.json", metrics)
     return metrics
-
-
-class _progress:
-    """A rich progress bar over clips (a no-op when disabled)."""
-
-    def __init__(self, enabled: bool, what: str, total: int) -> None:
-        self.enabled, self.what, self.total = enabled, what, total
-
-    def __enter__(self) -> Any:
-        if not self.enabled:
-            return lambda: None
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self._p = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                           TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
-        self._p.__enter__()
-        task = self._p.add_task(f"eval {self.what}", total=self.total)
-        return lambda: self._p.advance(task)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.enabled:
-            self._p.__exit__(*exc)
 
 
 def print_summary(metrics: dict[str, Any]) -> None:
@@ -275,11 +277,18 @@ def print_summary(metrics: dict[str, Any]) -> None:
 
 def run_eval_cli(*, root: Path, subset: str, split: str, out: Path, pipeline: dict[str, Any], tiny: bool,
                  device: str, dtype: str, limit: int | None, clips: list[str] | None, batch_videos: int,
-                 overwrite: bool, cache_dir: Path | None, no_cache: bool) -> int:
+                 overwrite: bool, cache_dir: Path | None, no_cache: bool,
+                 executor: ExecutorOptions | None = None) -> int:
     from avseg.api import make_runtime
+    from avseg.executors import make_executor
 
     runtime = make_runtime(tiny=tiny, device=device, dtype=dtype, cache_dir=cache_dir, no_cache=no_cache)
-    metrics = run_eval(root=root, subset=subset, split=split, out=out, pipeline=pipeline, runtime=runtime,
-                       limit=limit, clips=clips, batch_videos=batch_videos, overwrite=overwrite)
+    clip_runner = make_executor(executor)
+    try:
+        metrics = run_eval(root=root, subset=subset, split=split, out=out, pipeline=pipeline, runtime=runtime,
+                           limit=limit, clips=clips, batch_videos=batch_videos, overwrite=overwrite,
+                           executor=clip_runner)
+    finally:
+        clip_runner.close()
     print_summary(metrics)
     return 1 if metrics["failed"] else 0
