@@ -216,7 +216,9 @@ def run_eval(
     ident = config_identity(resolved.as_dict(), subset, split, runtime.tiny)
     _check_out_dir(out, ident, overwrite)
     states = {cid: s for cid, s in load_states(out).items() if cid in set(dataset.ids)}
-    todo = [cid for cid in dataset.ids if cid not in states]
+    # A parallel executor may have run some clips ahead (an ablation queues every cell at once).
+    claimed = executor.claimed(absolute(out)) if executor is not None else set()
+    todo = [cid for cid in dataset.ids if cid not in states or cid in claimed]
     failed: list[dict[str, str]] = []
     indexer = LabelIndexer()
     t_start = time.perf_counter()

@@ -94,6 +94,9 @@ class Executor(Protocol):
     def submit(self, job: EvalJob, todo: Sequence[str]) -> None:
         """Queue a job's clips ahead of :meth:`run` (a no-op for executors that run clips only when asked)."""
 
+    def claimed(self, out: str) -> set[str]:
+        """Clips of the job writing to ``out`` that were submitted and not yet handed back by :meth:`run`."""
+
     def run(self, job: EvalJob, todo: Sequence[str], ctx: LocalContext, progress: bool) -> ExecResult:
         """Run ``todo`` (clip ids, CSV order) to per-clip files in ``job.out``; return when all are done."""
 

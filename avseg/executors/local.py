@@ -15,6 +15,9 @@ class LocalExecutor:
     def submit(self, job: EvalJob, todo: Sequence[str]) -> None:
         pass
 
+    def claimed(self, out: str) -> set[str]:
+        return set()
+
     def run(self, job: EvalJob, todo: Sequence[str], ctx: LocalContext, progress: bool) -> ExecResult:
         from avseg.eval.runner import process_clip
         from avseg.pipeline import Pipeline

@@ -180,6 +180,11 @@ class RayExecutor:
             if cid not in queued and cid not in self.outcomes[job.key]:
                 self.queue.append((job.key, cid))
 
+    def claimed(self, out: str) -> set[str]:
+        keys = {k for k, (job, _) in self.jobs.items() if job.out == out}
+        return ({c for k, c in self.queue if k in keys} | {c for _, k, c in self.inflight.values() if k in keys}
+                | {c for k in keys for c in self.outcomes[k]})
+
     def _dispatch(self) -> None:
         while self.idle and self.queue:
             key, cid = self.queue.popleft()
