@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import statistics
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
@@ -67,6 +68,7 @@ class EvalWorker:
     def run(self, job: EvalJob, clip_id: str) -> dict[str, Any]:
         from avseg.eval.runner import LabelIndexer, process_clip
 
+        t0 = time.perf_counter()
         self.n_started += 1
         self._maybe_fault()
         first = job.key not in self.built
@@ -90,6 +92,7 @@ class EvalWorker:
             from avseg.runner import run_metadata
 
             outcome["weights"] = run_metadata(pipeline, {}).get("weights", {})
+        outcome["worker_s"] = time.perf_counter() - t0  # the driver's round trip minus this is scheduling
         return outcome
 
     def _maybe_fault(self) -> None:
@@ -118,6 +121,7 @@ class RayExecutor:
         self._actor_cls: Any = None
         self.idle: list[Any] = []
         self.inflight: dict[Any, tuple[Any, str, str]] = {}  # ref -> (actor, job key, clip)
+        self.sent: dict[Any, float] = {}  # ref -> when it was dispatched
         self.queue: deque[tuple[str, str]] = deque()
         self.jobs: dict[str, tuple[EvalJob, Any]] = {}  # key -> (job, its object ref)
         self.outcomes: dict[str, dict[str, dict[str, Any]]] = {}
@@ -189,13 +193,17 @@ class RayExecutor:
         while self.idle and self.queue:
             key, cid = self.queue.popleft()
             actor = self.idle.pop()
-            self.inflight[actor.run.remote(self.jobs[key][1], cid)] = (actor, key, cid)
+            ref = actor.run.remote(self.jobs[key][1], cid)
+            self.inflight[ref] = (actor, key, cid)
+            self.sent[ref] = time.perf_counter()
 
     def _collect(self, ref: Any) -> None:
         ray = self.ray
         actor, key, cid = self.inflight.pop(ref)
+        sent = self.sent.pop(ref)
         try:
             outcome = ray.get(ref)
+            outcome["overhead_s"] = max(0.0, time.perf_counter() - sent - outcome.pop("worker_s"))
         except ray.exceptions.RayActorError as exc:
             self.deaths += 1
             if self.deaths > 2 * self.workers + 2:
@@ -258,8 +266,12 @@ class RayExecutor:
                 ctx.indexer.unmapped[label] = ctx.indexer.unmapped.get(label, 0) + n
             if "error" in o:
                 failed.append({"clip": o["clip"], "reason": o["error"]})
+        overheads = [o["overhead_s"] for o in outcomes if "overhead_s" in o]
         retried = sorted(c for (k, c), n in self.attempts.items() if k == key and n)
         info = {"name": self.name, "workers": self.workers, "gpus_per_worker": self.gpus,
                 "address": self.address or "local", "worker_deaths": self.deaths, "retried_clips": retried,
-                "wall_time": round(time.perf_counter() - t0, 3)}
+                "wall_time": round(time.perf_counter() - t0, 3),
+                # driver round trip minus the worker's own time, per clip: Ray's scheduling and transfer
+                # cost (the median: a worker's first clip also waits for its process to start)
+                "overhead_per_clip_s": round(statistics.median(overheads), 5) if overheads else None}
         return ExecResult(failed=failed, weights=self.weights.get(key, {}), info=info)
