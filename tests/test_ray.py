@@ -55,10 +55,10 @@ def avseg(*args: str) -> int:
     return int(e.value.code or 0)
 
 
-def evaluate(s4: Path, out: Path, cache: Path, *extra: str) -> dict[str, Any]:
+def evaluate(s4: Path, out: Path, cache: Path, *extra: str, expect: int = 0) -> dict[str, Any]:
     code = avseg("eval", "owod-bind", "--tiny", "--root", str(s4), "--subset", "s4", "--out", str(out),
                  "--cache-dir", str(cache), *SETS, *extra)
-    assert code == 0
+    assert code == expect
     return json.loads((out / "metrics.json").read_text())  # type: ignore[no-any-return]
 
 
@@ -89,21 +89,26 @@ def test_ray_eval_equals_local_run(ray_cluster: Any, s4: Path, work: Path, local
     assert rows(work / "ray") == rows(work / "local")
 
 
-def test_killed_worker_then_rerun_keeps_metrics(monkeypatch: pytest.MonkeyPatch, ray_cluster: Any, s4: Path,
+def test_killed_workers_then_rerun_keep_metrics(monkeypatch: pytest.MonkeyPatch, ray_cluster: Any, s4: Path,
                                                 work: Path, local: dict[str, Any]) -> None:
-    marker = work / "worker-killed"
-    # The first worker to start its second clip exits abruptly (os._exit) in the middle of the run.
-    monkeypatch.setenv("AVSEG_TEST_WORKER_EXIT", str(marker))
+    ids = [r[0] for r in csv.reader((work / "local" / "per_clip.csv").open())][1:]
+    once, twice = ids[1], ids[5]
+    deaths = work / "deaths"
+    deaths.mkdir()
+    for name in (f"{once}.1", f"{twice}.1", f"{twice}.2"):
+        (deaths / name).touch()
+    # A worker exits abruptly (os._exit) when it starts `once` (the first time) and `twice` (twice).
+    monkeypatch.setenv("AVSEG_TEST_WORKER_EXIT", str(deaths))
     out = work / "killed"
-    m = evaluate(s4, out, work / "cache-ray", "--executor", "ray", "--workers", "2")
-    assert marker.exists()
-    assert m["executor"]["worker_deaths"] == 1 and len(m["executor"]["retried_clips"]) == 1
-    assert m["failed"] == []  # the dead worker's clip ran again on its replacement
-    for k in METRICS:
-        assert m[k] == local[k], k
+    m = evaluate(s4, out, work / "cache-ray", "--executor", "ray", "--workers", "2", expect=1)
+    assert list(deaths.iterdir()) == []
+    assert m["executor"]["worker_deaths"] == 3 and m["executor"]["retried_clips"] == sorted([once, twice])
+    # `once` ran again on a replacement worker; `twice` failed alone, and the rest finished
+    assert [f["clip"] for f in m["failed"]] == [twice] and "worker died 2 times" in m["failed"][0]["reason"]
+    assert m["n_clips"] == 7 and not (out / "clips" / f"{twice}.json").exists()
     monkeypatch.delenv("AVSEG_TEST_WORKER_EXIT")
     rerun = evaluate(s4, out, work / "cache-ray", "--executor", "ray", "--workers", "2")
-    assert rerun["n_skipped_finished"] == 8
+    assert rerun["n_skipped_finished"] == 7 and rerun["failed"] == []
     for k in METRICS:
         assert rerun[k] == local[k], k
     assert masks(out) == masks(work / "local")

@@ -25,8 +25,9 @@ from avseg.errors import AvsegError, DependencyMissing, UsageError, one_line
 from avseg.executors.base import EvalJob, ExecResult, LocalContext, runtime_from_settings
 from avseg.executors.progress import ClipProgress
 
-#: Test hook: a path. The first worker to reach its second clip while this file does not yet exist
-#: creates it and exits abruptly (as a killed or crashed worker would).
+#: Test hook: a folder of files named ``<clip id>.<n>``. A worker about to run a clip deletes one
+#: of that clip's files, if any is left, and exits abruptly (as a killed or crashed worker would):
+#: one file per death, so ``A.1, B.1, B.2`` kills a worker once on clip A and twice on clip B.
 FAULT_ENV = "AVSEG_TEST_WORKER_EXIT"
 #: Environment variables a worker gets from the driver (weights and cache locations, offline mode),
 #: so that workers started by a cluster on other nodes behave as this process does.
@@ -48,7 +49,6 @@ class EvalWorker:
     def __init__(self, runtime: dict[str, Any]) -> None:
         self.runtime = runtime_from_settings(runtime)
         self.built: dict[str, Any] = {}
-        self.n_started = 0
 
     def _context(self, job: EvalJob) -> tuple[Any, Any]:
         if job.key not in self.built:
@@ -69,8 +69,7 @@ class EvalWorker:
         from avseg.eval.runner import LabelIndexer, process_clip
 
         t0 = time.perf_counter()
-        self.n_started += 1
-        self._maybe_fault()
+        self._maybe_fault(clip_id)
         first = job.key not in self.built
         try:
             dataset, pipeline = self._context(job)
@@ -95,14 +94,18 @@ class EvalWorker:
         outcome["worker_s"] = time.perf_counter() - t0  # the driver's round trip minus this is scheduling
         return outcome
 
-    def _maybe_fault(self) -> None:
-        marker = os.environ.get(FAULT_ENV)
-        if marker and self.n_started >= 2:
+    @staticmethod
+    def _maybe_fault(clip_id: str) -> None:
+        folder = os.environ.get(FAULT_ENV)
+        if not folder:
+            return
+        from pathlib import Path
+
+        for f in sorted(Path(folder).glob(f"{clip_id}.*")):
             try:
-                fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                return
-            os.close(fd)
+                f.unlink()  # only one worker can delete a given file: each death is claimed once
+            except FileNotFoundError:
+                continue
             os._exit(1)
 
 
