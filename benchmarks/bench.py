@@ -294,9 +294,15 @@ def row_ray(args: argparse.Namespace) -> dict[str, Any]:
         from avseg.spec import compose, resolve
 
         Pipeline(resolve(compose(registry=registry, **pipeline), registry), make_runtime(args))
+        # A Ray worker holds 1 CPU and Ray gives it OMP_NUM_THREADS=1: the local run uses 1 thread too.
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
         t0 = time.perf_counter()
         local = evaluate("local")
         local_s = time.perf_counter() - t0
+        torch.set_num_threads(threads)
         t0 = time.perf_counter()
         ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False, logging_level="error")
         init_s = time.perf_counter() - t0
@@ -306,6 +312,7 @@ def row_ray(args: argparse.Namespace) -> dict[str, Any]:
             executor = RayExecutor(workers=n)
             t0 = time.perf_counter()
             m = evaluate(f"ray{n}", executor)
+            assert not m["failed"], m["failed"][0]
             row[f"ray{n}_s"] = round(time.perf_counter() - t0, 3)  # worker start and model builds included
             row[f"ray{n}_overhead_per_clip_ms"] = round(1000 * m["executor"]["overhead_per_clip_s"], 2)
             executor.close()

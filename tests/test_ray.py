@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -169,6 +170,19 @@ def test_ray_worker_count_must_fit_the_cluster(capsys: pytest.CaptureFixture[str
     code, _, err = cli(capsys, "eval", "owod-bind", "--tiny", "--root", str(s4), "--subset", "s4",
                        "--out", str(tmp_path / "o"), "--executor", "ray", "--workers", "3")
     assert code == 2 and "--workers 3" in err and "the Ray cluster has 2 CPUs" in err
+
+
+def test_unreachable_address_is_one_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                                         s4: Path, tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'avseg[ray]'): Ray executor tests skipped")
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)  # as in a fresh `avseg` process
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    code, _, err = cli(capsys, "eval", "owod-bind", "--tiny", "--root", str(s4), "--subset", "s4",
+                       "--out", str(tmp_path / "o"), "--executor", "ray", "--address", f"127.0.0.1:{port}")
+    assert code == 2 and f"--address 127.0.0.1:{port}: cannot reach a Ray cluster" in err
+    assert err.strip().count("\n") == 0
 
 
 def test_default_executor_never_imports_ray() -> None:

@@ -142,6 +142,7 @@ class RayExecutor:
             return
         ray = self.ray
         if not ray.is_initialized():
+            self._probe()
             try:
                 ray.init(address=self.address, include_dashboard=False, log_to_driver=False, logging_level="error")
             except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -163,6 +164,18 @@ class RayExecutor:
         self._actor_cls = ray.remote(EvalWorker).options(num_cpus=1, num_gpus=g, max_restarts=0,
                                                          runtime_env={"env_vars": env} if env else None)
         self.idle = [self._new_actor() for _ in range(n)]
+
+    def _probe(self) -> None:
+        """Fail fast on an unreachable HOST:PORT: Ray itself retries a dead address for minutes."""
+        if self.address in (None, "auto", "local"):
+            return
+        host, _, port = str(self.address).removeprefix("ray://").rpartition(":")
+        try:
+            socket.create_connection((host or "127.0.0.1", int(port)), timeout=10).close()
+        except ValueError:
+            raise UsageError(f"--address {self.address!r}: expected HOST:PORT, 'auto' or ray://HOST:PORT") from None
+        except OSError as exc:
+            raise UsageError(f"--address {self.address}: cannot reach a Ray cluster there ({one_line(exc)})") from None
 
     def _new_actor(self) -> Any:
         return self._actor_cls.remote(self._settings)
