@@ -61,7 +61,8 @@ CACHE_DIR = typer.Option(None, "--cache-dir", help="Stage cache folder (default:
 NO_CACHE = typer.Option(False, "--no-cache", help="Do not read or write the stage cache.")
 EXECUTOR = typer.Option("local", "--executor", help="local (this process) or ray (actors on a Ray cluster; "
                         "pip install 'avseg[ray]'). See docs/scaling.md.")
-ADDRESS = typer.Option(None, "--address", help="Ray cluster address (default: join RAY_ADDRESS or start a local one).")
+ADDRESS = typer.Option(None, "--address", help="Ray cluster: HOST:PORT or auto (default: RAY_ADDRESS, a cluster "
+                       "from `ray start` on this machine, else a new local one).")
 WORKERS = typer.Option(None, "--workers", help="Ray workers (default: as many as the cluster's CPUs or GPUs allow).")
 GPUS_PER_WORKER = typer.Option(None, "--gpus-per-worker", help="GPUs per Ray worker, fractions allowed "
                                "(default: 1 when the cluster has GPUs and --device is not cpu, else 0).")

@@ -34,7 +34,11 @@ METRICS = ("miou", "fscore", "fscore_dataset", "n_clips", "n_frames")
 @pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[Any]:
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'avseg[ray]'): Ray executor tests skipped")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="error")
+    # Workers get Ray's default of one thread per 1-CPU worker (conftest sets 2 for this process), as
+    # in a real `avseg eval --executor ray`; the local reference run keeps 2 threads.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("OMP_NUM_THREADS", raising=False)
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="error")
     yield ray
     ray.shutdown()
 
