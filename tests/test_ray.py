@@ -194,3 +194,27 @@ def test_default_executor_never_imports_ray() -> None:
             "from avseg.executors import make_executor; make_executor();"
             "assert 'ray' not in sys.modules, 'ray imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_plan_eval_sees_what_run_eval_will_do(s4: Path, tmp_path: Path) -> None:
+    """What an ablation queues ahead on Ray: the clips run_eval would run, nothing for a foreign folder."""
+    from avseg.data import open_dataset
+    from avseg.eval.runner import run_eval
+    from avseg.executors.plan import plan_eval
+    from avseg.registry import load_registry
+    from avseg.runtime import Runtime
+
+    registry, runtime, out = load_registry(), Runtime(device="cpu"), tmp_path / "o"
+    pipeline = {"proposer": "saliency", "filters": ["score-threshold"]}
+    ids = open_dataset(s4, "s4", "test").ids
+    planned = plan_eval(root=s4, subset="s4", split="test", out=out, pipeline=pipeline, runtime=runtime,
+                        registry=registry, limit=3)
+    assert planned is not None and planned[1] == ids[:3] and not out.exists()  # planning writes nothing
+    m = run_eval(root=s4, subset="s4", split="test", out=out, pipeline=pipeline, runtime=runtime, registry=registry,
+                 limit=2, progress=False)
+    planned = plan_eval(root=s4, subset="s4", split="test", out=out, pipeline=pipeline, runtime=runtime,
+                        registry=registry, limit=3)
+    assert planned is not None and planned[1] == ids[2:3] and planned[0].config == m["config"]
+    other = {**pipeline, "sets": ["filter.score-threshold.threshold=0.6"]}
+    assert plan_eval(root=s4, subset="s4", split="test", out=out, pipeline=other, runtime=runtime,
+                     registry=registry) is None
