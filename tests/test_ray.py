@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -218,3 +219,53 @@ def test_plan_eval_sees_what_run_eval_will_do(s4: Path, tmp_path: Path) -> None:
     other = {**pipeline, "sets": ["filter.score-threshold.threshold=0.6"]}
     assert plan_eval(root=s4, subset="s4", split="test", out=out, pipeline=other, runtime=runtime,
                      registry=registry) is None
+
+
+class _FakeRay:
+    """Just enough of Ray for the executor's sizing: a joined cluster of 16 CPUs and 4 GPUs."""
+
+    def __init__(self) -> None:
+        self.options: dict[str, Any] = {}
+
+    def is_initialized(self) -> bool:
+        return True
+
+    def cluster_resources(self) -> dict[str, float]:
+        return {"CPU": 16.0, "GPU": 4.0}
+
+    def remote(self, cls: type) -> Any:
+        fake = self
+
+        class Handle:
+            def options(self, **kw: Any) -> Any:
+                fake.options = kw
+                return self
+
+            def remote(self, *args: Any) -> object:
+                return object()
+
+        return Handle()
+
+
+@pytest.mark.parametrize(("workers", "gpus", "device", "expect"), [
+    (None, None, "auto", (4, 1.0)),      # one worker per GPU by default
+    (None, 0.5, "auto", (8, 0.5)),       # fractional: two workers share a GPU
+    (2, 0.25, "cuda", (2, 0.25)),
+    (None, None, "cpu", (16, 0.0)),      # --device cpu: CPU workers, as many as CPUs
+    (5, None, "auto", "--workers 5 with --gpus-per-worker 1 needs 5 CPUs and 5 GPUs; the Ray cluster has 16 CPUs and 4 GPUs"),
+])
+def test_workers_and_gpus_follow_the_cluster(monkeypatch: pytest.MonkeyPatch, workers: int | None,
+                                             gpus: float | None, device: str, expect: Any) -> None:
+    from avseg.errors import UsageError
+    from avseg.executors import ray as ray_executor
+
+    monkeypatch.setattr(ray_executor, "import_ray", _FakeRay)
+    ex = ray_executor.RayExecutor(workers=workers, gpus_per_worker=gpus)
+    settings = {"device": device, "dtype": "float32", "tiny": True, "random_init": False, "seed": 0, "cache_dir": None}
+    if isinstance(expect, str):
+        with pytest.raises(UsageError, match=re.escape(expect)):
+            ex._start(settings)
+        return
+    ex._start(settings)
+    assert (ex.workers, ex.gpus) == expect and len(ex.idle) == expect[0]
+    assert ex.ray.options["num_gpus"] == expect[1] and ex.ray.options["num_cpus"] == 1
