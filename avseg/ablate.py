@@ -29,6 +29,8 @@ import yaml
 from avseg import yamlio
 from avseg.checks import check_batch_videos, check_limit
 from avseg.errors import ConfigError, UsageError
+from avseg.executors.base import Executor, ExecutorOptions
+from avseg.executors.plan import plan_eval
 from avseg.outputs import atomic_write_bytes, check_out_dir
 from avseg.registry import Registry, load_registry
 from avseg.runtime import Runtime
@@ -206,7 +208,8 @@ def validate_cells(grid: dict[str, Any], names: list[str], cells: list[dict[str,
 
 def run_ablation(*, grid_path: Path, root: Path, subset: str, split: str, out: Path, runtime: Runtime,
                  limit: int | None = None, batch_videos: int = 4, registry: Registry | None = None,
-                 progress: bool = True, repair: bool = False) -> list[dict[str, Any]]:
+                 progress: bool = True, repair: bool = False,
+                 executor: Executor | None = None) -> list[dict[str, Any]]:
     from avseg.data import open_dataset
     from avseg.eval.runner import run_eval
 
@@ -221,11 +224,20 @@ def run_ablation(*, grid_path: Path, root: Path, subset: str, split: str, out: P
     check_out_dir(out)
     atomic_write_bytes(out / "grid.yaml", yaml.safe_dump(grid, sort_keys=False).encode())
     rows = []
+    if executor is not None and executor.parallel:
+        # Queue every cell's clips now, in cell order: workers go on to the next cells while this
+        # process scores the finished ones, and later cells find the earlier cells' stages cached.
+        for name, cell in zip(names, cells):
+            planned = plan_eval(root=root, subset=subset, split=split, out=out / "cells" / name,
+                                pipeline=cell_pipeline(grid, cell), runtime=runtime, registry=registry, limit=limit)
+            if planned is not None:
+                executor.submit(*planned)
     for name, cell in zip(names, cells):
         before = Counter(runtime.counters)
         metrics = run_eval(root=root, subset=subset, split=split, out=out / "cells" / name,
                            pipeline=cell_pipeline(grid, cell), runtime=runtime, limit=limit,
-                           batch_videos=batch_videos, registry=registry, progress=progress, repair=repair)
+                           batch_videos=batch_videos, registry=registry, progress=progress, repair=repair,
+                           executor=executor)
         delta = Counter(runtime.counters)
         delta.subtract(before)
         computed = sum(v for k, v in delta.items() if k.endswith(".computed"))
@@ -311,12 +323,17 @@ def write_plots(out: Path, rows: list[dict[str, Any]], axes: list[str],
 
 def run_ablation_cli(*, grid: Path, root: Path, subset: str, split: str, out: Path, tiny: bool, device: str,
                      dtype: str, limit: int | None, batch_videos: int, cache_dir: Path | None, no_cache: bool,
-                     repair: bool = False) -> int:
+                     repair: bool = False, executor: ExecutorOptions | None = None) -> int:
     from avseg.api import make_runtime
+    from avseg.executors import make_executor
 
     runtime = make_runtime(tiny=tiny, device=device, dtype=dtype, cache_dir=cache_dir, no_cache=no_cache)
-    rows = run_ablation(grid_path=grid, root=root, subset=subset, split=split, out=out, runtime=runtime,
-                        limit=limit, batch_videos=batch_videos, repair=repair)
+    clip_runner = make_executor(executor)
+    try:
+        rows = run_ablation(grid_path=grid, root=root, subset=subset, split=split, out=out, runtime=runtime,
+                            limit=limit, batch_videos=batch_videos, repair=repair, executor=clip_runner)
+    finally:
+        clip_runner.close()
     print((out / "results.md").read_text())
     print(f"wrote {out / 'results.csv'}, {out / 'results.md'} and plots")
     return 1 if any(r["failed"] for r in rows) else 0

@@ -59,6 +59,20 @@ DEVICE = typer.Option("auto", "--device", help="auto, cpu or cuda.")
 DTYPE = typer.Option("float32", "--dtype", help="float32, bf16 or fp16 (GPU only).")
 CACHE_DIR = typer.Option(None, "--cache-dir", help="Stage cache folder (default: the user cache dir).")
 NO_CACHE = typer.Option(False, "--no-cache", help="Do not read or write the stage cache.")
+EXECUTOR = typer.Option("local", "--executor", help="local (this process) or ray (actors on a Ray cluster; "
+                        "pip install 'avseg[ray]'). See docs/scaling.md.")
+ADDRESS = typer.Option(None, "--address", help="Ray cluster: HOST:PORT or auto (default: RAY_ADDRESS, a cluster "
+                       "from `ray start` on this machine, else a new local one).")
+WORKERS = typer.Option(None, "--workers", help="Ray workers (default: as many as the cluster's CPUs or GPUs allow).")
+GPUS_PER_WORKER = typer.Option(None, "--gpus-per-worker", help="GPUs per Ray worker, fractions allowed "
+                               "(default: 1 when the cluster has GPUs and --device is not cpu, else 0).")
+
+
+def _executor_options(executor: str, address: str | None, workers: int | None,
+                      gpus_per_worker: float | None) -> Any:
+    from avseg.executors import ExecutorOptions
+
+    return ExecutorOptions(name=executor, address=address, workers=workers, gpus_per_worker=gpus_per_worker).check()
 
 
 def _pipeline_args(preset: str | None, tagger: str | None, proposer: str | None, embedder: str | None,
@@ -168,6 +182,8 @@ def eval_(
     exclude_failed: bool = typer.Option(False, "--exclude-failed",
                                         help="Leave failed clips out of the metrics instead of scoring them as empty."),
     cache_dir: Path | None = CACHE_DIR, no_cache: bool = NO_CACHE,
+    executor: str = EXECUTOR, address: str | None = ADDRESS, workers: int | None = WORKERS,
+    gpus_per_worker: float | None = GPUS_PER_WORKER,
 ) -> None:
     """Run a pipeline on an AVSBench split and score it (resumable)."""
     from avseg.eval.runner import run_eval_cli
@@ -177,7 +193,8 @@ def eval_(
                         tiny=tiny, device=device, dtype=dtype, limit=limit,
                         clips=[c for c in (clips or "").split(",") if c] or None, batch_videos=batch_videos,
                         overwrite=overwrite, cache_dir=cache_dir, no_cache=no_cache, repair=repair,
-                        exclude_failed=exclude_failed)
+                        exclude_failed=exclude_failed,
+                        executor=_executor_options(executor, address, workers, gpus_per_worker))
     raise typer.Exit(code)
 
 
@@ -206,13 +223,16 @@ def ablate(
     repair: bool = typer.Option(False, "--repair", help="Recompute the clips whose progress files in a cell's "
                                 "folder are unreadable; finished clips are kept."),
     cache_dir: Path | None = CACHE_DIR, no_cache: bool = NO_CACHE,
+    executor: str = EXECUTOR, address: str | None = ADDRESS, workers: int | None = WORKERS,
+    gpus_per_worker: float | None = GPUS_PER_WORKER,
 ) -> None:
     """Evaluate every cell of an ablation grid, reusing cached stages; write tables and plots."""
     from avseg.ablate import run_ablation_cli
 
     raise typer.Exit(run_ablation_cli(grid=grid, root=root, subset=subset, split=split, out=out, tiny=tiny,
                                       device=device, dtype=dtype, limit=limit, batch_videos=batch_videos,
-                                      cache_dir=cache_dir, no_cache=no_cache, repair=repair))
+                                      cache_dir=cache_dir, no_cache=no_cache, repair=repair,
+                                      executor=_executor_options(executor, address, workers, gpus_per_worker)))
 
 
 # -- weights ---------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ Rows:
   (``SamPredictor.predict`` per box, one ImageBind forward per crop).
 - ``ratio-b``: a 5-value tau_BIND sweep through ``avseg ablate`` with the stage cache against five
   cold runs.
+- ``ray`` (opt in: ``--rows ray``, needs ``avseg[ray]``): an owod-bind eval of ``--ray-clips`` clips
+  locally, then with ``--executor ray`` on 1 and on 2 workers, and Ray's scheduling overhead per clip.
 
 ``--size tiny`` uses the tiny variants; ``--size real`` builds the real architectures with random
 seeded weights (speed does not depend on weight values, so no checkpoint is needed).
@@ -269,7 +271,62 @@ def row_ratio_b(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-ROWS = {"preset": row_preset, "ratio-a": row_ratio_a, "ratio-b": row_ratio_b}
+def row_ray(args: argparse.Namespace) -> dict[str, Any]:
+    """owod-bind eval of ``--ray-clips`` S4 clips: local, then on 1 and on 2 Ray workers (no cache)."""
+    import ray
+
+    from avseg.eval.runner import run_eval
+    from avseg.executors.ray import RayExecutor
+    from avseg.registry import load_registry
+    from avseg.testing import make_s4_tree
+
+    registry = load_registry()
+    pipeline = {"preset": "owod-bind", "sets": list(args.set or [])}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = make_s4_tree(Path(tmp) / "data", n_per_split={"test": args.ray_clips}, size=args.frame_size)
+
+        def evaluate(name: str, executor: Any = None) -> dict[str, Any]:
+            return run_eval(root=root, subset="s4", split="test", out=Path(tmp) / name, pipeline=pipeline,
+                            runtime=make_runtime(args), registry=registry, progress=False, executor=executor)
+
+        # Imports are paid once here, as a worker pays them once when it starts.
+        from avseg.pipeline import Pipeline
+        from avseg.spec import compose, resolve
+
+        Pipeline(resolve(compose(registry=registry, **pipeline), registry), make_runtime(args))
+        # A Ray worker holds 1 CPU and Ray gives it OMP_NUM_THREADS=1: the local run uses 1 thread too.
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        t0 = time.perf_counter()
+        local = evaluate("local")
+        local_s = time.perf_counter() - t0
+        torch.set_num_threads(threads)
+        t0 = time.perf_counter()
+        ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False, logging_level="error")
+        init_s = time.perf_counter() - t0
+        row: dict[str, Any] = {"row": f"ray owod-bind, {args.ray_clips} clips [{args.size}]", "local_s": round(local_s, 3),
+                               "ray_init_s": round(init_s, 3)}
+        for n in (1, 2):
+            executor = RayExecutor(workers=n)
+            # cold: worker processes start, import torch and build the models; warm: the same workers
+            # again on a fresh output folder (no cache), so only the clips and their scheduling count
+            for run in ("cold", "warm"):
+                t0 = time.perf_counter()
+                m = evaluate(f"ray{n}-{run}", executor)
+                row[f"ray{n}_{run}_s"] = round(time.perf_counter() - t0, 3)
+                assert not m["failed"], m["failed"][0]
+                assert all(m[k] == local[k] for k in ("miou", "fscore", "fscore_dataset")), "ray metrics differ"
+            row[f"ray{n}_overhead_per_clip_ms"] = round(1000 * m["executor"]["overhead_per_clip_s"], 2)
+            executor.close()
+        ray.shutdown()
+    row["speedup_2_over_1"] = round(row["ray1_warm_s"] / row["ray2_warm_s"], 2)
+    row["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    return row
+
+
+ROWS = {"preset": row_preset, "ratio-a": row_ratio_a, "ratio-b": row_ratio_b, "ray": row_ray}
 
 
 def child(args: argparse.Namespace) -> None:
@@ -302,6 +359,12 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         elif "loop_over_batched" in r:
             print(f"| {r['row']} | 1 | batched {r['batched_s']} / loop {r['loop_s']} | | | {r['peak_rss_mb']} | "
                   f"loop/batched = {r['loop_over_batched']} | |")
+        elif "ray1_cold_s" in r:
+            print(f"| {r['row']} | | local {r['local_s']} / 1 worker {r['ray1_cold_s']} cold, {r['ray1_warm_s']} warm / "
+                  f"2 workers {r['ray2_cold_s']} cold, {r['ray2_warm_s']} warm (cluster start {r['ray_init_s']}) | | | "
+                  f"{r['peak_rss_mb']} | warm 1 worker / 2 workers = {r['speedup_2_over_1']}x | "
+                  f"scheduling overhead per clip {r['ray1_overhead_per_clip_ms']} ms (1 worker), "
+                  f"{r['ray2_overhead_per_clip_ms']} ms (2 workers) |")
         else:
             print(f"| {r['row']} | | sweep {r['sweep_s']} / 5 cold {r['five_cold_s']} | | | {r['peak_rss_mb']} | "
                   f"sweep/one run = {r['sweep_over_one_run']} | |")
@@ -313,6 +376,7 @@ def main() -> None:
     ap.add_argument("--presets", nargs="*", default=list(PRESETS))
     ap.add_argument("--rows", nargs="*", default=["preset", "ratio-a", "ratio-b"], choices=list(ROWS))
     ap.add_argument("--clips", type=int, default=2)
+    ap.add_argument("--ray-clips", type=int, default=16, help="clips of the ray row (needs avseg[ray])")
     ap.add_argument("--frames", type=int, default=5)
     ap.add_argument("--frame-size", type=int, default=224)
     ap.add_argument("--boxes", type=int, default=16, help="boxes per frame for ratio-a")
@@ -327,7 +391,7 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    base = ["--size", args.size, "--clips", str(args.clips), "--frames", str(args.frames),
+    base = ["--size", args.size, "--clips", str(args.clips), "--ray-clips", str(args.ray_clips), "--frames", str(args.frames),
             "--frame-size", str(args.frame_size), "--boxes", str(args.boxes), "--device", args.device,
             "--dtype", args.dtype] + [x for s in (args.set or []) for x in ("--set", s)]
     rows = []

@@ -46,7 +46,8 @@ def test_masked_regions_need_a_segmenter_before_the_embedder() -> None:
     reg = load_registry()
     spec = compose("owod-bind", sets=["embedder.regions=masked"], registry=reg)
     rs = resolve(spec, reg)  # legacy order: SAM is pulled in before the masked embedder
-    assert rs.step_names() == ["proposer:owod", "segmenter:sam", "embedder:imagebind", "filter:bind"]
+    assert rs.step_names() == ["proposer:owod", "filter:score-threshold", "segmenter:sam", "embedder:imagebind",
+                              "filter:bind"]
     bad = {"steps": [{"proposer": "owod"}, {"embedder": {"type": "imagebind", "regions": "masked"}},
                      {"filter": "bind"}, {"segmenter": "sam"}]}
     with pytest.raises(ChainError, match=r"^step 2 \(embedder 'imagebind'\) needs masks but no earlier step produces "

@@ -24,6 +24,16 @@ from avseg.eval import folder
 from avseg.eval.metrics import BinaryMetrics, SemanticMetrics
 from avseg.eval.plugin_metrics import clip_state as plugin_metric_state
 from avseg.eval.plugin_metrics import summarise as summarise_plugin_metrics
+from avseg.executors.base import (
+    EvalJob,
+    ExecResult,
+    Executor,
+    ExecutorOptions,
+    LocalContext,
+    absolute,
+    runtime_settings,
+)
+from avseg.executors.local import LocalExecutor
 from avseg.labels import normalise_label
 from avseg.outputs import atomic_write_bytes, atomic_write_json, check_out_dir, mask_png, save_png
 from avseg.pipeline import ClipResult, Pipeline
@@ -145,6 +155,39 @@ def failed_clip_state(dataset: Dataset, clip_id: str, semantic: bool) -> dict[st
     return state
 
 
+def process_clip(dataset: Dataset, pipeline: Pipeline, clip_id: str, out: Path | str, semantic: bool,
+                 indexer: LabelIndexer, plugin_metrics: Mapping[str, Metric] | None = None,
+                 config_id: str | None = None) -> dict[str, Any]:
+    """The unit of work of every executor: evaluate one clip, then save its state file atomically.
+
+    Returns ``{"clip": id}`` when the clip is finished, ``{"clip": id, "error": reason}`` when it failed
+    (it fails alone: no state file, so a rerun tries it again). An unwritable output folder is not a
+    clip's failure: :class:`OutputError` propagates, as every further clip would fail the same way.
+    """
+    try:
+        state = evaluate_clip(dataset, pipeline, clip_id, Path(out), semantic, indexer, plugin_metrics)
+    except OutputError:
+        raise
+    except AvsegError as exc:
+        return {"clip": clip_id, "error": " ".join(str(exc).split())}
+    except Exception as exc:  # a bug outside any component: fail this clip, keep the others
+        if os.environ.get("AVSEG_DEBUG"):
+            raise
+        return {"clip": clip_id, "error": f"unexpected {one_line(exc)} (AVSEG_DEBUG=1 shows the traceback)"}
+    if config_id is not None:
+        state["config_id"] = config_id
+    atomic_write_json(Path(out) / STATE_DIR / f"{clip_id}.json", state)
+    return {"clip": clip_id}
+
+
+def eval_job(root: Path, subset: str, split: str, out: Path, spec: dict[str, Any], resolved: ResolvedSpec,
+             runtime: Runtime, semantic: bool, config_id: str | None = None) -> EvalJob:
+    """What a worker needs to run this evaluation's clips."""
+    return EvalJob(root=absolute(root), subset=subset, split=split, out=absolute(out), spec=spec,
+                   config=resolved.as_dict(), runtime=runtime_settings(runtime), semantic=semantic,
+                   config_id=config_id)
+
+
 def summarise(dataset: Dataset, states: dict[str, dict[str, Any]], batch_videos: int, semantic: bool) -> dict[str, Any]:
     order = [cid for cid in dataset.ids if cid in states]
     binary = BinaryMetrics.from_states(states[c]["binary"] for c in order)
@@ -182,9 +225,11 @@ def run_eval(
     limit: int | None = None, clips: Sequence[str] | None = None, batch_videos: int = 4,
     overwrite: bool = False, registry: Registry | None = None, progress: bool = True,
     built: Pipeline | None = None, repair: bool = False, exclude_failed: bool = False,
+    executor: Executor | None = None,
 ) -> dict[str, Any]:
     """Evaluate; returns the metrics dict also written to ``out/metrics.json``.
 
+    ``executor`` runs the clips still to do (default: this process, see :mod:`avseg.executors`).
     A clip that fails is listed under ``failed`` and, as in the official scripts (which score
     every clip), counts as an all-background prediction; ``exclude_failed`` leaves it out instead.
     Failed clips get no state file, so a rerun tries them again.
@@ -200,8 +245,8 @@ def run_eval(
     check_out_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     with folder.FolderLock(out):
-        return _run_eval_locked(dataset, out, resolved, runtime, subset, split, semantic, batch_videos,
-                                overwrite, repair, progress, built, registry, exclude_failed)
+        return _run_eval_locked(dataset, out, spec, resolved, runtime, subset, split, semantic, batch_videos,
+                                overwrite, repair, progress, built, registry, exclude_failed, executor, root)
 
 
 def require_clips(dataset: Dataset) -> None:
@@ -211,59 +256,41 @@ def require_clips(dataset: Dataset) -> None:
                          " (or none matched --clips/--limit)")
 
 
-def _run_eval_locked(dataset: Dataset, out: Path, resolved: ResolvedSpec, runtime: Runtime, subset: str,
-                     split: str, semantic: bool, batch_videos: int, overwrite: bool, repair: bool,
-                     progress: bool, built: Pipeline | None, registry: Registry,
-                     exclude_failed: bool) -> dict[str, Any]:
+def _run_eval_locked(dataset: Dataset, out: Path, spec: dict[str, Any], resolved: ResolvedSpec, runtime: Runtime,
+                     subset: str, split: str, semantic: bool, batch_videos: int, overwrite: bool, repair: bool,
+                     progress: bool, built: Pipeline | None, registry: Registry, exclude_failed: bool,
+                     executor: Executor | None, root: Path) -> dict[str, Any]:
     from avseg.runner import component_versions
 
     ident = config_identity(resolved.as_dict(), subset, split, runtime.tiny, component_versions(resolved))
     _check_out_dir(out, ident, overwrite, repair)
-    states = load_states(out, ident, semantic, repair, wanted=set(dataset.ids))
-    todo = [cid for cid in dataset.ids if cid not in states]
+    wanted = set(dataset.ids)
+    states = load_states(out, ident, semantic, repair, wanted=wanted)
+    # A parallel executor may have run some clips ahead (an ablation queues every cell at once).
+    claimed = executor.claimed(absolute(out)) if executor is not None else set()
+    todo = [cid for cid in dataset.ids if cid not in states or cid in claimed]
     failed: list[dict[str, Any]] = []
     scored_empty: dict[str, dict[str, Any]] = {}
     indexer = LabelIndexer()
     t_start = time.perf_counter()
     counters_before = dict(runtime.counters)
     timings_before = dict(runtime.timings)
-    extra_metrics = registry.metric_table()
-
-    def fail(cid: str, reason: str) -> None:
-        failed.append({"clip": cid, "reason": reason})
+    done: ExecResult | None = None
+    if todo:
+        job = eval_job(root, subset, split, out, spec, resolved, runtime, semantic, folder.config_id(ident))
+        ctx = LocalContext(dataset, resolved, runtime, indexer, built, registry.metric_table())
+        done = (executor or LocalExecutor()).run(job, todo, ctx, progress)
+        failed = [dict(f) for f in done.failed]
+        # The per-clip files are the record, whichever process wrote them.
+        states = load_states(out, ident, semantic, wanted=wanted)
+    for f in failed:
         if not exclude_failed:
             try:
-                scored_empty[cid] = failed_clip_state(dataset, cid, semantic)
+                scored_empty[f["clip"]] = failed_clip_state(dataset, f["clip"], semantic)
             except AvsegError as gt_exc:  # no readable GT: it cannot be scored at all
-                failed[-1]["unscored"] = " ".join(str(gt_exc).split())
-        failed[-1]["scored_as_empty"] = cid in scored_empty
-
-    if todo:
-        built = built or Pipeline(resolved, runtime)
-        with _progress(progress, f"{subset}/{split}", len(todo)) as advance:
-            for cid in todo:
-                try:
-                    state = evaluate_clip(dataset, built, cid, out, semantic, indexer, extra_metrics)
-                except OutputError:
-                    raise  # the folder cannot take results: every further clip would fail the same way
-                except AvsegError as exc:
-                    fail(cid, " ".join(str(exc).split()))
-                    advance()
-                    continue
-                except Exception as exc:  # a bug outside any component: fail this clip, keep the others
-                    if os.environ.get("AVSEG_DEBUG"):
-                        raise
-                    fail(cid, f"unexpected {one_line(exc)} (AVSEG_DEBUG=1 shows the traceback)")
-                    advance()
-                    continue
-                state["config_id"] = folder.config_id(ident)
-                atomic_write_json(out / STATE_DIR / f"{cid}.json", state)
-                states[cid] = state
-                advance()
+                f["unscored"] = " ".join(str(gt_exc).split())
+        f["scored_as_empty"] = f["clip"] in scored_empty
     metrics = summarise(dataset, {**states, **scored_empty}, batch_videos, semantic)
-    from avseg.runner import run_metadata
-
-    meta = run_metadata(built, {}) if built is not None else {"config": resolved.as_dict()}
     # This run's share only: a runtime shared across ablation cells keeps running totals.
     counters = {k: v - counters_before.get(k, 0) for k, v in runtime.counters.items() if v - counters_before.get(k, 0)}
     timings = {k: round(v - timings_before.get(k, 0.0), 4) for k, v in runtime.timings.items()
@@ -280,10 +307,12 @@ def _run_eval_locked(dataset: Dataset, out: Path, resolved: ResolvedSpec, runtim
         "components": component_versions(resolved),
         "counters": counters,
         "timings": timings,
-        "weights": meta.get("weights", {}),
+        "weights": done.weights if done is not None else {},
         "tiny": runtime.tiny,
         "wall_time": round(time.perf_counter() - t_start, 3),
     })
+    if done is not None:
+        metrics["executor"] = done.info
     if indexer.unmapped:
         metrics["unmapped_labels"] = indexer.unmapped
     warnings = [f"{c}: {w}" for c in dataset.ids if c in states for w in states[c].get("warnings", [])]
@@ -293,34 +322,6 @@ def _run_eval_locked(dataset: Dataset, out: Path, resolved: ResolvedSpec, runtim
     atomic_write_bytes(out / "per_clip.csv", per_clip_csv(dataset, states))
     atomic_write_json(out / "metrics.json", metrics)
     return metrics
-
-
-class _progress:
-    """A rich progress bar over clips (a no-op when disabled)."""
-
-    def __init__(self, enabled: bool, what: str, total: int) -> None:
-        self.enabled, self.what, self.total = enabled, what, total
-
-    def __enter__(self) -> Any:
-        if not self.enabled:
-            return lambda: None
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self._p = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                           TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
-        self._p.__enter__()
-        task = self._p.add_task(f"eval {self.what}", total=self.total)
-        return lambda: self._p.advance(task)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.enabled:
-            self._p.__exit__(*exc)
 
 
 def print_summary(metrics: dict[str, Any]) -> None:
@@ -354,12 +355,17 @@ def print_summary(metrics: dict[str, Any]) -> None:
 def run_eval_cli(*, root: Path, subset: str, split: str, out: Path, pipeline: dict[str, Any], tiny: bool,
                  device: str, dtype: str, limit: int | None, clips: list[str] | None, batch_videos: int,
                  overwrite: bool, cache_dir: Path | None, no_cache: bool, repair: bool = False,
-                 exclude_failed: bool = False) -> int:
+                 exclude_failed: bool = False, executor: ExecutorOptions | None = None) -> int:
     from avseg.api import make_runtime
+    from avseg.executors import make_executor
 
     runtime = make_runtime(tiny=tiny, device=device, dtype=dtype, cache_dir=cache_dir, no_cache=no_cache)
-    metrics = run_eval(root=root, subset=subset, split=split, out=out, pipeline=pipeline, runtime=runtime,
-                       limit=limit, clips=clips, batch_videos=batch_videos, overwrite=overwrite, repair=repair,
-                       exclude_failed=exclude_failed)
+    clip_runner = make_executor(executor)
+    try:
+        metrics = run_eval(root=root, subset=subset, split=split, out=out, pipeline=pipeline, runtime=runtime,
+                           limit=limit, clips=clips, batch_videos=batch_videos, overwrite=overwrite, repair=repair,
+                           exclude_failed=exclude_failed, executor=clip_runner)
+    finally:
+        clip_runner.close()
     print_summary(metrics)
     return 1 if metrics["failed"] else 0
