@@ -80,11 +80,18 @@ def run(
     cache_dir: Path | None = CACHE_DIR, no_cache: bool = NO_CACHE,
 ) -> None:
     """Segment the sounding objects of one input and write masks, overlays and run.json."""
+    from rich.console import Console
+
     from avseg import api
 
-    meta = api.run(input, out, **_pipeline_args(preset, tagger, proposer, embedder, segmenter, filter, set),
-                   tiny=tiny, device=device, dtype=dtype, fps=fps, debug=debug, cache_dir=cache_dir,
-                   no_cache=no_cache)
+    # Model loads and forwards take minutes at real sizes on a CPU: show which one is running.
+    with Console(stderr=True).status(f"{input}: starting") as status:
+        def show(label: str, n_frames: int) -> None:
+            status.update(f"{input.name} ({n_frames} frames): {label}")
+
+        meta = api.run(input, out, **_pipeline_args(preset, tagger, proposer, embedder, segmenter, filter, set),
+                       tiny=tiny, device=device, dtype=dtype, fps=fps, debug=debug, cache_dir=cache_dir,
+                       no_cache=no_cache, on_stage=show)
     for w in meta.get("warnings", []):
         typer.secho(f"note: {w}", fg="yellow", err=True)
     if tiny:
