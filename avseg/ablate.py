@@ -188,7 +188,8 @@ def write_plots(out: Path, rows: list[dict[str, Any]], axes: list[str]) -> list[
 
 
 def run_ablation_cli(*, grid: Path, root: Path, subset: str, split: str, out: Path, tiny: bool, device: str,
-                     dtype: str, limit: int | None, batch_videos: int, cache_dir: Path | None, no_cache: bool) -> int:
+                     dtype: str, limit: int | None, batch_videos: int, cache_dir: Path | None, no_cache: bool,
+                     report: bool = True) -> int:
     from avseg.api import make_runtime
 
     runtime = make_runtime(tiny=tiny, device=device, dtype=dtype, cache_dir=cache_dir, no_cache=no_cache)
@@ -196,4 +197,8 @@ def run_ablation_cli(*, grid: Path, root: Path, subset: str, split: str, out: Pa
                         limit=limit, batch_videos=batch_videos)
     print((out / "results.md").read_text())
     print(f"wrote {out / 'results.csv'}, {out / 'results.md'} and plots")
+    if report:
+        from avseg.report import write_report
+
+        print(f"report: {write_report(out, root=root)}")
     return 1 if any(r["failed"] for r in rows) else 0

@@ -59,6 +59,7 @@ DEVICE = typer.Option("auto", "--device", help="auto, cpu or cuda.")
 DTYPE = typer.Option("float32", "--dtype", help="float32, bf16 or fp16 (GPU only).")
 CACHE_DIR = typer.Option(None, "--cache-dir", help="Stage cache folder (default: the user cache dir).")
 NO_CACHE = typer.Option(False, "--no-cache", help="Do not read or write the stage cache.")
+NO_REPORT = typer.Option(False, "--no-report", help="Do not write OUT/report.html.")
 
 
 def _pipeline_args(preset: str | None, tagger: str | None, proposer: str | None, embedder: str | None,
@@ -164,6 +165,8 @@ def eval_(
     batch_videos: int = typer.Option(4, "--batch-videos", help="Videos per batch of the official F-score."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Reuse OUT even if it holds another config's results."),
     cache_dir: Path | None = CACHE_DIR, no_cache: bool = NO_CACHE,
+    debug: bool = typer.Option(False, "--debug", help="Record each clip's audio tags and proposal scores in OUT/debug/ (shown by the report)."),
+    no_report: bool = NO_REPORT,
 ) -> None:
     """Run a pipeline on an AVSBench split and score it (resumable)."""
     from avseg.eval.runner import run_eval_cli
@@ -172,7 +175,8 @@ def eval_(
                         pipeline=_pipeline_args(preset, tagger, proposer, embedder, segmenter, filter, set),
                         tiny=tiny, device=device, dtype=dtype, limit=limit,
                         clips=[c for c in (clips or "").split(",") if c] or None, batch_videos=batch_videos,
-                        overwrite=overwrite, cache_dir=cache_dir, no_cache=no_cache)
+                        overwrite=overwrite, cache_dir=cache_dir, no_cache=no_cache, debug=debug,
+                        report=not no_report)
     raise typer.Exit(code)
 
 
@@ -198,14 +202,26 @@ def ablate(
     tiny: bool = TINY, device: str = DEVICE, dtype: str = DTYPE,
     limit: int | None = typer.Option(None, "--limit", help="Only the first N clips."),
     batch_videos: int = typer.Option(4, "--batch-videos", help="Videos per batch of the official F-score."),
-    cache_dir: Path | None = CACHE_DIR, no_cache: bool = NO_CACHE,
+    cache_dir: Path | None = CACHE_DIR, no_cache: bool = NO_CACHE, no_report: bool = NO_REPORT,
 ) -> None:
     """Evaluate every cell of an ablation grid, reusing cached stages; write tables and plots."""
     from avseg.ablate import run_ablation_cli
 
     raise typer.Exit(run_ablation_cli(grid=grid, root=root, subset=subset, split=split, out=out, tiny=tiny,
                                       device=device, dtype=dtype, limit=limit, batch_videos=batch_videos,
-                                      cache_dir=cache_dir, no_cache=no_cache))
+                                      cache_dir=cache_dir, no_cache=no_cache, report=not no_report))
+
+
+@app.command()
+def report(
+    folder: Path = typer.Argument(..., help="An eval or ablate output folder."),
+    root: Path | None = typer.Option(None, "--root", help="The dataset root, when the folder was moved from where eval read it."),
+    max_sheets: int | None = typer.Option(None, "--max-sheets", help="Contact sheets for only the N worst clips."),
+) -> None:
+    """Write FOLDER/report.html: metrics, worst clips first, contact sheets and proposal traces."""
+    from avseg.report import write_report
+
+    typer.echo(f"report: {write_report(folder, root=root, max_sheets=max_sheets)}")
 
 
 # -- weights ---------------------------------------------------------------------------------

@@ -86,7 +86,7 @@ def _label_map_to_classes(result_labels: list[str], label_map: np.ndarray | None
 
 
 def evaluate_clip(dataset: Dataset, pipeline: Pipeline, clip_id: str, out: Path, semantic: bool,
-                  indexer: LabelIndexer) -> dict[str, Any]:
+                  indexer: LabelIndexer, debug: bool = False) -> dict[str, Any]:
     """Run one clip, write its masks, score its annotated frames; returns its state (not yet saved)."""
     clip = dataset.clip(clip_id)
     t0 = time.perf_counter()
@@ -114,6 +114,10 @@ def evaluate_clip(dataset: Dataset, pipeline: Pipeline, clip_id: str, out: Path,
                 lm = dataset.gt_label_map(clip, fr.index)  # type: ignore[attr-defined]
                 sem_preds.append(cls_map)
                 sem_gts.append(lm)
+    if debug:  # tags and every proposal's scores and drop reason, for `avseg report`
+        from avseg.report import save_clip_trace
+
+        save_clip_trace(out, clip_id, res.frames)
     frames = [i for i in annotated]
     state: dict[str, Any] = {
         "clip_id": clip_id,
@@ -169,7 +173,7 @@ def run_eval(
     *, root: Path, subset: str, split: str, out: Path, pipeline: dict[str, Any], runtime: Runtime,
     limit: int | None = None, clips: Sequence[str] | None = None, batch_videos: int = 4,
     overwrite: bool = False, registry: Registry | None = None, progress: bool = True,
-    built: Pipeline | None = None,
+    built: Pipeline | None = None, debug: bool = False,
 ) -> dict[str, Any]:
     """Evaluate; returns the metrics dict also written to ``out/metrics.json``."""
     registry = registry or load_registry()
@@ -192,7 +196,7 @@ def run_eval(
         with _progress(progress, f"{subset}/{split}", len(todo)) as advance:
             for cid in todo:
                 try:
-                    state = evaluate_clip(dataset, built, cid, out, semantic, indexer)
+                    state = evaluate_clip(dataset, built, cid, out, semantic, indexer, debug)
                 except AvsegError as exc:
                     failed.append({"clip": cid, "reason": str(exc)})
                     advance()
@@ -211,6 +215,7 @@ def run_eval(
     metrics.update({
         "subset": subset,
         "split": split,
+        "root": str(Path(root).resolve()),
         "failed": failed,
         "n_skipped_finished": len(dataset.ids) - len(todo),
         "config": resolved.as_dict(),
@@ -275,11 +280,16 @@ def print_summary(metrics: dict[str, Any]) -> None:
 
 def run_eval_cli(*, root: Path, subset: str, split: str, out: Path, pipeline: dict[str, Any], tiny: bool,
                  device: str, dtype: str, limit: int | None, clips: list[str] | None, batch_videos: int,
-                 overwrite: bool, cache_dir: Path | None, no_cache: bool) -> int:
+                 overwrite: bool, cache_dir: Path | None, no_cache: bool, debug: bool = False,
+                 report: bool = True) -> int:
     from avseg.api import make_runtime
 
     runtime = make_runtime(tiny=tiny, device=device, dtype=dtype, cache_dir=cache_dir, no_cache=no_cache)
     metrics = run_eval(root=root, subset=subset, split=split, out=out, pipeline=pipeline, runtime=runtime,
-                       limit=limit, clips=clips, batch_videos=batch_videos, overwrite=overwrite)
+                       limit=limit, clips=clips, batch_videos=batch_videos, overwrite=overwrite, debug=debug)
     print_summary(metrics)
+    if report:
+        from avseg.report import write_report
+
+        print(f"report: {write_report(out, root=root)}")
     return 1 if metrics["failed"] else 0
