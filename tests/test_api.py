@@ -113,6 +113,16 @@ def test_no_terminal_output_unless_asked(inputs: dict[str, Path], capfd: pytest.
     assert out == "" and err == ""
 
 
+def test_progress_names_the_stages(inputs: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+    from rich.status import Status
+
+    monkeypatch.setattr(Status, "update", lambda self, status=None, **kw: seen.append(str(status)))
+    p = avseg.load(proposer="saliency", filters=["score-threshold"], cache=False, progress=True)
+    p(inputs["folder"])
+    assert any("proposer.saliency" in s for s in seen), seen
+
+
 def test_bad_inputs_and_options_fail_in_one_line(pipe: avseg.LoadedPipeline, tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="unknown option 'filter'.*did you mean 'filters'"):
         avseg.load(filter=["bind"])
