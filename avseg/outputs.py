@@ -79,7 +79,7 @@ def overlay(frame: Image, result: FrameResult, alpha: float = 0.5) -> Image:
 #: box colours of kept objects (dropped ones are grey); the legend repeats each colour
 PALETTE = [(0, 220, 0), (255, 200, 0), (0, 200, 255), (255, 90, 200), (255, 140, 0), (170, 120, 255)]
 DROPPED = (160, 160, 160)
-LEGEND_ROWS = 20  # more proposals than this are listed in debug/*.json only
+LEGEND_ROWS = 24  # at most this many proposals are drawn and listed; all are in debug/*.json
 
 
 def _font(size: int) -> Any:
@@ -103,20 +103,16 @@ def _legend_lines(result: FrameResult, rows: list[dict[str, Any]], colours: dict
     if result.tags is not None:
         top = ", ".join(f"{_short(n, 12)} {p:.2f}" for n, p in list(result.tags.as_dict().items())[:3])
         lines.append(("audio: " + (top or "(no tag kept)"), white))
-    lines.append((f"kept {len(result.kept)} of {n_boxes} proposals", white))
+    kept = sum(1 for r in result.trace if "box" in r and r["kept"])
+    lines.append((f"kept {kept} of {n_boxes} proposals", white))
     for r in rows:
         label = _short(r.get("label")) or "object"
         head = f"#{r['id']} {label} {float(r['score']):.2f}"
         head += "  kept" if r["kept"] else f"  drop:{_short(r.get('dropped_by'), 16)}"
         colour = colours[r["id"]] if r["kept"] else DROPPED
-        scores = ", ".join(f"{_short(k, 10)} {v:.2f}" for k, v in list(r.get("scores", {}).items())[:3]
+        scores = ", ".join(f"{_short(k, 12)} {v:.2f}" for k, v in list(r.get("scores", {}).items())[:3]
                            if isinstance(v, (int, float)))
-        if scores and len(head) + len(scores) <= 44:  # one line per proposal when it fits
-            lines.append((f"{head}  {scores}", colour))
-        else:
-            lines.append((head, colour))
-            if scores:
-                lines.append(("    " + scores, soft))
+        lines.append((f"{head}  {scores}" if scores else head, colour))  # one line per proposal
     if n_boxes > len(rows):
         lines.append((f"+{n_boxes - len(rows)} more in the debug JSON", soft))
     return lines
@@ -126,7 +122,7 @@ def debug_view(frame: Image, result: FrameResult) -> Image:
     """Every proposal numbered on the frame (kept in colour, dropped in grey) and, beside the
     frame, a legend: the audio tags, and per number its short label, score, fate and filter scores.
 
-    Small frames are enlarged so that numbers stay readable; at most ``LEGEND_ROWS`` proposals
+    Small frames are enlarged so that numbers stay readable; at most ``LEGEND_ROWS`` proposals (fewer on short frames)
     (kept first, then the best dropped) are drawn, the rest are in the debug JSON.
     """
     h, w = frame.shape[:2]
@@ -136,8 +132,10 @@ def debug_view(frame: Image, result: FrameResult) -> Image:
         img = img.resize((w * scale, h * scale), PILImage.Resampling.NEAREST)
     fs = max(13, img.height // 28)
     font = _font(fs)
+    pad, step = fs // 2, int(fs * 1.35)
     boxes = [r for r in result.trace if "box" in r]
-    rows = sorted(boxes, key=lambda r: (not r["kept"], -float(r["score"])))[:LEGEND_ROWS]
+    n_rows = min(LEGEND_ROWS, max(8, (img.height - 2 * pad) // step - 3))  # about the frame's height
+    rows = sorted(boxes, key=lambda r: (not r["kept"], -float(r["score"])))[:n_rows]
     kept_ids = [r["id"] for r in rows if r["kept"]]
     colours = {i: PALETTE[k % len(PALETTE)] for k, i in enumerate(kept_ids)}
     draw = ImageDraw.Draw(img)
@@ -153,7 +151,6 @@ def debug_view(frame: Image, result: FrameResult) -> Image:
         draw.rectangle([tx, ty, tx + tw + 4, ty + th + 4], fill=colour)
         draw.text((tx + 2, ty + 1), tag, fill=(0, 0, 0), font=font)
     lines = _legend_lines(result, rows, colours, len(boxes))
-    pad, step = fs // 2, int(fs * 1.35)
     measure = ImageDraw.Draw(PILImage.new("RGB", (1, 1)))
     width = max(16 * fs, *(int(measure.textlength(t, font=font)) for t, _ in lines)) + 2 * pad
     height = max(img.height, 2 * pad + step * len(lines))
