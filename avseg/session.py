@@ -172,11 +172,12 @@ class LoadedPipeline:
 
     def evaluate(self, root: str | Path, subset: str, split: str = "test", out: str | Path | None = None, *,
                  limit: int | None = None, clips: Sequence[str] | None = None, batch_videos: int = 4,
-                 overwrite: bool = False) -> dict[str, Any]:
+                 overwrite: bool = False, debug: bool = False) -> dict[str, Any]:
         """Run and score an AVSBench split (like ``avseg eval``); returns the metrics dict.
 
-        ``out`` (default: a new temporary folder) receives masks/, per_clip.csv and metrics.json;
-        the returned dict names it under ``"out"``.
+        ``out`` (default: a new temporary folder) receives masks/, per_clip.csv and metrics.json
+        (and debug/ traces with ``debug``, for :func:`avseg.report.write_report`); the returned
+        dict names it under ``"out"``.
         """
         from avseg.eval.runner import run_eval
 
@@ -184,7 +185,8 @@ class LoadedPipeline:
         executor = self.build()
         metrics = run_eval(root=Path(root), subset=subset, split=split, out=folder, pipeline=self.args,
                            runtime=self.runtime, limit=limit, clips=clips, batch_videos=batch_videos,
-                           overwrite=overwrite, registry=self.registry, progress=self.progress, built=executor)
+                           overwrite=overwrite, registry=self.registry, progress=self.progress, built=executor,
+                           debug=debug)
         self._since_mark()  # the eval's work is in its metrics, not in the next Result
         return {**metrics, "out": str(folder)}
 

@@ -22,7 +22,8 @@ def test_python_api_guide_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     namespace: dict[str, object] = {"__name__": "python_api_guide"}
     for block in blocks:
         exec(compile(block, "docs/python-api.md", "exec"), namespace)
-    assert (tmp_path / "runs" / "s4-eval" / "report.html").is_file()
+    report = (tmp_path / "runs" / "s4-eval" / "report.html").read_text()
+    assert "kept" in report and "No debug trace" not in report  # evaluate(debug=True) traces are shown
     out, err = capfd.readouterr()
     assert "<avseg Result example: 5 frames" in out
     assert err == ""  # the API itself prints nothing
