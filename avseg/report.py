@@ -35,6 +35,7 @@ FILES = "report_files"
 DEBUG_DIR = "debug"
 THUMB = 128  # contact-sheet tile height (px)
 MAX_SHEET_FRAMES = 10
+METRIC_COLUMNS = ("miou", "fscore", "fscore_dataset", "semantic_miou")
 
 TP, FP, FN = (40, 200, 70), (235, 50, 50), (40, 110, 255)
 
@@ -354,10 +355,12 @@ def ablate_report(folder: Path, *, root: Path | None = None, max_sheets: int | N
         for c in cols:
             v = r.get(c, "")
             if c == "cell" and v in links:
-                tds.append(f"<td><a href='{esc(links[v])}'>{esc(v)}</a></td>")
+                # the axis columns already say what the cell is: its number links to its report
+                tds.append(f"<td><a href='{esc(links[v])}' title='{esc(v)}'>{esc(v.split('-')[0])}</a></td>")
             else:
                 num = re.fullmatch(r"-?\d+(\.\d+)?(e-?\d+)?", v or "") is not None
-                tds.append(f"<td class='num' data-v='{esc(v)}'>{esc(v)}</td>" if num else f"<td>{esc(v)}</td>")
+                shown = f"{float(v):.4f}" if num and c in METRIC_COLUMNS else v
+                tds.append(f"<td class='num' data-v='{esc(v)}'>{esc(shown)}</td>" if num else f"<td>{esc(v)}</td>")
         trs.append("<tr>" + "".join(tds) + "</tr>")
     grid = (folder / "grid.yaml").read_text() if (folder / "grid.yaml").is_file() else ""
     plots = sorted(p.name for p in folder.glob("plot_*.png"))
@@ -366,7 +369,8 @@ def ablate_report(folder: Path, *, root: Path | None = None, max_sheets: int | N
             "a cell's name for its own report.</p>",
             f"<table id='results' class='sortable'><thead><tr>{head}</tr></thead><tbody>{''.join(trs)}</tbody></table>"]
     if plots:
-        body.append("<h2>Plots</h2>" + "".join(f"<img class='sheet' src='{esc(p)}' alt='{esc(p)}'>" for p in plots))
+        body.append("<h2>Plots</h2><div style='display:flex;flex-wrap:wrap;gap:8px'>" + "".join(
+            f"<img class='plot' src='{esc(p)}' alt='{esc(p)}' style='max-width:49%'>" for p in plots) + "</div>")
     if grid:
         body.append(f"<h2>Grid</h2><pre>{esc(grid)}</pre>")
     path = folder / REPORT
