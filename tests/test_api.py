@@ -144,3 +144,25 @@ def test_evaluate_returns_the_metrics(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["miou"] == m["miou"]
     m2 = p.evaluate(root, "s4", "test", limit=1)  # out=None: a temporary folder
     assert m2["n_clips"] == 1 and (Path(m2["out"]) / "metrics.json").is_file()
+
+
+def test_labelled_objects_and_label_maps(inputs: dict[str, Path]) -> None:
+    from avseg.registry import load_registry
+    from tests.fakes import FakePlugin
+
+    reg = load_registry(plugins=[("fake", FakePlugin())])
+    p = avseg.load(proposer="grid-boxes", embedder="none", segmenter="box-masks", filters=["score-threshold"],
+                   set={"proposer.labelled": True, "proposer.n": 4, "filter.score-threshold.threshold": 0.4},
+                   cache=False, registry=reg)
+    result = p(inputs["folder"])
+    f0 = result.frames[0]
+    assert [o.label for o in f0.kept] == ["dog", "person", "car"]
+    (piano,) = f0.dropped
+    assert piano.label == "piano" and piano.dropped_by == "score-threshold" and piano.reason
+    maps = result.label_maps
+    assert maps is not None and maps.shape == result.masks.shape
+    assert f0.labels == sorted(["dog", "person", "car"])
+    for o in f0.kept:  # each kept object's pixels carry its label (GridBoxes' boxes do not overlap)
+        assert o.mask is not None and o.mask.any()
+        assert set(np.unique(maps[0][o.mask])) == {f0.labels.index(o.label) + 1}  # type: ignore[arg-type]
+    assert (maps[0] > 0).sum() == f0.mask.sum()
