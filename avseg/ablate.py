@@ -323,7 +323,7 @@ def write_plots(out: Path, rows: list[dict[str, Any]], axes: list[str],
 
 def run_ablation_cli(*, grid: Path, root: Path, subset: str, split: str, out: Path, tiny: bool, device: str,
                      dtype: str, limit: int | None, batch_videos: int, cache_dir: Path | None, no_cache: bool,
-                     repair: bool = False, executor: ExecutorOptions | None = None) -> int:
+                     repair: bool = False, executor: ExecutorOptions | None = None, report: bool = True) -> int:
     from avseg.api import make_runtime
     from avseg.executors import make_executor
 
@@ -336,4 +336,8 @@ def run_ablation_cli(*, grid: Path, root: Path, subset: str, split: str, out: Pa
         clip_runner.close()
     print((out / "results.md").read_text())
     print(f"wrote {out / 'results.csv'}, {out / 'results.md'} and plots")
+    if report:
+        from avseg.report import write_report
+
+        print(f"report: {write_report(out, root=root)}")
     return 1 if any(r["failed"] for r in rows) else 0

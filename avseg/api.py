@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,31 +37,29 @@ def run(input: Path, out: Path, *, preset: str | None = None, tagger: str | None
         proposer: str | None = None, embedder: str | None = None, segmenter: str | None = None,
         filters: Sequence[str] | None = None, sets: Sequence[str] = (), tiny: bool = False,
         device: str = "auto", dtype: str = "float32", fps: float = 1.0, debug: bool = False,
-        cache_dir: Path | None = None, no_cache: bool = False, registry: Registry | None = None) -> dict[str, Any]:
-    """Run a composed pipeline on one input; see :func:`avseg.runner.run_clip_to_dir`."""
-    from avseg.data import VIDEO_EXTS, open_input
-    from avseg.pipeline import Pipeline
-    from avseg.runner import run_clip_to_dir
+        cache_dir: Path | None = None, no_cache: bool = False, registry: Registry | None = None,
+        on_stage: Callable[[str, int], None] | None = None) -> dict[str, Any]:
+    """``avseg run``: one input through a pipeline into ``out``; returns run.json's content.
+
+    Prints nothing: ``on_stage(label, n_frames)`` is called before each model load and stage
+    (the CLI shows it as a status line).
+    """
+    from avseg.session import open_pipeline, to_clip
 
     check_fps(fps)
-    registry = registry or load_registry()
-    spec = compose(preset, tagger=tagger, proposer=proposer, embedder=embedder, segmenter=segmenter,
-                   filters=filters, sets=sets, registry=registry)
-    resolved = resolve(spec, registry)  # the chain is validated before any input or model is touched
-    runtime = make_runtime(tiny=tiny, device=device, dtype=dtype, cache_dir=cache_dir, no_cache=no_cache)
+
+    # The chain, the options and the input are validated before any model loads.
+    pipe = open_pipeline(preset, tiny=tiny, device=device, dtype=dtype,
+                         cache=False if no_cache else (cache_dir or True), registry=registry,
+                         tagger=tagger, proposer=proposer, embedder=embedder, segmenter=segmenter,
+                         filters=filters, set=list(sets))
     check_out_dir(Path(out))
-    clip = open_input(input, fps=fps)
-    is_video = Path(input).is_file() and Path(input).suffix.lower() in VIDEO_EXTS
-    from rich.console import Console
-
-    # Model loads and forwards take minutes at real sizes on a CPU: show which one is running.
-    with Console(stderr=True).status(f"{input}: starting") as status:
-        def show(label: str) -> None:
-            status.update(f"{Path(input).name} ({clip.num_frames} frames): {label}")
-
-        pipeline = Pipeline(resolved, runtime, on_stage=show)
-        return run_clip_to_dir(clip, spec, runtime, Path(out), registry, debug=debug, pipeline=pipeline,
-                               video_fps=fps if is_video else None, input_path=str(input))
+    clip, video_fps, source = to_clip(input, fps=fps)
+    if on_stage is not None:
+        pipe.on_stage = lambda label: on_stage(label, clip.num_frames)
+    result = pipe.run_clip(clip, video_fps=video_fps, input_path=str(input))
+    result.save(Path(out), debug=debug)
+    return json.loads((Path(out) / "run.json").read_text())  # type: ignore[no-any-return]
 
 
 EXTENSION_KINDS = ("preset", "dataset", "metric")

@@ -73,6 +73,7 @@ def _executor_options(executor: str, address: str | None, workers: int | None,
     from avseg.executors import ExecutorOptions
 
     return ExecutorOptions(name=executor, address=address, workers=workers, gpus_per_worker=gpus_per_worker).check()
+NO_REPORT = typer.Option(False, "--no-report", help="Do not write OUT/report.html.")
 
 
 def _pipeline_args(preset: str | None, tagger: str | None, proposer: str | None, embedder: str | None,
@@ -95,11 +96,18 @@ def run(
     cache_dir: Path | None = CACHE_DIR, no_cache: bool = NO_CACHE,
 ) -> None:
     """Segment the sounding objects of one input and write masks, overlays and run.json."""
+    from rich.console import Console
+
     from avseg import api
 
-    meta = api.run(input, out, **_pipeline_args(preset, tagger, proposer, embedder, segmenter, filter, set),
-                   tiny=tiny, device=device, dtype=dtype, fps=fps, debug=debug, cache_dir=cache_dir,
-                   no_cache=no_cache)
+    # Model loads and forwards take minutes at real sizes on a CPU: show which one is running.
+    with Console(stderr=True).status(f"{input}: starting") as status:
+        def show(label: str, n_frames: int) -> None:
+            status.update(f"{input.name} ({n_frames} frames): {label}")
+
+        meta = api.run(input, out, **_pipeline_args(preset, tagger, proposer, embedder, segmenter, filter, set),
+                       tiny=tiny, device=device, dtype=dtype, fps=fps, debug=debug, cache_dir=cache_dir,
+                       no_cache=no_cache, on_stage=show)
     for w in meta.get("warnings", []):
         typer.secho(f"note: {w}", fg="yellow", err=True)
     if tiny:
@@ -184,6 +192,8 @@ def eval_(
     cache_dir: Path | None = CACHE_DIR, no_cache: bool = NO_CACHE,
     executor: str = EXECUTOR, address: str | None = ADDRESS, workers: int | None = WORKERS,
     gpus_per_worker: float | None = GPUS_PER_WORKER,
+    debug: bool = typer.Option(False, "--debug", help="Record each clip's audio tags and proposal scores in OUT/debug/ (shown by the report)."),
+    no_report: bool = NO_REPORT,
 ) -> None:
     """Run a pipeline on an AVSBench split and score it (resumable)."""
     from avseg.eval.runner import run_eval_cli
@@ -194,7 +204,8 @@ def eval_(
                         clips=[c for c in (clips or "").split(",") if c] or None, batch_videos=batch_videos,
                         overwrite=overwrite, cache_dir=cache_dir, no_cache=no_cache, repair=repair,
                         exclude_failed=exclude_failed,
-                        executor=_executor_options(executor, address, workers, gpus_per_worker))
+                        executor=_executor_options(executor, address, workers, gpus_per_worker), debug=debug,
+                        report=not no_report)
     raise typer.Exit(code)
 
 
@@ -222,7 +233,7 @@ def ablate(
     batch_videos: int = typer.Option(4, "--batch-videos", help="Videos per batch of the official F-score."),
     repair: bool = typer.Option(False, "--repair", help="Recompute the clips whose progress files in a cell's "
                                 "folder are unreadable; finished clips are kept."),
-    cache_dir: Path | None = CACHE_DIR, no_cache: bool = NO_CACHE,
+    cache_dir: Path | None = CACHE_DIR, no_cache: bool = NO_CACHE, no_report: bool = NO_REPORT,
     executor: str = EXECUTOR, address: str | None = ADDRESS, workers: int | None = WORKERS,
     gpus_per_worker: float | None = GPUS_PER_WORKER,
 ) -> None:
@@ -232,7 +243,20 @@ def ablate(
     raise typer.Exit(run_ablation_cli(grid=grid, root=root, subset=subset, split=split, out=out, tiny=tiny,
                                       device=device, dtype=dtype, limit=limit, batch_videos=batch_videos,
                                       cache_dir=cache_dir, no_cache=no_cache, repair=repair,
-                                      executor=_executor_options(executor, address, workers, gpus_per_worker)))
+                                      executor=_executor_options(executor, address, workers, gpus_per_worker),
+                                      report=not no_report))
+
+
+@app.command()
+def report(
+    folder: Path = typer.Argument(..., help="An eval or ablate output folder."),
+    root: Path | None = typer.Option(None, "--root", help="The dataset root, when the folder was moved from where eval read it."),
+    max_sheets: int | None = typer.Option(None, "--max-sheets", help="Contact sheets for only the N worst clips."),
+) -> None:
+    """Write FOLDER/report.html: metrics, worst clips first, contact sheets and proposal traces."""
+    from avseg.report import write_report
+
+    typer.echo(f"report: {write_report(folder, root=root, max_sheets=max_sheets)}")
 
 
 # -- weights ---------------------------------------------------------------------------------

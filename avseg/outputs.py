@@ -156,17 +156,90 @@ def overlay(frame: Image, result: FrameResult, alpha: float = 0.5) -> Image:
     return np.asarray(img)
 
 
+#: box colours of kept objects (dropped ones are grey); the legend repeats each colour
+PALETTE = [(0, 220, 0), (255, 200, 0), (0, 200, 255), (255, 90, 200), (255, 140, 0), (170, 120, 255)]
+DROPPED = (160, 160, 160)
+LEGEND_ROWS = 24  # at most this many proposals are drawn and listed; all are in debug/*.json
+
+
+def _font(size: int) -> Any:
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1: one small bitmap font
+        return ImageFont.load_default()
+
+
+def _short(text: str | None, n: int = 14) -> str:
+    text = (text or "").strip()
+    return text if len(text) <= n else text[: n - 1] + "~"
+
+
+def _legend_lines(result: FrameResult, rows: list[dict[str, Any]], colours: dict[int, tuple[int, int, int]],
+                  n_boxes: int) -> list[tuple[str, tuple[int, int, int]]]:
+    lines: list[tuple[str, tuple[int, int, int]]] = []
+    white, soft = (235, 235, 235), (180, 180, 180)
+    if result.tags is not None:
+        top = ", ".join(f"{_short(n, 12)} {p:.2f}" for n, p in list(result.tags.as_dict().items())[:3])
+        lines.append(("audio: " + (top or "(no tag kept)"), white))
+    kept = sum(1 for r in result.trace if "box" in r and r["kept"])
+    lines.append((f"kept {kept} of {n_boxes} proposals", white))
+    for r in rows:
+        label = _short(r.get("label")) or "object"
+        head = f"#{r['id']} {label} {float(r['score']):.2f}"
+        head += "  kept" if r["kept"] else f"  drop:{_short(r.get('dropped_by'), 16)}"
+        colour = colours[r["id"]] if r["kept"] else DROPPED
+        scores = ", ".join(f"{_short(k, 12)} {v:.2f}" for k, v in list(r.get("scores", {}).items())[:3]
+                           if isinstance(v, (int, float)))
+        lines.append((f"{head}  {scores}" if scores else head, colour))  # one line per proposal
+    if n_boxes > len(rows):
+        lines.append((f"+{n_boxes - len(rows)} more in the debug JSON", soft))
+    return lines
+
+
 def debug_view(frame: Image, result: FrameResult) -> Image:
-    """Every proposal drawn: kept ones in green, dropped ones in grey, each with its scores."""
+    """Every proposal numbered on the frame (kept in colour, dropped in grey) and, beside the
+    frame, a legend: the audio tags, and per number its short label, score, fate and filter scores.
+
+    Small frames are enlarged so that numbers stay readable; at most ``LEGEND_ROWS`` proposals (fewer on short frames)
+    (kept first, then the best dropped) are drawn, the rest are in the debug JSON.
+    """
+    h, w = frame.shape[:2]
+    scale = max(1, int(np.ceil(320 / max(1, min(h, w)))))
     img = PILImage.fromarray(frame)
+    if scale > 1:
+        img = img.resize((w * scale, h * scale), PILImage.Resampling.NEAREST)
+    fs = max(13, img.height // 28)
+    font = _font(fs)
+    pad, step = fs // 2, int(fs * 1.35)
+    boxes = [r for r in result.trace if "box" in r]
+    n_rows = min(LEGEND_ROWS, max(8, (img.height - 2 * pad) // step - 3))  # about the frame's height
+    rows = sorted(boxes, key=lambda r: (not r["kept"], -float(r["score"])))[:n_rows]
+    kept_ids = [r["id"] for r in rows if r["kept"]]
+    colours = {i: PALETTE[k % len(PALETTE)] for k, i in enumerate(kept_ids)}
     draw = ImageDraw.Draw(img)
-    for rec in sorted((r for r in result.trace if "box" in r), key=lambda r: r["kept"]):
-        colour = (0, 255, 0) if rec["kept"] else (150, 150, 150)
-        draw.rectangle(rec["box"], outline=colour, width=2 if rec["kept"] else 1)
-        extra = " ".join(f"{k}={v:.2f}" for k, v in rec["scores"].items() if isinstance(v, float))
-        draw.text((rec["box"][0] + 2, rec["box"][1] + 1), f"#{rec['id']} {_label_text(rec['label'], rec['score'])} {extra}",
-                  fill=colour)
-    return np.asarray(img)
+    line = max(2, fs // 6)
+    for r in reversed(rows):  # kept boxes drawn last, on top
+        colour = colours.get(r["id"], DROPPED)
+        x0, y0, x1, y1 = (float(v) * scale for v in r["box"])
+        draw.rectangle([x0, y0, x1, y1], outline=colour, width=line if r["kept"] else 1)
+        tag = str(r["id"])
+        tw, th = draw.textbbox((0, 0), tag, font=font)[2:]
+        tx = min(max(0.0, x0), img.width - tw - 4)
+        ty = min(max(0.0, y0), img.height - th - 4)
+        draw.rectangle([tx, ty, tx + tw + 4, ty + th + 4], fill=colour)
+        draw.text((tx + 2, ty + 1), tag, fill=(0, 0, 0), font=font)
+    lines = _legend_lines(result, rows, colours, len(boxes))
+    measure = ImageDraw.Draw(PILImage.new("RGB", (1, 1)))
+    width = max(16 * fs, *(int(measure.textlength(t, font=font)) for t, _ in lines)) + 2 * pad
+    height = max(img.height, 2 * pad + step * len(lines))
+    canvas = PILImage.new("RGB", (img.width + width, height), (28, 28, 28))
+    canvas.paste(img, (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    for k, (text, colour) in enumerate(lines):
+        draw.text((img.width + pad, pad + k * step), text, fill=colour, font=font)
+    return np.asarray(canvas)
 
 
 def write_frame_outputs(out_dir: Path, stem: str, frame: Image, result: FrameResult, debug: bool = False) -> None:

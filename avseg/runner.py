@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from avseg.pipeline import Pipeline
 from avseg.registry import Registry
 from avseg.runtime import Runtime
 from avseg.spec import ResolvedSpec, resolve
-from avseg.types import Clip
+from avseg.types import Clip, FrameResult
 
 Progress = Callable[[str, int, int], None]
 
@@ -76,8 +76,17 @@ def run_clip_to_dir(
     if pipeline is None:
         pipeline = Pipeline(resolve(spec, registry), runtime)
     result = pipeline.run_clip(clip)
-    stems = [f"{i:05d}" for i in range(clip.num_frames)]
-    for stem, fr in zip(stems, result.frames):
+    meta = run_metadata(pipeline, {"input": input_path, "clip": clip.clip_id})
+    return write_run_dir(out_dir, clip, result.frames, meta, debug=debug, video_fps=video_fps,
+                         wall_time=time.perf_counter() - t0)
+
+
+def write_run_dir(out_dir: Path, clip: Clip, frames: Sequence[FrameResult], meta: dict[str, Any], *,
+                  debug: bool = False, video_fps: float | None = None, wall_time: float = 0.0) -> dict[str, Any]:
+    """What ``avseg run`` and ``Result.save`` write: masks/, overlays/, (debug/), overlay.mp4 for a
+    video, and run.json (``meta`` from :func:`run_metadata` plus per-frame records); returns run.json."""
+    stems = [f"{i:05d}" for i in range(len(frames))]
+    for stem, fr in zip(stems, frames):
         write_frame_outputs(out_dir, stem, clip.frame(fr.index), fr, debug=debug)
     video = None
     if video_fps is not None:
@@ -85,21 +94,16 @@ def run_clip_to_dir(
 
         wave, sr = clip.audio
         video = out_dir / "overlay.mp4"
-        write_overlay_video([overlay(clip.frame(fr.index), fr) for fr in result.frames], video_fps, wave, sr, video)
+        write_overlay_video([overlay(clip.frame(fr.index), fr) for fr in frames], video_fps, wave, sr, video)
     frames_meta = [
         {"frame": fr.index, "time": clip.timestamps[fr.index], "kept": len(fr.kept),
          "labels": fr.labels, "mask_pixels": int(fr.mask.sum()),
          "tags": (dict(list(fr.tags.as_dict().items())[:10]) if fr.tags is not None else None)}
-        for fr in result.frames
+        for fr in frames
     ]
-    meta = run_metadata(pipeline, {
-        "input": input_path,
-        "clip": clip.clip_id,
-        "n_frames": clip.num_frames,
-        "frames": frames_meta,
-        "overlay_video": str(video) if video else None,
-        "wall_time": round(time.perf_counter() - t0, 4),
-    })
-    meta["warnings"] = list(meta.get("warnings", [])) + list(clip.meta.get("warnings", []))
+    meta = {**meta, "n_frames": len(frames), "frames": frames_meta, "overlay_video": str(video) if video else None,
+            "wall_time": round(wall_time, 4)}
+    meta["warnings"] = list(meta.get("warnings", [])) + [w for w in clip.meta.get("warnings", [])
+                                                         if w not in meta.get("warnings", [])]
     atomic_write_json(out_dir / "run.json", meta)
     return meta

@@ -45,7 +45,11 @@ def main() -> int:
             print(f"!!   missing {m}")
         print("!! Get the weights with 'avseg weights fetch owod sam imagebind' on a connected machine.")
         print(bar)
-    meta = api.run(EXAMPLE, OUT, preset=DEFAULT_PRESET, tiny=tiny, no_cache=True, debug=True)
+    from rich.console import Console
+
+    with Console(stderr=True).status("starting") as status:  # model loads take minutes on a CPU
+        meta = api.run(EXAMPLE, OUT, preset=DEFAULT_PRESET, tiny=tiny, no_cache=True, debug=True,
+                       on_stage=lambda label, n: status.update(f"{EXAMPLE.name} ({n} frames): {label}"))
     print(f"preset {DEFAULT_PRESET} on {EXAMPLE.relative_to(ROOT)}: {meta['n_frames']} frames")
     print(f"  masks     {OUT / 'masks'}")
     print(f"  overlays  {OUT / 'overlays'}")

@@ -17,4 +17,4 @@ pip_install -e ".[dev]" -e examples/avseg-example-plugin
 # gdino extra, so install the package itself (and supervision, used by its parity test) bare.
 pip_install --no-deps groundingdino-py==0.4.0 supervision==0.6.0
 # MMDetection (the mmdet plugin) is installed separately by scripts/install_mmdet.sh: it builds
-# mmcv once per machine (14-35 min on 2 cores). `make test` runs it; `make demo` does not need it.
+# mmcv once per machine (14-35 min on 2 cores). `make test-all` runs it; `make test` and `make demo` do not.

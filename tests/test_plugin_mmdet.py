@@ -102,6 +102,7 @@ def _median_score(prop, frames):
     return float(np.median(scores))
 
 
+@pytest.mark.mmdet
 def test_tiny_outputs(runtime):
     frames = _frames(2, 64, 80)
     prop = make(runtime, score_threshold=0.0)
@@ -120,6 +121,7 @@ def test_tiny_outputs(runtime):
     assert len(make(runtime, score_threshold=0.0, top_k=3).propose(frames)[0]) == 3
 
 
+@pytest.mark.mmdet
 def test_parity_with_detinferencer(runtime, mm):
     from mmdet.apis import DetInferencer
 
@@ -146,6 +148,7 @@ def test_parity_with_detinferencer(runtime, mm):
     assert 0 < kept < total
 
 
+@pytest.mark.mmdet
 def test_parity_with_inference_detector(runtime, mm):
     from mmdet.apis import inference_detector
 
@@ -161,6 +164,7 @@ def test_parity_with_inference_detector(runtime, mm):
         np.testing.assert_array_equal(g.masks, masks)
 
 
+@pytest.mark.mmdet
 def test_checkpoint_roundtrip(runtime, mm, tmp_path):
     """A config file + checkpoint with meta (class names) loads into the same outputs as the tiny model."""
     import torch
@@ -184,6 +188,7 @@ def test_checkpoint_roundtrip(runtime, mm, tmp_path):
     assert b.labels == [classes[tiny.classes.index(n)] for n in a.labels]
 
 
+@pytest.mark.mmdet
 def test_pickled_checkpoint_refused(mm, tmp_path):
     import torch
     from avseg_mmdet.tiny import tiny_config
@@ -197,6 +202,7 @@ def test_pickled_checkpoint_refused(mm, tmp_path):
     assert "\n" not in str(exc.value)
 
 
+@pytest.mark.mmdet
 def test_missing_weights(mm, tmp_path, monkeypatch):
     monkeypatch.setenv("AVSEG_WEIGHTS_DIR", str(tmp_path / "w"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "t"))
@@ -209,12 +215,14 @@ def test_missing_weights(mm, tmp_path, monkeypatch):
         make(Runtime(device="cpu"), config="faster-rcnn_r50_fpn_1x_coco")
 
 
+@pytest.mark.mmdet
 def test_bundled_config_names(mm):
     with pytest.raises(ValueError, match="did you mean"):
         MmdetConfig(config="mask-rcnn_r50_fpn_1x_cocoo")
     MmdetConfig(config="rtmdet-ins_tiny_8xb32-300e_coco")
 
 
+@pytest.mark.mmdet
 def test_tiny_speed(runtime):
     prop = make(runtime)
     frames = _frames(4)

@@ -100,10 +100,11 @@ def test_alternative_components(capsys: pytest.CaptureFixture[str], inputs: dict
     assert len(list((tmp_path / "masks").glob("*.png"))) == 2
 
 
+@pytest.mark.mmdet
 @pytest.mark.parametrize("segmenter", ["none", "sam"])
 def test_mmdet_with_and_without_a_segmenter(capsys: pytest.CaptureFixture[str], inputs: dict[str, Path],
                                             tmp_path: Path, segmenter: str) -> None:
-    pytest.importorskip("mmdet")  # installed by scripts/install_mmdet.sh (make test runs it)
+    pytest.importorskip("mmdet")  # installed by scripts/install_mmdet.sh (make test-all runs it)
     meta = run(capsys, tmp_path, inputs["folder"], "--proposer", "mmdet", "--embedder", "none", "--segmenter",
                segmenter, "--filter", "score-threshold", "--set", "proposer.score_threshold=0.0",
                "--set", "filter.score-threshold.threshold=0.0")

@@ -89,7 +89,8 @@ def _label_map_to_classes(result_labels: list[str], label_map: np.ndarray | None
 
 
 def evaluate_clip(dataset: Dataset, pipeline: Pipeline, clip_id: str, out: Path, semantic: bool,
-                  indexer: LabelIndexer, plugin_metrics: Mapping[str, Metric] | None = None) -> dict[str, Any]:
+                  indexer: LabelIndexer, plugin_metrics: Mapping[str, Metric] | None = None,
+                  debug: bool = False) -> dict[str, Any]:
     """Run one clip, write its masks, score its annotated frames; returns its state (not yet saved)."""
     clip = dataset.clip(clip_id)
     t0 = time.perf_counter()
@@ -119,6 +120,10 @@ def evaluate_clip(dataset: Dataset, pipeline: Pipeline, clip_id: str, out: Path,
                 lm = dataset.gt_label_map(clip, fr.index)  # type: ignore[attr-defined]
                 sem_preds.append(cls_map)
                 sem_gts.append(lm)
+    if debug:  # tags and every proposal's scores and drop reason, for `avseg report`
+        from avseg.report import save_clip_trace
+
+        save_clip_trace(out, clip_id, res.frames)
     frames = [i for i in annotated]
     state: dict[str, Any] = {
         "clip_id": clip_id,
@@ -157,7 +162,7 @@ def failed_clip_state(dataset: Dataset, clip_id: str, semantic: bool) -> dict[st
 
 def process_clip(dataset: Dataset, pipeline: Pipeline, clip_id: str, out: Path | str, semantic: bool,
                  indexer: LabelIndexer, plugin_metrics: Mapping[str, Metric] | None = None,
-                 config_id: str | None = None) -> dict[str, Any]:
+                 config_id: str | None = None, debug: bool = False) -> dict[str, Any]:
     """The unit of work of every executor: evaluate one clip, then save its state file atomically.
 
     Returns ``{"clip": id}`` when the clip is finished, ``{"clip": id, "error": reason}`` when it failed
@@ -165,7 +170,7 @@ def process_clip(dataset: Dataset, pipeline: Pipeline, clip_id: str, out: Path |
     clip's failure: :class:`OutputError` propagates, as every further clip would fail the same way.
     """
     try:
-        state = evaluate_clip(dataset, pipeline, clip_id, Path(out), semantic, indexer, plugin_metrics)
+        state = evaluate_clip(dataset, pipeline, clip_id, Path(out), semantic, indexer, plugin_metrics, debug)
     except OutputError:
         raise
     except AvsegError as exc:
@@ -181,11 +186,11 @@ def process_clip(dataset: Dataset, pipeline: Pipeline, clip_id: str, out: Path |
 
 
 def eval_job(root: Path, subset: str, split: str, out: Path, spec: dict[str, Any], resolved: ResolvedSpec,
-             runtime: Runtime, semantic: bool, config_id: str | None = None) -> EvalJob:
+             runtime: Runtime, semantic: bool, config_id: str | None = None, debug: bool = False) -> EvalJob:
     """What a worker needs to run this evaluation's clips."""
     return EvalJob(root=absolute(root), subset=subset, split=split, out=absolute(out), spec=spec,
                    config=resolved.as_dict(), runtime=runtime_settings(runtime), semantic=semantic,
-                   config_id=config_id)
+                   config_id=config_id, debug=debug)
 
 
 def summarise(dataset: Dataset, states: dict[str, dict[str, Any]], batch_videos: int, semantic: bool) -> dict[str, Any]:
@@ -225,7 +230,7 @@ def run_eval(
     limit: int | None = None, clips: Sequence[str] | None = None, batch_videos: int = 4,
     overwrite: bool = False, registry: Registry | None = None, progress: bool = True,
     built: Pipeline | None = None, repair: bool = False, exclude_failed: bool = False,
-    executor: Executor | None = None,
+    executor: Executor | None = None, debug: bool = False,
 ) -> dict[str, Any]:
     """Evaluate; returns the metrics dict also written to ``out/metrics.json``.
 
@@ -246,7 +251,7 @@ def run_eval(
     out.mkdir(parents=True, exist_ok=True)
     with folder.FolderLock(out):
         return _run_eval_locked(dataset, out, spec, resolved, runtime, subset, split, semantic, batch_videos,
-                                overwrite, repair, progress, built, registry, exclude_failed, executor, root)
+                                overwrite, repair, progress, built, registry, exclude_failed, executor, root, debug)
 
 
 def require_clips(dataset: Dataset) -> None:
@@ -259,7 +264,7 @@ def require_clips(dataset: Dataset) -> None:
 def _run_eval_locked(dataset: Dataset, out: Path, spec: dict[str, Any], resolved: ResolvedSpec, runtime: Runtime,
                      subset: str, split: str, semantic: bool, batch_videos: int, overwrite: bool, repair: bool,
                      progress: bool, built: Pipeline | None, registry: Registry, exclude_failed: bool,
-                     executor: Executor | None, root: Path) -> dict[str, Any]:
+                     executor: Executor | None, root: Path, debug: bool) -> dict[str, Any]:
     from avseg.runner import component_versions
 
     ident = config_identity(resolved.as_dict(), subset, split, runtime.tiny, component_versions(resolved))
@@ -277,7 +282,7 @@ def _run_eval_locked(dataset: Dataset, out: Path, spec: dict[str, Any], resolved
     timings_before = dict(runtime.timings)
     done: ExecResult | None = None
     if todo:
-        job = eval_job(root, subset, split, out, spec, resolved, runtime, semantic, folder.config_id(ident))
+        job = eval_job(root, subset, split, out, spec, resolved, runtime, semantic, folder.config_id(ident), debug)
         ctx = LocalContext(dataset, resolved, runtime, indexer, built, registry.metric_table())
         done = (executor or LocalExecutor()).run(job, todo, ctx, progress)
         failed = [dict(f) for f in done.failed]
@@ -298,6 +303,7 @@ def _run_eval_locked(dataset: Dataset, out: Path, spec: dict[str, Any], resolved
     metrics.update({
         "subset": subset,
         "split": split,
+        "root": str(Path(root).resolve()),
         "failed": failed,
         "exclude_failed": exclude_failed,
         "failed_scoring": "excluded from the metrics" if exclude_failed else "scored as all-background predictions",
@@ -355,7 +361,8 @@ def print_summary(metrics: dict[str, Any]) -> None:
 def run_eval_cli(*, root: Path, subset: str, split: str, out: Path, pipeline: dict[str, Any], tiny: bool,
                  device: str, dtype: str, limit: int | None, clips: list[str] | None, batch_videos: int,
                  overwrite: bool, cache_dir: Path | None, no_cache: bool, repair: bool = False,
-                 exclude_failed: bool = False, executor: ExecutorOptions | None = None) -> int:
+                 exclude_failed: bool = False, executor: ExecutorOptions | None = None, debug: bool = False,
+                 report: bool = True) -> int:
     from avseg.api import make_runtime
     from avseg.executors import make_executor
 
@@ -364,8 +371,12 @@ def run_eval_cli(*, root: Path, subset: str, split: str, out: Path, pipeline: di
     try:
         metrics = run_eval(root=root, subset=subset, split=split, out=out, pipeline=pipeline, runtime=runtime,
                            limit=limit, clips=clips, batch_videos=batch_videos, overwrite=overwrite, repair=repair,
-                           exclude_failed=exclude_failed, executor=clip_runner)
+                           exclude_failed=exclude_failed, executor=clip_runner, debug=debug)
     finally:
         clip_runner.close()
     print_summary(metrics)
+    if report:
+        from avseg.report import write_report
+
+        print(f"report: {write_report(out, root=root)}")
     return 1 if metrics["failed"] else 0

@@ -56,6 +56,7 @@ class EvalJob:
     runtime: dict[str, Any]
     semantic: bool
     config_id: str | None = None  # written into each clip's state file (see avseg.eval.folder)
+    debug: bool = False  # also save each clip's trace (for avseg report)
 
     @property
     def key(self) -> str:

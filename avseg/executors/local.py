@@ -29,7 +29,7 @@ class LocalExecutor:
             for n, cid in enumerate(todo):
                 bar.update(n, len(failed), 1)
                 outcome = process_clip(ctx.dataset, built, cid, job.out, job.semantic, ctx.indexer,
-                                       ctx.plugin_metrics, job.config_id)
+                                       ctx.plugin_metrics, job.config_id, job.debug)
                 if "error" in outcome:
                     failed.append({"clip": cid, "reason": outcome["error"]})
             bar.update(len(todo), len(failed), 0)

@@ -80,7 +80,7 @@ class EvalWorker:
         indexer = LabelIndexer()
         try:
             outcome = process_clip(dataset, pipeline, clip_id, job.out, job.semantic, indexer, metrics,
-                                   job.config_id)
+                                   job.config_id, job.debug)
         except Exception as exc:  # a bug fails this clip, not the run: the other workers go on
             outcome = {"clip": clip_id, "error": one_line(exc)}
         delta = Counter(self.runtime.counters)

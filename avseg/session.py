@@ -1,0 +1,284 @@
+"""``avseg.load``: a pipeline built once and called on inputs from Python, e.g. in a notebook.
+
+    pipe = avseg.load("owod-bind", tiny=True)
+    result = pipe("clip.mp4")          # or a frames folder, or (frames, (waveform, sample_rate))
+    result.masks                       # (T, H, W) bool
+
+The loaded pipeline wraps :func:`avseg.spec.compose`/:func:`~avseg.spec.resolve` and the executor
+(:class:`avseg.pipeline.Pipeline`); it prints nothing unless ``progress=True``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from avseg.errors import InputError, UsageError, did_you_mean
+from avseg.types import Clip
+
+if TYPE_CHECKING:
+    from avseg.pipeline import Pipeline
+    from avseg.registry import Registry
+    from avseg.result import Result
+    from avseg.runtime import Runtime
+    from avseg.spec import ResolvedSpec
+
+#: keyword overrides of :func:`load`, named like the CLI options
+OVERRIDES = ("tagger", "proposer", "embedder", "segmenter", "filters", "set")
+
+StageListener = Callable[[str], None]
+
+
+def set_assignments(value: Mapping[str, Any] | Sequence[str] | str | None) -> list[str]:
+    """``set={"filter.bind.threshold": 0.6}`` (or the CLI's ``["filter.bind.threshold=0.6"]``) as --set strings."""
+    import yaml
+
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        out = []
+        for k, v in value.items():
+            text = yaml.safe_dump(v, default_flow_style=True).strip().removesuffix("...").strip()
+            out.append(f"{k}={text}")
+        return out
+    return [str(s) for s in value]
+
+
+def compose_args(preset: str | Path | None, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The :func:`avseg.spec.compose` arguments for ``load(preset, **overrides)``."""
+    unknown = [k for k in overrides if k not in OVERRIDES]
+    if unknown:
+        raise UsageError(f"avseg.load: unknown option {unknown[0]!r}{did_you_mean(unknown[0], OVERRIDES)}")
+    filters = overrides.get("filters")
+    if isinstance(filters, str):
+        filters = [filters]
+    return {
+        "preset": str(preset) if preset is not None else None,
+        "tagger": overrides.get("tagger"), "proposer": overrides.get("proposer"),
+        "embedder": overrides.get("embedder"), "segmenter": overrides.get("segmenter"),
+        "filters": list(filters) if filters is not None else None,
+        "sets": set_assignments(overrides.get("set")),
+    }
+
+
+class LoadedPipeline:
+    """A composed, validated pipeline whose models are built once and reused on every call.
+
+    Call it on an input to get a :class:`avseg.result.Result`; :meth:`evaluate` scores it on an
+    AVSBench split. Made by :func:`avseg.load`.
+    """
+
+    def __init__(self, args: dict[str, Any], resolved: ResolvedSpec, runtime: Runtime, registry: Registry,
+                 *, progress: bool = False) -> None:
+        self.args = args
+        self.resolved = resolved
+        self.runtime = runtime
+        self.registry = registry
+        self.progress = progress
+        #: called with a stage label before each model load and model stage (the CLI's status line)
+        self.on_stage: StageListener | None = None
+        self._executor: Pipeline | None = None
+        # counters/timings already reported: each Result gets what its call added (the first also the loads)
+        self._mark_counters: dict[str, int] = {}
+        self._mark_timings: dict[str, float] = {}
+
+    # -- what it is ----------------------------------------------------------------------
+    @property
+    def config(self) -> dict[str, Any]:
+        """The resolved chain, every parameter included (what run.json records as ``config``)."""
+        return self.resolved.as_dict()
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.resolved.warnings)
+
+    def __repr__(self) -> str:
+        c = self.config
+        chain = [f"{k}={c[k]['type']}" for k in ("tagger", "proposer", "embedder", "segmenter") if c.get(k)]
+        chain.append("filters=[" + ", ".join(f["type"] for f in c["filters"]) + "]")
+        state = "built" if self._executor is not None else "not built"
+        return (f"<avseg pipeline {self.args.get('preset') or 'default'}: {' '.join(chain)}; "
+                f"tiny={self.runtime.tiny} device={self.runtime.device} ({state})>")
+
+    # -- building ------------------------------------------------------------------------
+    def _stage(self, label: str) -> None:
+        if self.on_stage is not None:
+            self.on_stage(label)
+
+    def build(self) -> Pipeline:
+        """Build every component (load the models) once; later calls reuse them."""
+        if self._executor is None:
+            from avseg.pipeline import Pipeline
+
+            with self._status("loading models"):
+                self._executor = Pipeline(self.resolved, self.runtime, on_stage=self._stage)
+        return self._executor
+
+    @contextmanager
+    def _status(self, what: str) -> Iterator[None]:
+        """With progress=True, a status line on stderr naming the running stage; silent otherwise."""
+        if not self.progress or self.on_stage is not None:
+            yield
+            return
+        from rich.console import Console
+
+        with Console(stderr=True).status(what) as status:
+            self.on_stage = lambda label: status.update(f"{what}: {label}")
+            try:
+                yield
+            finally:
+                self.on_stage = None
+
+    # -- running -------------------------------------------------------------------------
+    def __call__(self, input: Any, *, fps: float = 1.0, timestamps: Sequence[float] | None = None,
+                 clip_id: str | None = None) -> Result:
+        """Segment one input: an mp4 (or other video) path, a frames folder with its audio file, or
+        ``(frames, (waveform, sample_rate))`` arrays; ``fps`` is the sampling rate for videos."""
+        clip, video_fps, source = to_clip(input, fps=fps, timestamps=timestamps, clip_id=clip_id)
+        return self.run_clip(clip, video_fps=video_fps, input_path=source)
+
+    def run_clip(self, clip: Clip, *, video_fps: float | None = None, input_path: str | None = None) -> Result:
+        """Run an already-opened :class:`~avseg.types.Clip`."""
+        from avseg.result import Result
+        from avseg.runner import run_metadata
+
+        executor = self.build()
+        t0 = time.perf_counter()
+        with self._status(f"{clip.clip_id} ({clip.num_frames} frames)"):
+            out = executor.run_clip(clip)
+        wall = time.perf_counter() - t0
+        counters, timings = self._since_mark()
+        meta = run_metadata(executor, {"input": input_path, "clip": clip.clip_id})
+        meta["timings"] = {k: round(v, 4) for k, v in sorted(timings.items())}
+        meta["counters"] = dict(sorted(counters.items()))
+        return Result(clip, out.frames, meta, video_fps=video_fps, wall_time=wall)
+
+    def _since_mark(self) -> tuple[dict[str, int], dict[str, float]]:
+        rt = self.runtime
+        counters = {k: v - self._mark_counters.get(k, 0) for k, v in rt.counters.items()
+                    if v - self._mark_counters.get(k, 0)}
+        timings = {k: v - self._mark_timings.get(k, 0.0) for k, v in rt.timings.items()
+                   if v - self._mark_timings.get(k, 0.0) > 0}
+        self._mark_counters, self._mark_timings = dict(rt.counters), dict(rt.timings)
+        return counters, timings
+
+    def evaluate(self, root: str | Path, subset: str, split: str = "test", out: str | Path | None = None, *,
+                 limit: int | None = None, clips: Sequence[str] | None = None, batch_videos: int = 4,
+                 overwrite: bool = False, debug: bool = False) -> dict[str, Any]:
+        """Run and score an AVSBench split (like ``avseg eval``); returns the metrics dict.
+
+        ``out`` (default: a new temporary folder) receives masks/, per_clip.csv and metrics.json
+        (and debug/ traces with ``debug``, for :func:`avseg.report.write_report`); the returned
+        dict names it under ``"out"``.
+        """
+        from avseg.eval.runner import run_eval
+
+        folder = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="avseg-eval-"))
+        executor = self.build()
+        metrics = run_eval(root=Path(root), subset=subset, split=split, out=folder, pipeline=self.args,
+                           runtime=self.runtime, limit=limit, clips=clips, batch_videos=batch_videos,
+                           overwrite=overwrite, registry=self.registry, progress=self.progress, built=executor,
+                           debug=debug)
+        self._since_mark()  # the eval's work is in its metrics, not in the next Result
+        return {**metrics, "out": str(folder)}
+
+
+def _frames_array(frames: Any) -> list[np.ndarray]:
+    items = list(frames) if not isinstance(frames, np.ndarray) or frames.ndim == 4 else None
+    if not items:
+        raise InputError("input frames: expected a non-empty list of (H, W, 3) uint8 arrays or a (T, H, W, 3) array")
+    out = []
+    for i, f in enumerate(items):
+        a = np.asarray(f)
+        if a.ndim == 2:
+            a = np.repeat(a[:, :, None], 3, axis=2)
+        if a.ndim != 3 or a.shape[2] not in (3, 4) or a.shape[0] < 1 or a.shape[1] < 1:
+            raise InputError(f"input frame {i}: expected an (H, W, 3) RGB array, got shape {a.shape}")
+        if a.dtype != np.uint8:
+            raise InputError(f"input frame {i}: expected uint8 RGB values 0-255, got dtype {a.dtype}")
+        out.append(np.ascontiguousarray(a[:, :, :3]))
+    return out
+
+
+def _waveform(wave: Any, sr: Any) -> tuple[np.ndarray, int]:
+    a = np.asarray(wave)
+    if not np.issubdtype(a.dtype, np.number) or a.ndim not in (1, 2) or a.size == 0:
+        raise InputError(f"input waveform: expected a non-empty 1-D (or channels x samples) array, got {a.shape}")
+    if np.issubdtype(a.dtype, np.integer):  # PCM as read by e.g. scipy.io.wavfile
+        a = a.astype(np.float32) / float(np.iinfo(a.dtype).max)
+    if a.ndim == 2:  # stereo: channels are the short axis; averaged to mono like audio files are
+        a = a.mean(axis=int(np.argmin(a.shape)))
+    if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or int(sr) <= 0:
+        raise InputError(f"input sample rate: expected a positive integer (Hz), got {sr!r}")
+    return np.ascontiguousarray(a, dtype=np.float32), int(sr)
+
+
+def to_clip(input: Any, *, fps: float = 1.0, timestamps: Sequence[float] | None = None,
+            clip_id: str | None = None) -> tuple[Clip, float | None, str | None]:
+    """``(clip, video fps or None, source path or None)`` for any input :class:`LoadedPipeline` accepts.
+
+    Arrays follow the frames-folder convention (1 fps, frame ``i`` hears second ``i``) unless
+    ``timestamps`` (seconds) are given.
+    """
+    from avseg.checks import check_fps
+    from avseg.data import VIDEO_EXTS, open_input
+    from avseg.data.base import FRAME_OFFSET
+
+    check_fps(fps)
+    if isinstance(input, (str, Path)):
+        p = Path(input)
+        clip = open_input(p, fps=fps)
+        if clip_id:
+            clip.clip_id = clip_id
+        is_video = p.is_file() and p.suffix.lower() in VIDEO_EXTS
+        return clip, (fps if is_video else None), str(input)
+    if isinstance(input, tuple) and len(input) == 2 and isinstance(input[1], tuple) and len(input[1]) == 2:
+        frames = _frames_array(input[0])
+        wave, sr = _waveform(*input[1])
+        ts = list(timestamps) if timestamps is not None else [i + FRAME_OFFSET for i in range(len(frames))]
+        if len(ts) != len(frames):
+            raise InputError(f"input: {len(frames)} frames but {len(ts)} timestamps")
+        return Clip.from_arrays(clip_id or "arrays", frames, wave, sr, timestamps=ts), None, None
+    raise InputError(f"input: expected a video path, a frames folder or (frames, (waveform, sample_rate)); "
+                     f"got {type(input).__name__}")
+
+
+def open_pipeline(preset: str | Path | None = None, *, tiny: bool = False, device: str = "auto",
+                  dtype: str = "float32", cache: bool | str | Path = True, progress: bool = False,
+                  registry: Registry | None = None, **overrides: Any) -> LoadedPipeline:
+    """Compose and validate a pipeline without building its models (see :func:`load`)."""
+    from avseg.api import make_runtime
+    from avseg.registry import load_registry
+    from avseg.spec import compose, resolve
+
+    registry = registry or load_registry()
+    args = compose_args(preset, overrides)
+    resolved = resolve(compose(registry=registry, **args), registry)
+    cache_dir = Path(cache) if isinstance(cache, (str, Path)) else None
+    runtime = make_runtime(tiny=tiny, device=device, dtype=dtype, cache_dir=cache_dir, no_cache=cache is False)
+    return LoadedPipeline(args, resolved, runtime, registry, progress=progress)
+
+
+def load(preset: str | Path | None = None, *, tiny: bool = False, device: str = "auto", dtype: str = "float32",
+         cache: bool | str | Path = True, progress: bool = False, registry: Registry | None = None,
+         **overrides: Any) -> LoadedPipeline:
+    """Build a pipeline once, to call on inputs: ``avseg.load("owod-bind")("clip.mp4").masks``.
+
+    ``preset`` is a preset name or a pipeline YAML (default ``owod-bind``); ``overrides`` take the
+    CLI's names: ``tagger=``, ``proposer=``, ``embedder=``, ``segmenter=`` (a name, or ``"none"``),
+    ``filters=[...]`` and ``set={"filter.bind.threshold": 0.6}``. ``tiny=True`` builds every model's
+    tiny variant (random seeded weights). ``cache`` is True (the user cache dir), False, or a folder
+    for the stage cache. Nothing is printed unless ``progress=True``.
+    """
+    pipe = open_pipeline(preset, tiny=tiny, device=device, dtype=dtype, cache=cache, progress=progress,
+                         registry=registry, **overrides)
+    pipe.build()
+    return pipe
