@@ -77,7 +77,7 @@ TINY_PRESENCE_BIAS = 2.0
 def _tiny_parts(edgetam: bool) -> dict[str, Any]:
     s, h = TINY_SIZE, TINY_HIDDEN
     if edgetam:
-        backbone: dict[str, Any] = {}  # EdgeTAM's RepViT (timm) at its own widths
+        backbone: Any = edgetam_backbone()  # RepViT-M1 (timm) at its own widths
         channels = [384, 192, 96, 48]
     else:
         backbone = dict(
@@ -99,8 +99,9 @@ def _tiny_parts(edgetam: bool) -> dict[str, Any]:
         backbone_feature_sizes=[[s // 4, s // 4], [s // 8, s // 8], [s // 16, s // 16]],
         fpn_hidden_size=h,
     )
-    if backbone:
-        vision["backbone_config"] = backbone
+    vision["backbone_config"] = backbone
+    if edgetam:  # EdgeTamVideoConfig would otherwise read the dict as a SAM 2 (Hiera) vision config
+        vision["model_type"] = "edgetam_vision_model"
     return dict(
         vision_config=vision,
         prompt_encoder_config=dict(hidden_size=h, image_size=s, patch_size=16),
@@ -129,9 +130,23 @@ def _tiny_video_extra(edgetam: bool) -> dict[str, Any]:
     return extra
 
 
+#: EdgeTAM's image encoder: timm's RepViT-M1, its four stages out (spelt out: the config class's
+#: own default misspells the architecture key and falls back to another network)
+EDGETAM_BACKBONE: dict[str, Any] = dict(
+    architecture="repvit_m1",
+    model_args={"in_chans": 3, "features_only": True, "out_indices": [0, 1, 2, 3]},
+)
+
+
+def edgetam_backbone() -> Any:
+    from transformers import TimmWrapperConfig
+
+    return TimmWrapperConfig(**EDGETAM_BACKBONE)
+
+
 def _real_parts(variant: str) -> dict[str, Any]:
-    if variant == "edgetam":
-        return {}  # the EdgeTAM configs' defaults are the checkpoint's sizes
+    if variant == "edgetam":  # otherwise the EdgeTAM configs' defaults are the checkpoint's sizes
+        return dict(vision_config=dict(model_type="edgetam_vision_model", backbone_config=edgetam_backbone()))
     h = HIERA[variant]
     dims = h.get("embed_dim_per_stage", [96, 192, 384, 768])
     return dict(
