@@ -26,6 +26,7 @@ from avseg.runtime import Runtime
 from avseg.types import Image, Proposals
 from avseg.vocab import COCO_CLASSES
 from avseg.weights import WeightFile, require
+from avseg_gdino.mm import MM_WEIGHTS, is_mm
 
 # --------------------------------------------------------------------------- vocabularies
 
@@ -121,8 +122,8 @@ class GdinoConfig(ComponentConfig):
         description="transformers' GroundingDinoForObjectDetection, or IDEA-Research's own code "
         "(PyPI groundingdino-py, see official.py)",
     )
-    variant: Literal["tiny", "base"] = Field(
-        "tiny", description="grounding-dino-tiny (Swin-T) or -base (Swin-B)"
+    variant: Literal["tiny", "base", "mm-tiny", "mm-base", "mm-large"] = Field(
+        "tiny", description="grounding-dino-tiny (Swin-T) or -base (Swin-B); mm-*: MM-GroundingDINO (Swin-T/B/L)"
     )
     checkpoint: str | None = Field(
         None,
@@ -225,6 +226,8 @@ class GroundingDinoProposer(Proposer):
     # backend=official: the official checkpoints plus bert-base-uncased (its text encoder)
     weights["official-tiny"] = [OFFICIAL_SWINT, BERT_BASE_UNCASED]
     weights["official-base"] = [OFFICIAL_SWINB, BERT_BASE_UNCASED]
+    # variant mm-*: MM-GroundingDINO (transformers' MMGroundingDinoForObjectDetection, see mm.py)
+    weights.update(MM_WEIGHTS)
     default_variant: ClassVar[str | None] = "tiny"
 
     config: GdinoConfig
@@ -252,6 +255,8 @@ class GroundingDinoProposer(Proposer):
         # tiny: small sizes; random_init: the real sizes; both with seeded random weights
         self._mode = "tiny" if runtime.tiny else "random" if runtime.random_init else "pretrained"
         if self.config.backend == "official":
+            if is_mm(self.config.variant):
+                raise ConfigError(f"proposer 'gdino': variant {self.config.variant} needs backend=transformers")
             self._init_official()
             return
         if self._mode == "pretrained":
@@ -269,6 +274,8 @@ class GroundingDinoProposer(Proposer):
         self.model, self.processor = runtime.share(key, self._load)
 
     def _load(self) -> tuple[Any, Any]:
+        if is_mm(self.config.variant):
+            return self._load_mm()
         if self.runtime.tiny:
             from avseg_gdino.tiny import build_tiny
 
@@ -293,6 +300,21 @@ class GroundingDinoProposer(Proposer):
                 raise AvsegError(f"proposer 'gdino': cannot load {self._path}: {msg}") from None
         model = model.to(device=self.device, dtype=self.dtype).eval()
         return model, processor
+
+    def _load_mm(self) -> tuple[Any, Any]:
+        from avseg_gdino import mm
+
+        if self._mode != "pretrained":
+            model, processor = mm.build_random(self.config.variant, self.runtime.tiny, self.runtime.seed)
+        else:
+            try:
+                model, processor = mm.load_pretrained(self._path)
+            except (OSError, ValueError) as exc:
+                from avseg.errors import AvsegError
+
+                msg = " ".join(str(exc).split())[:200]
+                raise AvsegError(f"proposer 'gdino': cannot load {self._path}: {msg}") from None
+        return model.to(device=self.device, dtype=self.dtype).eval(), processor
 
     # ------------------------------------------------------------------ backend=official
 
