@@ -70,7 +70,11 @@ def real_config(variant: str) -> Any:
 def build_random(variant: str, tiny: bool, seed: int) -> tuple[Any, Any]:
     """(model, processor) with seeded random weights: the tiny sizes, or the checkpoint's (``random_init``)."""
     import torch
-    from transformers import GroundingDinoImageProcessor, GroundingDinoProcessor, MMGroundingDinoForObjectDetection
+    from transformers import (
+        GroundingDinoImageProcessor,
+        GroundingDinoProcessor,
+        MMGroundingDinoForObjectDetection,
+    )
 
     from avseg_gdino.tiny import TINY_LONGEST_EDGE, TINY_SHORTEST_EDGE, build_tiny_tokenizer
 
