@@ -251,3 +251,13 @@ def test_propagating_presets_count_propagation(
     meta = json.loads((tmp_path / "run.json").read_text())
     assert meta["config"]["segmenter"]["propagate"] is True
     assert any("propagat" in k and v > 0 for k, v in meta["counters"].items()), meta["counters"]
+
+
+def test_importing_the_video_plugins_loads_no_model_code() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, avseg_sam2.segmenter, avseg_sam3.proposer, avseg_gdino.mm; "
+            "print('torch' in sys.modules or 'transformers' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "False"
