@@ -53,6 +53,10 @@ class Sam2Config(ComponentConfig):
     )
 
 
+#: frames whose image features a propagation session keeps (~16 MB each at 1024 px)
+VISION_CACHE_FRAMES = 16
+
+
 def _path_tag(path: Path) -> str:
     return hashlib.blake2b(str(path.resolve()).encode(), digest_size=4).hexdigest()
 
@@ -203,7 +207,12 @@ class Sam2Segmenter(Segmenter):
         loaded = self.video_model()
         model, proc = loaded.model, loaded.processor
         p0 = next(model.parameters())
-        session = proc.init_video_session(video=np.stack(list(frames)), inference_device=p0.device, dtype=p0.dtype)
+        # keep every frame's image features (up to VISION_CACHE_FRAMES): prompting runs the model on
+        # the prompted frames and propagation visits them again, which would encode them twice
+        session = proc.init_video_session(
+            video=np.stack(list(frames)), inference_device=p0.device, dtype=p0.dtype,
+            max_vision_features_cache_size=min(len(frames), VISION_CACHE_FRAMES),
+        )
 
         def record(out: Any, only_before: int | None = None) -> None:
             f = int(out.frame_idx)
