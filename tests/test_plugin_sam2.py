@@ -261,3 +261,20 @@ def test_importing_the_video_plugins_loads_no_model_code() -> None:
             "print('torch' in sys.modules or 'transformers' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("preset", "proposer", "segmenter"),
+    [("owod-bind-sam2", "owod", "sam2"), ("at-gdino-sam2", "gdino", "sam2"), ("at-sam3", "sam3", None)],
+)
+def test_video_presets_resolve(preset: str, proposer: str, segmenter: str | None) -> None:
+    from avseg.registry import load_registry
+    from avseg.spec import compose, resolve
+
+    registry = load_registry()
+    rs = resolve(compose(preset, registry=registry), registry)
+    assert rs.proposer.name == proposer
+    if segmenter is None:
+        assert rs.segmenter is None and rs.proposer.caps.gives_masks
+    else:
+        assert rs.segmenter is not None and rs.segmenter.name == segmenter and rs.segmenter.config.propagate
