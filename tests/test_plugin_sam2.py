@@ -49,11 +49,15 @@ def only_on(frame: int, n: int, boxes: list[list[float]], labels: list[str] | No
 # -- image mode ---------------------------------------------------------------------------------------
 
 
-def test_image_masks_match_sam2model_with_its_processor(runtime: Runtime, frames: list[np.ndarray]) -> None:
-    seg = make(runtime)
+@pytest.mark.parametrize("variant", ["tiny", "edgetam"])
+def test_image_masks_match_sam2model_with_its_processor(
+    runtime: Runtime, frames: list[np.ndarray], variant: str
+) -> None:
+    seg = Sam2Segmenter(Sam2Segmenter.Config(variant=variant), runtime)
     boxes = np.asarray([BOX, [30.0, 5.0, 60.0, 40.0]], np.float32)
     outs = seg.segment(frames[:2], [boxes, boxes[:1]])
-    model, processor = build_random("tiny", video=False, tiny=True, seed=0)  # equal weights, built apart
+    model, processor = build_random(variant, video=False, tiny=True, seed=0)  # equal weights, built apart
+    assert type(model).__name__ == ("EdgeTamModel" if variant == "edgetam" else "Sam2Model")
     for frame, b, o in zip(frames[:2], [boxes, boxes[:1]], outs, strict=True):
         # transformers' documented usage: processor(images, input_boxes) -> model -> post_process_masks
         inputs = processor(images=frame, input_boxes=[b.tolist()], return_tensors="pt")
