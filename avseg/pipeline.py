@@ -306,22 +306,34 @@ class Pipeline:
             outs = seg.segment_clip(run.frames, given, ts)
             if len(outs) != len(given):
                 raise ValueError(f"segment_clip returned {len(outs)} frames for {len(given)}")
-            for i, (o, p) in enumerate(zip(outs, given)):
-                if len(o) < len(p) or (len(o) and o.masks is None):
-                    raise ValueError(f"segment_clip gave {len(o)} objects (masks: {o.masks is not None}) "
-                                     f"for {len(p)} proposals in frame {i}")
+            for i, o in enumerate(outs):
+                if not isinstance(o, Proposals) or (len(o) and o.masks is None):
+                    raise ValueError(f"segment_clip gave frame {i} {type(o).__name__} without masks; "
+                                     "expected Proposals with masks")
             return proposals_to_arrays(outs)
 
-        ident = [run.clip.clip_id, run.fkeys, [content_hash(p.boxes, p.scores) for p in given], ts]
+        # what the segmenter was given: boxes, scores, labels and any masks (a mask can be a prompt)
+        ident = [run.clip.clip_id, run.fkeys, ts, [
+            [content_hash(p.boxes, p.scores), p.labels, content_hash(p.masks) if p.masks is not None else None]
+            for p in given]]
         a = self._cached(stage, "", ident, compute)
         for st, out in zip(states, arrays_to_proposals(a)):
             n = len(st.props)
             h, w = st.frame.shape[:2]
             if out.masks is None:
                 out.masks = np.zeros((len(out), h, w), bool)
-            if len(out) > n:  # a clip-level segmenter's propagated objects join the frame
-                self._add_objects(st, out.subset(range(n, len(out))), stage.name,
-                                  [f"added by segmenter {stage.name!r}"] * (len(out) - n), None)
+            if len(out) >= n and np.array_equal(out.boxes[:n], st.props.boxes):
+                if len(out) > n:  # a clip-level segmenter's propagated objects join the frame
+                    self._add_objects(st, out.subset(range(n, len(out))), stage.name,
+                                      [f"added by segmenter {stage.name!r}"] * (len(out) - n), None)
+            else:  # the segmenter re-derived the frame's objects (merged tracks): the given ones give way
+                for orig in st.orig:
+                    st.records[orig].update(kept=False, dropped_by=stage.name,
+                                            reason=f"replaced by segmenter {stage.name!r}'s tracks")
+                st.orig = []
+                if st.region_emb is not None:
+                    st.region_emb = st.region_emb[:0]
+                self._add_objects(st, out, stage.name, [f"track of segmenter {stage.name!r}"] * len(out), None)
             st.props = out
 
     def _add_objects(self, st: _FrameState, added: Proposals, origin: str, reasons: list[str],

@@ -45,6 +45,8 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("panns", "avseg_panns"),
     ("clap", "avseg_clap"),
     ("mmdet", "avseg_mmdet"),
+    ("sam2", "avseg_sam2"),
+    ("sam3", "avseg_sam3"),
 )
 HOOK_KINDS = {
     "register_taggers": "tagger",

@@ -11,6 +11,9 @@ Rows:
   cold runs.
 - ``ray`` (opt in: ``--rows ray``, needs ``avseg[ray]``): an owod-bind eval of ``--ray-clips`` clips
   locally, then with ``--executor ray`` on 1 and on 2 workers, and Ray's scheduling overhead per clip.
+- ``propagation`` (opt-in): SAM 2 propagating boxes given on the first frame through a clip,
+  per frame, beside per-frame SAM and per-frame SAM 2 (image mode) on the same boxes.
+- ``sam3`` (opt-in): SAM 3 on text prompts beside GroundingDINO + SAM on the same prompts.
 
 ``--size tiny`` uses the tiny variants; ``--size real`` builds the real architectures with random
 seeded weights (speed does not depend on weight values, so no checkpoint is needed).
@@ -326,7 +329,91 @@ def row_ray(args: argparse.Namespace) -> dict[str, Any]:
     return row
 
 
-ROWS = {"preset": row_preset, "ratio-a": row_ratio_a, "ratio-b": row_ratio_b, "ray": row_ray}
+def _timed(fn: Any, warm: bool) -> float:
+    if warm:
+        fn()
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def row_propagation(args: argparse.Namespace) -> dict[str, Any]:
+    """Per-frame cost of SAM 2 propagation (boxes on frame 0 only) beside per-frame SAM and SAM 2
+    image mode on the same boxes on every frame."""
+    import numpy as np
+
+    from avseg.registry import load_registry
+    from avseg.types import Proposals
+
+    registry = load_registry()
+    runtime = make_runtime(args)
+    frames = synthetic_clips(1, args.frames, args.frame_size)[0].frames()
+    s = float(args.frame_size)
+    boxes = np.asarray([[0.1 * s, 0.1 * s, 0.5 * s, 0.6 * s], [0.5 * s, 0.3 * s, 0.9 * s, 0.9 * s]], np.float32)
+    sam_cls, sam2_cls = registry.get("segmenter", "sam"), registry.get("segmenter", "sam2")
+    sam = sam_cls(sam_cls.Config(variant="vit_b"), runtime)
+    sam2 = sam2_cls(sam2_cls.Config(variant=args.sam2_variant), runtime)
+    prop = sam2_cls(sam2_cls.Config(variant=args.sam2_variant, propagate=True), runtime)
+    first = [Proposals(boxes, np.ones(len(boxes), np.float32))] + [Proposals.empty()] * (len(frames) - 1)
+    warm = args.size == "tiny"
+
+    def per_frame(seg: Any) -> None:
+        runtime._memo.clear()  # every frame's encoding counts, as for fresh frames
+        seg.segment(frames, [boxes] * len(frames))
+
+    t = {
+        "sam_vit_b_per_frame": _timed(lambda: per_frame(sam), warm),
+        f"sam2_{args.sam2_variant}_per_frame": _timed(lambda: per_frame(sam2), warm),
+        f"sam2_{args.sam2_variant}_propagation": _timed(
+            lambda: prop.segment_clip(frames, first, list(range(len(frames)))), warm),
+    }
+    n = len(frames)
+    return {
+        "row": f"propagation, {n} frames, {len(boxes)} boxes on frame 0 [{args.size}]",
+        "per_frame_s": {k: round(v / n, 3) for k, v in t.items()},
+        "frames": n,
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "calls": dict(runtime.counters),
+    }
+
+
+def row_sam3(args: argparse.Namespace) -> dict[str, Any]:
+    """SAM 3 on text prompts beside GroundingDINO + SAM on the same prompts (at most 8 objects a frame)."""
+    from avseg.registry import load_registry
+
+    registry = load_registry()
+    runtime = make_runtime(args)
+    frames = synthetic_clips(1, args.frames, args.frame_size)[0].frames()
+    prompts = [["dog", "acoustic guitar"]] * len(frames)
+    sam3_cls, gdino_cls, sam_cls = (registry.get("proposer", "sam3"), registry.get("proposer", "gdino"),
+                                    registry.get("segmenter", "sam"))
+    sam3 = sam3_cls(sam3_cls.Config(threshold=0.0, top_k=8), runtime)
+    gdino = gdino_cls(gdino_cls.Config(box_threshold=0.0, top_k=8), runtime)
+    sam = sam_cls(sam_cls.Config(variant="vit_b"), runtime)
+    warm = args.size == "tiny"
+
+    def two_stage() -> None:
+        runtime._memo.clear()
+        props = gdino.propose(frames, prompts)
+        sam.segment(frames, [p.boxes for p in props])
+
+    def one_stage() -> None:
+        sam3._text.clear()  # each run encodes its prompts, as a new clip would
+        sam3.propose(frames, prompts)
+
+    t = {"sam3": _timed(one_stage, warm), "gdino_tiny_plus_sam_vit_b": _timed(two_stage, warm)}
+    n = len(frames)
+    return {
+        "row": f"sam3 vs gdino+sam, {n} frames, 2 prompts, <= 8 objects [{args.size}]",
+        "per_frame_s": {k: round(v / n, 3) for k, v in t.items()},
+        "frames": n,
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "calls": dict(runtime.counters),
+    }
+
+
+ROWS = {"preset": row_preset, "ratio-a": row_ratio_a, "ratio-b": row_ratio_b, "ray": row_ray,
+        "propagation": row_propagation, "sam3": row_sam3}
 
 
 def child(args: argparse.Namespace) -> None:
@@ -356,6 +443,9 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             gpu = f" (GPU {r['peak_gpu_mb']:.0f})" if r.get("peak_gpu_mb") else ""
             print(f"| {r['row']} | {r['frames']} | {r['wall_s']} | {r['fps']} | {r['outside_model_share']:.1%} | "
                   f"{r['peak_rss_mb']}{gpu} | | {stages}; {calls} |")
+        elif "per_frame_s" in r:
+            per = ", ".join(f"{k} {v}" for k, v in r["per_frame_s"].items())
+            print(f"| {r['row']} | {r['frames']} | per frame: {per} | | | {r['peak_rss_mb']} | | |")
         elif "loop_over_batched" in r:
             print(f"| {r['row']} | 1 | batched {r['batched_s']} / loop {r['loop_s']} | | | {r['peak_rss_mb']} | "
                   f"loop/batched = {r['loop_over_batched']} | |")
@@ -380,6 +470,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=5)
     ap.add_argument("--frame-size", type=int, default=224)
     ap.add_argument("--boxes", type=int, default=16, help="boxes per frame for ratio-a")
+    ap.add_argument("--sam2-variant", default="tiny", help="sam2 variant for the propagation row")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--set", action="append", help="extra --set for the preset rows")
@@ -393,6 +484,7 @@ def main() -> None:
         return
     base = ["--size", args.size, "--clips", str(args.clips), "--ray-clips", str(args.ray_clips), "--frames", str(args.frames),
             "--frame-size", str(args.frame_size), "--boxes", str(args.boxes), "--device", args.device,
+            "--sam2-variant", args.sam2_variant,
             "--dtype", args.dtype] + [x for s in (args.set or []) for x in ("--set", s)]
     rows = []
     for kind in args.rows:

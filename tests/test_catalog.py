@@ -11,8 +11,8 @@ from avseg.registry import load_registry
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = {"taggers": "tagger", "proposers": "proposer", "embedders": "embedder", "segmenters": "segmenter",
             "filters": "filter", "combiners": "combiner"}
-CLI_NAMES = {"tagger": {"ast", "panns", "clap"}, "proposer": {"gdino", "owod", "sam-grid", "mmdet"},
-                  "embedder": {"imagebind"}, "segmenter": {"sam"},
+CLI_NAMES = {"tagger": {"ast", "panns", "clap"}, "proposer": {"gdino", "owod", "sam-grid", "mmdet", "sam3"},
+                  "embedder": {"imagebind"}, "segmenter": {"sam", "sam2"},
                   "filter": {"tag-threshold", "score-threshold", "bind", "nms", "top-k", "avis", "temporal-consistency"},
                   "combiner": {"union", "top1", "label-map"}}
 

@@ -28,6 +28,7 @@ from avseg.runtime import Runtime
 from avseg.types import Image, Proposals
 from avseg.vocab import COCO_CLASSES
 from avseg.weights import WeightFile, require
+from avseg_gdino.mm import MM_WEIGHTS, is_mm
 
 # --------------------------------------------------------------------------- vocabularies
 
@@ -122,9 +123,9 @@ class GdinoConfig(ComponentConfig):
         description="transformers' GroundingDinoForObjectDetection, or IDEA-Research's own code "
         "(PyPI groundingdino-py, see official.py)",
     )
-    variant: Literal["swin-t", "swin-b"] = Field(
+    variant: Literal["swin-t", "swin-b", "mm-tiny", "mm-base", "mm-large"] = Field(
         "swin-t", description="the backbone: swin-t (grounding-dino-tiny / groundingdino_swint_ogc) or "
-        "swin-b (grounding-dino-base / groundingdino_swinb_cogcoor)",
+        "swin-b (grounding-dino-base / groundingdino_swinb_cogcoor); mm-*: MM-GroundingDINO (Swin-T/B/L)",
     )
     checkpoint: str | None = Field(
         None,
@@ -283,6 +284,8 @@ class GroundingDinoProposer(Proposer):
     # backend=official: the official checkpoints plus bert-base-uncased (its text encoder)
     weights["official-swin-t"] = [OFFICIAL_SWINT, BERT_BASE_UNCASED]
     weights["official-swin-b"] = [OFFICIAL_SWINB, BERT_BASE_UNCASED]
+    # variant mm-*: MM-GroundingDINO (transformers' MMGroundingDinoForObjectDetection, see mm.py)
+    weights.update(MM_WEIGHTS)
     default_variant: ClassVar[str | None] = "swin-t"
     #: old variant (and weights) names -> new: refused with the new name, here and by `avseg weights`
     renamed_variants: ClassVar[dict[str, str]] = RENAMED_VARIANTS
@@ -310,6 +313,8 @@ class GroundingDinoProposer(Proposer):
         self.dtype = runtime.torch_dtype()
         self._path = None
         if self.config.backend == "official":
+            if is_mm(self.config.variant):
+                raise ConfigError(f"proposer 'gdino': variant {self.config.variant} needs backend=transformers")
             self._init_official()
             return
         if self.weights_mode == "pretrained":
@@ -327,6 +332,8 @@ class GroundingDinoProposer(Proposer):
         self.model, self.processor = runtime.share(key, self._load)
 
     def _load(self) -> tuple[Any, Any]:
+        if is_mm(self.config.variant):
+            return self._load_mm()
         if self.runtime.tiny:
             from avseg_gdino.tiny import build_tiny
 
@@ -352,6 +359,21 @@ class GroundingDinoProposer(Proposer):
         model = model.to(device=self.device, dtype=self.dtype).eval()
         processor.image_processor = authors_image_processor(processor.image_processor)
         return model, processor
+
+    def _load_mm(self) -> tuple[Any, Any]:
+        from avseg_gdino import mm
+
+        if self._mode != "pretrained":
+            model, processor = mm.build_random(self.config.variant, self.runtime.tiny, self.runtime.seed)
+        else:
+            try:
+                model, processor = mm.load_pretrained(self._path)
+            except (OSError, ValueError) as exc:
+                from avseg.errors import AvsegError
+
+                msg = " ".join(str(exc).split())[:200]
+                raise AvsegError(f"proposer 'gdino': cannot load {self._path}: {msg}") from None
+        return model.to(device=self.device, dtype=self.dtype).eval(), processor
 
     # ------------------------------------------------------------------ backend=official
 
