@@ -196,9 +196,10 @@ class Segmenter(Component):
 
         The default segments each frame's boxes with :meth:`segment` (one batched call) and
         returns the same proposals with ``masks`` and ``mask_scores`` set. A clip-level segmenter
-        (video propagation) may override it and return *more* objects for a frame: the first
-        ``len(proposals[i])`` must be the given proposals in order, the rest are new objects
-        (the executor adds them to the trace with ``origin`` = the segmenter's name).
+        (video propagation) may override it and return other objects for a frame. When the first
+        ``len(proposals[i])`` are the given proposals (same boxes, in order), the rest are new
+        objects (traced with ``origin`` = the segmenter's name); otherwise the returned objects
+        replace the frame's (SAM 2's merged tracks), and the trace says so.
         """
         from avseg import validate  # validate imports this module
 

@@ -185,7 +185,7 @@ class Result:
 
     def save(self, out_dir: str | Path, *, debug: bool = False) -> Path:
         """Write masks/, overlays/, run.json (and overlay.mp4 for a video, debug/ with ``debug``): as ``avseg run``."""
-        from avseg.runner import write_run_dir
+        from avseg.run_record import write_run_dir
 
         out = Path(out_dir)
         write_run_dir(out, self.clip, self.frame_results, self.meta, debug=debug, video_fps=self.video_fps,

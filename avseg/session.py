@@ -148,7 +148,7 @@ class LoadedPipeline:
     def run_clip(self, clip: Clip, *, video_fps: float | None = None, input_path: str | None = None) -> Result:
         """Run an already-opened :class:`~avseg.types.Clip`."""
         from avseg.result import Result
-        from avseg.runner import run_metadata
+        from avseg.run_record import run_metadata
 
         executor = self.build()
         t0 = time.perf_counter()

@@ -265,7 +265,7 @@ def _run_eval_locked(dataset: Dataset, out: Path, spec: dict[str, Any], resolved
                      subset: str, split: str, semantic: bool, batch_videos: int, overwrite: bool, repair: bool,
                      progress: bool, built: Pipeline | None, registry: Registry, exclude_failed: bool,
                      executor: Executor | None, root: Path, debug: bool) -> dict[str, Any]:
-    from avseg.runner import component_versions
+    from avseg.run_record import component_versions
 
     ident = config_identity(resolved.as_dict(), subset, split, runtime.tiny, component_versions(resolved))
     _check_out_dir(out, ident, overwrite, repair)

@@ -21,7 +21,7 @@ class LocalExecutor:
     def run(self, job: EvalJob, todo: Sequence[str], ctx: LocalContext, progress: bool) -> ExecResult:
         from avseg.eval.runner import process_clip
         from avseg.pipeline import Pipeline
-        from avseg.runner import run_metadata
+        from avseg.run_record import run_metadata
 
         built = ctx.built or Pipeline(ctx.resolved, ctx.runtime)
         failed: list[dict[str, str]] = []

@@ -24,7 +24,7 @@ def plan_eval(*, root: Path, subset: str, split: str, out: Path, pipeline: dict[
     from avseg.errors import AvsegError
     from avseg.eval import folder
     from avseg.eval.runner import STATE_DIR, config_identity, eval_job, is_semantic, load_states
-    from avseg.runner import component_versions
+    from avseg.run_record import component_versions
     from avseg.spec import compose, resolve
 
     spec = compose(registry=registry, **pipeline)

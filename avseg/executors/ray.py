@@ -90,7 +90,7 @@ class EvalWorker:
                               if v - timings.get(k, 0.0) > 0}
         outcome["unmapped"] = dict(indexer.unmapped)
         if first:  # which weight files the components use, for metrics.json
-            from avseg.runner import run_metadata
+            from avseg.run_record import run_metadata
 
             outcome["weights"] = run_metadata(pipeline, {}).get("weights", {})
         outcome["worker_s"] = time.perf_counter() - t0  # the driver's round trip minus this is scheduling

@@ -1,4 +1,5 @@
-"""``avseg run``: one input (video, frames+audio folder) through a pipeline into an output folder."""
+"""What a run records and writes: run.json metadata (versions, steps, timings, counters), each
+component's provider, version and source fingerprint, and the `avseg run` output folder."""
 
 from __future__ import annotations
 
