@@ -36,7 +36,7 @@ StageListener = Callable[[str], None]
 
 
 def set_assignments(value: Mapping[str, Any] | Sequence[str] | str | None) -> list[str]:
-    """``set={"filter.bind.threshold": 0.6}`` (or the CLI's ``["filter.bind.threshold=0.6"]``) as --set strings."""
+    """``set={"filter.bind.cosine_threshold": 0.6}`` (or the CLI's ``["filter.bind.cosine_threshold=0.6"]``) as --set strings."""
     import yaml
 
     if value is None:
@@ -274,7 +274,7 @@ def load(preset: str | Path | None = None, *, tiny: bool = False, device: str = 
 
     ``preset`` is a preset name or a pipeline YAML (default ``owod-bind``); ``overrides`` take the
     CLI's names: ``tagger=``, ``proposer=``, ``embedder=``, ``segmenter=`` (a name, or ``"none"``),
-    ``filters=[...]`` and ``set={"filter.bind.threshold": 0.6}``. ``tiny=True`` builds every model's
+    ``filters=[...]`` and ``set={"filter.bind.cosine_threshold": 0.6}``. ``tiny=True`` builds every model's
     tiny variant (random seeded weights). ``cache`` is True (the user cache dir), False, or a folder
     for the stage cache. Nothing is printed unless ``progress=True``.
     """
