@@ -141,10 +141,10 @@ def test_scoped_axis_applies_only_to_its_component(tmp_path: Path) -> None:
     assert cells == [{"proposer": "owod", "proposer[owod].box_threshold": 0.3},
                      {"proposer": "owod", "proposer[owod].box_threshold": 0.5}, {"proposer": "sam-grid"}]
     assert cell_pipeline(g, cells[1])["sets"] == ["proposer.box_threshold=0.5"]
-    g = {"base": "owod-bind", "axes": {"filter[bind].threshold": [0.1], "filters": [["bind"], ["score-threshold"]]}}
+    g = {"base": "owod-bind", "axes": {"filter[bind].cosine_threshold": [0.1], "filters": [["bind"], ["score-threshold"]]}}
     cells = apply_scoped_axes(g, expand_cells(g), reg)
-    assert cells == [{"filter[bind].threshold": 0.1, "filters": ["bind"]}, {"filters": ["score-threshold"]}]
-    assert cell_pipeline(g, cells[0])["sets"] == ["filter.bind.threshold=0.1"]
+    assert cells == [{"filter[bind].cosine_threshold": 0.1, "filters": ["bind"]}, {"filters": ["score-threshold"]}]
+    assert cell_pipeline(g, cells[0])["sets"] == ["filter.bind.cosine_threshold=0.1"]
     g = {"base": "owod-bind", "axes": {"proposer[motion].threshold": [0.1]}}
     with pytest.raises(ConfigError, match=r"axis 'proposer\[motion\].threshold' applies to no cell: no cell uses "
                                           r"proposer 'motion'"):
@@ -155,15 +155,15 @@ def test_scoped_axis_applies_only_to_its_component(tmp_path: Path) -> None:
     ("base: owod-bind\naxes:\n  proposer: [[owod, sam-grid]]\n",
      "axis 'proposer': expected a component name, got a list [owod, sam-grid]"),
     ("base: owod-bind\ncells: []\n", "'cells' is empty"),
-    ("base: [owod-bind]\naxes:\n  filter.bind.threshold: [0.5]\n",
+    ("base: [owod-bind]\naxes:\n  filter.bind.cosine_threshold: [0.5]\n",
      "base: expected a preset name or a pipeline YAML path, got a list [owod-bind]"),
-    ("base: owod-bind\nset: proposer.top_k=5\naxes:\n  filter.bind.threshold: [0.5]\n",
+    ("base: owod-bind\nset: proposer.top_k=5\naxes:\n  filter.bind.cosine_threshold: [0.5]\n",
      "set: expected a list of KEY=VALUE strings"),
     ("base: owod-bind\naxes:\n  proposer: [{type: owod, box_threshold: 0.3}]\n",
      "axis 'proposer': expected a component name, got a mapping {box_threshold: 0.3, type: owod}; vary its "
      "parameters with a 'proposer[NAME].KEY' axis"),
     ("base: owod-bind\ncells:\n  - {filters: [[bind]]}\n", "cells[0]: axis 'filters': expected a filter name"),
-    (b"base: owod-bind\naxes:\n  filter.bind.threshold: [0.5]\n# caf\xe9\n", "not UTF-8 text"),
+    (b"base: owod-bind\naxes:\n  filter.bind.cosine_threshold: [0.5]\n# caf\xe9\n", "not UTF-8 text"),
 ])
 def test_bad_grids_are_one_line(capsys: pytest.CaptureFixture[str], s4: Path, tmp_path: Path,
                                 text: str | bytes, needle: str) -> None:

@@ -18,7 +18,7 @@ from avseg.testing import make_frames_folder, make_s4_tree, make_video
 from tests.helpers import cli
 
 # tiny owod-bind; a bind threshold below every tiny score keeps proposals, so the masks are not empty
-TINY = {"tiny": True, "cache": False, "set": {"filter.bind.threshold": -1.0}}
+TINY = {"tiny": True, "cache": False, "set": {"filter.bind.cosine_threshold": -1.0}}
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def pipe() -> avseg.LoadedPipeline:
 
 
 def cli_masks(capsys: pytest.CaptureFixture[str], inp: Path, out: Path) -> np.ndarray:
-    code, _, err = cli(capsys, "run", "owod-bind", "--tiny", "--no-cache", "--set", "filter.bind.threshold=-1.0",
+    code, _, err = cli(capsys, "run", "owod-bind", "--tiny", "--no-cache", "--set", "filter.bind.cosine_threshold=-1.0",
                        "--input", str(inp), "--out", str(out))
     assert code == 0, err
     return np.stack([np.asarray(Image.open(p)) > 127 for p in sorted((out / "masks").glob("*.png"))])
@@ -80,7 +80,9 @@ def test_mp4_result_and_its_save_match_avseg_run(
 
 
 def test_result_tells_each_objects_story(pipe: avseg.LoadedPipeline, inputs: dict[str, Path]) -> None:
-    strict = avseg.load("owod-bind", tiny=True, cache=False, set={"filter.bind.threshold": 1.0})
+    # tau_BB at 0 lets every box reach bind, which then drops them all
+    strict = avseg.load("owod-bind", tiny=True, cache=False,
+                        set={"filter.score-threshold.threshold": 0.0, "filter.bind.cosine_threshold": 1.0})
     result = strict(inputs["folder"])
     objs = [o for f in result.frames for o in f.objects]
     assert objs and not any(o.kept for o in objs) and not result.masks.any()

@@ -585,9 +585,9 @@ def test_scalar_aliases_still_work(tmp_path: Path, capsys: pytest.CaptureFixture
 
 
 @pytest.mark.parametrize("grid,word", [
-    ("base: [owod-bind]\naxes: {filter.bind.threshold: [0.5]}\n", "base: expected a preset name"),
+    ("base: [owod-bind]\naxes: {filter.bind.cosine_threshold: [0.5]}\n", "base: expected a preset name"),
     ("base: owod-bind\ncells: []\n", "cells"),
-    ("base: owod-bind\nset: proposer.top_k=5\naxes: {filter.bind.threshold: [0.5]}\n", "set: expected a list"),
+    ("base: owod-bind\nset: proposer.top_k=5\naxes: {filter.bind.cosine_threshold: [0.5]}\n", "set: expected a list"),
     ("base: owod-bind\naxes: {proposer: [{type: owod}]}\n", "expected a component name"),
 ])
 def test_malformed_grids_are_one_clear_line(s4: Path, tmp_path: Path, grid: str, word: str,

@@ -45,7 +45,7 @@ def test_mm_variants_declare_their_checkpoints_and_fail_in_one_line(
 ) -> None:
     w = GroundingDinoProposer.weights
     assert w["mm-tiny"][0].hf_repo == "openmmlab-community/mm_grounding_dino_tiny_o365v1_goldg_v3det"
-    assert {"mm-base", "mm-large", "tiny", "base"} <= set(w)
+    assert {"mm-base", "mm-large", "swin-t", "swin-b"} <= set(w)
     monkeypatch.setenv("AVSEG_WEIGHTS_DIR", str(tmp_path / "w"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
     with pytest.raises(WeightsMissing) as ei:

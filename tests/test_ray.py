@@ -110,9 +110,9 @@ def test_killed_workers_then_rerun_keep_metrics(monkeypatch: pytest.MonkeyPatch,
     m = evaluate(s4, out, work / "cache-ray", "--executor", "ray", "--workers", "2", expect=1)
     assert list(deaths.iterdir()) == []
     assert m["executor"]["worker_deaths"] == 3 and m["executor"]["retried_clips"] == sorted([once, twice])
-    # `once` ran again on a replacement worker; `twice` failed alone, and the rest finished
+    # `once` ran again on a replacement worker; `twice` failed alone (scored as empty), and the rest finished
     assert [f["clip"] for f in m["failed"]] == [twice] and "worker died 2 times" in m["failed"][0]["reason"]
-    assert m["n_clips"] == 7 and not (out / "clips" / f"{twice}.json").exists()
+    assert m["n_clips"] == 8 and not (out / "clips" / f"{twice}.json").exists()
     monkeypatch.delenv("AVSEG_TEST_WORKER_EXIT")
     rerun = evaluate(s4, out, work / "cache-ray", "--executor", "ray", "--workers", "2")
     assert rerun["n_skipped_finished"] == 7 and rerun["failed"] == []

@@ -85,7 +85,7 @@ def test_collision_names_both_providers_and_qualified_name_picks_one(fake_dists:
 def test_unknown_name_with_unknown_distribution() -> None:
     reg = load_registry()
     with pytest.raises(UnknownComponent, match=r"unknown segmenter 'sma' \(no distribution 'nosuch' provides one\)"
-                       r" \(did you mean 'sam'\?\)"):
+                       r" \(did you mean 'sam', 'sam2'\?\)"):
         reg.get("segmenter", "nosuch:sma")
 
 

@@ -39,11 +39,14 @@ def _text_prompted() -> list[tuple[str, dict[str, str]]]:
 
 
 PROPOSERS = _text_prompted()
+# per proposer: the option that keeps every detection at 0, and the counter of frames it encoded
+KNOBS = {"gdino": ("box_threshold", "gdino.frames"), "sam3": ("threshold", "sam3.vision_encoder")}
 
 
 def test_the_matrix_is_not_empty() -> None:
     assert {"ast", "clap", "panns"} <= set(TAGGERS)
     assert ("gdino", {}) in PROPOSERS
+    assert {p for p, _ in PROPOSERS} <= set(KNOBS), "add the new text-prompted proposer to KNOBS"
 
 
 @pytest.fixture(scope="module")
@@ -60,12 +63,14 @@ def clip(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-d
 @pytest.mark.parametrize(("proposer", "extra"), PROPOSERS, ids=lambda v: v if isinstance(v, str) else "-".join(v.values()))
 def test_tagger_prompts_proposer(tagger: str, proposer: str, extra: dict[str, str], runtime: Runtime,
                                  clip, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    knob, frames_counter = KNOBS[proposer]
     sets = [f"proposer.{k}={v}" for k, v in extra.items()] + [
         "filter.tag-threshold.threshold=0.0", "filter.tag-threshold.top_k=3",  # a few prompts, always some
-        "proposer.box_threshold=0.0"]
+        f"proposer.{knob}=0.0"]
     spec = compose("at-gdino-sam", tagger=tagger, proposer=proposer, sets=sets, registry=REGISTRY)
     before = dict(runtime.counters)
     res = Pipeline(resolve(spec, REGISTRY), runtime).run_clip(clip)
     assert len(res.frames) == 1 and res.frames[0].mask.shape == (64, 64)
-    assert runtime.counters.get("gdino.frames", 0) - before.get("gdino.frames", 0) == 1  # the proposer ran, prompted
-    assert len(res.frames[0].kept) > 0  # box_threshold 0: every query box survives to the mask
+    # the proposer ran, prompted
+    assert runtime.counters.get(frames_counter, 0) - before.get(frames_counter, 0) == 1
+    assert len(res.frames[0].kept) > 0  # threshold 0: every detection survives to the mask

@@ -63,7 +63,7 @@ def test_owod_with_no_box_above_the_threshold(capsys, inputs, tmp_path) -> None:
     c = meta["counters"]
     assert c["owod.forward_passes"] >= 1 and c.get("owod.boxes", 0) == 0
     # the empty frames went through every later stage, not around them
-    assert c["embedder.imagebind.regions.computed"] == 1 and c["imagebind.vision_crops"] == 0
+    assert c["embedder.imagebind.regions.computed"] == 1 and c.get("imagebind.vision_crops", 0) == 0
     assert c["segmenter.sam.computed"] == 1
 
 

@@ -363,7 +363,7 @@ class GroundingDinoProposer(Proposer):
     def _load_mm(self) -> tuple[Any, Any]:
         from avseg_gdino import mm
 
-        if self._mode != "pretrained":
+        if self.weights_mode != "pretrained":
             model, processor = mm.build_random(self.config.variant, self.runtime.tiny, self.runtime.seed)
         else:
             try:
