@@ -97,6 +97,23 @@ def all_builtin_vocabulary_words() -> list[str]:
     )
 
 
+def check_vocabulary(v: str | list[str] | None) -> str | list[str] | None:
+    """A ``vocabulary`` option's validator (gdino, sam3): a list with a name in it, a named
+    vocabulary, or an existing file, checked when the config is built, before any model loads."""
+    if v is None:
+        return v
+    if isinstance(v, list):
+        if not normalise_prompts(v):
+            raise ValueError("vocabulary: the list has no non-empty names")
+        return v
+    if v.lower() in VOCABULARY_ALIASES or Path(v).expanduser().is_file():
+        return v
+    raise ValueError(
+        f"vocabulary: {v!r} is neither a named vocabulary nor an existing file"
+        + did_you_mean(v, VOCABULARY_ALIASES)
+    )
+
+
 def normalise_prompts(labels: Sequence[str]) -> list[str]:
     """The prompt names for ``labels``: :func:`avseg.labels.normalise_labels` (lowercase; ``_``,
     ``-``, ``.`` to spaces; no leading article; empty and duplicate names dropped), the same
@@ -165,18 +182,7 @@ class GdinoConfig(ComponentConfig):
     @field_validator("vocabulary")
     @classmethod
     def _check_vocabulary(cls, v: str | list[str] | None) -> str | list[str] | None:
-        if v is None:
-            return v
-        if isinstance(v, list):
-            if not normalise_prompts(v):
-                raise ValueError("vocabulary: the list has no non-empty names")
-            return v
-        if v.lower() in VOCABULARY_ALIASES or Path(v).expanduser().is_file():
-            return v
-        raise ValueError(
-            f"vocabulary: {v!r} is neither a named vocabulary nor an existing file"
-            + did_you_mean(v, VOCABULARY_ALIASES)
-        )
+        return check_vocabulary(v)
 
 
 def resolve_vocabulary(v: str | list[str] | None) -> list[str] | None:

@@ -23,7 +23,7 @@ from pydantic import Field, field_validator
 
 from avseg import vocab
 from avseg.components import Capabilities, ComponentConfig, Proposer
-from avseg.errors import AvsegError, ConfigError, DependencyMissing, did_you_mean
+from avseg.errors import AvsegError, ConfigError, DependencyMissing
 from avseg.runtime import Runtime
 from avseg.types import Image, Proposals
 from avseg.weights import WeightFile, require
@@ -59,20 +59,9 @@ class Sam3ProposerConfig(ComponentConfig):
     @field_validator("vocabulary")
     @classmethod
     def _check_vocabulary(cls, v: str | list[str] | None) -> str | list[str] | None:
-        from avseg_gdino.proposer import VOCABULARY_ALIASES
+        from avseg_gdino.proposer import check_vocabulary
 
-        if v is None:
-            return v
-        if isinstance(v, list):
-            if not _normalise(v):
-                raise ValueError("vocabulary: the list has no non-empty names")
-            return v
-        if v.lower() in VOCABULARY_ALIASES or Path(v).expanduser().is_file():
-            return v
-        raise ValueError(
-            f"vocabulary: {v!r} is neither a named vocabulary nor an existing file"
-            + did_you_mean(v, VOCABULARY_ALIASES)
-        )
+        return check_vocabulary(v)
 
 
 class Sam3Proposer(Proposer):
