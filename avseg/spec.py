@@ -91,11 +91,22 @@ def _prefer_provider(spec: dict[str, Any], registry: Registry, providers: list[s
             return {**stage, "type": registry.prefer(kind, stage["type"], providers)}
         return stage
 
+    def fix_step(entry: Any) -> Any:  # {kind: name}, {kind: {type: name, ...}} or "kind:name"
+        if isinstance(entry, dict) and len(entry) == 1:
+            ((kind, value),) = entry.items()
+            return {kind: fix(kind, value)} if kind in STEP_KINDS else entry
+        if isinstance(entry, str) and ":" in entry:
+            kind, value = entry.split(":", 1)
+            return f"{kind}:{fix(kind, value)}" if kind in STEP_KINDS else entry
+        return entry
+
     for k in SINGLE_STAGES:
         if spec.get(k) is not None:
             spec[k] = fix(k, spec[k])
     if isinstance(spec.get("filters"), list):
         spec["filters"] = [fix("filter", f) for f in spec["filters"]]
+    if isinstance(spec.get("steps"), list):
+        spec["steps"] = [fix_step(x) for x in spec["steps"]]
     return spec
 
 
@@ -476,8 +487,9 @@ class ResolvedSpec:
         return [s for s in (self.tagger, self.proposer, self.embedder, self.segmenter) if s] + self.filters
 
     def step_names(self) -> list[str]:
-        """The executed steps as "kind:name" strings (run.json, config.json)."""
-        return [f"{s.kind}:{s.name}" for s in self.steps]
+        """The executed steps as "kind:name" strings (run.json, config.json); ``kind:dist:name``
+        while the name collides, as each stage's ``type`` says."""
+        return [f"{s.kind}:{s.ref or s.name}" for s in self.steps]
 
     def as_dict(self) -> dict[str, Any]:
         # the executed order first, then each component's full config

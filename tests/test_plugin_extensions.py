@@ -76,6 +76,27 @@ def test_third_party_nms_leaves_sam_bind_working(capsys: pytest.CaptureFixture[s
     assert code == 0 and "iou_threshold: 0.4" in shown, err
 
 
+def test_third_party_sam_leaves_steps_presets_working(capsys: pytest.CaptureFixture[str],
+                                                     installed: list[FakeDist], frames: Path,
+                                                     tmp_path: Path) -> None:
+    """A bare name in a `steps:` preset means the preset's own distribution's component too."""
+    from tests.fakes import BoxMasks
+
+    class OtherSam(BoxMasks):
+        name: ClassVar[str] = "sam"
+
+    module("fakeplug_sam", register_segmenters=hookimpl(lambda register: register(OtherSam)))
+    installed.append(FakeDist("other-sam", "1.0", {"othersam": "fakeplug_sam"}))
+    code, shown, err = cli(capsys, "presets", "show", "owod-bind-authors")
+    assert code == 0, err
+    assert "segmenter:avseg:sam" in shown and "type: avseg:sam" in shown  # steps and type agree
+    code, _, err = cli(capsys, "run", "owod-bind-authors", "--tiny", "--no-cache", "--input", str(frames),
+                       "--out", str(tmp_path / "run"))
+    assert code == 0, err
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert "segmenter:avseg:sam" in meta["steps"] and meta["config"]["segmenter"]["type"] == "avseg:sam"
+
+
 def test_bare_colliding_name_on_the_command_line(capsys: pytest.CaptureFixture[str], other_nms: list[FakeDist],
                                                  frames: Path, s4: Path, tmp_path: Path) -> None:
     args = ["run", "--input", str(frames), "--out", str(tmp_path), "--proposer", "saliency", "--no-cache"]
