@@ -230,6 +230,10 @@ def register_plugin(
     pm: pluggy.PluginManager, plugin: object, name: str, broken: list[BrokenPlugin], provider: str
 ) -> bool:
     """Register one plugin object; on any validation problem record it as broken and undo."""
+    if isinstance(plugin, type):  # its hooks would be unbound methods, missing `self`
+        broken.append(BrokenPlugin(name, provider, f"the entry point names the class {plugin.__name__}; point it at "
+                                                   f"an instance (plugin = {plugin.__name__}()) or at a module"))
+        return False
     try:
         pm.register(plugin, name=name)
     except Exception as exc:  # pluggy validation, duplicate names
@@ -243,6 +247,12 @@ def register_plugin(
         specs = [n for n in dir(hookspecs) if n.startswith("register_")]
         hint = did_you_mean(unknown[0], specs) if unknown else ""
         broken.append(BrokenPlugin(name, provider, f"unknown hook {unknown[0]!r}{hint}" if unknown else one_line(exc)))
+        return False
+    if not pm.get_hookcallers(plugin):
+        pm.unregister(plugin)
+        what = getattr(plugin, "__name__", type(plugin).__name__)
+        broken.append(BrokenPlugin(name, provider, f"{what} has no @hookimpl functions: point the entry point at the "
+                                                   "module or object that has them (docs/plugin-guide.md)"))
         return False
     return True
 

@@ -157,6 +157,24 @@ def test_misspelled_hook_is_caught(fake_dists: list[FakeDist]) -> None:
     assert "unknown hook 'register_proposer'" in b.reason and "register_proposers" in b.reason
 
 
+def test_entry_point_without_hooks_or_naming_a_class_is_broken(fake_dists: list[FakeDist]) -> None:
+    class MyPlugin:  # the plugin guide's shape: hooks as methods
+        @hookimpl
+        def register_proposers(self, register: Any) -> None:
+            register(GridBoxes)
+
+    module("fakeplug_cls", MyPlugin=MyPlugin, plugin=MyPlugin())
+    fake_dists += [FakeDist("nohooks", "1", {"nohooks": "fakeplug_cls"}),  # the module: its hooks are methods
+                   FakeDist("klass", "1", {"klass": "fakeplug_cls:MyPlugin"}),
+                   FakeDist("good", "1", {"good": "fakeplug_cls:plugin"})]
+    reg = load_registry()
+    reasons = {b.provider: b.reason for b in reg.broken}
+    assert set(reasons) == {"nohooks", "klass"}
+    assert "has no @hookimpl functions" in reasons["nohooks"] and "docs/plugin-guide.md" in reasons["nohooks"]
+    assert "names the class MyPlugin; point it at an instance (plugin = MyPlugin())" in reasons["klass"]
+    assert reg.lookup("proposer", "grid-boxes").provider == "good"
+
+
 def test_registering_a_non_component_is_broken() -> None:
     class P:
         @hookimpl
