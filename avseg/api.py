@@ -70,12 +70,12 @@ def list_plugins(kind: str | None = None, registry: Registry | None = None) -> l
     importing any model library. ``collides_with`` names the other providers of a clashing name."""
     from avseg.components import KINDS
 
-    kinds = (*KINDS, *EXTENSION_KINDS)
+    kinds = (*KINDS, "combiner", *EXTENSION_KINDS)
     if kind is not None and kind not in kinds:
         raise UsageError(f"--kind {kind!r}: expected one of {', '.join(kinds)}{did_you_mean(kind, kinds)}")
     registry = registry or load_registry()
     rows: list[dict[str, Any]] = []
-    for reg in registry.registrations(kind) if kind in (None, *KINDS) else []:
+    for reg in registry.registrations(kind) if kind in (None, *KINDS, "combiner") else []:
         ok, missing = dependency_status(reg.cls)
         weights = _weights_status(reg.cls.weights, reg.cls.default_variant)
         hint = install_hint(reg.cls, reg.provider)

@@ -118,6 +118,8 @@ def test_bare_colliding_name_on_the_command_line(capsys: pytest.CaptureFixture[s
     rows = {(r["name"], r["provider"]): r for r in json.loads(out)}
     assert rows[("nms", "avseg")]["collides_with"] == ["other-nms"]
     assert rows[("bind", "avseg")]["collides_with"] == []
+    code, out, err = cli(capsys, "plugins", "--json", "--kind", "combiner")  # every kind the table lists
+    assert code == 0 and {"union", "label-map"} <= {r["name"] for r in json.loads(out)}, err
 
 
 def test_load_plugins_selects_third_party_only(capsys: pytest.CaptureFixture[str], other_nms: list[FakeDist],
