@@ -250,7 +250,7 @@ def test_plugin_dataset_and_metrics_in_eval_score_and_ablate(capsys: pytest.Capt
     assert code == 2 and "did you mean 's4-every-other'" in err
 
 
-def test_broken_metric_fails_the_clip_in_one_line(s4: Path, tmp_path: Path) -> None:
+def test_broken_metric_costs_only_its_own_number(s4: Path, tmp_path: Path) -> None:
     from avseg.api import make_runtime
     from avseg.eval.runner import run_eval
 
@@ -258,12 +258,22 @@ def test_broken_metric_fails_the_clip_in_one_line(s4: Path, tmp_path: Path) -> N
         @hookimpl
         def register_metrics(self, register: Any) -> None:
             register("bad", lambda p, g: 1 / 0)
+            register("fine", lambda p, g: 1.0)
 
-    reg = load_registry(plugins=[("bad", Bad())])
-    m = run_eval(root=s4, subset="s4", split="test", out=tmp_path, limit=1, registry=reg, progress=False,
-                 pipeline={"proposer": "saliency", "filters": ["score-threshold"]}, runtime=make_runtime(no_cache=True))
-    assert [f["reason"] for f in m["failed"]] == [
-        f"metric 'bad' failed on clip {m['failed'][0]['clip']}: ZeroDivisionError: division by zero"]
+    def evaluate(out: Path, reg: Any) -> dict[str, Any]:
+        return run_eval(root=s4, subset="s4", split="test", out=out, limit=2, registry=reg, progress=False,
+                        pipeline={"proposer": "saliency", "filters": ["score-threshold"]},
+                        runtime=make_runtime(no_cache=True))
+
+    m = evaluate(tmp_path / "bad", load_registry(plugins=[("bad", Bad())]))
+    clean = evaluate(tmp_path / "clean", load_registry())
+    # the clips keep their masks and official scores; the metric has no number, and says why
+    assert m["failed"] == [] and m["n_clips"] == 2
+    assert (m["miou"], m["fscore"]) == (clean["miou"], clean["fscore"])
+    assert m["plugin_metrics"] == {"bad": None, "fine": 1.0}
+    clip = m["plugin_metric_failures"][0].split(" on clip ")[1].split(":")[0]
+    assert m["plugin_metric_failures"][0] == f"metric 'bad' failed on clip {clip}: ZeroDivisionError: division by zero"
+    assert len(m["plugin_metric_failures"]) == 2
 
 
 def test_preset_collisions_fail_only_where_used(capsys: pytest.CaptureFixture[str], installed: list[FakeDist],

@@ -9,18 +9,21 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from avseg.errors import AvsegError, one_line
+from avseg.errors import one_line
 from avseg.registry import Metric
 
 
 def clip_state(metrics: Mapping[str, Metric], clip_id: str, preds: Sequence[npt.ArrayLike],
-               gts: Sequence[npt.ArrayLike]) -> dict[str, list[float]]:
-    """Per metric key, ``[sum, count]`` over this clip's annotated frames (or ``[value, 1]`` per clip).
+               gts: Sequence[npt.ArrayLike]) -> tuple[dict[str, list[float]], dict[str, str]]:
+    """Per metric key, ``[sum, count]`` over this clip's annotated frames (or ``[value, 1]`` per
+    clip), and per metric that raised, the one-line reason. A failing metric costs only its own
+    number: the clip's masks and official scores stand.
 
     Masks are given to the metric as boolean arrays (prediction: above 127 of 255)."""
     p = [np.asarray(x) > (127 if np.asarray(x).dtype == np.uint8 else 0.5) for x in preds]
     g = [np.asarray(x).astype(bool) for x in gts]
     out: dict[str, list[float]] = {}
+    errors: dict[str, str] = {}
     for key, m in metrics.items():
         try:
             if m.per == "frame":
@@ -29,16 +32,25 @@ def clip_state(metrics: Mapping[str, Metric], clip_id: str, preds: Sequence[npt.
             elif p:
                 out[key] = [float(m.fn(p, g)), 1.0]
         except Exception as exc:
-            raise AvsegError(f"metric {key!r} failed on clip {clip_id}: {one_line(exc)}") from exc
-    return out
+            errors[key] = f"metric {key!r} failed on clip {clip_id}: {one_line(exc)}"
+    return out, errors
 
 
-def summarise(states: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-    """The mean of each metric over all frames (per-frame metrics) or clips (per-clip metrics)."""
+def summarise(states: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
+    """The mean of each metric over all frames (per-frame metrics) or clips (per-clip metrics);
+    None for a metric that failed on any clip (a mean over the others would not say so)."""
     total: dict[str, list[float]] = {}
+    failed = {key for s in states for key in s.get("plugin_metric_errors", {})}
     for s in states:
         for key, (value, n) in s.get("plugin_metrics", {}).items():
             acc = total.setdefault(key, [0.0, 0.0])
             acc[0] += value
             acc[1] += n
-    return {k: round(v / n, 6) for k, (v, n) in sorted(total.items()) if n}
+    out: dict[str, float | None] = {k: round(v / n, 6) for k, (v, n) in total.items() if n}
+    out.update({k: None for k in failed})
+    return dict(sorted(out.items()))
+
+
+def failures(states: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Every plugin metric failure of these clips, one line each."""
+    return [reason for s in states for reason in s.get("plugin_metric_errors", {}).values()]

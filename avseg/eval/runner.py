@@ -23,6 +23,7 @@ from avseg.errors import AvsegError, InputError, OutputError, one_line
 from avseg.eval import folder
 from avseg.eval.metrics import BinaryMetrics, SemanticMetrics
 from avseg.eval.plugin_metrics import clip_state as plugin_metric_state
+from avseg.eval.plugin_metrics import failures as plugin_metric_failures
 from avseg.eval.plugin_metrics import summarise as summarise_plugin_metrics
 from avseg.executors.base import (
     EvalJob,
@@ -135,7 +136,9 @@ def evaluate_clip(dataset: Dataset, pipeline: Pipeline, clip_id: str, out: Path,
     if semantic:
         state["semantic"] = SemanticMetrics().add_clip(clip_id, sem_preds, sem_gts, frames[: len(sem_preds)]).to_dict()
     if plugin_metrics:
-        state["plugin_metrics"] = plugin_metric_state(plugin_metrics, clip_id, preds, gts)
+        state["plugin_metrics"], errors = plugin_metric_state(plugin_metrics, clip_id, preds, gts)
+        if errors:
+            state["plugin_metric_errors"] = errors
     return state
 
 
@@ -324,7 +327,9 @@ def _run_eval_locked(dataset: Dataset, out: Path, spec: dict[str, Any], resolved
     warnings = [f"{c}: {w}" for c in dataset.ids if c in states for w in states[c].get("warnings", [])]
     metrics["warnings"] = list(resolved.warnings) + warnings
     if registry.metrics:
-        metrics["plugin_metrics"] = summarise_plugin_metrics([states[c] for c in dataset.ids if c in states])
+        done_states = [states[c] for c in dataset.ids if c in states]
+        metrics["plugin_metrics"] = summarise_plugin_metrics(done_states)
+        metrics["plugin_metric_failures"] = plugin_metric_failures(done_states)
     atomic_write_bytes(out / "per_clip.csv", per_clip_csv(dataset, states))
     atomic_write_json(out / "metrics.json", metrics)
     return metrics
@@ -356,6 +361,8 @@ def print_summary(metrics: dict[str, Any]) -> None:
         print(f"warning: {w}", file=sys.stderr)
     for f in metrics.get("failed", []):
         print(f"failed {f['clip']}: {f['reason']}", file=sys.stderr)
+    for line in metrics.get("plugin_metric_failures", []):
+        print(f"failed {line}", file=sys.stderr)
 
 
 def run_eval_cli(*, root: Path, subset: str, split: str, out: Path, pipeline: dict[str, Any], tiny: bool,
@@ -379,4 +386,4 @@ def run_eval_cli(*, root: Path, subset: str, split: str, out: Path, pipeline: di
         from avseg.report import write_report
 
         print(f"report: {write_report(out, root=root)}")
-    return 1 if metrics["failed"] else 0
+    return 1 if metrics["failed"] or metrics.get("plugin_metric_failures") else 0
