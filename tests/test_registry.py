@@ -101,6 +101,11 @@ def test_broken_plugin_is_reported_and_others_work(fake_dists: list[FakeDist]) -
     assert b.provider == "bad" and "Error importing plugin 'bad'" in b.reason and "ModuleNotFoundError" in b.reason
     with pytest.raises(UnknownComponent, match="broken plugins: bad"):
         reg.get("proposer", "nope")
+    from avseg.data import open_dataset
+    from avseg.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"unknown dataset subset 'theirs'.*; broken plugins: bad"):
+        open_dataset(".", "theirs", registry=reg)  # perhaps the broken plugin's dataset
 
 
 def test_hook_that_raises_is_broken_not_fatal(fake_dists: list[FakeDist]) -> None:

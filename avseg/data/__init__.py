@@ -79,7 +79,10 @@ def open_dataset(root: str | Path, subset: str, split: str = "test", *, registry
     registry = registry or load_registry()
     names = [*BUILTIN_READERS, *registry.datasets]
     if subset.split(":")[-1] not in registry.datasets:
-        raise UsageError(f"unknown dataset subset {subset!r}{did_you_mean(key, names)}")
+        gone = ""
+        if registry.broken:
+            gone = f"; broken plugins: {', '.join(b.plugin for b in registry.broken)} (see 'avseg plugins')"
+        raise UsageError(f"unknown dataset subset {subset!r}{did_you_mean(key, names)}{gone}")
     reader = registry.dataset(subset.strip()).obj
     dataset = reader(root, split)
     if not isinstance(dataset, Dataset):
