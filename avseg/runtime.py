@@ -55,22 +55,28 @@ class Runtime:
         """Per-item results computed once: in memory for this process, and on disk when a cache is set.
 
         ``namespace`` names the computation and everything that changes it (model, variant,
-        weights); ``key`` names the input (a frame's content hash).
+        weights); ``key`` names the input (a frame's content hash). On disk the key also holds
+        the source fingerprint of the module that defines ``compute`` (its package and the core
+        helpers it imports, see avseg.cache), so an edited encoder never gets the old entries.
         """
         k = (namespace, key)
         if k in self._memo:
             self.count(f"{namespace}.memory_hit")
             return self._memo[k]
         value: Arrays | None = None
+        disk_key = key
         if self.cache is not None:
-            value = self.cache.get_arrays("memo/" + namespace, key)
+            from avseg.cache import make_key, source_fingerprint
+
+            disk_key = make_key(key, source_fingerprint(getattr(compute, "__module__", None) or "?"))
+            value = self.cache.get_arrays("memo/" + namespace, disk_key)
             if value is not None:
                 self.count(f"{namespace}.cache_hit")
         if value is None:
             value = compute()
             self.count(f"{namespace}.computed")
             if self.cache is not None:
-                self.cache.put_arrays("memo/" + namespace, key, value)
+                self.cache.put_arrays("memo/" + namespace, disk_key, value)
         if len(self._memo) >= max_items:
             self._memo.pop(next(iter(self._memo)))
         self._memo[k] = value

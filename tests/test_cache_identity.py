@@ -148,6 +148,62 @@ def test_fingerprint_covers_the_plugin_package() -> None:
     assert {"bind.py", "nms.py", "thresholds.py", "__init__.py"} <= names
 
 
+def test_fingerprint_covers_the_core_helpers_a_component_imports(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """ImageBind crops through avseg.regions (the shared crop helper): an edit there changes its
+    embeddings, so the file is part of its fingerprint, as is a core module imported lazily."""
+    from avseg_imagebind.embedder import ImageBindEmbedder
+
+    from avseg.cache import source_files
+
+    assert "regions.py" in {p.name for p in source_files(ImageBindEmbedder)}
+    src = tmp_path / "lazy_core_plug.py"
+    src.write_text("def f():\n    from avseg.regions import region_crop\n    return region_crop\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        importlib.import_module("lazy_core_plug")
+        names = {p.name for p in source_files("lazy_core_plug")}
+        assert {"lazy_core_plug.py", "regions.py"} <= names
+    finally:
+        sys.modules.pop("lazy_core_plug", None)
+
+
+MEMO_SOURCE = '''
+import numpy as np
+
+def encode(runtime):
+    def compute():
+        return {{"v": np.asarray([{value}])}}
+    return runtime.memo("memo-plug/enc", "frame0", compute)["v"].tolist()
+'''
+
+
+def test_an_edited_encoder_never_gets_its_old_memo_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """runtime.memo's disk entries (SAM's image encodings) carry the encoder's source fingerprint:
+    the stage key alone would recompute the segmenter on top of the old encodings."""
+    src = tmp_path / "src" / "memo_plug.py"
+    src.parent.mkdir()
+    src.write_text(MEMO_SOURCE.format(value=1))
+    monkeypatch.syspath_prepend(str(src.parent))
+
+    def encode() -> tuple[Runtime, list[int]]:
+        rt = Runtime(device="cpu", cache=StageCache(tmp_path / "cache"))
+        return rt, sys.modules["memo_plug"].encode(rt)
+
+    try:
+        mod = importlib.import_module("memo_plug")
+        rt, v = encode()
+        assert v == [1] and rt.counters["memo-plug/enc.computed"] == 1
+        rt, v = encode()
+        assert v == [1] and rt.counters["memo-plug/enc.cache_hit"] == 1
+        src.write_text(MEMO_SOURCE.format(value=2))  # edited in place, same namespace and version
+        importlib.reload(mod)
+        rt, v = encode()
+        assert v == [2] and rt.counters["memo-plug/enc.computed"] == 1
+    finally:
+        sys.modules.pop("memo_plug", None)
+
+
 def test_eval_refuses_to_resume_after_a_provider_version_change(plugins: None, tmp_path: Path) -> None:
     root = make_s4_tree(tmp_path / "s4", n_per_split={"train": 0, "val": 0, "test": 1})
     preset = tmp_path / "dup.yaml"
