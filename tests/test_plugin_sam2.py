@@ -158,9 +158,13 @@ def test_a_mask_prompt_conditions_its_frame(runtime: Runtime, frames: list[np.nd
     assert iou > 0.9  # SAM 2 takes an input mask as its output on the prompted frame
 
 
-def test_no_objects_gives_empty_frames_with_masks(runtime: Runtime, frames: list[np.ndarray]) -> None:
+def test_no_objects_gives_empty_frames_with_masks(frames: list[np.ndarray]) -> None:
+    runtime = Runtime(device="cpu", tiny=True, seed=0)  # its own counters
     out = make(runtime, propagate=True).segment_clip(frames, [Proposals.empty()] * 3, [0.0, 1.0, 2.0])
     assert all(len(p) == 0 and p.masks is not None and p.masks.shape == (0, 64, 64) for p in out)
+    # run.json still shows that propagation ran with nothing to carry (e.g. owod-bind-sam2 --tiny,
+    # whose bind filter keeps nothing on real clips)
+    assert runtime.counters["sam2.propagation_clips"] == 1 and "sam2.propagated_objects" not in runtime.counters
 
 
 # -- tracks (pure numpy) ------------------------------------------------------------------------------

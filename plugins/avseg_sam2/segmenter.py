@@ -199,6 +199,8 @@ class Sam2Segmenter(Segmenter):
                 label = p.labels[j] if p.labels is not None else None
                 by_frame.setdefault(t, []).append(len(tracks))
                 tracks.append(Track(t, float(p.scores[j]), label))
+        # every clip given to propagation, even with no object kept to carry (run.json shows it ran)
+        self.runtime.count("sam2.propagation_clips")
         if not tracks:
             return tracks_to_proposals([], len(frames), sizes, labelled)
         if len(set(sizes)) != 1:
