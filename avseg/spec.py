@@ -107,6 +107,8 @@ def _prefer_provider(spec: dict[str, Any], registry: Registry, providers: list[s
         spec["filters"] = [fix("filter", f) for f in spec["filters"]]
     if isinstance(spec.get("steps"), list):
         spec["steps"] = [fix_step(x) for x in spec["steps"]]
+    if spec.get("combiner") is not None:
+        spec["combiner"] = fix("combiner", spec["combiner"])
     return spec
 
 
