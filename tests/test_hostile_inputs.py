@@ -24,7 +24,7 @@ import pytest
 from PIL import Image
 
 from avseg import hookimpl
-from avseg.components import Filter, FrameContext
+from avseg.components import ClipContext, ClipFilter, Combined, Combiner, Filter, FrameContext
 from avseg.data import open_dataset
 from avseg.testing import SR, make_frames_folder, make_s4_tree, make_video, tone
 from avseg.types import FilterResult
@@ -460,6 +460,58 @@ def test_component_returning_the_wrong_type_fails_that_clip_only(
     assert len(failed) == 1 and ids[1] in failed[0] and "'wrong-type'" in failed[0] and "FilterResult" in failed[0]
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["n_clips"] == 3 and [f["clip"] for f in metrics["failed"]] == [ids[1]]  # failed: scored empty
+
+
+class _BadCombiner(Combiner):
+    """Returns a bare array, a mask of the wrong size or a float mask."""
+
+    name: ClassVar[str] = "bad-combiner"
+    bad: ClassVar[str] = "type"
+
+    def combine(self, frame: Any, kept: Any) -> Combined:
+        if self.bad == "type":
+            return np.zeros(frame.shape[:2], bool)  # type: ignore[return-value]
+        if self.bad == "size":
+            return Combined(np.zeros((3, 3), bool))
+        return Combined(np.full(frame.shape[:2], 0.3, np.float32))  # type: ignore[arg-type]
+
+
+class _BadClipFilter(ClipFilter):
+    name: ClassVar[str] = "bad-clip-filter"
+
+    def filter_clip(self, ctx: ClipContext) -> list[FilterResult]:
+        return None  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("bad,needle", [
+    ("type", "combine() returned an array of shape (32, 32); expected a Combined"),
+    ("size", "expected a bool array of the frame's size 32x32"),
+    ("float", "of float32; expected a bool array"),
+    ("clip", "filter_clip() returned a NoneType; expected a list of 5 FilterResult"),
+])
+def test_combiner_or_clip_filter_returning_the_wrong_thing_names_it(
+        s4: Path, tmp_path: Path, bad: str, needle: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Not blamed on the GT ("GT mask ... is 32x32 but frame 1 ... is 3x3"), nor an AttributeError."""
+    real = list(importlib.metadata.distributions())
+    module("hostile_badcomb", register_combiners=hookimpl(lambda register: register(_BadCombiner)),
+           register_filters=hookimpl(lambda register: register(_BadClipFilter)))
+    monkeypatch.setattr(importlib.metadata, "distributions",
+                        lambda: iter([*real, FakeDist("hostile-comb", "1.0", {"bad": "hostile_badcomb"})]))
+    monkeypatch.setattr(_BadCombiner, "bad", bad)
+    spec = tmp_path / "p.yaml"
+    spec.write_text("proposer: saliency\nfilters: [bad-clip-filter]\n" if bad == "clip" else
+                    "proposer: saliency\nfilters: [score-threshold]\ncombiner: bad-combiner\n")
+    try:
+        code, _, err = cli(capsys, "eval", str(spec), "--root", str(s4), "--subset", "s4", "--out",
+                           str(tmp_path / "o"), "--no-cache", "--limit", "1")
+    finally:
+        sys.modules.pop("hostile_badcomb", None)
+    assert code == 1 and "Traceback" not in err
+    failed = [ln for ln in err.splitlines() if ln.startswith("failed ")]
+    kind = "filter 'bad-clip-filter'" if bad == "clip" else "combiner 'bad-combiner'"
+    assert len(failed) == 1 and kind in failed[0] and needle in failed[0], err
+    assert "GT mask" not in err
 
 
 def test_failure_reasons_are_never_wrapped(s4_own: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
