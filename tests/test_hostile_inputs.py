@@ -229,6 +229,18 @@ def test_gt_of_the_wrong_size_names_the_file_and_frame(s4_own: Path, tmp_path: P
     assert [f["scored_as_empty"] for f in metrics["failed"]] == [True]
 
 
+def test_score_names_the_gt_file_of_the_wrong_size(s4_own: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    pred = tmp_path / "pred"
+    _write_preds(s4_own, pred, 255, 0, "RGB")
+    ds = open_dataset(s4_own, "s4", "test")
+    gt_file = ds.mask_path(ds.record(ds.ids[1]), 2)
+    Image.new("L", (10, 10)).save(gt_file)
+    code, _, err = cli(capsys, "score", "--root", str(s4_own), "--subset", "s4", "--pred", str(pred))
+    line = one_line(err)
+    assert code == 1 and f"GT mask {gt_file} is 10x10" in line and str(pred / ds.pred_relpath(ds.ids[1], 2)) in line
+
+
 # ------------------------------------------------------------------------------ numbers
 
 
