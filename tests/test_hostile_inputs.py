@@ -401,6 +401,33 @@ def test_unreadable_progress_file_repair_recomputes_only_it(s4: Path, tmp_path: 
     assert kept == {p: p.read_bytes() for p in good}  # finished clips untouched
 
 
+@pytest.mark.parametrize("damage", [
+    lambda d: d["binary"].update(iou=d["binary"]["iou"][:1]),  # once: mIoU from 1 of 5 frames, exit 0
+    lambda d: d["binary"].update(iou=[float("nan")] * len(d["binary"]["iou"])),  # once: mIoU null, exit 0
+    lambda d: d["binary"].update(iou=[7.0] * len(d["binary"]["iou"])),  # once: mIoU 2.97, exit 0
+    lambda d: d["binary"].update(fcurves=[[0.1]] * len(d["binary"]["fcurves"])),  # once: a traceback
+    lambda d: d.update(warnings=5),  # once: a traceback after every clip was summarised
+    lambda d: d.update(plugin_metrics={"x": 3}),
+], ids=["short", "nan", "out-of-range", "fcurve", "warnings", "plugin-metrics"])
+def test_damaged_progress_entries_are_repaired_not_scored(s4: Path, tmp_path: Path, damage: Any,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    code, _, err = cli(capsys, *eval_args(s4, out))
+    assert code == 0, err
+    before = json.loads((out / "metrics.json").read_text())
+    bad = sorted((out / "clips").glob("*.json"))[0]
+    state = json.loads(bad.read_text())
+    damage(state)
+    bad.write_text(json.dumps(state))
+    code, _, err = cli(capsys, *eval_args(s4, out))
+    line = one_line(err)
+    assert code == 2 and str(bad) in line and "--repair" in line
+    code, _, err = cli(capsys, *eval_args(s4, out), "--repair")
+    assert code == 0, err
+    after = json.loads((out / "metrics.json").read_text())
+    assert after["miou"] == before["miou"] and after["n_skipped_finished"] == 2
+
+
 def test_truncated_config_json_is_repaired_without_losing_clips(s4: Path, tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"

@@ -24,7 +24,7 @@ from typing import Any
 
 from avseg import command
 from avseg.errors import UsageError, one_line
-from avseg.eval.metrics import ClipScores, SemanticClipScores
+from avseg.eval.metrics import PR_NUM, ClipScores, SemanticClipScores
 from avseg.outputs import atomic_write_json
 
 STATE_DIR = "clips"
@@ -135,15 +135,47 @@ def check_config(out: Path, ident: dict[str, Any], overwrite: bool, repair: bool
     atomic_write_json(cfg, ident)
 
 
+def _unit(x: float) -> bool:
+    return -1e-9 <= x <= 1.0 + 1e-9  # False for NaN
+
+
 def _check_state(s: Any, stem: str, semantic: bool) -> None:
+    """Everything a resumed eval reads from a progress file, so that a damaged one is reported
+    (and repaired) instead of crashing the summary or skewing the scores."""
     if not isinstance(s, dict):
         raise ValueError(f"expected a JSON object, got {type(s).__name__}")
     if s.get("clip_id") != stem:
         raise ValueError(f"clip_id {s.get('clip_id')!r} does not match the file name")
     b = ClipScores.from_dict(s["binary"])
-    _ = b.j, b.f
+    n = len(b.frames)
+    if b.clip_id != stem:
+        raise ValueError(f"binary.clip_id {b.clip_id!r} does not match the file name")
+    if len(b.iou) != n or len(b.fcurves) != n:
+        raise ValueError(f"{len(b.iou)} IoUs and {len(b.fcurves)} F curves for {n} frames")
+    if not all(_unit(x) for x in b.iou):
+        raise ValueError("an IoU outside [0, 1]")
+    if not all(c is None or (len(c) == PR_NUM and all(_unit(x) for x in c)) for c in b.fcurves):
+        raise ValueError(f"an F curve that is not {PR_NUM} values in [0, 1]")
+    warnings = s.get("warnings", [])
+    if not isinstance(warnings, list) or not all(isinstance(w, str) for w in warnings):
+        raise ValueError("warnings: expected a list of strings")
+    if not isinstance(s.get("category"), str | None):
+        raise ValueError("category: expected a string")
+    pm, pe = s.get("plugin_metrics", {}), s.get("plugin_metric_errors", {})
+    if not isinstance(pm, dict) or not all(
+            isinstance(v, list) and len(v) == 2 and all(x is None or isinstance(x, int | float) for x in v)
+            for v in pm.values()):
+        raise ValueError("plugin_metrics: expected a mapping of [sum, count] pairs")
+    if not isinstance(pe, dict) or not all(isinstance(v, str) for v in pe.values()):
+        raise ValueError("plugin_metric_errors: expected a mapping of strings")
     if semantic:
-        _ = SemanticClipScores.from_dict(s["semantic"]).j
+        sem = SemanticClipScores.from_dict(s["semantic"])
+        rows = [*sem.inter, *sem.pred, *sem.label]
+        if not len(sem.inter) == len(sem.pred) == len(sem.label) == len(sem.frames):
+            raise ValueError("semantic: the per-frame area lists differ in length")
+        if rows and (len({len(r) for r in rows}) != 1 or min(min(r, default=0) for r in rows) < 0):
+            raise ValueError("semantic: per-class areas of unequal length or negative")
+        _ = sem.j
 
 
 def load_states(out: Path, ident: dict[str, Any] | None = None, semantic: bool = False,
