@@ -428,6 +428,30 @@ def test_damaged_progress_entries_are_repaired_not_scored(s4: Path, tmp_path: Pa
     assert after["miou"] == before["miou"] and after["n_skipped_finished"] == 2
 
 
+def test_plugin_metric_returning_nan_is_a_failure_of_that_metric_and_resumes(s4: Path, tmp_path: Path) -> None:
+    """Once: NaN saved as null in the progress file, then every resumed eval crashed summing it."""
+    from avseg.api import make_runtime
+    from avseg.eval.runner import run_eval
+    from avseg.registry import load_registry
+
+    class NanMetric:
+        @hookimpl
+        def register_metrics(self, register: Any) -> None:
+            register("nan", lambda p, g: float("nan"))
+            register("fine", lambda p, g: 1.0)
+
+    def evaluate(limit: int) -> dict[str, Any]:
+        return run_eval(root=s4, subset="s4", split="test", out=tmp_path, limit=limit, progress=False,
+                        registry=load_registry(plugins=[("nan", NanMetric())]), runtime=make_runtime(no_cache=True),
+                        pipeline={"proposer": "saliency", "filters": ["score-threshold"]})
+
+    for limit in (2, 3):  # the second run resumes the first's two clips
+        m = evaluate(limit)
+        assert m["plugin_metrics"] == {"fine": 1.0, "nan": None} and m["failed"] == []
+        assert len(m["plugin_metric_failures"]) == limit and "returned nan" in m["plugin_metric_failures"][0]
+    assert m["n_skipped_finished"] == 2
+
+
 def test_truncated_config_json_is_repaired_without_losing_clips(s4: Path, tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"

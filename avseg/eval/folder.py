@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -163,7 +164,7 @@ def _check_state(s: Any, stem: str, semantic: bool) -> None:
         raise ValueError("category: expected a string")
     pm, pe = s.get("plugin_metrics", {}), s.get("plugin_metric_errors", {})
     if not isinstance(pm, dict) or not all(
-            isinstance(v, list) and len(v) == 2 and all(x is None or isinstance(x, int | float) for x in v)
+            isinstance(v, list) and len(v) == 2 and all(isinstance(x, int | float) and math.isfinite(x) for x in v)
             for v in pm.values()):
         raise ValueError("plugin_metrics: expected a mapping of [sum, count] pairs")
     if not isinstance(pe, dict) or not all(isinstance(v, str) for v in pe.values()):
