@@ -468,6 +468,28 @@ def test_truncated_config_json_is_repaired_without_losing_clips(s4: Path, tmp_pa
     json.loads(cfg.read_text())
 
 
+def test_lost_config_json_does_not_reuse_another_configs_clips(s4: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Once: with config.json deleted, another pipeline's finished clips were scored as this one's, exit 0."""
+    out = tmp_path / "out"
+    code, _, err = cli(capsys, *eval_args(s4, out))
+    assert code == 0, err
+    (out / "config.json").unlink()
+    other = ["--set", "filter.score-threshold.threshold=0.99"]
+    code, _, err = cli(capsys, *eval_args(s4, out), *other)
+    line = one_line(err)
+    assert code == 2 and "different pipeline config" in line and "--repair" in line and "--overwrite" not in line
+    code, _, err = cli(capsys, *eval_args(s4, out), *other, "--repair")
+    assert code == 0, err
+    fresh = tmp_path / "fresh"
+    assert cli(capsys, *eval_args(s4, fresh), *other)[0] == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_skipped_finished"] == 0 and metrics["miou"] == json.loads((fresh / "metrics.json").read_text())["miou"]
+    (out / "config.json").unlink()  # the same config again: its clips are kept
+    code, _, err = cli(capsys, *eval_args(s4, out), *other)
+    assert code == 0 and json.loads((out / "metrics.json").read_text())["n_skipped_finished"] == 3, err
+
+
 def test_lock_stops_a_second_eval_and_stale_locks_are_taken_over(s4: Path, tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"

@@ -10,8 +10,8 @@ A progress or config file that cannot be read (truncated by a full disk, edited 
 never guessed about: the eval stops and names the file together with the command that repairs
 it, ``--repair``. Repair recomputes exactly the clips whose progress files are unreadable and
 rewrites an unreadable ``config.json``; every readable finished clip is kept. Each progress
-file records a hash of the config that made it, so after a repair a clip made by another
-config is recomputed too.
+file records a hash of the config that made it: a clip made by another config (``config.json``
+was lost, or files were copied in) is refused the same way, and recomputed by a repair.
 """
 
 from __future__ import annotations
@@ -185,6 +185,7 @@ def load_states(out: Path, ident: dict[str, Any] | None = None, semantic: bool =
     with ``repair`` they are deleted (and so recomputed), as are states made by another config."""
     states: dict[str, dict[str, Any]] = {}
     bad: list[tuple[Path, str]] = []
+    other: list[Path] = []
     cid = config_id(ident) if ident is not None else None
     for f in sorted((out / STATE_DIR).glob("*.json")):
         if wanted is not None and f.stem not in wanted:
@@ -195,13 +196,17 @@ def load_states(out: Path, ident: dict[str, Any] | None = None, semantic: bool =
         except Exception as exc:  # any malformed content: JSON, keys, types, shapes
             bad.append((f, one_line(exc, 80)))
             continue
-        if repair and cid is not None and s.get("config_id", cid) != cid:
+        if cid is not None and s.get("config_id", cid) != cid:  # config.json was lost, or files were copied in
             bad.append((f, "made by another config"))
+            other.append(f)
             continue
         states[s["clip_id"]] = s
     if bad and not repair:
-        first, why = bad[0]
+        first, why = next(((f, w) for f, w in bad if f not in other), bad[0])
         more = f" and {len(bad) - 1} more progress files" if len(bad) > 1 else ""
+        if first in other:
+            raise UsageError(f"progress file {first} was made by a different pipeline config{more}; choose another "
+                             f"--out, or recompute just those clips with: {command.shown(['--repair'])}")
         raise UsageError(f"progress file {first} is unreadable ({why}){more}; recompute just those clips "
                          f"with: {command.shown(['--repair'])}")
     for f, _ in bad:
