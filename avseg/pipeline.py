@@ -358,9 +358,7 @@ class Pipeline:
                               [st.audio_emb for st in run.states], [st.region_emb for st in run.states],
                               [st.all_tags for st in run.states])
             with guarded("filter", flt.name, flt.provider, f"failed on clip {clip_id}"):
-                results = cast(ClipFilter, flt).filter_clip(ctx)
-                if len(results) != len(run.states):
-                    raise ValueError(f"filter_clip returned {len(results)} results for {len(run.states)} frames")
+                results = validate.clip_filter_results(flt, cast(ClipFilter, flt).filter_clip(ctx), len(run.states))
             for st, res in zip(run.states, results):
                 n = len(st.tags) if flt.target == "tags" and st.tags is not None else len(st.props)
                 self._apply(flt, st, validate.filter_result(flt, res, n))
@@ -408,7 +406,7 @@ class Pipeline:
 
     def _finish(self, st: _FrameState) -> FrameResult:
         with guarded("combiner", self.combiner.name, self.combiner.provider, f"failed on clip {self._clip_id}"):
-            out = self.combiner.combine(st.frame, st.props)
+            out = validate.combined(self.combiner, self.combiner.combine(st.frame, st.props), st.frame.shape[:2])
         trace = st.records + [dict(kind="tag", **r) for r in st.tag_records]
         return FrameResult(st.index, out.mask, st.props, st.tags, out.label_map, out.labels, trace)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from avseg.components import Component
+from avseg.components import Combined, Component
 from avseg.errors import ComponentFailed
 from avseg.types import FilterResult, Proposals, SegmenterOutput, Tags
 
@@ -79,6 +79,34 @@ def segments(comp: Component, value: Any, boxes: Sequence[np.ndarray], shapes: S
             raise ComponentFailed(f"{_label(comp, 'segment')} returned masks of shape {m.shape}; expected "
                                   f"({len(b)}, {hw[0]}, {hw[1]}) and {len(b)} scores")
     return outs
+
+
+def clip_filter_results(comp: Component, value: Any, n: int) -> list[FilterResult]:
+    """A clip filter's ``filter_clip``: one FilterResult per frame (each then checked by :func:`filter_result`)."""
+    return _per_frame(comp, "filter_clip", value, n, FilterResult, "FilterResult")
+
+
+def combined(comp: Component, value: Any, hw: tuple[int, int]) -> Combined:
+    """A Combined whose mask (bool or integer, non-zero = foreground) and label map are at the
+    frame's (H, W) and whose label map indexes ``labels``."""
+    if not isinstance(value, Combined):
+        raise _fail(comp, "combine", value, "a Combined")
+    mask = value.mask
+    if not isinstance(mask, np.ndarray) or tuple(mask.shape) != tuple(hw) or mask.dtype.kind not in "biu":
+        raise ComponentFailed(f"{_label(comp, 'combine')} returned mask={_what(mask)}"
+                              f"{f' of {mask.dtype}' if isinstance(mask, np.ndarray) else ''}; expected a bool "
+                              f"array of the frame's size {hw[0]}x{hw[1]} (H x W)")
+    labels = value.labels
+    if not isinstance(labels, list | tuple) or not all(isinstance(x, str) for x in labels):
+        raise ComponentFailed(f"{_label(comp, 'combine')} returned labels={_what(labels)}; expected a list of str")
+    lm = value.label_map
+    if lm is not None and (not isinstance(lm, np.ndarray) or tuple(lm.shape) != tuple(hw)
+                           or lm.dtype.kind not in "iu" or (lm.size and not 0 <= int(lm.min()) <= int(lm.max())
+                                                            <= len(labels))):
+        raise ComponentFailed(f"{_label(comp, 'combine')} returned label_map={_what(lm)}; expected None or an "
+                              f"integer array of the frame's size {hw[0]}x{hw[1]} with values 0..{len(labels)} "
+                              "(indices into labels, 0 = background)")
+    return Combined(mask if mask.dtype == np.bool_ else mask != 0, lm, list(labels))
 
 
 def filter_result(comp: Component, value: Any, n: int) -> FilterResult:

@@ -24,7 +24,7 @@ import pytest
 from PIL import Image
 
 from avseg import hookimpl
-from avseg.components import Filter, FrameContext
+from avseg.components import ClipContext, ClipFilter, Combined, Combiner, Filter, FrameContext
 from avseg.data import open_dataset
 from avseg.testing import SR, make_frames_folder, make_s4_tree, make_video, tone
 from avseg.types import FilterResult
@@ -229,6 +229,18 @@ def test_gt_of_the_wrong_size_names_the_file_and_frame(s4_own: Path, tmp_path: P
     assert [f["scored_as_empty"] for f in metrics["failed"]] == [True]
 
 
+def test_score_names_the_gt_file_of_the_wrong_size(s4_own: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    pred = tmp_path / "pred"
+    _write_preds(s4_own, pred, 255, 0, "RGB")
+    ds = open_dataset(s4_own, "s4", "test")
+    gt_file = ds.mask_path(ds.record(ds.ids[1]), 2)
+    Image.new("L", (10, 10)).save(gt_file)
+    code, _, err = cli(capsys, "score", "--root", str(s4_own), "--subset", "s4", "--pred", str(pred))
+    line = one_line(err)
+    assert code == 1 and f"GT mask {gt_file} is 10x10" in line and str(pred / ds.pred_relpath(ds.ids[1], 2)) in line
+
+
 # ------------------------------------------------------------------------------ numbers
 
 
@@ -389,6 +401,57 @@ def test_unreadable_progress_file_repair_recomputes_only_it(s4: Path, tmp_path: 
     assert kept == {p: p.read_bytes() for p in good}  # finished clips untouched
 
 
+@pytest.mark.parametrize("damage", [
+    lambda d: d["binary"].update(iou=d["binary"]["iou"][:1]),  # once: mIoU from 1 of 5 frames, exit 0
+    lambda d: d["binary"].update(iou=[float("nan")] * len(d["binary"]["iou"])),  # once: mIoU null, exit 0
+    lambda d: d["binary"].update(iou=[7.0] * len(d["binary"]["iou"])),  # once: mIoU 2.97, exit 0
+    lambda d: d["binary"].update(fcurves=[[0.1]] * len(d["binary"]["fcurves"])),  # once: a traceback
+    lambda d: d.update(warnings=5),  # once: a traceback after every clip was summarised
+    lambda d: d.update(plugin_metrics={"x": 3}),
+], ids=["short", "nan", "out-of-range", "fcurve", "warnings", "plugin-metrics"])
+def test_damaged_progress_entries_are_repaired_not_scored(s4: Path, tmp_path: Path, damage: Any,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    code, _, err = cli(capsys, *eval_args(s4, out))
+    assert code == 0, err
+    before = json.loads((out / "metrics.json").read_text())
+    bad = sorted((out / "clips").glob("*.json"))[0]
+    state = json.loads(bad.read_text())
+    damage(state)
+    bad.write_text(json.dumps(state))
+    code, _, err = cli(capsys, *eval_args(s4, out))
+    line = one_line(err)
+    assert code == 2 and str(bad) in line and "--repair" in line
+    code, _, err = cli(capsys, *eval_args(s4, out), "--repair")
+    assert code == 0, err
+    after = json.loads((out / "metrics.json").read_text())
+    assert after["miou"] == before["miou"] and after["n_skipped_finished"] == 2
+
+
+def test_plugin_metric_returning_nan_is_a_failure_of_that_metric_and_resumes(s4: Path, tmp_path: Path) -> None:
+    """Once: NaN saved as null in the progress file, then every resumed eval crashed summing it."""
+    from avseg.api import make_runtime
+    from avseg.eval.runner import run_eval
+    from avseg.registry import load_registry
+
+    class NanMetric:
+        @hookimpl
+        def register_metrics(self, register: Any) -> None:
+            register("nan", lambda p, g: float("nan"))
+            register("fine", lambda p, g: 1.0)
+
+    def evaluate(limit: int) -> dict[str, Any]:
+        return run_eval(root=s4, subset="s4", split="test", out=tmp_path, limit=limit, progress=False,
+                        registry=load_registry(plugins=[("nan", NanMetric())]), runtime=make_runtime(no_cache=True),
+                        pipeline={"proposer": "saliency", "filters": ["score-threshold"]})
+
+    for limit in (2, 3):  # the second run resumes the first's two clips
+        m = evaluate(limit)
+        assert m["plugin_metrics"] == {"fine": 1.0, "nan": None} and m["failed"] == []
+        assert len(m["plugin_metric_failures"]) == limit and "returned nan" in m["plugin_metric_failures"][0]
+    assert m["n_skipped_finished"] == 2
+
+
 def test_truncated_config_json_is_repaired_without_losing_clips(s4: Path, tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
@@ -403,6 +466,28 @@ def test_truncated_config_json_is_repaired_without_losing_clips(s4: Path, tmp_pa
     assert code == 0, err
     assert json.loads((out / "metrics.json").read_text())["n_skipped_finished"] == 3
     json.loads(cfg.read_text())
+
+
+def test_lost_config_json_does_not_reuse_another_configs_clips(s4: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Once: with config.json deleted, another pipeline's finished clips were scored as this one's, exit 0."""
+    out = tmp_path / "out"
+    code, _, err = cli(capsys, *eval_args(s4, out))
+    assert code == 0, err
+    (out / "config.json").unlink()
+    other = ["--set", "filter.score-threshold.threshold=0.99"]
+    code, _, err = cli(capsys, *eval_args(s4, out), *other)
+    line = one_line(err)
+    assert code == 2 and "different pipeline config" in line and "--repair" in line and "--overwrite" not in line
+    code, _, err = cli(capsys, *eval_args(s4, out), *other, "--repair")
+    assert code == 0, err
+    fresh = tmp_path / "fresh"
+    assert cli(capsys, *eval_args(s4, fresh), *other)[0] == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_skipped_finished"] == 0 and metrics["miou"] == json.loads((fresh / "metrics.json").read_text())["miou"]
+    (out / "config.json").unlink()  # the same config again: its clips are kept
+    code, _, err = cli(capsys, *eval_args(s4, out), *other)
+    assert code == 0 and json.loads((out / "metrics.json").read_text())["n_skipped_finished"] == 3, err
 
 
 def test_lock_stops_a_second_eval_and_stale_locks_are_taken_over(s4: Path, tmp_path: Path,
@@ -460,6 +545,58 @@ def test_component_returning_the_wrong_type_fails_that_clip_only(
     assert len(failed) == 1 and ids[1] in failed[0] and "'wrong-type'" in failed[0] and "FilterResult" in failed[0]
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["n_clips"] == 3 and [f["clip"] for f in metrics["failed"]] == [ids[1]]  # failed: scored empty
+
+
+class _BadCombiner(Combiner):
+    """Returns a bare array, a mask of the wrong size or a float mask."""
+
+    name: ClassVar[str] = "bad-combiner"
+    bad: ClassVar[str] = "type"
+
+    def combine(self, frame: Any, kept: Any) -> Combined:
+        if self.bad == "type":
+            return np.zeros(frame.shape[:2], bool)  # type: ignore[return-value]
+        if self.bad == "size":
+            return Combined(np.zeros((3, 3), bool))
+        return Combined(np.full(frame.shape[:2], 0.3, np.float32))  # type: ignore[arg-type]
+
+
+class _BadClipFilter(ClipFilter):
+    name: ClassVar[str] = "bad-clip-filter"
+
+    def filter_clip(self, ctx: ClipContext) -> list[FilterResult]:
+        return None  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("bad,needle", [
+    ("type", "combine() returned an array of shape (32, 32); expected a Combined"),
+    ("size", "expected a bool array of the frame's size 32x32"),
+    ("float", "of float32; expected a bool array"),
+    ("clip", "filter_clip() returned a NoneType; expected a list of 5 FilterResult"),
+])
+def test_combiner_or_clip_filter_returning_the_wrong_thing_names_it(
+        s4: Path, tmp_path: Path, bad: str, needle: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Not blamed on the GT ("GT mask ... is 32x32 but frame 1 ... is 3x3"), nor an AttributeError."""
+    real = list(importlib.metadata.distributions())
+    module("hostile_badcomb", register_combiners=hookimpl(lambda register: register(_BadCombiner)),
+           register_filters=hookimpl(lambda register: register(_BadClipFilter)))
+    monkeypatch.setattr(importlib.metadata, "distributions",
+                        lambda: iter([*real, FakeDist("hostile-comb", "1.0", {"bad": "hostile_badcomb"})]))
+    monkeypatch.setattr(_BadCombiner, "bad", bad)
+    spec = tmp_path / "p.yaml"
+    spec.write_text("proposer: saliency\nfilters: [bad-clip-filter]\n" if bad == "clip" else
+                    "proposer: saliency\nfilters: [score-threshold]\ncombiner: bad-combiner\n")
+    try:
+        code, _, err = cli(capsys, "eval", str(spec), "--root", str(s4), "--subset", "s4", "--out",
+                           str(tmp_path / "o"), "--no-cache", "--limit", "1")
+    finally:
+        sys.modules.pop("hostile_badcomb", None)
+    assert code == 1 and "Traceback" not in err
+    failed = [ln for ln in err.splitlines() if ln.startswith("failed ")]
+    kind = "filter 'bad-clip-filter'" if bad == "clip" else "combiner 'bad-combiner'"
+    assert len(failed) == 1 and kind in failed[0] and needle in failed[0], err
+    assert "GT mask" not in err
 
 
 def test_failure_reasons_are_never_wrapped(s4_own: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,21 +10,22 @@ A progress or config file that cannot be read (truncated by a full disk, edited 
 never guessed about: the eval stops and names the file together with the command that repairs
 it, ``--repair``. Repair recomputes exactly the clips whose progress files are unreadable and
 rewrites an unreadable ``config.json``; every readable finished clip is kept. Each progress
-file records a hash of the config that made it, so after a repair a clip made by another
-config is recomputed too.
+file records a hash of the config that made it: a clip made by another config (``config.json``
+was lost, or files were copied in) is refused the same way, and recomputed by a repair.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
 
 from avseg import command
 from avseg.errors import UsageError, one_line
-from avseg.eval.metrics import ClipScores, SemanticClipScores
+from avseg.eval.metrics import PR_NUM, ClipScores, SemanticClipScores
 from avseg.outputs import atomic_write_json
 
 STATE_DIR = "clips"
@@ -135,15 +136,47 @@ def check_config(out: Path, ident: dict[str, Any], overwrite: bool, repair: bool
     atomic_write_json(cfg, ident)
 
 
+def _unit(x: float) -> bool:
+    return -1e-9 <= x <= 1.0 + 1e-9  # False for NaN
+
+
 def _check_state(s: Any, stem: str, semantic: bool) -> None:
+    """Everything a resumed eval reads from a progress file, so that a damaged one is reported
+    (and repaired) instead of crashing the summary or skewing the scores."""
     if not isinstance(s, dict):
         raise ValueError(f"expected a JSON object, got {type(s).__name__}")
     if s.get("clip_id") != stem:
         raise ValueError(f"clip_id {s.get('clip_id')!r} does not match the file name")
     b = ClipScores.from_dict(s["binary"])
-    _ = b.j, b.f
+    n = len(b.frames)
+    if b.clip_id != stem:
+        raise ValueError(f"binary.clip_id {b.clip_id!r} does not match the file name")
+    if len(b.iou) != n or len(b.fcurves) != n:
+        raise ValueError(f"{len(b.iou)} IoUs and {len(b.fcurves)} F curves for {n} frames")
+    if not all(_unit(x) for x in b.iou):
+        raise ValueError("an IoU outside [0, 1]")
+    if not all(c is None or (len(c) == PR_NUM and all(_unit(x) for x in c)) for c in b.fcurves):
+        raise ValueError(f"an F curve that is not {PR_NUM} values in [0, 1]")
+    warnings = s.get("warnings", [])
+    if not isinstance(warnings, list) or not all(isinstance(w, str) for w in warnings):
+        raise ValueError("warnings: expected a list of strings")
+    if not isinstance(s.get("category"), str | None):
+        raise ValueError("category: expected a string")
+    pm, pe = s.get("plugin_metrics", {}), s.get("plugin_metric_errors", {})
+    if not isinstance(pm, dict) or not all(
+            isinstance(v, list) and len(v) == 2 and all(isinstance(x, int | float) and math.isfinite(x) for x in v)
+            for v in pm.values()):
+        raise ValueError("plugin_metrics: expected a mapping of [sum, count] pairs")
+    if not isinstance(pe, dict) or not all(isinstance(v, str) for v in pe.values()):
+        raise ValueError("plugin_metric_errors: expected a mapping of strings")
     if semantic:
-        _ = SemanticClipScores.from_dict(s["semantic"]).j
+        sem = SemanticClipScores.from_dict(s["semantic"])
+        rows = [*sem.inter, *sem.pred, *sem.label]
+        if not len(sem.inter) == len(sem.pred) == len(sem.label) == len(sem.frames):
+            raise ValueError("semantic: the per-frame area lists differ in length")
+        if rows and (len({len(r) for r in rows}) != 1 or min(min(r, default=0) for r in rows) < 0):
+            raise ValueError("semantic: per-class areas of unequal length or negative")
+        _ = sem.j
 
 
 def load_states(out: Path, ident: dict[str, Any] | None = None, semantic: bool = False,
@@ -152,6 +185,7 @@ def load_states(out: Path, ident: dict[str, Any] | None = None, semantic: bool =
     with ``repair`` they are deleted (and so recomputed), as are states made by another config."""
     states: dict[str, dict[str, Any]] = {}
     bad: list[tuple[Path, str]] = []
+    other: list[Path] = []
     cid = config_id(ident) if ident is not None else None
     for f in sorted((out / STATE_DIR).glob("*.json")):
         if wanted is not None and f.stem not in wanted:
@@ -162,13 +196,17 @@ def load_states(out: Path, ident: dict[str, Any] | None = None, semantic: bool =
         except Exception as exc:  # any malformed content: JSON, keys, types, shapes
             bad.append((f, one_line(exc, 80)))
             continue
-        if repair and cid is not None and s.get("config_id", cid) != cid:
+        if cid is not None and s.get("config_id", cid) != cid:  # config.json was lost, or files were copied in
             bad.append((f, "made by another config"))
+            other.append(f)
             continue
         states[s["clip_id"]] = s
     if bad and not repair:
-        first, why = bad[0]
+        first, why = next(((f, w) for f, w in bad if f not in other), bad[0])
         more = f" and {len(bad) - 1} more progress files" if len(bad) > 1 else ""
+        if first in other:
+            raise UsageError(f"progress file {first} was made by a different pipeline config{more}; choose another "
+                             f"--out, or recompute just those clips with: {command.shown(['--repair'])}")
         raise UsageError(f"progress file {first} is unreadable ({why}){more}; recompute just those clips "
                          f"with: {command.shown(['--repair'])}")
     for f, _ in bad:

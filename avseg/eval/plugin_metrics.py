@@ -28,9 +28,14 @@ def clip_state(metrics: Mapping[str, Metric], clip_id: str, preds: Sequence[npt.
         try:
             if m.per == "frame":
                 values = [float(m.fn(a, b)) for a, b in zip(p, g)]
-                out[key] = [float(sum(values)), float(len(values))]
-            elif p:
-                out[key] = [float(m.fn(p, g)), 1.0]
+            else:
+                values = [float(m.fn(p, g))] if p else []
+            bad = next((v for v in values if not np.isfinite(v)), None)
+            if bad is not None:  # a NaN would be saved as null and break every later summary
+                errors[key] = f"metric {key!r} returned {bad} on clip {clip_id}"
+                continue
+            if values:
+                out[key] = [float(sum(values)), float(len(values))] if m.per == "frame" else [values[0], 1.0]
         except Exception as exc:
             errors[key] = f"metric {key!r} failed on clip {clip_id}: {one_line(exc)}"
     return out, errors

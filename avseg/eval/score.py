@@ -24,17 +24,30 @@ from avseg.eval.metrics import BinaryMetrics, SemanticMetrics
 from avseg.eval.runner import is_semantic, require_clips
 
 
-def _read_pred(path: Path, shape: tuple[int, int]) -> np.ndarray | None:
+def _size_error(path: Path, arr: np.ndarray, shape: tuple[int, int], gt_file: Path | None) -> InputError:
+    gt = f"GT mask {gt_file}" if gt_file is not None else "GT"
+    return InputError(f"prediction {path} is {arr.shape[1]}x{arr.shape[0]} but {gt} is {shape[1]}x{shape[0]}")
+
+
+def _gt_file(dataset: Any, clip: Any, i: int) -> Path | None:
+    """The GT mask file of frame ``i``, for messages (None when a plugin dataset has no such file)."""
+    try:
+        return Path(dataset.mask_path(dataset.record(clip), i))
+    except (NotImplementedError, AttributeError, UsageError):
+        return None
+
+
+def _read_pred(path: Path, shape: tuple[int, int], gt_file: Path | None = None) -> np.ndarray | None:
     """A prediction's values by the mask rule of :mod:`avseg.data.images`, or None when missing."""
     if not path.exists():
         return None
     arr = read_mask_values(path, "prediction")
     if arr.shape != shape:
-        raise InputError(f"prediction {path} is {arr.shape[1]}x{arr.shape[0]}, GT is {shape[1]}x{shape[0]}")
+        raise _size_error(path, arr, shape, gt_file)
     return arr
 
 
-def _read_labels(path: Path, shape: tuple[int, int]) -> np.ndarray | None:
+def _read_labels(path: Path, shape: tuple[int, int], gt_file: Path | None = None) -> np.ndarray | None:
     """A class-index PNG (AVSS ``labels/``): the pixel values are class indices, not a mask."""
     if not path.exists():
         return None
@@ -44,7 +57,7 @@ def _read_labels(path: Path, shape: tuple[int, int]) -> np.ndarray | None:
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read prediction {path}: {' '.join(str(exc).split())}") from None
     if arr.shape != shape:
-        raise InputError(f"prediction {path} is {arr.shape[1]}x{arr.shape[0]}, GT is {shape[1]}x{shape[0]}")
+        raise _size_error(path, arr, shape, gt_file)
     return arr
 
 
@@ -66,7 +79,8 @@ def score_predictions(root: Path, subset: str, split: str, pred: Path, batch_vid
             if gt is None:
                 continue
             rel = dataset.pred_relpath(clip, i)
-            p = _read_pred(pred / rel, gt.shape)
+            gt_file = _gt_file(dataset, clip, i)
+            p = _read_pred(pred / rel, gt.shape, gt_file)
             if p is None:
                 missing.append(rel)
                 p = np.zeros(gt.shape, np.uint8)
@@ -74,7 +88,7 @@ def score_predictions(root: Path, subset: str, split: str, pred: Path, batch_vid
             preds.append(p)
             gts.append(gt)
             if use_labels:
-                lp = _read_labels(labels_dir / rel, gt.shape)
+                lp = _read_labels(labels_dir / rel, gt.shape, gt_file)
                 sp.append(lp if lp is not None else np.zeros(gt.shape, np.uint8))
                 sg.append(dataset.gt_label_map(clip, i))  # type: ignore[attr-defined]
         binary.add_clip(clip.clip_id, preds, gts, frames)
