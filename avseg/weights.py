@@ -237,3 +237,24 @@ def load_state_dict(path: Path) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise AvsegError(f"{path} does not hold a state dict")
     return obj
+
+
+def hf_config_weights(repos: dict[str, str], licence: str) -> dict[str, list[WeightFile]]:
+    """variant -> the one Hugging Face checkpoint folder it loads (checked by its config files)."""
+    return {
+        v: [WeightFile(repo.split("/")[1], hf_repo=repo, hf_files=("config.json", "preprocessor_config.json"),
+                       licence=licence)]
+        for v, repo in repos.items()
+    }
+
+
+def load_hf_folder(component: str, path: Path, model_cls: Any, processor_cls: Any) -> tuple[Any, Any]:
+    """(model in eval mode, processor) from a local transformers checkpoint folder; a folder that
+    does not load fails in one line naming the component and the folder."""
+    try:
+        processor = processor_cls.from_pretrained(str(path), local_files_only=True)
+        model = model_cls.from_pretrained(str(path), local_files_only=True)
+    except (OSError, ValueError) as exc:
+        msg = " ".join(str(exc).split())[:200]
+        raise AvsegError(f"{component}: cannot load {path}: {msg}") from None
+    return model.eval(), processor

@@ -120,3 +120,15 @@ def test_weights_fetch_unknown_name(capsys: pytest.CaptureFixture[str]) -> None:
         main(["weights", "fetch", "smа"])
     assert e.value.code == 2
     assert "no component" in capsys.readouterr().err
+
+
+def test_a_checkpoint_folder_that_does_not_load_is_one_line(tmp_path: Path) -> None:
+    from transformers import Sam2Model, Sam2Processor
+
+    from avseg.weights import load_hf_folder
+
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(AvsegError) as err:
+        load_hf_folder("segmenter 'sam2'", tmp_path, Sam2Model, Sam2Processor)
+    msg = str(err.value)
+    assert msg.startswith(f"segmenter 'sam2': cannot load {tmp_path}: ") and "\n" not in msg

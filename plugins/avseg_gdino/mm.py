@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from avseg.weights import WeightFile
+from avseg.weights import WeightFile, hf_config_weights, load_hf_folder
 
 #: variant -> the OpenMMLab conversions on the Hugging Face hub (pretrained on O365/GoldG/V3Det or O365v2/OI)
 MM_REPOS: dict[str, str] = {
@@ -19,17 +19,7 @@ MM_REPOS: dict[str, str] = {
     "mm-large": "openmmlab-community/mm_grounding_dino_large_o365v2_oiv6_goldg",
 }
 
-MM_WEIGHTS: dict[str, list[WeightFile]] = {
-    v: [
-        WeightFile(
-            repo.split("/")[1],
-            hf_repo=repo,
-            hf_files=("config.json", "preprocessor_config.json"),
-            licence="Apache-2.0",
-        )
-    ]
-    for v, repo in MM_REPOS.items()
-}
+MM_WEIGHTS: dict[str, list[WeightFile]] = hf_config_weights(MM_REPOS, licence="Apache-2.0")
 
 #: Swin backbones: T (224, window 7), B (384, window 12), L (384, window 12)
 MM_BACKBONES: dict[str, dict[str, Any]] = {
@@ -92,9 +82,7 @@ def build_random(variant: str, tiny: bool, seed: int) -> tuple[Any, Any]:
     return model, processor
 
 
-def load_pretrained(path: Any) -> tuple[Any, Any]:
+def load_pretrained(path: Any, component: str) -> tuple[Any, Any]:
     from transformers import GroundingDinoProcessor, MMGroundingDinoForObjectDetection
 
-    processor = GroundingDinoProcessor.from_pretrained(str(path), local_files_only=True)
-    model = MMGroundingDinoForObjectDetection.from_pretrained(str(path), local_files_only=True)
-    return model, processor
+    return load_hf_folder(component, path, MMGroundingDinoForObjectDetection, GroundingDinoProcessor)

@@ -27,7 +27,7 @@ from avseg.labels import normalise_labels
 from avseg.runtime import Runtime
 from avseg.types import Image, Proposals
 from avseg.vocab import COCO_CLASSES
-from avseg.weights import WeightFile, require
+from avseg.weights import WeightFile, load_hf_folder, require
 from avseg_gdino.mm import MM_WEIGHTS, is_mm
 
 # --------------------------------------------------------------------------- vocabularies
@@ -352,16 +352,9 @@ class GroundingDinoProposer(Proposer):
             from transformers import GroundingDinoForObjectDetection, GroundingDinoProcessor
 
             assert self._path is not None
-            try:
-                processor = GroundingDinoProcessor.from_pretrained(str(self._path), local_files_only=True)
-                model = GroundingDinoForObjectDetection.from_pretrained(
-                    str(self._path), local_files_only=True
-                )
-            except (OSError, ValueError) as exc:
-                from avseg.errors import AvsegError
-
-                msg = " ".join(str(exc).split())[:200]
-                raise AvsegError(f"proposer 'gdino': cannot load {self._path}: {msg}") from None
+            model, processor = load_hf_folder(
+                "proposer 'gdino'", self._path, GroundingDinoForObjectDetection, GroundingDinoProcessor
+            )
         model = model.to(device=self.device, dtype=self.dtype).eval()
         processor.image_processor = authors_image_processor(processor.image_processor)
         return model, processor
@@ -372,13 +365,7 @@ class GroundingDinoProposer(Proposer):
         if self.weights_mode != "pretrained":
             model, processor = mm.build_random(self.config.variant, self.runtime.tiny, self.runtime.seed)
         else:
-            try:
-                model, processor = mm.load_pretrained(self._path)
-            except (OSError, ValueError) as exc:
-                from avseg.errors import AvsegError
-
-                msg = " ".join(str(exc).split())[:200]
-                raise AvsegError(f"proposer 'gdino': cannot load {self._path}: {msg}") from None
+            model, processor = mm.load_pretrained(self._path, "proposer 'gdino'")
         return model.to(device=self.device, dtype=self.dtype).eval(), processor
 
     # ------------------------------------------------------------------ backend=official

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from avseg.errors import AvsegError
-from avseg.weights import WeightFile
+from avseg.weights import WeightFile, hf_config_weights, load_hf_folder
 
 if TYPE_CHECKING:
     from avseg.runtime import Runtime
@@ -27,17 +26,7 @@ HF_REPOS: dict[str, str] = {
     "edgetam": "yonigozlan/EdgeTAM-hf",
 }
 
-WEIGHTS: dict[str, list[WeightFile]] = {
-    v: [
-        WeightFile(
-            repo.split("/")[1],
-            hf_repo=repo,
-            hf_files=("config.json", "preprocessor_config.json"),
-            licence="Apache-2.0",
-        )
-    ]
-    for v, repo in HF_REPOS.items()
-}
+WEIGHTS: dict[str, list[WeightFile]] = hf_config_weights(HF_REPOS, licence="Apache-2.0")
 
 #: Hiera backbone sizes of the SAM 2.1 checkpoints (sam2.1_hiera_{t,s,b+,l}.yaml)
 HIERA: dict[str, dict[str, Any]] = {
@@ -212,14 +201,7 @@ def load_pretrained(variant: str, video: bool, path: Path, component: str) -> tu
     from transformers import Sam2Processor, Sam2VideoProcessor
 
     cls = classes(variant)[3 if video else 1]
-    proc_cls = Sam2VideoProcessor if video else Sam2Processor
-    try:
-        proc = proc_cls.from_pretrained(str(path), local_files_only=True)
-        model = cls.from_pretrained(str(path), local_files_only=True)
-    except (OSError, ValueError) as exc:
-        msg = " ".join(str(exc).split())[:200]
-        raise AvsegError(f"{component}: cannot load {path}: {msg}") from None
-    return model.eval(), proc
+    return load_hf_folder(component, path, cls, Sam2VideoProcessor if video else Sam2Processor)
 
 
 @dataclass

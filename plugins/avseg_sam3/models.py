@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from avseg.errors import AvsegError
-from avseg.weights import WeightFile
+from avseg.weights import WeightFile, load_hf_folder
 
 if TYPE_CHECKING:
     from avseg.runtime import Runtime
@@ -187,13 +186,8 @@ def build_random(video: bool, tiny: bool, seed: int) -> tuple[Any, Any]:
 def load_pretrained(video: bool, path: Path, component: str) -> tuple[Any, Any]:
     from transformers import Sam3Model, Sam3Processor, Sam3VideoModel, Sam3VideoProcessor
 
-    try:
-        proc = (Sam3VideoProcessor if video else Sam3Processor).from_pretrained(str(path), local_files_only=True)
-        model = (Sam3VideoModel if video else Sam3Model).from_pretrained(str(path), local_files_only=True)
-    except (OSError, ValueError) as exc:
-        msg = " ".join(str(exc).split())[:200]
-        raise AvsegError(f"{component}: cannot load {path}: {msg}") from None
-    return model.eval(), proc
+    return load_hf_folder(component, path, Sam3VideoModel if video else Sam3Model,
+                          Sam3VideoProcessor if video else Sam3Processor)
 
 
 @dataclass
