@@ -97,6 +97,19 @@ def all_builtin_vocabulary_words() -> list[str]:
     )
 
 
+def frame_prompts(vocabulary: Sequence[str] | None, n: int, prompts: Sequence[list[str]] | None,
+                  who: str) -> list[list[str]]:
+    """The normalised labels each of ``n`` frames is prompted with (a vocabulary wins over tags);
+    gdino and sam3 share it."""
+    if vocabulary is not None:
+        return [list(vocabulary) for _ in range(n)]
+    if prompts is None:
+        return [[] for _ in range(n)]
+    if len(prompts) != n:
+        raise ValueError(f"{who}: {n} frames but {len(prompts)} prompt lists")
+    return [normalise_prompts(p) for p in prompts]
+
+
 def check_vocabulary(v: str | list[str] | None) -> str | list[str] | None:
     """A ``vocabulary`` option's validator (gdino, sam3): a list with a name in it, a named
     vocabulary, or an existing file, checked when the config is built, before any model loads."""
@@ -451,14 +464,7 @@ class GroundingDinoProposer(Proposer):
     # ------------------------------------------------------------------ prompts
 
     def frame_prompts(self, n: int, prompts: Sequence[list[str]] | None) -> list[list[str]]:
-        """The normalised labels each frame is prompted with (the vocabulary wins over tags)."""
-        if self.vocabulary is not None:
-            return [list(self.vocabulary) for _ in range(n)]
-        if prompts is None:
-            return [[] for _ in range(n)]
-        if len(prompts) != n:
-            raise ValueError(f"proposer 'gdino': {n} frames but {len(prompts)} prompt lists")
-        return [normalise_prompts(p) for p in prompts]
+        return frame_prompts(self.vocabulary, n, prompts, "proposer 'gdino'")
 
     def chunks(self, labels: list[str]) -> list[list[str]]:
         """Split labels into captions that fit the model's text length (max_text_len tokens)."""

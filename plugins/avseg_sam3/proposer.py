@@ -119,14 +119,9 @@ class Sam3Proposer(Proposer):
         return {WEIGHTS[self.config.variant][0].filename: str(self._path)}
 
     def frame_prompts(self, n: int, prompts: Sequence[list[str]] | None) -> list[list[str]]:
-        """The normalised labels each frame is prompted with (the vocabulary wins over tags)."""
-        if self.vocabulary is not None:
-            return [list(self.vocabulary) for _ in range(n)]
-        if prompts is None:
-            return [[] for _ in range(n)]
-        if len(prompts) != n:
-            raise ValueError(f"{self.who}: {n} frames but {len(prompts)} prompt lists")
-        return [_normalise(p) for p in prompts]
+        from avseg_gdino.proposer import frame_prompts
+
+        return frame_prompts(self.vocabulary, n, prompts, self.who)
 
     # ------------------------------------------------------------------ image mode
 
