@@ -99,7 +99,8 @@ def test_ray_eval_equals_local_run(ray_cluster: Any, s4: Path, work: Path, local
 def test_killed_workers_then_rerun_keep_metrics(monkeypatch: pytest.MonkeyPatch, ray_cluster: Any, s4: Path,
                                                 work: Path, local: dict[str, Any]) -> None:
     ids = [r[0] for r in csv.reader((work / "local" / "per_clip.csv").open())][1:]
-    once, twice = ids[1], ids[5]
+    # `twice` early, while most clips still wait: its dead worker must not take the next one
+    once, twice = ids[5], ids[1]
     deaths = work / "deaths"
     deaths.mkdir()
     for name in (f"{once}.1", f"{twice}.1", f"{twice}.2"):

@@ -227,9 +227,13 @@ class RayExecutor:
             if self.deaths > 2 * self.workers + 2:
                 raise AvsegError(f"Ray workers keep dying ({self.deaths} so far; last: {one_line(exc, 160)}); "
                                  "see the worker logs under the Ray session folder") from None
-            self.idle.append(self._new_actor())
+            # the replacement takes the dead worker's place: the dead one must never be idle again
+            # (a task sent to it fails, and each failure would start one more actor than the
+            # cluster has room for, whose tasks then wait forever)
+            actor = self._new_actor()
             self.attempts[(key, cid)] += 1
             if self.attempts[(key, cid)] < MAX_ATTEMPTS:
+                self.idle.append(actor)
                 self.queue.appendleft((key, cid))
                 return
             outcome = {"clip": cid, "error": f"its Ray worker died {MAX_ATTEMPTS} times while running it "
