@@ -61,30 +61,16 @@ def test_eval_metrics_unchanged(tmp_path: Path, name: str) -> None:
     assert got == EVALS[name]
 
 
-#: cases stored before the presets' audio windows were set (their spec says nothing of audio)
-OLD_SPECS = {"owod-bind", "owod-bind-softmax", "sam-bind", "bavs"}
+PLANS = json.loads((HERE / "plans.json").read_text())
 
 
-def _plan(spec: dict) -> list:  # type: ignore[type-arg]
-    """What a spec executes: each step's kind, name and full config, the combiner and the audio windows."""
-    from avseg.registry import load_registry
-    from avseg.spec import resolve
-
-    r = resolve(spec, load_registry())
-    steps = [(s.kind, s.name, s.config.model_dump(mode="json")) for s in r.steps]
-    comb = r.combiner and (r.combiner.name, r.combiner.config.model_dump(mode="json"))
-    return [steps, comb, r.audio.model_dump(mode="json") if hasattr(r.audio, "model_dump") else repr(r.audio)]
-
-
-@pytest.mark.parametrize("name", sorted(set(SPECS) - {"at-gdino-sam"}))  # its stored spec has an old default
-def test_preset_files_still_compose_to_the_frozen_specs(name: str) -> None:
-    """The preset files (today's form) run exactly what the stored specs run."""
+@pytest.mark.parametrize("name", sorted(PLANS))
+def test_preset_files_still_compose_to_the_frozen_plans(name: str) -> None:
+    """Each preset file (with its case's overrides) executes exactly the frozen plan: every
+    step's kind, name and full config in order, the combiner, the audio windows."""
     from avseg.registry import load_registry
     from avseg.spec import compose
-    from tests.regression.generate import CASES
+    from tests.regression.generate import CASES, plan
 
     preset, sets = CASES[name]
-    got, frozen = _plan(compose(preset, sets=sets, registry=load_registry())), _plan(SPECS[name])
-    if name in OLD_SPECS:  # stored before the presets chose their audio windows: steps and combiner only
-        got, frozen = got[:2], frozen[:2]
-    assert got == frozen
+    assert plan(compose(preset, sets=sets, registry=load_registry())) == PLANS[name]

@@ -5,6 +5,7 @@ Run from the repository root with ``python -m tests.regression.generate``. It wr
 - ``presets.json``: each case's composed spec (a case already there keeps its stored spec);
 - ``presets.npz``: each case's masks on a synthetic 3-frame clip (``--tiny`` weights);
 - ``counters.json``: each case's run counters (what was computed, how often: their meaning);
+- ``plans.json``: what each preset file (with the case's overrides) executes today;
 - ``eval.json``: ``eval``'s metrics of a few presets on a small synthetic S4 tree.
 
 tests/test_regression_presets.py checks that today's code still gives exactly these. Regenerate
@@ -79,6 +80,19 @@ def run_case(spec: dict, clip):  # type: ignore[no-untyped-def]
     return run_case_full(spec, clip)[0]
 
 
+def plan(spec: dict) -> dict[str, Any]:  # type: ignore[type-arg]
+    """What a spec executes: each step's kind, name and full config in order, the combiner, the audio."""
+    from avseg.registry import load_registry
+    from avseg.spec import resolve
+
+    r = resolve(spec, load_registry())
+    return json.loads(json.dumps({
+        "steps": [[s.kind, s.name, s.config.model_dump(mode="json")] for s in r.steps],
+        "combiner": r.combiner and [r.combiner.name, r.combiner.config.model_dump(mode="json")],
+        "audio": r.audio.model_dump(mode="json"),
+    }))
+
+
 def make_s4(tmp: Path) -> Path:
     from avseg.testing import make_s4_tree
 
@@ -103,7 +117,7 @@ def main() -> None:
     reg = load_registry()
     old = json.loads((HERE / "presets.json").read_text()) if (HERE / "presets.json").is_file() else {}
     old_masks = dict(np.load(HERE / "presets.npz")) if (HERE / "presets.npz").is_file() else {}
-    specs, arrays, counters, evals = {}, {}, {}, {}
+    specs, arrays, counters, evals, plans = {}, {}, {}, {}, {}
     with tempfile.TemporaryDirectory() as d:
         clip = make_clip(Path(d))
         for name, (preset, sets) in CASES.items():
@@ -112,6 +126,7 @@ def main() -> None:
             if name in old_masks and not np.array_equal(np.stack(masks), old_masks[name]):
                 print(f"{name}: masks CHANGED from the stored snapshot")
             specs[name], arrays[name], counters[name] = spec, np.stack(masks), counts
+            plans[name] = plan(compose(preset, sets=sets, registry=reg))
             print(f"{name}: {[int(m.sum()) for m in masks]} mask pixels per frame")
         root = make_s4(Path(d))
         for name, (preset, sets) in EVAL_CASES.items():
@@ -120,6 +135,7 @@ def main() -> None:
     np.savez_compressed(HERE / "presets.npz", **arrays)
     (HERE / "presets.json").write_text(json.dumps(specs, indent=2, sort_keys=True) + "\n")
     (HERE / "counters.json").write_text(json.dumps(counters, indent=2, sort_keys=True) + "\n")
+    (HERE / "plans.json").write_text(json.dumps(plans, indent=2, sort_keys=True) + "\n")
     (HERE / "eval.json").write_text(json.dumps(evals, indent=2, sort_keys=True) + "\n")
 
 
