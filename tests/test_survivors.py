@@ -30,6 +30,7 @@ from avseg.errors import AvsegError, ChainError
 from avseg.registry import load_registry
 from avseg.testing import make_s4_tree
 from avseg.types import AudioWindow, FilterResult, Image, Proposals, Tags
+from tests.deps import requires
 from tests.helpers import cli
 
 REPO = Path(__file__).resolve().parents[1]
@@ -417,7 +418,7 @@ def test_resume_refuses_progress_files_of_another_config(tmp_path: Path, capsys:
 def test_owod_nms_iou_suppresses_overlapping_boxes() -> None:
     """Widened boxes overlap: the proposer's own NMS (nms_iou) must drop some, more at a lower IoU,
     and no two kept boxes may overlap by more than it."""
-    pytest.importorskip("transformers")
+    requires("torch", "transformers")
     import torch
 
     from avseg.runtime import Runtime
