@@ -450,3 +450,14 @@ def test_owod_nms_iou_suppresses_overlapping_boxes() -> None:
     assert len(all_boxes) > len(loose) > len(tight) > 0
     assert max_iou(loose.boxes) <= 0.5 + 1e-6 and max_iou(tight.boxes) <= 0.2 + 1e-6
     assert list(tight.scores) == sorted(tight.scores, reverse=True)
+
+
+def test_label_map_names_unlabelled_objects_in_keep_order(tmp_path: Path, registry: Any) -> None:
+    """label-map gives unlabelled objects instance labels object-1, object-2, ... (kept order);
+    the better one still wins their overlap."""
+    spec = write_spec(tmp_path / "i.yaml", [boxes_step([[0, 0, 16, 16], [8, 8, 24, 24]], [0.3, 0.9])],
+                      combiner="label-map")
+    res = run(spec, registry)
+    frame, lm = res.frames[0], res.label_maps
+    assert frame.labels == ["object-1", "object-2"] and lm is not None
+    assert frame.labels[int(lm[0, 2, 2]) - 1] == "object-1" and frame.labels[int(lm[0, 12, 12]) - 1] == "object-2"
