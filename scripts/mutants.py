@@ -44,7 +44,7 @@ class Target:
 S = "tests/test_survivors.py"
 #: name -> what to mutate and which tests judge it; the order is the order they run in
 MODULES: dict[str, Target] = {
-    "metrics": Target("avseg/eval/metrics.py", ("tests/test_metrics.py",)),
+    "metrics": Target("avseg/eval/metrics.py", ("tests/test_metrics.py", "tests/test_metrics_edges.py")),
     "thresholds": Target("plugins/avseg_filters/thresholds.py", ("tests/test_filters.py", S),
                          extra=("-k", "threshold or tag or score or size or fallback or deny or top")),
     "nms": Target("plugins/avseg_filters/nms.py", ("tests/test_filters.py", S), extra=("-k", "nms")),
