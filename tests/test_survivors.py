@@ -461,3 +461,31 @@ def test_label_map_names_unlabelled_objects_in_keep_order(tmp_path: Path, regist
     frame, lm = res.frames[0], res.label_maps
     assert frame.labels == ["object-1", "object-2"] and lm is not None
     assert frame.labels[int(lm[0, 2, 2]) - 1] == "object-1" and frame.labels[int(lm[0, 12, 12]) - 1] == "object-2"
+
+
+# -- score-threshold's size tests (mutants found by `make mutants`, docs/testing.md) ---------------
+@pytest.mark.parametrize(("box", "option", "value", "kept"), [
+    ([0, 10, 8, 32], "max_side_fraction", 0.9, True),   # 22 of 32 px tall: below 0.9 (a box off the top edge)
+    ([0, 10, 8, 32], "max_side_fraction", 0.6, False),  # ... and above 0.6
+    ([0, 5, 1, 5], "max_side_fraction", 0.03, True),    # zero height: its side is its 1 px width, 1/48
+    ([0, 8, 48, 32], "max_area_fraction", 0.8, True),   # 24 of 32 rows: 75% of the frame
+    ([0, 8, 48, 32], "max_area_fraction", 0.75, False),  # exactly at the fraction: dropped (>=)
+])
+def test_score_threshold_size_limits(tmp_path: Path, registry: Any, box: list[int], option: str, value: float,
+                                     kept: bool) -> None:
+    spec = write_spec(tmp_path / "z.yaml", [boxes_step([box], [0.9]),
+                                            {"filter": {"type": "score-threshold", "threshold": 0.5, option: value}}])
+    frame = run(spec, registry).frames[0]
+    assert len(frame.kept) == int(kept)
+    if not kept:
+        assert frame.dropped[0].dropped_by == "score-threshold"
+
+
+@pytest.mark.parametrize("option", ["max_area_fraction", "max_side_fraction"])
+def test_size_limits_must_be_positive(tmp_path: Path, registry: Any, option: str) -> None:
+    from avseg.errors import ConfigError
+
+    spec = write_spec(tmp_path / "z.yaml", [boxes_step([[0, 0, 8, 8]], [0.9]),
+                                            {"filter": {"type": "score-threshold", option: 0}}])
+    with pytest.raises(ConfigError, match=option):
+        avseg.load(spec, registry=registry, cache=False)
