@@ -20,7 +20,6 @@ import csv
 import io
 import itertools
 import re
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -243,13 +242,12 @@ def run_ablation(*, grid_path: Path, root: Path, subset: str, split: str, out: P
             if planned is not None:
                 executor.submit(*planned)
     for name, cell in zip(names, cells):
-        before = Counter(runtime.counters)
+        before = runtime.mark()
         metrics = run_eval(root=root, subset=subset, split=split, out=out / "cells" / name,
                            pipeline=cell_pipeline(grid, cell), runtime=runtime, limit=limit,
                            batch_videos=batch_videos, registry=registry, progress=progress, repair=repair,
                            executor=executor)
-        delta = Counter(runtime.counters)
-        delta.subtract(before)
+        delta, _ = runtime.since(before)
         computed = sum(v for k, v in delta.items() if k.endswith(".computed"))
         hits = sum(v for k, v in delta.items() if k.endswith(".cache_hit") or k.endswith(".memory_hit"))
         row = {"cell": name, **{k: _fmt(v) for k, v in cell.items()},

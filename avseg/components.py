@@ -1,4 +1,4 @@
-"""The five component interfaces: Tagger, Proposer, Embedder, Segmenter, Filter.
+"""The component interfaces: Tagger, Proposer, Embedder, Segmenter, Filter, Refiner, Combiner.
 
 A component class carries everything the core needs *before* it is built (name, kind,
 config schema, capabilities, declared weights, importable requirements), so chains can be

@@ -21,6 +21,7 @@ import numpy as np
 
 from avseg.errors import InputError, UsageError, did_you_mean
 from avseg.kinds import KINDS_BY_NAME, STEP_KINDS
+from avseg.runtime import CounterMark
 from avseg.types import Clip
 
 if TYPE_CHECKING:
@@ -88,8 +89,7 @@ class LoadedPipeline:
         self.on_stage: StageListener | None = None
         self._executor: Pipeline | None = None
         # counters/timings already reported: each Result gets what its call added (the first also the loads)
-        self._mark_counters: dict[str, int] = {}
-        self._mark_timings: dict[str, float] = {}
+        self._mark = CounterMark({}, {})
 
     # -- what it is ----------------------------------------------------------------------
     @property
@@ -165,12 +165,8 @@ class LoadedPipeline:
         return Result(clip, out.frames, meta, video_fps=video_fps, wall_time=wall)
 
     def _since_mark(self) -> tuple[dict[str, int], dict[str, float]]:
-        rt = self.runtime
-        counters = {k: v - self._mark_counters.get(k, 0) for k, v in rt.counters.items()
-                    if v - self._mark_counters.get(k, 0)}
-        timings = {k: v - self._mark_timings.get(k, 0.0) for k, v in rt.timings.items()
-                   if v - self._mark_timings.get(k, 0.0) > 0}
-        self._mark_counters, self._mark_timings = dict(rt.counters), dict(rt.timings)
+        counters, timings = self.runtime.since(self._mark)
+        self._mark = self.runtime.mark()
         return counters, timings
 
     def evaluate(self, root: str | Path, subset: str, split: str = "test", out: str | Path | None = None, *,
