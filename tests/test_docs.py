@@ -88,7 +88,7 @@ def test_plugin_guide_examples_run_with_their_plugin_installed(monkeypatch: pyte
     from tests.fakes import FakeDist, module
 
     def install(ns: dict[str, Any]) -> None:
-        module("fakeplug_guide", register_filters=ns["MyPlugin"]().register_filters)
+        module("fakeplug_guide", register_components=ns["MyPlugin"]().register_components)
         dists = [FakeDist("my-plugin", "1.0", {"my-plugin": "fakeplug_guide"})]
         monkeypatch.setattr(importlib.metadata, "distributions", lambda: iter(dists))
         from avseg.registry import load_registry
