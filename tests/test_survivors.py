@@ -81,7 +81,7 @@ class EchoPrompts(Proposer):
 
 
 class FixedBoxesConfig(ComponentConfig):
-    boxes: list[list[int]] = Field(default_factory=list)
+    boxes: list[list[float]] = Field(default_factory=list)
     scores: list[float] = Field(default_factory=list)
     labels: list[str] | None = None
 
@@ -105,7 +105,7 @@ class FixedBoxes(Proposer):
         for f in frames:
             masks = np.zeros((len(cfg.boxes), *f.shape[:2]), bool)
             for k, (x0, y0, x1, y1) in enumerate(cfg.boxes):
-                masks[k, y0:y1, x0:x1] = True
+                masks[k, int(y0):int(y1), int(x0):int(x1)] = True
             out.append(Proposals(np.array(cfg.boxes, np.float32).reshape(-1, 4), np.array(cfg.scores, np.float32),
                                  list(cfg.labels) if cfg.labels is not None else None, masks))
         return out
@@ -163,7 +163,7 @@ def run(spec: Path, registry: Any, cache: Any = False, **overrides: Any) -> Any:
     return avseg.load(spec, registry=registry, cache=cache, **overrides)(clip())
 
 
-def boxes_step(boxes: list[list[int]], scores: list[float], labels: list[str] | None = None) -> dict[str, Any]:
+def boxes_step(boxes: list[list[float]], scores: list[float], labels: list[str] | None = None) -> dict[str, Any]:
     cfg: dict[str, Any] = {"type": "fixed-boxes", "boxes": boxes, "scores": scores}
     if labels is not None:
         cfg["labels"] = labels
@@ -488,4 +488,32 @@ def test_size_limits_must_be_positive(tmp_path: Path, registry: Any, option: str
     spec = write_spec(tmp_path / "z.yaml", [boxes_step([[0, 0, 8, 8]], [0.9]),
                                             {"filter": {"type": "score-threshold", option: 0}}])
     with pytest.raises(ConfigError, match=option):
+        avseg.load(spec, registry=registry, cache=False)
+
+
+# -- nms's IoU at its edges (mutants found by `make mutants`) ---------------------------------------
+def test_nms_box_iou_of_sub_pixel_boxes(tmp_path: Path, registry: Any) -> None:
+    """Half a pixel wide: IoU 4/5 (0.5 x 8 of 0.5 x 10), suppressed at 0.5; areas are never
+    rounded up to a pixel."""
+    spec = write_spec(tmp_path / "n.yaml", [boxes_step([[0, 0, 0.5, 10], [0, 0, 0.5, 8]], [0.9, 0.8]),
+                                            {"filter": {"type": "nms", "iou_threshold": 0.5, "use_masks": False}}])
+    frame = run(spec, registry).frames[0]
+    assert [o.id for o in frame.kept] == [0] and frame.dropped[0].dropped_by == "nms"
+
+
+def test_nms_keeps_two_empty_boxes(tmp_path: Path, registry: Any) -> None:
+    """Two zero-area boxes overlap nowhere: IoU 0, both kept (by box and by their empty masks)."""
+    for use_masks in (False, True):
+        spec = write_spec(tmp_path / "e.yaml", [boxes_step([[5, 5, 5, 9], [5, 5, 5, 9]], [0.9, 0.8]),
+                                                {"filter": {"type": "nms", "iou_threshold": 0.0,
+                                                            "use_masks": use_masks}}])
+        assert len(run(spec, registry).frames[0].kept) == 2
+
+
+def test_nms_iou_threshold_must_be_a_fraction(tmp_path: Path, registry: Any) -> None:
+    from avseg.errors import ConfigError
+
+    spec = write_spec(tmp_path / "n.yaml", [boxes_step([[0, 0, 8, 8]], [0.9]),
+                                            {"filter": {"type": "nms", "iou_threshold": -0.5}}])
+    with pytest.raises(ConfigError, match="iou_threshold"):
         avseg.load(spec, registry=registry, cache=False)
