@@ -47,6 +47,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("mmdet", "avseg_mmdet"),
     ("sam2", "avseg_sam2"),
     ("sam3", "avseg_sam3"),
+    ("sync", "avseg_sync"),
 )
 HOOK_KINDS = {
     "register_taggers": "tagger",
