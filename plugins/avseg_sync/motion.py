@@ -60,7 +60,7 @@ def frame_changes(frames: Sequence[Image]) -> np.ndarray:
 
 
 def group_regions(regions: list[BoolArray], reach: float = 0.6) -> list[BoolArray]:
-    """Regions whose boxes, grown by ``reach`` of the smaller one's size, overlap become one: the convex hull
+    """Regions whose boxes, grown by ``reach`` of the smaller one's size, overlap and whose areas are within 3x become one: the convex hull
     of their union (the two rims of a shape that jumps are one object)."""
     import cv2
 
@@ -80,6 +80,9 @@ def group_regions(regions: list[BoolArray], reach: float = 0.6) -> list[BoolArra
         for b in range(a + 1, len(regions)):
             # the reach scales with the smaller region: a long smear does not swallow its neighbours
             d = reach * min(float(max(boxes[a][2:] - boxes[a][:2])), float(max(boxes[b][2:] - boxes[b][:2])))
+            sa, sb = int(regions[a].sum()), int(regions[b].sum())
+            if max(sa, sb) > 3 * max(1, min(sa, sb)):  # rims of one object are alike in size; a smear is not
+                continue
             ga, gb = grown(boxes[a], d), grown(boxes[b], d)
             if ga[0] < gb[2] and gb[0] < ga[2] and ga[1] < gb[3] and gb[1] < ga[3]:
                 parent[find(a)] = find(b)
@@ -104,7 +107,8 @@ def filled_regions(changed: BoolArray, close: int, min_pixels: float) -> list[Bo
     import cv2
 
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (close, close))
-    m = cv2.morphologyEx(changed.astype(np.uint8), cv2.MORPH_CLOSE, kernel)
+    m = cv2.morphologyEx(changed.astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))  # speckle out
+    m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, kernel)
     contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     out = []
     for c in contours:
@@ -202,7 +206,8 @@ class MotionProposer(Proposer):
             near = np.nonzero(np.abs(mid - t) <= cfg.window / 2)[0]
             if len(near) == 0 and len(mid):
                 near = np.asarray([int(np.argmin(np.abs(mid - t)))])
-            acc = changed[near].any(axis=0) if len(near) else np.zeros((vh, vw), bool)
+            # changed in at least two steps of the window: a one-off codec flicker is not motion
+            acc = changed[near].sum(axis=0) >= min(2, len(near)) if len(near) else np.zeros((vh, vw), bool)
             energy = changed[near].mean(axis=0) if len(near) else np.zeros((vh, vw), np.float32)
             regions = group_regions(filled_regions(acc, cfg.close, cfg.min_area * vh * vw))
             scored = [(r, float(energy[r].mean())) for r in regions]
