@@ -107,8 +107,7 @@ def filled_regions(changed: BoolArray, close: int, min_pixels: float) -> list[Bo
     import cv2
 
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (close, close))
-    m = cv2.morphologyEx(changed.astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))  # speckle out
-    m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, kernel)
+    m = cv2.morphologyEx(changed.astype(np.uint8), cv2.MORPH_CLOSE, kernel)
     contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     out = []
     for c in contours:
@@ -206,8 +205,7 @@ class MotionProposer(Proposer):
             near = np.nonzero(np.abs(mid - t) <= cfg.window / 2)[0]
             if len(near) == 0 and len(mid):
                 near = np.asarray([int(np.argmin(np.abs(mid - t)))])
-            # changed in at least two steps of the window: a one-off codec flicker is not motion
-            acc = changed[near].sum(axis=0) >= min(2, len(near)) if len(near) else np.zeros((vh, vw), bool)
+            acc = changed[near].any(axis=0) if len(near) else np.zeros((vh, vw), bool)
             energy = changed[near].mean(axis=0) if len(near) else np.zeros((vh, vw), np.float32)
             regions = group_regions(filled_regions(acc, cfg.close, cfg.min_area * vh * vw))
             scored = [(r, float(energy[r].mean())) for r in regions]
