@@ -22,9 +22,7 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.logical_and(a, b).sum() / u) if u else 1.0
 
 
-@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.xfail(
-    strict=True, reason="known miss: the sounding shape is found changing on one sampled frame only and not "
-    "propagated to the others (its region merges with the mover's smear)")), 2])
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_run_av_sync_keeps_the_sounding_object_and_drops_the_others(tmp_path: Path, seed: int) -> None:
     from avseg.session import open_pipeline
 

@@ -83,6 +83,12 @@ def group_regions(regions: list[BoolArray], reach: float = 0.6) -> list[BoolArra
             sa, sb = int(regions[a].sum()), int(regions[b].sum())
             if max(sa, sb) > 3 * max(1, min(sa, sb)):  # rims of one object are alike in size; a smear is not
                 continue
+            ba, bb = boxes[a], boxes[b]
+            x_shared = min(ba[2], bb[2]) - max(ba[0], bb[0])
+            y_shared = min(ba[3], bb[3]) - max(ba[1], bb[1])
+            # rims of one object face each other: they share most of their width or of their height
+            if x_shared < 0.5 * min(ba[2] - ba[0], bb[2] - bb[0]) and y_shared < 0.5 * min(ba[3] - ba[1], bb[3] - bb[1]):
+                continue
             ga, gb = grown(boxes[a], d), grown(boxes[b], d)
             if ga[0] < gb[2] and gb[0] < ga[2] and ga[1] < gb[3] and gb[1] < ga[3]:
                 parent[find(a)] = find(b)
