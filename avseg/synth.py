@@ -56,7 +56,7 @@ def _envelope(rng: np.random.Generator, t: np.ndarray, seconds: float) -> np.nda
         amp, tau = rng.uniform(0.6, 1.0), rng.uniform(0.12, 0.3)
         d = t - onset
         env += np.where(d >= 0, amp * np.minimum(d / 0.03, 1.0) * np.exp(-np.maximum(d - 0.03, 0) / tau), 0.0)
-    return np.minimum(env, 1.0)
+    return np.asarray(np.minimum(env, 1.0))
 
 
 def _background(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
@@ -68,7 +68,7 @@ def _background(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     blot = cv2.GaussianBlur(rng.normal(0, 1, (h, w, 3)).astype(np.float32), (0, 0), max(2.0, w / 40))
     base += 25 * blot / (np.abs(blot).max() + 1e-6)
     base += rng.normal(0, 6, base.shape)
-    return np.clip(base, 0, 255).astype(np.float32)
+    return np.asarray(np.clip(base, 0, 255), np.float32)
 
 
 def _shape(kind: str, cx: float, cy: float, r: float, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
@@ -110,7 +110,7 @@ def render_scene(seed: int = 0, *, size: tuple[int, int] = (320, 240), fps: floa
                 carrier = sum(np.sin(2 * np.pi * f0 * m * ta + rng.uniform(0, 6.28)) / m for m in (1, 2, 3))
                 audio += 0.25 * env_a * carrier
         objects.append(obj)
-    mover = {"role": "mover", "kind": "rect" if rng.random() < 0.5 else "circle", "color": palette[int(order[len(roles)])],
+    mover: dict[str, object] = {"role": "mover", "kind": "rect" if rng.random() < 0.5 else "circle", "color": palette[int(order[len(roles)])],
              "cx": 0.0, "cy": h * 0.78, "r": r0 * 0.9, "mode": "slide", "speed": w * rng.uniform(0.15, 0.3),
              "x0": w * rng.uniform(0.15, 0.85), "env": np.zeros_like(tv)}
     objects.append(mover)
@@ -122,7 +122,7 @@ def render_scene(seed: int = 0, *, size: tuple[int, int] = (320, 240), fps: floa
     for k, t in enumerate(times):
         img = bg.copy()
         gt = np.zeros((h, w), bool)
-        masks = []
+        masks: list[tuple[np.ndarray, bool]] = []
         for obj in objects:
             env = float(np.asarray(obj["env"])[k])
             cx, cy, r = float(obj["cx"]), float(obj["cy"]), float(obj["r"])  # type: ignore[arg-type]
@@ -148,13 +148,13 @@ def render_scene(seed: int = 0, *, size: tuple[int, int] = (320, 240), fps: floa
     peak = float(np.abs(audio).max()) or 1.0
     audio = (audio * min(1.0, 0.9 / peak)).astype(np.float32)
     info = [{k: v for k, v in o.items() if k != "env"} for o in objects]
-    return Scene(frames, times, gts, audio, SR, info)
+    return Scene(frames, times, gts, np.asarray(audio, np.float32), SR, info)
 
 
 def sampled_indices(scene: Scene, n: int) -> list[int]:
     """The full-rate frame shown at each official timestamp ``i + 15/16`` s."""
     t = np.asarray(scene.times)
-    return [int(max(0, np.searchsorted(t, i + FRAME_OFFSET + 1e-6, side="right") - 1)) for i in range(n)]
+    return [max(0, int(np.searchsorted(t, i + FRAME_OFFSET + 1e-6, side="right")) - 1) for i in range(n)]
 
 
 def _png(arr: np.ndarray, path: Path) -> None:
