@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -191,3 +192,62 @@ def test_eval_on_synth_is_high_and_above_keeping_every_motion_proposal(tmp_path:
     full = miou("full", [])
     every = miou("every", ["filter.av-sync.threshold=-1"])
     assert full > 0.7 and full > every + 0.25, (full, every)
+
+
+def test_mix_at_snr_measures_the_requested_snr_and_is_seeded(tmp_path: Path) -> None:
+    from avseg.noise import mix_at_snr, noise_rng, power
+
+    rng = np.random.default_rng(0)
+    wave = (0.3 * np.sin(np.arange(32000) / 5.0)).astype(np.float32)[None]
+    for kind in ("white", "pink"):
+        mixed, snr = mix_at_snr(wave, 16000, kind, 5.0, noise_rng("clip", 0))
+        assert abs(snr - 5.0) < 1e-3
+        assert abs(10 * np.log10(power(wave) / power(mixed - wave)) - 5.0) < 0.05  # no clipping at this level
+        again, _ = mix_at_snr(wave, 16000, kind, 5.0, noise_rng("clip", 0))
+        other, _ = mix_at_snr(wave, 16000, kind, 5.0, noise_rng("clip", 1))
+        assert np.array_equal(mixed, again) and not np.array_equal(mixed, other)
+    # pink noise has more power below 500 Hz than above 4 kHz; white about the same per Hz
+    pink = mix_at_snr(wave, 16000, "pink", 0.0, rng)[0][0] - wave[0]
+    spec = np.abs(np.fft.rfft(pink)) ** 2
+    f = np.fft.rfftfreq(len(pink), 1 / 16000)
+    assert spec[(f > 50) & (f < 500)].mean() > 10 * spec[f > 4000].mean()
+    import soundfile as sf
+
+    sf.write(str(tmp_path / "n.wav"), rng.standard_normal(8000).astype(np.float32) * 0.1, 8000)
+    _, snr = mix_at_snr(wave, 16000, str(tmp_path / "n.wav"), -3.0, rng)
+    assert abs(snr + 3.0) < 1e-3
+    silent, snr = mix_at_snr(np.zeros((1, 100), np.float32), 16000, "white", 0.0, rng)
+    assert snr == float("inf") and not silent.any()
+
+
+def test_noise_options_are_one_line_errors(tmp_path: Path) -> None:
+    from avseg.errors import AvsegError
+    from avseg.noise import noise_sets
+
+    assert noise_sets(None, None) == []
+    assert noise_sets("white", 10) == ["audio.noise='white'", "audio.snr=10.0"]
+    for bad in [("white", None), (None, 3.0), ("brown", 3.0), ("white", float("nan"))]:
+        with pytest.raises(AvsegError) as e:
+            noise_sets(*bad)
+        assert "\n" not in str(e.value)
+
+
+def test_av_sync_miou_falls_as_the_snr_falls(tmp_path: Path) -> None:
+    """One ablate grid over audio.snr: a table and a plot, and the mIoU falls with the SNR."""
+    import csv
+
+    from avseg.ablate import run_ablation
+
+    root = synth(tmp_path / "ds", layout="s4", clips=4, seed=1, size=SIZE)
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("base: av-sync\nset: [\"audio.noise=white\"]\naxes:\n  audio.snr: [20, 0, -10]\n")
+    run_ablation(grid_path=grid, root=root, subset="s4", split="test", out=tmp_path / "ab", runtime=Runtime())
+    rows = list(csv.DictReader((tmp_path / "ab" / "results.csv").open()))
+    miou = {float(r["audio.snr"]): float(r["miou"]) for r in rows}
+    assert miou[20] >= miou[0] >= miou[-10] and miou[20] - miou[-10] >= 0.1, miou
+    assert list((tmp_path / "ab").glob("plot_miou_vs_audio.snr.png"))
+    cell = next(p for p in (tmp_path / "ab" / "cells").iterdir() if "-10" in p.name)
+    cfg = json.loads((cell / "config.json").read_text())
+    metrics = json.loads((cell / "metrics.json").read_text())
+    assert "noise" in json.dumps(cfg) and metrics["audio_noise"]["snr"] == -10.0
+    assert abs(metrics["audio_noise"]["measured_snr_mean"] + 10.0) < 0.01
