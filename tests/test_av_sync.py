@@ -251,3 +251,33 @@ def test_av_sync_miou_falls_as_the_snr_falls(tmp_path: Path) -> None:
     metrics = json.loads((cell / "metrics.json").read_text())
     assert "noise" in json.dumps(cfg) and metrics["audio_noise"]["snr"] == -10.0
     assert abs(metrics["audio_noise"]["measured_snr_mean"] + 10.0) < 0.01
+
+
+def test_cli_synth_then_run_av_sync_needs_no_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.helpers import cli
+
+    code, out, err = cli(capsys, "synth", str(tmp_path / "s.mp4"), "--layout", "video", "--size", "96x72",
+                         "--seconds", "3", "--seed", "4")
+    assert code == 0 and (tmp_path / "s.mp4").is_file(), err
+    code, out, err = cli(capsys, "run", "av-sync", "--input", str(tmp_path / "s.mp4"), "--out", str(tmp_path / "o"))
+    assert code == 0, err
+    run = json.loads((tmp_path / "o" / "run.json").read_text())
+    assert run["n_frames"] == 3
+
+
+@pytest.mark.parametrize("args, words", [
+    (["synth", "X", "--size", "abc"], "--size 'abc'"),
+    (["synth", "X", "--layout", "avss"], "--layout 'avss'"),
+    (["synth", "X.txt", "--layout", "video"], ".mp4"),
+    (["eval", "av-sync", "--root", "R", "--subset", "s4", "--out", "O", "--snr", "3"], "--audio-noise and --snr"),
+    (["eval", "av-sync", "--root", "R", "--subset", "s4", "--out", "O", "--audio-noise", "nope.wav", "--snr", "3"],
+     "--audio-noise 'nope.wav'"),
+])
+def test_cli_synth_and_noise_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  args: list[str], words: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.helpers import cli
+
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli(capsys, *args)
+    assert code == 2, (out, err)
+    assert words in err and len(err.strip().splitlines()) == 1, err
