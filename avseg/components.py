@@ -39,8 +39,6 @@ if TYPE_CHECKING:
     from avseg.weights import WeightFile
 
 Kind = Literal["tagger", "proposer", "embedder", "segmenter", "filter", "combiner"]
-#: the kinds that can be steps of a pipeline (a combiner is not a step: it ends every pipeline)
-KINDS: tuple[Kind, ...] = ("tagger", "proposer", "embedder", "segmenter", "filter")
 
 
 class ComponentConfig(BaseModel):
@@ -270,13 +268,6 @@ class ClipContext:
     def num_frames(self) -> int:
         return len(self.frames)
 
-    def frame_context(self, i: int) -> FrameContext:
-        """Frame ``i`` as a frame-scope filter would see it."""
-        return FrameContext(self.clip_id, i, self.frames[i], self.tags[i], self.proposals[i],
-                            self.audio_embeddings[i], self.region_embeddings[i], self.all_tags[i])
-#: the values a filter's ``needs`` may hold; anything else is refused at registration
-FILTER_NEEDS: frozenset[str] = frozenset({"tags", "embeddings", "masks", "labels"})
-
 
 class Filter(Component):
     """Keeps a subset of tags or proposals and records why the others were dropped.
@@ -288,7 +279,7 @@ class Filter(Component):
     kind: ClassVar[Kind] = "filter"
     #: what the filter selects from
     target: ClassVar[Literal["tags", "proposals"]] = "proposals"
-    #: what it needs in the context: any of :data:`FILTER_NEEDS`
+    #: what it needs in the context: any of the keys of :data:`avseg.kinds.FILTER_NEEDS`
     needs: ClassVar[frozenset[str]] = frozenset()
     #: "frame": one call per frame; "clip": one call per clip (see ClipFilter)
     scope: ClassVar[Literal["frame", "clip"]] = "frame"
@@ -343,13 +334,3 @@ class Combiner(Component):
     @abstractmethod
     def combine(self, frame: Image, kept: Proposals) -> Combined:
         """The frame's output; ``kept.masks`` is set unless ``kept`` is empty."""
-
-
-BASE_CLASSES: dict[str, type[Component]] = {
-    "tagger": Tagger,
-    "proposer": Proposer,
-    "embedder": Embedder,
-    "segmenter": Segmenter,
-    "filter": Filter,
-    "combiner": Combiner,
-}

@@ -30,12 +30,12 @@ from avseg import yamlio
 from avseg.audio import AudioSpec
 from avseg.components import Capabilities, Component, ComponentConfig, Filter
 from avseg.errors import ChainError, ConfigError, UsageError, did_you_mean
+from avseg.kinds import KINDS_BY_NAME, MANY_KINDS, SINGLE_KINDS, STEP_KINDS, consumes, produces
 from avseg.provenance import check_provenance
 from avseg.registry import Registry
-from avseg.steps import arrange, check_order, consumes, produces
+from avseg.steps import arrange, check_order
 
-SINGLE_STAGES = ("tagger", "proposer", "embedder", "segmenter")
-STEP_KINDS = (*SINGLE_STAGES, "filter")
+SINGLE_STAGES = SINGLE_KINDS
 DEFAULT_PRESET = "owod-bind"
 
 
@@ -148,11 +148,11 @@ def step_body(step: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 def _from_recorded(spec: dict[str, Any], order: list[str]) -> list[dict[str, dict[str, Any]]]:
     """A spec as run.json records it (the legacy keys plus ``steps`` as "kind:name" strings)."""
-    filters = iter(spec.get("filters") or [])
+    lists = {k: iter(spec.get(KINDS_BY_NAME[k].override) or []) for k in MANY_KINDS}
     out = []
     for i, ref in enumerate(order):
         kind = ref.split(":", 1)[0]
-        body = next(filters, None) if kind == "filter" else spec.get(kind)
+        body = next(lists[kind], None) if kind in lists else spec.get(kind)
         if body is None or kind not in STEP_KINDS:
             raise ConfigError(f"steps[{i}]: {ref!r} does not match the spec's {kind} entries")
         out.append(_step({kind: body}, f"steps[{i}]"))
@@ -161,7 +161,9 @@ def _from_recorded(spec: dict[str, Any], order: list[str]) -> list[dict[str, dic
 
 def normalise(spec: dict[str, Any]) -> dict[str, Any]:
     keys = [*SINGLE_STAGES, "filters", "steps", "combiner"]
-    unknown = set(spec) - {*keys, "description", "name", "notes", "audio", "provenance"}
+    #: lists of other repeatable kinds (``refiners``): only in a recorded spec (run.json's config)
+    recorded = [KINDS_BY_NAME[k].override for k in MANY_KINDS if k != "filter"]
+    unknown = set(spec) - {*keys, *recorded, "description", "name", "notes", "audio", "provenance"}
     if unknown:
         bad = sorted(unknown)[0]
         raise ConfigError(f"unknown pipeline key {bad!r}{did_you_mean(bad, keys)}")
@@ -171,7 +173,7 @@ def normalise(spec: dict[str, Any]) -> dict[str, Any]:
         raw = spec["steps"]
         if not isinstance(raw, list):
             raise ConfigError("steps: expected a list such as [{proposer: owod}, {segmenter: sam}]")
-        if legacy and all(isinstance(x, str) for x in raw):
+        if (legacy or any(spec.get(k) for k in recorded)) and all(isinstance(x, str) for x in raw):
             steps = _from_recorded(spec, raw)
         elif legacy:
             raise ConfigError("use either 'steps:' or the tagger/proposer/embedder/segmenter/filters keys, not both")
@@ -182,6 +184,9 @@ def normalise(spec: dict[str, Any]) -> dict[str, Any]:
                 raise ConfigError(f"steps: more than one {kind}; a pipeline has at most one {kind}")
         out = {"steps": steps}
     else:
+        late = next((k for k in recorded if spec.get(k)), None)
+        if late is not None:
+            raise ConfigError(f"{late}: write the pipeline as 'steps:' to use {late}")
         out = {k: _stage(spec.get(k), k) for k in SINGLE_STAGES}
         filters = spec.get("filters") or []
         if not isinstance(filters, list):
@@ -250,27 +255,37 @@ def apply_set(spec: dict[str, Any], assignment: str) -> None:
             raise UsageError(f"--set {key}: the pipeline has no {head}; add one with --{head} NAME")
         _assign(stage, parts[1:], value)
         return
-    if head in ("filter", "filters"):
+    many = {**{k: k for k in MANY_KINDS}, **{KINDS_BY_NAME[k].override: k for k in MANY_KINDS}}
+    if head in many:
+        kind = many[head]
         if len(parts) < 3:
-            raise UsageError(f"--set {key}: use filter.NAME.param=value, e.g. filter.bind.cosine_threshold=0.7")
-        target = _find_filter(filter_stages(spec), parts[1], key)
+            example = "filter.bind.cosine_threshold=0.7" if kind == "filter" else f"{kind}.NAME.param=value"
+            raise UsageError(f"--set {key}: use {kind}.NAME.param=value, e.g. {example}")
+        target = _find_named(kind, stages_of(spec, kind), parts[1], key)
         _assign(target, parts[2:], value)
         return
-    raise UsageError(f"--set {key}: unknown stage {head!r}{did_you_mean(head, [*SINGLE_STAGES, 'filter', 'combiner', 'audio'])}")
+    raise UsageError(f"--set {key}: unknown stage {head!r}{did_you_mean(head, [*SINGLE_STAGES, *MANY_KINDS, 'combiner', 'audio'])}")
 
 
-def _find_filter(filters: list[dict[str, Any]], ref: str, key: str) -> dict[str, Any]:
+def stages_of(spec: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    """The config mappings of the spec's steps of a repeatable ``kind``, in order (either form)."""
+    if kind == "filter":
+        return filter_stages(spec)
+    return [step_body(x) for x in spec.get("steps") or [] if step_kind(x) == kind]
+
+
+def _find_named(kind: str, stages: list[dict[str, Any]], ref: str, key: str) -> dict[str, Any]:
     if ref.isdigit():
         i = int(ref)
-        if i >= len(filters):
-            raise UsageError(f"--set {key}: the pipeline has {len(filters)} filters")
-        return filters[i]
-    matches = [f for f in filters if ref in (f["type"], f["type"].split(":")[-1])]
+        if i >= len(stages):
+            raise UsageError(f"--set {key}: the pipeline has {len(stages)} {kind}s")
+        return stages[i]
+    matches = [f for f in stages if ref in (f["type"], f["type"].split(":")[-1])]
     if not matches:
-        names = [f["type"] for f in filters]
-        raise UsageError(f"--set {key}: the pipeline has no filter {ref!r}{did_you_mean(ref, names)}")
+        names = [f["type"] for f in stages]
+        raise UsageError(f"--set {key}: the pipeline has no {kind} {ref!r}{did_you_mean(ref, names)}")
     if len(matches) > 1:
-        raise UsageError(f"--set {key}: several {ref!r} filters; use the index, e.g. filter.0.param=value")
+        raise UsageError(f"--set {key}: several {ref!r} {kind}s; use the index, e.g. {kind}.0.param=value")
     return matches[0]
 
 
@@ -286,26 +301,37 @@ def _assign(stage: dict[str, Any], path: list[str], value: Any) -> None:
 def compose(
     preset: str | None = None,
     *,
-    tagger: str | None = None,
-    proposer: str | None = None,
-    embedder: str | None = None,
-    segmenter: str | None = None,
-    filters: Sequence[str] | None = None,
     sets: Sequence[str] = (),
     registry: Registry | None = None,
+    **components: Any,
 ) -> dict[str, Any]:
     """A preset with components swapped and parameters set, as the CLI options describe it.
 
-    Naming a component that the preset already uses keeps the preset's parameters for it;
-    ``none`` removes an optional stage; naming any filter replaces the preset's filter list.
+    ``components`` holds one keyword per step kind of the kinds table (``tagger=``,
+    ``proposer=``, ``embedder=``, ``segmenter=`` a name; ``filters=``, ``refiners=`` ... a list):
+    naming a component that the preset already uses keeps the preset's parameters for it;
+    ``none`` removes an optional stage; naming any of a repeatable kind replaces the preset's
+    list of that kind (filters are placed after what they need; other repeatable kinds, such as
+    refiners, go last, in the order given).
     """
+    known = {KINDS_BY_NAME[k].override: k for k in STEP_KINDS}
+    for key in components:
+        if key not in known:
+            raise UsageError(f"unknown pipeline option {key!r}{did_you_mean(key, known)}")
     if preset is None and registry is not None and len(registry.presets.get(DEFAULT_PRESET, [])) > 1:
         preset = f"avseg:{DEFAULT_PRESET}"  # the implicit default is the bundled one, even when a plugin reuses its name
     spec = normalise(load_preset(preset or DEFAULT_PRESET, registry))
-    named = {"tagger": tagger, "proposer": proposer, "embedder": embedder, "segmenter": segmenter}
+    named: dict[str, str | None] = {k: components.get(KINDS_BY_NAME[k].override) for k in SINGLE_KINDS}
+    filters: Sequence[str] | None = components.get("filters")
+    others = {k: list(v) for k in MANY_KINDS if k != "filter"
+              and (v := components.get(KINDS_BY_NAME[k].override)) is not None}
+    if others and "steps" not in spec:
+        # steps are the form every later kind is written in: the legacy keys become steps here
+        spec = legacy_to_steps(spec, registry)
     if "steps" in spec:
-        _compose_steps(spec, named, filters, sets, registry)
+        _compose_steps(spec, named, filters, sets, registry, others)
         return spec
+    tagger, proposer, embedder, segmenter = (named[k] for k in ("tagger", "proposer", "embedder", "segmenter"))
     for stage, name in named.items():
         if name is None:
             continue
@@ -327,10 +353,18 @@ def compose(
 
 
 def _compose_steps(spec: dict[str, Any], named: dict[str, str | None], filters: Sequence[str] | None,
-                   sets: Sequence[str], registry: Registry | None) -> None:
+                   sets: Sequence[str], registry: Registry | None,
+                   others: dict[str, list[str]] | None = None) -> None:
     """``compose`` on a steps spec: swap components in place, insert missing ones where their
-    inputs exist, replace the filters (placed after what they need), apply ``--set``."""
+    inputs exist, replace the filters (placed after what they need) and the other repeatable
+    kinds (``others``, placed last), apply ``--set``."""
     steps: list[dict[str, dict[str, Any]]] = spec["steps"]
+    last: list[dict[str, dict[str, Any]]] = []
+    for kind, names in (others or {}).items():
+        old_bodies = {step_body(x)["type"]: step_body(x) for x in steps if step_kind(x) == kind}
+        steps[:] = [x for x in steps if step_kind(x) != kind]
+        last += [{kind: copy.deepcopy(old_bodies[n]) if n in old_bodies else {"type": n}}
+                 for n in names if n.lower() != "none"]
     floating: list[dict[str, dict[str, Any]]] = []
     for kind, name in named.items():
         if name is None:
@@ -352,16 +386,16 @@ def _compose_steps(spec: dict[str, Any], named: dict[str, str | None], filters: 
         old = {b["type"]: b for b in filter_stages(spec)}
         steps[:] = [x for x in steps if step_kind(x) != "filter"]
         floating += [{"filter": copy.deepcopy(old[n]) if n in old else {"type": n}} for n in filters if n.lower() != "none"]
-    steps += floating  # so that --set finds them; placed below
+    steps += floating + last  # so that --set finds them; placed below
     for s in sets:
         apply_set(spec, s)
     if not floating:
         if registry is not None:
             _prune_steps(spec, named, registry)
         return
-    fixed = [x for x in steps if not any(x is f for f in floating)]
+    fixed = [x for x in steps if not any(x is f for f in floating + last)]
     if registry is None:  # without classes, keep the order given: resolve() checks it
-        steps[:] = fixed + floating
+        steps[:] = fixed + floating + last
         return
     consumed, produced = _step_io(registry)
     by_kind = {step_kind(f): f for f in floating if step_kind(f) != "filter"}
@@ -369,8 +403,28 @@ def _compose_steps(spec: dict[str, Any], named: dict[str, str | None], filters: 
         fixed, [f for f in floating if step_kind(f) == "filter"], kind_of=step_kind, needs_of=consumed,
         produces_of=lambda x: produced(x) or frozenset(), embedder=by_kind.get("embedder"),
         segmenter=by_kind.get("segmenter"), keep_unused_embedder=True,
-    )
+    ) + last
     _prune_steps(spec, named, registry)
+
+
+def legacy_to_steps(spec: dict[str, Any], registry: Registry | None) -> dict[str, Any]:
+    """A normalised tagger/proposer/embedder/segmenter/filters spec as a ``steps:`` spec, in the
+    order it executes (the legacy order, see :func:`legacy_steps`); the other keys are kept."""
+    if registry is None:
+        from avseg.registry import load_registry
+
+        registry = load_registry()
+    rs = resolve(spec, registry)
+    bodies: dict[int, tuple[str, dict[str, Any]]] = {}
+    for kind in SINGLE_KINDS:
+        stage = getattr(rs, kind)
+        if stage is not None:
+            bodies[id(stage)] = (kind, spec[kind])
+    for stage, body in zip(rs.filters, spec["filters"]):
+        bodies[id(stage)] = ("filter", body)
+    out = {k: v for k, v in spec.items() if k not in (*SINGLE_KINDS, "filters")}
+    out["steps"] = [{bodies[id(s)][0]: copy.deepcopy(bodies[id(s)][1])} for s in rs.steps]
+    return out
 
 
 def _step_io(registry: Registry) -> tuple[Callable[[dict[str, Any]], frozenset[str] | None],
@@ -491,7 +545,10 @@ class ResolvedSpec:
             self.steps = legacy_steps(self)
 
     def stages(self) -> list[ResolvedStage]:
-        return [s for s in (self.tagger, self.proposer, self.embedder, self.segmenter) if s] + self.filters
+        """The single stages (tagger, proposer, embedder, segmenter), then the repeatable steps
+        (filters, ...) in their order."""
+        singles = [s for s in (self.tagger, self.proposer, self.embedder, self.segmenter) if s]
+        return singles + [s for s in self.steps if KINDS_BY_NAME[s.kind].many]
 
     def step_names(self) -> list[str]:
         """The executed steps as "kind:name" strings (run.json, config.json); ``kind:dist:name``
@@ -505,6 +562,10 @@ class ResolvedSpec:
             ("tagger", self.tagger), ("proposer", self.proposer), ("embedder", self.embedder),
             ("segmenter", self.segmenter))})
         d["filters"] = [f.as_dict() for f in self.filters]
+        for kind in MANY_KINDS:  # the other repeatable kinds (refiners ...), when the chain has any
+            more = [s.as_dict() for s in self.steps if s.kind == kind and kind != "filter"]
+            if more:
+                d[KINDS_BY_NAME[kind].override] = more
         if self.combiner is not None:
             d["combiner"] = self.combiner.as_dict()
         if self.audio != AudioSpec():

@@ -7,14 +7,9 @@ from avseg.hookspecs import Register, hookimpl
 
 
 @hookimpl
-def register_proposers(register: Register) -> None:
+def register_components(register: Register) -> None:
+    from avseg_sync.avsync import AVSync
     from avseg_sync.motion import MotionProposer
 
     register(MotionProposer)
-
-
-@hookimpl
-def register_filters(register: Register) -> None:
-    from avseg_sync.avsync import AVSync
-
     register(AVSync)
