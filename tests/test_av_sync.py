@@ -281,3 +281,15 @@ def test_cli_synth_and_noise_errors_are_one_line(tmp_path: Path, capsys: pytest.
     code, out, err = cli(capsys, *args)
     assert code == 2, (out, err)
     assert words in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_one_frame_clip_gives_no_motion_and_no_crash() -> None:
+    frame = np.full((30, 40, 3), 80, np.uint8)
+    video = FullRateVideo([frame], [0.0])
+    out = MotionProposer(MotionConfig(), Runtime()).propose_clip([frame], None, [0.9], video)
+    assert len(out) == 1 and len(out[0]) == 0 and out[0].masks is not None
+    props = Proposals(np.asarray([[0, 0, 10, 10]], np.float32), np.ones(1, np.float32))
+    ctx = ClipContext("c", [frame], [0.9], [AudioWindow(np.zeros(8000, np.float32), 8000, 0.0, 1.0)], [None],
+                      [props], [None], [None], [None], video, (np.zeros(8000, np.float32), 8000), [])
+    res = _filter().filter_clip(ctx)
+    assert res[0].keep == [] and res[0].scores == [0.0]

@@ -165,7 +165,7 @@ class AVSync(ClipFilter):
         vh, vw = video.frames[0].shape[:2]
         ts = np.asarray(ctx.timestamps, np.float64)
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * cfg.dilate + 1,) * 2) if cfg.dilate else None
-        flat = diff.reshape(len(diff), -1)
+        flat = diff.reshape(len(diff), vh * vw)
         for tr in tracks:
             frames = sorted(tr.members)
             regions = {}

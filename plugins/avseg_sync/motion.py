@@ -205,7 +205,7 @@ class MotionProposer(Proposer):
         vh, vw = video.frames[0].shape[:2]
         changed = frame_changes(video.frames) > cfg.diff_threshold  # changed[k]: between frames k and k+1
         times = np.asarray(video.times, np.float64)
-        mid = (times[:-1] + times[1:]) / 2 if len(times) > 1 else times
+        mid = (times[:-1] + times[1:]) / 2  # empty for a one-frame clip: nothing can change
         found: list[list[tuple[BoolArray, float]]] = []
         for t in timestamps:
             near = np.nonzero(np.abs(mid - t) <= cfg.window / 2)[0]
