@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from avseg.runtime import Runtime
     from avseg.weights import WeightFile
 
-Kind = Literal["tagger", "proposer", "embedder", "segmenter", "filter", "combiner"]
+Kind = Literal["tagger", "proposer", "embedder", "segmenter", "filter", "refiner", "combiner"]
 
 
 class ComponentConfig(BaseModel):
@@ -310,6 +310,29 @@ class ClipFilter(Filter):
 
     def __call__(self, ctx: FrameContext) -> FilterResult:
         raise TypeError(f"filter {self.name!r} has clip scope: the executor calls filter_clip")
+
+
+class Refiner(Component):
+    """Post-processes the kept objects' masks (merge parts, fill holes, ...) before the combiner.
+
+    A pipeline step (``- refiner: {type: NAME}``, ``--refiner NAME``) after the filters: it
+    consumes proposals with masks and gives each frame's objects back with masks. Objects it
+    returns with their box unchanged keep their trace; the others it dropped or merged are traced
+    with ``dropped_by`` = its name, and new ones (a merge) as made by it.
+    """
+
+    kind: ClassVar[Kind] = "refiner"
+    #: "frame": refine() is called per frame; "clip": override refine_clip() to see the whole clip
+    scope: ClassVar[Literal["frame", "clip"]] = "frame"
+
+    def refine(self, frame: Image, kept: Proposals) -> Proposals:
+        """The frame's kept objects (kept.masks set, one per object, frame-sized bool) -> the refined
+        objects: masks set. May change masks, merge objects (fewer), drop or split them."""
+        raise NotImplementedError
+
+    def refine_clip(self, ctx: ClipContext) -> list[Proposals]:
+        """Default: [self.refine(f, p) for f, p in zip(ctx.frames, ctx.proposals)]."""
+        return [self.refine(f, p) for f, p in zip(ctx.frames, ctx.proposals, strict=True)]
 
 
 @dataclass

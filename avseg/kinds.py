@@ -24,6 +24,7 @@ from avseg.components import (
     Embedder,
     Filter,
     Proposer,
+    Refiner,
     Segmenter,
     Tagger,
 )
@@ -131,6 +132,9 @@ KIND_TABLE: tuple[KindInfo, ...] = (
              method="segment_clip", help="Segmenter name, or 'none'."),
     KindInfo("filter", Filter, _filter_in, _const(), "select", many=True, cached=False,
              help="Filter name; repeat in order. Replaces the preset's filters."),
+    KindInfo("refiner", Refiner, _const("proposals", "masks"), _const("masks"), "objects", many=True,
+             method="refine_clip", cached=False, match_boxes=True, own_hook=False,
+             help="Refiner name; repeat in order (after the filters). Replaces the preset's refiners."),
     KindInfo("combiner", Combiner, _const("masks"), _const(), "combine", step=False, cached=False),
 )
 KINDS_BY_NAME: dict[str, KindInfo] = {k.name: k for k in KIND_TABLE}

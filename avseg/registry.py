@@ -37,6 +37,7 @@ BUNDLED = "avseg"
 DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("presets", "avseg.presets"),
     ("filters", "avseg_filters"),
+    ("refiners", "avseg_refiners"),
     ("sam", "avseg_sam"),
     ("ast", "avseg_ast"),
     ("gdino", "avseg_gdino"),

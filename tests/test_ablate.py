@@ -11,12 +11,8 @@ import pytest
 from avseg.ablate import cell_pipeline, expand_cells, load_grid
 from avseg.cli import main
 from avseg.errors import ConfigError
-from avseg.testing import make_s4_tree
 
-
-@pytest.fixture(scope="module")
-def s4(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_s4_tree(tmp_path_factory.mktemp("s4"), n_per_split={"test": 2}, size=48)
+S4_TREE = {"n_per_split": {"test": 2}, "size": 48}  # the shared s4 fixture (tests/conftest.py)
 
 
 def ablate(capsys: pytest.CaptureFixture[str], *args: str) -> int:

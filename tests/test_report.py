@@ -14,7 +14,6 @@ import pytest
 from PIL import Image
 
 from avseg.outputs import debug_view
-from avseg.testing import make_s4_tree
 from avseg.types import FrameResult, Proposals, Tags
 from tests.helpers import cli
 
@@ -65,9 +64,7 @@ def check_links_resolve(page: Page, base: Path) -> None:
         assert (base / unquote(ref)).is_file(), f"{base / ref} does not exist"
 
 
-@pytest.fixture(scope="module")
-def s4(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_s4_tree(tmp_path_factory.mktemp("s4"), n_per_split={"test": 3}, size=48)
+S4_TREE = {"n_per_split": {"test": 3}, "size": 48}  # the shared s4 fixture (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
