@@ -8,6 +8,7 @@ from avseg_refiners.clip_to_box import ClipToBox, ClipToBoxConfig
 from avseg_refiners.largest_component import LargestComponent, LargestComponentConfig
 from avseg_refiners.merge_parts import MergeParts, MergePartsConfig
 
+from avseg.runtime import Runtime
 from avseg.types import Proposals
 
 FRAME = np.zeros((40, 60, 3), np.uint8)
@@ -35,7 +36,7 @@ def _piano(first: str = "black") -> tuple[Proposals, np.ndarray]:
 @pytest.mark.parametrize("first", ["black", "white"])
 def test_merge_parts_turns_the_split_piano_into_one_mask(first: str) -> None:
     kept, piano = _piano(first)
-    out = MergeParts(MergePartsConfig()).refine(FRAME, kept)
+    out = MergeParts(MergePartsConfig(), Runtime()).refine(FRAME, kept)
     assert len(out) == 2 and out.masks is not None
     assert out.labels == ["piano", "drum"]  # the box owner's label and box, even when it is not first
     assert np.array_equal(out.masks[0], piano)
@@ -46,8 +47,8 @@ def test_merge_parts_turns_the_split_piano_into_one_mask(first: str) -> None:
 def test_merge_parts_gain_boundary() -> None:
     kept, _ = _piano()
     # best part covers 600/800 = 0.75 of the box, the union 1.0: a gain of exactly 0.25 merges
-    assert len(MergeParts(MergePartsConfig(gain=0.25)).refine(FRAME, kept)) == 2
-    assert len(MergeParts(MergePartsConfig(gain=0.26)).refine(FRAME, kept)) == 3
+    assert len(MergeParts(MergePartsConfig(gain=0.25), Runtime()).refine(FRAME, kept)) == 2
+    assert len(MergeParts(MergePartsConfig(gain=0.26), Runtime()).refine(FRAME, kept)) == 3
 
 
 def test_merge_parts_leaves_objects_in_their_own_boxes() -> None:
@@ -57,7 +58,7 @@ def test_merge_parts_leaves_objects_in_their_own_boxes() -> None:
     b[20:30, 30:40] = True
     kept = Proposals(np.asarray([[5, 5, 15, 15], [30, 20, 40, 30]], np.float32), np.ones(2, np.float32),
                      masks=np.stack([a, b]))
-    out = MergeParts(MergePartsConfig()).refine(FRAME, kept)
+    out = MergeParts(MergePartsConfig(), Runtime()).refine(FRAME, kept)
     assert len(out) == 2 and out.masks is not None and np.array_equal(out.masks, kept.masks)
 
 
@@ -66,7 +67,7 @@ def test_largest_component_keeps_the_biggest_piece() -> None:
     m[2:5, 2:5] = True  # 9 px, first in scan order
     m[20:30, 20:26] = True  # 60 px
     kept = Proposals(np.asarray([[0, 0, 60, 40]], np.float32), np.ones(1, np.float32), masks=m[None])
-    out = LargestComponent(LargestComponentConfig()).refine(FRAME, kept)
+    out = LargestComponent(LargestComponentConfig(), Runtime()).refine(FRAME, kept)
     assert out.masks is not None and out.masks[0].sum() == 60 and not out.masks[0, 3, 3]
 
 
@@ -74,7 +75,7 @@ def test_clip_to_box_cuts_the_leak_and_honours_the_margin() -> None:
     m = np.zeros((40, 60), bool)
     m[10:30, 10:40] = True
     kept = Proposals(np.asarray([[10, 10, 30, 20]], np.float32), np.ones(1, np.float32), masks=m[None])
-    out = ClipToBox(ClipToBoxConfig()).refine(FRAME, kept)
+    out = ClipToBox(ClipToBoxConfig(), Runtime()).refine(FRAME, kept)
     assert out.masks is not None and out.masks[0].sum() == 20 * 10
-    out2 = ClipToBox(ClipToBoxConfig(margin=2)).refine(FRAME, kept)
+    out2 = ClipToBox(ClipToBoxConfig(margin=2), Runtime()).refine(FRAME, kept)
     assert out2.masks is not None and out2.masks[0].sum() == 22 * 12  # box grown to x 8..32, y 8..22; the mask starts at 10

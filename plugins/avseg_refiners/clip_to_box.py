@@ -9,7 +9,7 @@ import numpy as np
 from avseg_refiners._base import with_masks
 from pydantic import Field
 
-from avseg.components import ComponentConfig
+from avseg.components import ComponentConfig, Refiner
 from avseg.types import Image, Proposals
 
 
@@ -17,14 +17,11 @@ class ClipToBoxConfig(ComponentConfig):
     margin: int = Field(0, ge=0, le=10000, description="px the box is grown by before cutting")
 
 
-class ClipToBox:
+class ClipToBox(Refiner):
     name: ClassVar[str] = "clip-to-box"
     description: ClassVar[str] = "Cut each mask to its box (plus a margin)."
     Config = ClipToBoxConfig
-
-    def __init__(self, config: ClipToBoxConfig, runtime: object = None) -> None:
-        self.config = config
-        self.runtime = runtime
+    config: ClipToBoxConfig
 
     def refine(self, frame: Image, kept: Proposals) -> Proposals:
         if kept.masks is None or len(kept) == 0:

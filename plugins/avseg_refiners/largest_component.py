@@ -9,7 +9,7 @@ import numpy as np
 from avseg_refiners._base import with_masks
 from pydantic import Field
 
-from avseg.components import ComponentConfig
+from avseg.components import ComponentConfig, Refiner
 from avseg.types import BoolArray, Image, Proposals
 
 
@@ -27,14 +27,11 @@ def largest_component(mask: BoolArray, connectivity: int = 8) -> BoolArray:
     return np.asarray(labels == 1 + int(np.argmax(areas)))  # the first of equal largest pieces
 
 
-class LargestComponent:
+class LargestComponent(Refiner):
     name: ClassVar[str] = "largest-component"
     description: ClassVar[str] = "Keep each mask's largest connected piece."
     Config = LargestComponentConfig
-
-    def __init__(self, config: LargestComponentConfig, runtime: object = None) -> None:
-        self.config = config
-        self.runtime = runtime
+    config: LargestComponentConfig
 
     def refine(self, frame: Image, kept: Proposals) -> Proposals:
         if kept.masks is None or len(kept) == 0:

@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field
 
-from avseg.components import ComponentConfig
+from avseg.components import ComponentConfig, Refiner
 from avseg.types import BoolArray, Image, Proposals
 
 
@@ -63,15 +63,12 @@ def merge_groups(kept: Proposals, cfg: MergePartsConfig) -> list[list[int]]:
     return groups
 
 
-class MergeParts:
+class MergeParts(Refiner):
     name: ClassVar[str] = "merge-parts"
     description: ClassVar[str] = ("Masks whose union covers one proposer box much better than each alone become one "
                                   "object (SAM's piano keys as one piano).")
     Config = MergePartsConfig
-
-    def __init__(self, config: MergePartsConfig, runtime: object = None) -> None:
-        self.config = config
-        self.runtime = runtime
+    config: MergePartsConfig
 
     def refine(self, frame: Image, kept: Proposals) -> Proposals:
         if len(kept) < 2 or kept.masks is None:
