@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-from avseg_refiners._base import with_masks
 from pydantic import Field
 
 from avseg.components import ComponentConfig, Refiner
 from avseg.types import Image, Proposals
+from avseg_refiners._base import with_masks
 
 
 class ClipToBoxConfig(ComponentConfig):
