@@ -11,10 +11,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from avseg.components import ComponentConfig
 from avseg.errors import InputError, one_line
@@ -237,6 +244,26 @@ class AudioSpec(BaseModel):
     window: float = Field(default=1.0, gt=0.0, allow_inf_nan=False, description="window length (seconds)")
     offset: float = Field(default=0.0, ge=0.0, allow_inf_nan=False, description="window start offset (seconds)")
     channels: ChannelRule = Field(default="mix", description="stereo to mono: first channel, or the mean")
+    #: off-screen noise mixed into every clip before anything hears it (avseg/noise.py)
+    noise: str | None = Field(default=None, description="white, pink or an audio file; needs snr")
+    snr: float | None = Field(default=None, allow_inf_nan=False, ge=-60.0, le=120.0,
+                              description="signal-to-noise ratio (dB) of the mixed noise, over the clip")
+    noise_seed: int = Field(default=0, description="seed of the noise (with the clip id)")
+
+    @model_serializer(mode="wrap")
+    def _without_unset_noise(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # a spec without noise dumps exactly as before the noise fields existed (frozen plans, cache keys)
+        data: dict[str, Any] = handler(self)
+        if self.noise is None:
+            for k in ("noise", "snr", "noise_seed"):
+                data.pop(k, None)
+        return data
+
+    @model_validator(mode="after")
+    def _noise_needs_snr(self) -> AudioSpec:
+        if (self.noise is None) != (self.snr is None):
+            raise ValueError("noise and snr go together: give both (e.g. noise: white, snr: 10) or neither")
+        return self
 
 
 def clip_windows(

@@ -221,9 +221,15 @@ def eval_(
     gpus_per_worker: float | None = GPUS_PER_WORKER,
     debug: bool = typer.Option(False, "--debug", help="Record each clip's audio tags and proposal scores in OUT/debug/ (shown by the report)."),
     no_report: bool = NO_REPORT,
+    audio_noise: str | None = typer.Option(None, "--audio-noise", help="Mix off-screen noise into every clip: "
+                                           "white, pink or an audio file (with --snr; docs/av-sync.md)."),
+    snr: float | None = typer.Option(None, "--snr", help="Signal-to-noise ratio (dB) of --audio-noise, over each clip."),
 ) -> None:
     """Run a pipeline on an AVSBench split and score it (resumable)."""
     from avseg.eval.runner import run_eval_cli
+    from avseg.noise import noise_sets
+
+    set = [*(set or []), *noise_sets(audio_noise, snr)]
 
     code = run_eval_cli(root=root, subset=subset, split=split, out=out,
                         pipeline=_pipeline_args(preset, components, set),
@@ -284,6 +290,26 @@ def report(
     from avseg.report import write_report
 
     typer.echo(f"report: {write_report(folder, root=root, max_sheets=max_sheets)}")
+
+
+@app.command()
+def synth(
+    out: Path = typer.Argument(..., help="Folder to write (s4/ms3), or an .mp4 path (--layout video)."),
+    layout: str = typer.Option("s4", "--layout", help="s4 (Single-source), ms3 (Multi-sources) or video (one mp4)."),
+    clips: int = typer.Option(8, "--clips", help="Scenes to write (s4/ms3)."),
+    seed: int = typer.Option(0, "--seed", help="Seed: the same seed writes the same scenes."),
+    size: str = typer.Option("320x240", "--size", help="WIDTHxHEIGHT of the frames."),
+    fps: float = typer.Option(25.0, "--fps", help="Frame rate of the raw video."),
+    seconds: float = typer.Option(5.0, "--seconds", help="Length of each scene."),
+    offscreen: float = typer.Option(0.0, "--offscreen", help="Loudness of an off-screen sound (0: none; 1: as loud as the sounding objects)."),
+) -> None:
+    """Write seeded synthetic audio-visual scenes with ground truth (AVSBench S4/MS3 layouts + raw videos)."""
+    from avseg.synth import parse_size
+    from avseg.synth import synth as write
+
+    path = write(out, layout=layout, clips=clips, seed=seed, size=parse_size(size), fps=fps,  # type: ignore[arg-type]
+                 seconds=seconds, offscreen=offscreen)
+    typer.echo(f"wrote {path}")
 
 
 # -- weights ---------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from avseg.types import (
     BoolArray,
     FilterResult,
     FloatArray,
+    FullRateVideo,
     Image,
     IntArray,
     Proposals,
@@ -146,6 +147,15 @@ class Proposer(Component):
     """Frames (+ optional text prompts per frame) -> candidate objects per frame."""
 
     kind: ClassVar[Kind] = "proposer"
+    #: True: the executor decodes the clip's full-rate video (when it has one) for propose_clip
+    uses_video: ClassVar[bool] = False
+
+    def propose_clip(self, frames: Sequence[Image], prompts: Sequence[list[str]] | None,
+                     timestamps: Sequence[float], video: FullRateVideo | None) -> list[Proposals]:
+        """The executor's call. Default: :meth:`propose`. A proposer that looks at motion sets
+        ``uses_video`` and overrides this to read ``video`` (every frame at the video's own rate;
+        None for frames-only inputs) around each sampled frame's time ``timestamps[i]``."""
+        return self.propose(frames, prompts)
 
     @abstractmethod
     def propose(self, frames: Sequence[Image], prompts: Sequence[list[str]] | None = None) -> list[Proposals]:
@@ -231,6 +241,10 @@ class ClipContext:
 
     Proposal-aligned arrays follow ``proposals[i]``; entries are None where the chain has not
     produced them (yet). ``audio_windows[i]`` is the audio that belongs to frame ``i``.
+    ``video`` holds every frame at the video's own rate when the clip comes from a video and a
+    component asked for it (``uses_video``), else None; ``audio`` is the whole clip's mono audio
+    (waveform, rate) under the pipeline's channel rule. ``warnings`` is the clip's warning list:
+    append a one-line note there (once) when a component works on less than it wants.
     """
 
     clip_id: str
@@ -242,6 +256,13 @@ class ClipContext:
     audio_embeddings: list[FloatArray | None]
     region_embeddings: list[FloatArray | None]
     all_tags: list[Tags | None]
+    video: FullRateVideo | None = None
+    audio: tuple[FloatArray, int] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def warn_once(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
 
     @property
     def num_frames(self) -> int:
@@ -280,6 +301,8 @@ class ClipFilter(Filter):
     """
 
     scope: ClassVar[Literal["frame", "clip"]] = "clip"
+    #: True: the executor decodes the clip's full-rate video (when it has one) into ``ctx.video``
+    uses_video: ClassVar[bool] = False
 
     @abstractmethod
     def filter_clip(self, ctx: ClipContext) -> list[FilterResult]:

@@ -252,3 +252,8 @@ def write_frame_outputs(out_dir: Path, stem: str, frame: Image, result: FrameRes
             "items": result.trace,
         })
         save_png(out_dir / "debug" / f"{stem}.png", debug_view(frame, result))
+        from avseg.curves import curves_view
+
+        plot = curves_view(result.trace)  # a clip filter's per-object curves (av-sync), when traced
+        if plot is not None:
+            save_png(out_dir / "debug" / f"{stem}_curves.png", plot)

@@ -22,7 +22,7 @@ from typing import Any, cast
 import numpy as np
 
 from avseg import validate
-from avseg.audio import clip_windows
+from avseg.audio import clip_windows, to_mono
 from avseg.cache import make_key
 from avseg.combiners import Union
 from avseg.components import (
@@ -48,6 +48,7 @@ from avseg.types import (
     FilterResult,
     FloatArray,
     FrameResult,
+    FullRateVideo,
     Image,
     Proposals,
     Tags,
@@ -223,12 +224,24 @@ class Pipeline:
         self._clip_id = clip.clip_id
         t_clip = time.perf_counter()
         t0 = time.perf_counter()
+        # decode the full-rate video first when a step reads it: the sampled frames come from it
+        wants_video = any(getattr(c, "uses_video", False) for c in self._built.values())
+        video = clip.video() if wants_video else None
         frames = clip.frames()
         wave, sr = clip.audio
+        spec_audio = self.spec.audio
+        if spec_audio.noise is not None and spec_audio.snr is not None:
+            from avseg.noise import mix_at_snr, noise_rng
+
+            wave, measured = mix_at_snr(wave, sr, spec_audio.noise, spec_audio.snr,
+                                        noise_rng(clip.clip_id, spec_audio.noise_seed))
+            clip.meta["audio_noise"] = {"noise": spec_audio.noise, "snr": spec_audio.snr,
+                                        "measured_snr": round(measured, 3)}
         windows = clip_windows(wave, sr, clip.timestamps, self.spec.audio)
         self._time("decode", t0)
         run = _ClipRun(clip, frames, windows, [content_hash(f) for f in frames], [w.key for w in windows],
-                       [_FrameState(i, f, None, None, Proposals.empty(), []) for i, f in enumerate(frames)])
+                       [_FrameState(i, f, None, None, Proposals.empty(), []) for i, f in enumerate(frames)],
+                       video, (to_mono(wave, self.spec.audio.channels), sr))
         for stage in self.spec.steps:
             # the kinds table says how each step runs: one executor method per "executor" entry
             info = KINDS_BY_NAME[stage.kind]
@@ -257,10 +270,15 @@ class Pipeline:
         if caps.needs_prompts and not caps.has_vocabulary:
             prompts = [list(st.tags.names) if st.tags is not None else [] for st in states]
         frames = run.frames
+        ts = list(run.clip.timestamps)
+        video = run.video if proposer.uses_video else None
+        ident: list[Any] = [run.clip.clip_id, run.fkeys, prompts]
+        if proposer.uses_video:  # its output depends on every frame of the video, not only the sampled ones
+            ident += [ts, content_hash(*video.frames) if video is not None else None]
         a = self._cached(
-            stage, "", [run.clip.clip_id, run.fkeys, prompts],
-            lambda: proposals_to_arrays(validate.proposals(proposer, proposer.propose(frames, prompts), len(frames),
-                                                           [f.shape for f in frames])),
+            stage, "", ident,
+            lambda: proposals_to_arrays(validate.proposals(
+                proposer, proposer.propose_clip(frames, prompts, ts, video), len(frames), [f.shape for f in frames])),
         )
         for st, p in zip(states, arrays_to_proposals(a)):
             st.props, st.orig = p, list(range(len(p)))
@@ -292,12 +310,15 @@ class Pipeline:
         for i, st in enumerate(states):
             st.audio_emb, st.region_emb = audio[i], r[str(i)]
 
-    def _clip_context(self, run: _ClipRun) -> ClipContext:
+    def _clip_context(self, run: _ClipRun, comp: Component | None = None) -> ClipContext:
         states = run.states
+        # the full-rate frames go to a component that asked for them (uses_video), and only then
+        video = run.video if getattr(comp, "uses_video", False) else None
         return ClipContext(run.clip.clip_id, run.frames, list(run.clip.timestamps), run.windows,
                            [st.tags for st in states], [st.props for st in states],
                            [st.audio_emb for st in states], [st.region_emb for st in states],
-                           [st.all_tags for st in states])
+                           [st.all_tags for st in states], video, run.audio,
+                           run.clip.meta.setdefault("warnings", []))
 
     def _run_objects(self, stage: ResolvedStage, comp: Component, run: _ClipRun) -> None:
         """A step that gives each frame's objects back with masks (a segmenter, a refiner).
@@ -390,7 +411,7 @@ class Pipeline:
         t0 = time.perf_counter()
         clip_id = run.clip.clip_id
         if flt.scope == "clip":
-            ctx = self._clip_context(run)
+            ctx = self._clip_context(run, flt)
             with guarded("filter", flt.name, flt.provider, f"failed on clip {clip_id}"):
                 results = validate.clip_filter_results(flt, cast(ClipFilter, flt).filter_clip(ctx), len(run.states))
             for st, res in zip(run.states, results):
@@ -455,3 +476,5 @@ class _ClipRun:
     fkeys: list[str]
     wkeys: list[str]
     states: list[_FrameState]
+    video: FullRateVideo | None = None
+    audio: tuple[FloatArray, int] | None = None

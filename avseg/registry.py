@@ -49,6 +49,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("mmdet", "avseg_mmdet"),
     ("sam2", "avseg_sam2"),
     ("sam3", "avseg_sam3"),
+    ("sync", "avseg_sync"),
 )
 #: the step kinds (re-exported: the kinds table is avseg/kinds.py)
 KINDS = STEP_KINDS

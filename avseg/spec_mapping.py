@@ -236,6 +236,11 @@ def apply_set(spec: dict[str, Any], assignment: str) -> None:
         else:
             _assign(spec.setdefault("combiner", {"type": "union"}), parts[1:], value)
         return
+    if head == "audio":
+        if len(parts) != 2:
+            raise UsageError(f"--set {key}: use audio.PARAM=value, e.g. audio.snr=10")
+        spec["audio"] = {**(spec.get("audio") or {}), parts[1]: value}
+        return
     if head in SINGLE_STAGES:
         if len(parts) < 2:
             raise UsageError(f"--set {key}: name a parameter, e.g. {head}.threshold=0.5")
@@ -253,7 +258,7 @@ def apply_set(spec: dict[str, Any], assignment: str) -> None:
         target = _find_named(kind, stages_of(spec, kind), parts[1], key)
         _assign(target, parts[2:], value)
         return
-    raise UsageError(f"--set {key}: unknown stage {head!r}{did_you_mean(head, [*SINGLE_STAGES, *MANY_KINDS, 'combiner'])}")
+    raise UsageError(f"--set {key}: unknown stage {head!r}{did_you_mean(head, [*SINGLE_STAGES, *MANY_KINDS, 'combiner', 'audio'])}")
 
 
 def stages_of(spec: dict[str, Any], kind: str) -> list[dict[str, Any]]:

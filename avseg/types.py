@@ -60,11 +60,42 @@ class AudioWindow:
 
 
 @dataclass
+class FullRateVideo:
+    """Every decoded frame of a clip's video at its own rate: ``frames[k]`` shown at ``times[k]`` s.
+
+    Clip-scope components that look at motion (the ``motion`` proposer, the ``av-sync`` filter)
+    read it; the sampled frames are picked from the same decode (:meth:`Clip.video`).
+    """
+
+    frames: list[Image]
+    times: list[float]
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @property
+    def fps(self) -> float:
+        """The median frame rate (frames per second); 0 for fewer than two frames."""
+        if len(self.times) < 2:
+            return 0.0
+        step = float(np.median(np.diff(np.asarray(self.times, np.float64))))
+        return 1.0 / step if step > 0 else 0.0
+
+    def index_at(self, t: float) -> int:
+        """The last frame shown at or before ``t`` (the first frame for earlier times)."""
+        k = int(np.searchsorted(np.asarray(self.times, np.float64), t + 1e-6, side="right")) - 1
+        return min(max(k, 0), len(self.frames) - 1)
+
+
+@dataclass
 class Clip:
     """A video clip: frames, their timestamps, and its audio.
 
     Frames are loaded lazily through ``frame_loader`` so that readers can list clips without
     decoding anything. ``timestamps[i]`` is the time (s) at which frame ``i`` was sampled.
+    ``video_loader``, when the clip comes from a video file, decodes every frame at the video's
+    own rate (:class:`FullRateVideo`); a reader that sets it picks the sampled frames from that
+    same decode once it has run, so asking for both decodes the file once.
     """
 
     clip_id: str
@@ -73,8 +104,20 @@ class Clip:
     frame_loader: Callable[[int], Image]
     category: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    video_loader: Callable[[], FullRateVideo] | None = field(default=None, repr=False)
     _audio: tuple[FloatArray, int] | None = field(default=None, repr=False)
     _frames: dict[int, Image] = field(default_factory=dict, repr=False)
+    _video: FullRateVideo | None = field(default=None, repr=False)
+
+    @property
+    def has_video(self) -> bool:
+        return self.video_loader is not None
+
+    def video(self) -> FullRateVideo | None:
+        """The full-rate frames (decoded once, then kept), or None for frames-only inputs."""
+        if self._video is None and self.video_loader is not None:
+            self._video = self.video_loader()
+        return self._video
 
     @property
     def num_frames(self) -> int:

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from avseg.audio import load_audio
 from avseg.data import audiocheck, images
 from avseg.errors import InputError, UsageError, did_you_mean, one_line
-from avseg.types import BoolArray, Clip, FloatArray, Image
+from avseg.types import BoolArray, Clip, FloatArray, FullRateVideo, Image
 
 SPLITS = ("train", "val", "test")
 
@@ -158,6 +158,11 @@ class Dataset:
     def mask_path(self, rec: Record, i: int) -> Path:
         raise NotImplementedError
 
+    def video_path(self, rec: Record) -> Path | None:
+        """Where the clip's raw full-rate video lies when the dataset ships it (AVSBench's
+        ``raw_videos``), else None. Read only when a component asks for the full-rate frames."""
+        return None
+
     def pred_relpath(self, clip: Clip | str, i: int) -> str:
         """Relative path of the predicted mask of frame ``i`` (0-based), as the official scripts lay it out."""
         raise NotImplementedError
@@ -252,6 +257,14 @@ class Dataset:
 
         meta = self._meta(rec)
         timestamps = avsbench_timestamps(rec.num_frames)
+        video = self.video_path(rec)
+        video_loader = None
+        if video is not None and video.is_file():
+            from avseg.data.video import decode_all
+
+            def video_loader() -> FullRateVideo:
+                return decode_all(video)
+
         return Clip(
             clip_id=rec.clip_id,
             timestamps=timestamps,
@@ -259,6 +272,7 @@ class Dataset:
             frame_loader=frame_loader,
             category=rec.category,
             meta=meta,
+            video_loader=video_loader,
         )
 
 

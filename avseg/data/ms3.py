@@ -3,7 +3,8 @@
 Layout (``Multi-sources/``): ``ms3_meta_data.csv`` (video_id, split),
 ``ms3_data/visual_frames/{vid}/{vid}.mp4_{1..5}.png`` (no split folder),
 ``ms3_data/gt_masks/{split}/{vid}/{vid}_{1..5}.png`` (all 5 annotated),
-``ms3_data/audio_wav/{split}/{vid}.wav``.
+``ms3_data/audio_wav/{split}/{vid}.wav``; when present, ``ms3_data/raw_videos/{vid}.mp4`` gives
+clip-scope components the full-rate frames.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ class MS3Dataset(Dataset):
 
     def audio_path(self, rec: Record) -> Path:
         return self.root / "ms3_data" / "audio_wav" / rec.split / f"{rec.clip_id}.wav"
+
+    def video_path(self, rec: Record) -> Path | None:
+        """``ms3_data/raw_videos/{vid}.mp4`` (the trimmed 5 s source video), when present."""
+        return self.root / "ms3_data" / "raw_videos" / f"{rec.clip_id}.mp4"
 
     def pred_relpath(self, clip: Clip | str, i: int) -> str:
         """``{split}/{vid}/{vid}_{i+1}.png`` (frame numbers 1-based, like the GT)."""

@@ -3,7 +3,8 @@
 Layout (``Single-source/``): ``s4_meta_data.csv`` (name, start_time, category, split),
 ``s4_data/visual_frames/{split}/{category}/{name}/{name}_{1..5}.png``,
 ``s4_data/gt_masks/{split}/{category}/{name}/{name}_{1..5}.png`` (train: only frame 1),
-``s4_data/audio_wav/{split}/{category}/{name}.wav``. The ``audio_log_mel`` pickles are never read.
+``s4_data/audio_wav/{split}/{category}/{name}.wav``; when present, the raw 5 s videos
+``s4_data/raw_videos/{split}/{category}/{name}.mp4`` give clip-scope components the full-rate frames. The ``audio_log_mel`` pickles are never read.
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ class S4Dataset(Dataset):
     def audio_path(self, rec: Record) -> Path:
         assert rec.category is not None
         return self.root / "s4_data" / "audio_wav" / rec.split / rec.category / f"{rec.clip_id}.wav"
+
+    def video_path(self, rec: Record) -> Path | None:
+        """``s4_data/raw_videos/{split}/{category}/{name}.mp4`` (the trimmed 5 s source video)."""
+        assert rec.category is not None
+        return self.root / "s4_data" / "raw_videos" / rec.split / rec.category / f"{rec.clip_id}.mp4"
 
     def annotated_frames(self, clip: Clip | str) -> list[int]:
         rec = self.record(clip)

@@ -22,7 +22,7 @@ from avseg.data import audiocheck
 from avseg.data.base import FRAME_OFFSET
 from avseg.data.images import MAX_SIDE
 from avseg.errors import InputError, one_line
-from avseg.types import Clip, FloatArray, Image
+from avseg.types import Clip, FloatArray, FullRateVideo, Image
 
 SILENCE_RATE = 16000
 
@@ -81,6 +81,46 @@ def _decode_frames(path: Path, targets: Sequence[float]) -> tuple[list[Image], l
     return [np.ascontiguousarray(c, dtype=np.uint8) for c in chosen if c is not None], times
 
 
+#: the most bytes of RGB frames a full-rate decode may hold (about 4 min of 320x240 at 25 fps)
+MAX_VIDEO_BYTES = 2_000_000_000
+
+
+def decode_all(path: Path) -> FullRateVideo:
+    """Every frame of the video stream, RGB, with its time (s): one decode of the file."""
+    import av
+
+    frames: list[Image] = []
+    times: list[float] = []
+    total = 0
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            for frame in container.decode(stream):
+                t = _stream_time(stream, frame.pts)
+                if t is None:
+                    t = times[-1] + 1e-6 if times else 0.0
+                arr = np.ascontiguousarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
+                total += arr.nbytes
+                if total > MAX_VIDEO_BYTES:
+                    raise InputError(f"video {path} is too long to hold at its full frame rate "
+                                     f"(> {MAX_VIDEO_BYTES // 1_000_000} MB of frames); cut it first")
+                frames.append(arr)
+                times.append(t)
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"cannot read video {path}: {one_line(exc, with_type=False)}") from exc
+    if not frames:
+        raise InputError(f"cannot read video {path}: no decodable video frames")
+    return FullRateVideo(frames, times)
+
+
+def pick_frames(video: FullRateVideo, targets: Sequence[float]) -> tuple[list[Image], list[float]]:
+    """The sampled frames from a full-rate decode, by the rule of :func:`_decode_frames`."""
+    idx = [video.index_at(t) for t in targets]
+    return [video.frames[k] for k in idx], [video.times[k] for k in idx]
+
+
 def _decode_audio(path: Path) -> tuple[FloatArray, int]:
     from avseg.audio import load_audio
 
@@ -132,11 +172,18 @@ def read_video(path: str | Path, fps: float = 1.0) -> Clip:
         if not 0 <= i < n:
             raise IndexError(f"frame {i} out of range for {p.name} ({n} frames)")
         if "frames" not in cache:
-            frames, times = _decode_frames(p, targets)
+            # the full-rate decode, when a component already asked for it, holds the sampled frames
+            frames, times = pick_frames(cache["video"], targets) if "video" in cache else _decode_frames(p, targets)
             cache["frames"] = frames
             meta["frame_times"] = times
         frames_list: list[Image] = cache["frames"]
         return frames_list[i]
+
+    def video_loader() -> FullRateVideo:
+        if "video" not in cache:
+            cache["video"] = decode_all(p)
+        video: FullRateVideo = cache["video"]
+        return video
 
     if has_audio:
 
@@ -156,6 +203,7 @@ def read_video(path: str | Path, fps: float = 1.0) -> Clip:
         audio_loader=audiocheck.checked(audio_loader, p.name, targets, meta),
         frame_loader=frame_loader,
         meta=meta,
+        video_loader=video_loader,
     )
 
 

@@ -131,6 +131,7 @@ def evaluate_clip(dataset: Dataset, pipeline: Pipeline, clip_id: str, out: Path,
         "category": clip.category,
         "time": round(elapsed, 4),
         "warnings": list(clip.meta.get("warnings", [])),
+        **({"audio_noise": clip.meta["audio_noise"]} if "audio_noise" in clip.meta else {}),
         "binary": BinaryMetrics().add_clip(clip_id, preds, gts, frames[: len(preds)]).to_dict(),
     }
     if semantic:
@@ -320,6 +321,10 @@ def _run_eval_locked(dataset: Dataset, out: Path, spec: dict[str, Any], resolved
     })
     if done is not None:
         metrics["executor"] = done.info
+    if resolved.audio.noise is not None:  # the noise robustness setting and the SNR measured per clip
+        from avseg.eval.noise_summary import noise_summary
+
+        metrics["audio_noise"] = noise_summary(resolved.audio, [states[c] for c in dataset.ids if c in states])
     if indexer.unmapped:
         metrics["unmapped_labels"] = indexer.unmapped
     warnings = [f"{c}: {w}" for c in dataset.ids if c in states for w in states[c].get("warnings", [])]

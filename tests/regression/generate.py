@@ -44,6 +44,9 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "at-sam3": ("at-sam3", _TAGS_KEEP),
     "owod-bind-authors": ("owod-bind-authors", [*_OWOD_KEEP, "filter.bind.softmax_threshold=0.0"]),
     "owod-bind-sam2": ("owod-bind-sam2", [*_OWOD_KEEP, "filter.bind.cosine_threshold=-1.0"]),
+    # issue 23 (no weights): motion -> av-sync, keeping every track so the masks are not empty
+    "av-sync": ("av-sync", ["filter.av-sync.threshold=-1.0"]),
+    "owod-bind-refined": ("owod-bind-refined", [*_OWOD_KEEP, "filter.bind.cosine_threshold=-1.0"]),
 }
 #: presets whose eval metrics are frozen: name -> (preset, --set overrides)
 EVAL_CASES: dict[str, tuple[str, list[str]]] = {
