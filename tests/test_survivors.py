@@ -517,3 +517,12 @@ def test_nms_iou_threshold_must_be_a_fraction(tmp_path: Path, registry: Any) -> 
                                             {"filter": {"type": "nms", "iou_threshold": -0.5}}])
     with pytest.raises(ConfigError, match="iou_threshold"):
         avseg.load(spec, registry=registry, cache=False)
+
+
+@pytest.mark.parametrize("combiner", ["top1", "label-map", "union"])
+def test_a_frame_with_nothing_kept_gives_an_empty_mask(tmp_path: Path, registry: Any, combiner: str) -> None:
+    spec = write_spec(tmp_path / "e.yaml", [boxes_step([[0, 0, 8, 8], [10, 0, 18, 8]], [0.3, 0.2], ["a", "b"]),
+                                            {"filter": {"type": "score-threshold", "threshold": 0.9}}],
+                      combiner=combiner)
+    res = run(spec, registry)
+    assert not res.masks.any() and len(res.frames[0].dropped) == 2 and res.frames[0].labels == []
