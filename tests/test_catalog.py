@@ -10,10 +10,11 @@ from avseg.registry import load_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = {"taggers": "tagger", "proposers": "proposer", "embedders": "embedder", "segmenters": "segmenter",
-            "filters": "filter", "combiners": "combiner"}
-CLI_NAMES = {"tagger": {"ast", "panns", "clap"}, "proposer": {"gdino", "owod", "sam-grid", "mmdet", "sam3"},
+            "filters": "filter", "refiners": "refiner", "combiners": "combiner"}
+CLI_NAMES = {"tagger": {"ast", "panns", "clap"}, "proposer": {"gdino", "owod", "sam-grid", "mmdet", "sam3", "motion"},
                   "embedder": {"imagebind"}, "segmenter": {"sam", "sam2"},
-                  "filter": {"tag-threshold", "score-threshold", "bind", "nms", "top-k", "avis", "temporal-consistency"},
+                  "filter": {"tag-threshold", "score-threshold", "bind", "nms", "top-k", "avis", "temporal-consistency", "av-sync"},
+                  "refiner": {"fill-holes", "merge-parts", "largest-component", "clip-to-box"},
                   "combiner": {"union", "top1", "label-map"}}
 
 
