@@ -11,10 +11,11 @@ from avseg.registry import load_registry
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = {"taggers": "tagger", "proposers": "proposer", "embedders": "embedder", "segmenters": "segmenter",
             "filters": "filter", "refiners": "refiner", "combiners": "combiner"}
-CLI_NAMES = {"tagger": {"ast", "panns", "clap"}, "proposer": {"gdino", "owod", "sam-grid", "mmdet", "sam3"},
+CLI_NAMES = {"tagger": {"ast", "panns", "clap"}, "proposer": {"gdino", "owod", "sam-grid", "mmdet", "sam3", "motion"},
                   "embedder": {"imagebind"}, "segmenter": {"sam", "sam2"},
-                  "filter": {"tag-threshold", "score-threshold", "bind", "nms", "top-k", "avis", "temporal-consistency"},
-                  "refiner": {"fill-holes"}, "combiner": {"union", "top1", "label-map"}}
+                  "filter": {"tag-threshold", "score-threshold", "bind", "nms", "top-k", "avis", "temporal-consistency", "av-sync"},
+                  "refiner": {"fill-holes", "merge-parts", "largest-component", "clip-to-box"},
+                  "combiner": {"union", "top1", "label-map"}}
 
 
 def catalog() -> dict[str, dict[str, dict]]:

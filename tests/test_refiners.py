@@ -173,7 +173,9 @@ def test_plugins_lists_the_refiner_kind(capsys: pytest.CaptureFixture[str]) -> N
     code, out, err = cli(capsys, "plugins", "--kind", "refiner", "--json")
     assert code == 0, err
     rows = json.loads(out)
-    assert [(r["kind"], r["name"]) for r in rows] == [("refiner", "fill-holes")]
+    # fill-holes (issue 22) and s23's merge-parts, largest-component, clip-to-box
+    assert sorted((r["kind"], r["name"]) for r in rows) == [
+        ("refiner", n) for n in ("clip-to-box", "fill-holes", "largest-component", "merge-parts")]
 
 
 def test_run_with_a_refiner_records_the_step(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
