@@ -48,9 +48,10 @@ def _words(text: str) -> list[str]:
 def tiny_tokenizer() -> Any:
     """A CLIP byte-level BPE tokenizer built offline: every byte is a token (so any text encodes),
     and merges that make each word of the bundled vocabularies one token."""
-    from avseg_gdino.proposer import all_builtin_vocabulary_words
     from transformers.convert_slow_tokenizer import bytes_to_unicode
     from transformers.models.clip.tokenization_clip import CLIPTokenizer
+
+    from avseg.vocab import all_builtin_vocabulary_words
 
     chars = list(bytes_to_unicode().values())
     vocab: dict[str, int] = {"<|startoftext|>": 0, "<|endoftext|>": 1}

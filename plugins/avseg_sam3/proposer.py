@@ -30,12 +30,6 @@ from avseg.weights import WeightFile, require
 from avseg_sam3.models import WEIGHTS
 
 
-def _normalise(labels: Sequence[str]) -> list[str]:
-    from avseg_gdino.proposer import normalise_prompts
-
-    return normalise_prompts(labels)
-
-
 class Sam3ProposerConfig(ComponentConfig):
     variant: Literal["sam3"] = Field("sam3", description="facebook/sam3")
     checkpoint: str | None = Field(None, description="a local folder holding the HF checkpoint (overrides lookup)")
@@ -59,9 +53,7 @@ class Sam3ProposerConfig(ComponentConfig):
     @field_validator("vocabulary")
     @classmethod
     def _check_vocabulary(cls, v: str | list[str] | None) -> str | list[str] | None:
-        from avseg_gdino.proposer import check_vocabulary
-
-        return check_vocabulary(v)
+        return vocab.check_object_vocabulary(v)
 
 
 class Sam3Proposer(Proposer):
@@ -104,11 +96,9 @@ class Sam3Proposer(Proposer):
         self._text: dict[str, tuple[Any, Any]] = {}  # prompt -> (text features, attention mask)
 
     def _resolve_vocabulary(self, v: str | list[str] | None) -> list[str] | None:
-        from avseg_gdino.proposer import NAMED_VOCABULARIES
-
         if v is None:
             return None
-        names = _normalise(vocab.resolve_vocabulary(v, NAMED_VOCABULARIES, self.who, comments=True))
+        names = vocab.normalise_prompts(vocab.resolve_vocabulary(v, vocab.OBJECT_VOCABULARIES, self.who, comments=True))
         if not names:
             raise ConfigError(f"{self.who}: vocabulary {v!r} holds no names")
         return names
@@ -119,9 +109,7 @@ class Sam3Proposer(Proposer):
         return {WEIGHTS[self.config.variant][0].filename: str(self._path)}
 
     def frame_prompts(self, n: int, prompts: Sequence[list[str]] | None) -> list[list[str]]:
-        from avseg_gdino.proposer import frame_prompts
-
-        return frame_prompts(self.vocabulary, n, prompts, self.who)
+        return vocab.frame_prompts(self.vocabulary, n, prompts, self.who)
 
     # ------------------------------------------------------------------ image mode
 
