@@ -16,8 +16,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from avseg.components import Combined, Combiner
-from avseg.types import Image, Proposals
+from avseg.components import Combiner
+from avseg.types import Combined, Image, Proposals
 
 
 def paint_labels(kept: Proposals, labels: list[str], shape: tuple[int, int]) -> np.ndarray:

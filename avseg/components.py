@@ -23,11 +23,10 @@ from pydantic import BaseModel, ConfigDict
 from avseg.errors import DependencyMissing
 from avseg.types import (
     AudioWindow,
-    BoolArray,
+    Combined,
     FilterResult,
     FloatArray,
     Image,
-    IntArray,
     Proposals,
     SegmenterOutput,
     Tags,
@@ -104,7 +103,7 @@ class Component(ABC):
             try:
                 importlib.import_module(mod)
             except ImportError:
-                from avseg.registry import install_hint
+                from avseg.distributions import install_hint
 
                 hint = install_hint(type(self))
                 raise DependencyMissing(f"{self.kind} '{self.name}' needs {mod}{': ' + hint if hint else ''}") from None
@@ -201,7 +200,7 @@ class Segmenter(Component):
         objects (traced with ``origin`` = the segmenter's name); otherwise the returned objects
         replace the frame's (SAM 2's merged tracks), and the trace says so.
         """
-        from avseg import validate  # validate imports this module
+        from avseg import validate
 
         boxes = [p.boxes for p in proposals]
         outs = validate.segments(self, self.segment(frames, boxes), boxes, [f.shape[:2] for f in frames])
@@ -296,16 +295,6 @@ class ClipFilter(Filter):
 
     def __call__(self, ctx: FrameContext) -> FilterResult:
         raise TypeError(f"filter {self.name!r} has clip scope: the executor calls filter_clip")
-
-
-@dataclass
-class Combined:
-    """A frame's output made from its kept objects: the binary mask, and a label map (0 is
-    background, ``k`` is ``labels[k - 1]``) when the combiner makes one."""
-
-    mask: BoolArray
-    label_map: IntArray | None = None
-    labels: list[str] = field(default_factory=list)
 
 
 class Combiner(Component):

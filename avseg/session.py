@@ -255,8 +255,8 @@ def open_pipeline(preset: str | Path | None = None, *, tiny: bool = False, devic
                   dtype: str = "float32", cache: bool | str | Path = True, progress: bool = False,
                   registry: Registry | None = None, **overrides: Any) -> LoadedPipeline:
     """Compose and validate a pipeline without building its models (see :func:`load`)."""
-    from avseg.api import make_runtime
     from avseg.registry import load_registry
+    from avseg.runtime import make_runtime
     from avseg.spec import compose, resolve
 
     registry = registry or load_registry()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from avseg import api
+from avseg import commands as api
 from avseg.registry import load_registry
 from avseg.spec import DEFAULT_PRESET, compose, resolve
 from avseg.weights import locate

@@ -37,7 +37,7 @@ def test_all_71_avss_classes_round_trip_from_prompt_to_label_map() -> None:
     from transformers import GroundingDinoImageProcessor, GroundingDinoProcessor
     from transformers.models.grounding_dino.processing_grounding_dino import get_phrases_from_posmap
 
-    from avseg.eval.runner import LabelIndexer, _label_map_to_classes
+    from avseg.eval.clip import LabelIndexer, _label_map_to_classes
     from avseg.vocab import avss_vocabulary
 
     names = avss_label_names()

@@ -19,9 +19,10 @@ from pydantic import Field, field_validator
 from avseg import vocab
 from avseg.components import Capabilities, ComponentConfig, Proposer
 from avseg.errors import ConfigError, DependencyMissing
+from avseg.models import ModelComponent, ModelWeights, build_model, resolve_weights, shared_model
 from avseg.runtime import Runtime
 from avseg.types import Image, Proposals
-from avseg.weights import WeightFile, load_hf_folder, require
+from avseg.weights import WeightFile, load_hf_folder
 from avseg_gdino.mm import MM_WEIGHTS, is_mm
 
 
@@ -165,7 +166,7 @@ def detection_labels(detections: dict[str, Any], n_boxes: int) -> list[str]:
     return labels
 
 
-class GroundingDinoProposer(Proposer):
+class GroundingDinoProposer(ModelComponent, Proposer):
     name: ClassVar[str] = "gdino"
     description: ClassVar[str] = (
         "GroundingDINO boxes for text prompts (audio tags or a fixed vocabulary), transformers or official"
@@ -221,44 +222,29 @@ class GroundingDinoProposer(Proposer):
         self.vocabulary = resolve_vocabulary(self.config.vocabulary)
         self.device = runtime.torch_device()
         self.dtype = runtime.torch_dtype()
-        self._path = None
         if self.config.backend == "official":
             if is_mm(self.config.variant):
                 raise ConfigError(f"proposer 'gdino': variant {self.config.variant} needs backend=transformers")
             self._init_official()
             return
-        if self.weights_mode == "pretrained":
-            self._path = require(
-                "proposer 'gdino'",
-                self.config.variant,
-                self.weights[self.config.variant][0],
-                explicit=self.config.checkpoint,
-            )
-        seeded = self.weights_mode != "pretrained"
-        key = (
-            f"gdino:{self.config.variant}:{self.weights_mode}:seed={runtime.seed if seeded else '-'}:"
-            f"{self._path}:{self.device}:{self.dtype}"
-        )
-        self.model, self.processor = runtime.share(key, self._load)
+        weights = self.resolve_weights(self.config.variant, self.weights[self.config.variant][:1],
+                                       [self.config.checkpoint])
+        self.model, self.processor = shared_model(runtime, "gdino", self.config.variant, weights, self._load)
 
     def _load(self) -> tuple[Any, Any]:
         if is_mm(self.config.variant):
             return self._load_mm()
-        if self.runtime.tiny:
-            from avseg_gdino.tiny import build_tiny
+        from avseg_gdino import tiny
 
-            model, processor = build_tiny(self.runtime.seed)
-        elif self.weights_mode == "random":
-            from avseg_gdino.tiny import build_random
-
-            model, processor = build_random(self.config.variant, self.runtime.seed)
-        else:
+        def pretrained(w: ModelWeights) -> tuple[Any, Any]:
             from transformers import GroundingDinoForObjectDetection, GroundingDinoProcessor
 
-            assert self._path is not None
-            model, processor = load_hf_folder(
-                "proposer 'gdino'", self._path, GroundingDinoForObjectDetection, GroundingDinoProcessor
-            )
+            return load_hf_folder("proposer 'gdino'", w.file(0), GroundingDinoForObjectDetection, GroundingDinoProcessor)
+
+        assert self.model_weights is not None
+        model, processor = build_model(self.model_weights, tiny=lambda: tiny.build_tiny(self.runtime.seed),
+                                       random=lambda: tiny.build_random(self.config.variant, self.runtime.seed),
+                                       pretrained=pretrained)
         model = model.to(device=self.device, dtype=self.dtype).eval()
         processor.image_processor = authors_image_processor(processor.image_processor)
         return model, processor
@@ -266,10 +252,11 @@ class GroundingDinoProposer(Proposer):
     def _load_mm(self) -> tuple[Any, Any]:
         from avseg_gdino import mm
 
-        if self.weights_mode != "pretrained":
-            model, processor = mm.build_random(self.config.variant, self.runtime.tiny, self.runtime.seed)
-        else:
-            model, processor = mm.load_pretrained(self._path, "proposer 'gdino'")
+        assert self.model_weights is not None
+        variant, seed = self.config.variant, self.runtime.seed
+        model, processor = build_model(self.model_weights, tiny=lambda: mm.build_random(variant, True, seed),
+                                       random=lambda: mm.build_random(variant, False, seed),
+                                       pretrained=lambda w: mm.load_pretrained(w.file(0), "proposer 'gdino'"))
         return model.to(device=self.device, dtype=self.dtype).eval(), processor
 
     # ------------------------------------------------------------------ backend=official
@@ -283,33 +270,20 @@ class GroundingDinoProposer(Proposer):
                 "pip install groundingdino-py (see docs/plugins/gdino.md)"
             ) from None
         key_variant = f"official-{self.config.variant}"
-        self._bert_path = None
-        if self.weights_mode == "pretrained":
-            ckpt, bert = self.weights[key_variant]
-            self._path = require(
-                f"proposer 'gdino/{key_variant}'", None, ckpt, explicit=self.config.checkpoint
-            )
-            self._bert_path = require(
-                f"proposer 'gdino/{key_variant}'", None, bert, explicit=self.config.text_encoder
-            )
-        seeded = self.weights_mode != "pretrained"
-        key = (
-            f"gdino-official:{self.config.variant}:{self.weights_mode}:seed={self.runtime.seed if seeded else '-'}:"
-            f"{self._path}:{self._bert_path}:{self.device}:{self.dtype}"
-        )
-        self.model = self.runtime.share(key, self._load_official)
+        self.model_weights = weights = resolve_weights(
+            f"proposer 'gdino/{key_variant}'", self.runtime, None, self.weights[key_variant],
+            [self.config.checkpoint, self.config.text_encoder], self.weights_mode)
+        self.model = shared_model(self.runtime, "gdino-official", self.config.variant, weights, self._load_official)
         self.processor = None
 
     def _load_official(self) -> Any:
         from avseg_gdino import official
 
-        if self.weights_mode == "tiny":
-            model = official.build_tiny_official(self.runtime.seed)
-        elif self.weights_mode == "random":
-            model = official.build_random_official(self.config.variant, self.runtime.seed)
-        else:
-            assert self._path is not None and self._bert_path is not None
-            model = official.load_official(self.config.variant, self._path, self._bert_path)
+        assert self.model_weights is not None
+        variant, seed = self.config.variant, self.runtime.seed
+        model = build_model(self.model_weights, tiny=lambda: official.build_tiny_official(seed),
+                            random=lambda: official.build_random_official(variant, seed),
+                            pretrained=lambda w: official.load_official(variant, w.file(0), w.file(1)))
         return model.to(device=self.device, dtype=self.dtype).eval()
 
     def _detect_official(self, images: list[Image], caption: str) -> list[dict[str, Any]]:
@@ -342,15 +316,6 @@ class GroundingDinoProposer(Proposer):
             )
             results.update(zip(idx, dets, strict=True))
         return [results[i] for i in range(len(images))]
-
-    def weights_used(self) -> str | dict[str, str]:
-        if self.weights_mode != "pretrained":
-            return self.weights_mode
-        if self.config.backend == "official":
-            ckpt, bert = self.weights[f"official-{self.config.variant}"]
-            return {ckpt.filename: str(self._path), bert.filename: str(self._bert_path)}
-        wf = self.weights[self.config.variant][0]
-        return {wf.filename: str(self._path)}
 
     # ------------------------------------------------------------------ prompts
 
