@@ -241,7 +241,7 @@ class AudioSpec(BaseModel):
 def clip_windows(
     waveform: FloatArray, sr: int, timestamps: Sequence[float], spec: AudioSpec | None = None
 ) -> list[AudioWindow]:
-    """Every frame's audio window under the pipeline's :class:`AudioSpec` (the executor calls this).
+    """Every frame's audio window under the pipeline's :class:`AudioSpec` (the pipeline calls this).
 
     ``waveform`` is a clip's audio, ``(channels, samples)`` or mono 1-D (see ``Clip.audio``).
     """

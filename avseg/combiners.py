@@ -31,7 +31,7 @@ def paint_labels(kept: Proposals, labels: list[str], shape: tuple[int, int]) -> 
 
 
 def union(frame: Image, kept: Proposals) -> Combined:
-    """The ``union`` combiner's output (what the executor always did before combiners)."""
+    """The ``union`` combiner's output (what the pipeline always did before combiners)."""
     h, w = frame.shape[:2]
     mask = np.zeros((h, w), bool)
     label_map = None

@@ -4,7 +4,7 @@
     result = pipe("clip.mp4")          # or a frames folder, or (frames, (waveform, sample_rate))
     result.masks                       # (T, H, W) bool
 
-The loaded pipeline wraps :func:`avseg.spec.compose`/:func:`~avseg.spec.resolve` and the executor
+The loaded pipeline wraps :func:`avseg.spec.compose`/:func:`~avseg.spec.resolve` and the step loop
 (:class:`avseg.pipeline.Pipeline`); it prints nothing unless ``progress=True``.
 """
 

@@ -1,4 +1,4 @@
-"""Checks on what a component returns, made where the executor receives it.
+"""Checks on what a component returns, made where the pipeline receives it.
 
 A plugin that returns the wrong type (a list instead of a :class:`FilterResult`, fewer
 :class:`Proposals` than frames, an index past the end) would otherwise crash somewhere

@@ -13,13 +13,20 @@ from avseg.data.ms3 import MS3Dataset
 from avseg.data.s4 import S4Dataset
 from avseg.hookspecs import hookimpl
 
+def _avss_subset(label: str) -> Callable[[str | Path, str], Dataset]:
+    reader = partial(AVSSDataset, label=label)
+    # what `avseg plugins --kind dataset` shows (a partial's own docstring is functools')
+    reader.__doc__ = f"AVSBench-semantic, its {label} clips only."
+    return reader
+
+
 SUBSETS = ("s4", "ms3", "avss-v1s", "avss-v1m", "avss-v2", "avss")
 #: ``reader(root, split) -> Dataset``; plugins add more with the same ``register_datasets`` hook
 BUILTIN_READERS: dict[str, Callable[[str | Path, str], Dataset]] = {
     "s4": S4Dataset,
     "ms3": MS3Dataset,
     "avss": AVSSDataset,
-    **{f"avss-{label}": partial(AVSSDataset, label=label) for label in AVSS_LABELS},
+    **{f"avss-{label}": _avss_subset(label) for label in AVSS_LABELS},
 }
 
 
