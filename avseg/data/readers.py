@@ -13,6 +13,7 @@ from avseg.data.ms3 import MS3Dataset
 from avseg.data.s4 import S4Dataset
 from avseg.hookspecs import hookimpl
 
+
 def _avss_subset(label: str) -> Callable[[str | Path, str], Dataset]:
     reader = partial(AVSSDataset, label=label)
     # what `avseg plugins --kind dataset` shows (a partial's own docstring is functools')
