@@ -23,6 +23,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("presets", "avseg.presets"),
     ("datasets", "avseg.data.readers"),
     ("filters", "avseg_filters"),
+    ("refiners", "avseg_refiners"),
     ("sam", "avseg_sam"),
     ("ast", "avseg_ast"),
     ("gdino", "avseg_gdino"),

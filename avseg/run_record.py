@@ -33,7 +33,7 @@ def run_metadata(pipeline: Pipeline, extra: dict[str, Any] | None = None) -> dic
         "steps": pipeline.spec.step_names(),
         "components": component_versions(pipeline.spec),
         "weights": {f"{s.kind}:{s.name}": c.weights_used() for s, c in zip(
-            pipeline.spec.stages(), _in_stage_order(pipeline))},
+            pipeline.spec.stages(), pipeline.components())},
         "device": rt.resolved_device(),
         "dtype": rt.dtype,
         "tiny": rt.tiny,
@@ -51,10 +51,6 @@ def run_metadata(pipeline: Pipeline, extra: dict[str, Any] | None = None) -> dic
         pass
     meta.update(extra or {})
     return meta
-
-
-def _in_stage_order(p: Pipeline) -> list[Any]:
-    return [c for c in (p.tagger, p.proposer, p.embedder, p.segmenter) if c is not None] + list(p.filters)
 
 
 def write_run_dir(out_dir: Path, clip: Clip, frames: Sequence[FrameResult], meta: dict[str, Any], *,
