@@ -332,8 +332,8 @@ def write_plots(out: Path, rows: list[dict[str, Any]], axes: list[str],
 def run_ablation_cli(*, grid: Path, root: Path, subset: str, split: str, out: Path, tiny: bool, device: str,
                      dtype: str, limit: int | None, batch_videos: int, cache_dir: Path | None, no_cache: bool,
                      repair: bool = False, executor: ExecutorOptions | None = None, report: bool = True) -> int:
-    from avseg.api import make_runtime
     from avseg.executors import make_executor
+    from avseg.runtime import make_runtime
 
     runtime = make_runtime(tiny=tiny, device=device, dtype=dtype, cache_dir=cache_dir, no_cache=no_cache)
     clip_runner = make_executor(executor)

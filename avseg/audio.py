@@ -23,7 +23,6 @@ from pydantic import (
     model_validator,
 )
 
-from avseg.components import ComponentConfig
 from avseg.errors import InputError, one_line
 from avseg.types import AudioWindow, FloatArray
 
@@ -269,21 +268,9 @@ class AudioSpec(BaseModel):
 def clip_windows(
     waveform: FloatArray, sr: int, timestamps: Sequence[float], spec: AudioSpec | None = None
 ) -> list[AudioWindow]:
-    """Every frame's audio window under the pipeline's :class:`AudioSpec` (the executor calls this).
+    """Every frame's audio window under the pipeline's :class:`AudioSpec` (the pipeline calls this).
 
     ``waveform`` is a clip's audio, ``(channels, samples)`` or mono 1-D (see ``Clip.audio``).
     """
     spec = spec or AudioSpec()
     return frame_windows(to_mono(waveform, spec.channels), sr, timestamps, window=spec.window, offset=spec.offset)
-
-
-class WindowConfig(ComponentConfig):
-    """Config base of audio-window models: how short windows are padded (see :func:`window_at`)
-    and how many windows go through the model at once.
-
-    Subclasses narrow ``pad_to``'s range (and may change its default) by redeclaring it.
-    """
-
-    pad_to: float = Field(1.0, ge=0.0, description="pad windows shorter than this (seconds)")
-    pad_mode: PadMode = Field("repeat", description="how short windows are padded")
-    batch_size: int = Field(16, ge=1, json_schema_extra={"affects_output": False})

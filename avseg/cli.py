@@ -125,7 +125,7 @@ def run(
     """Segment the sounding objects of one input and write masks, overlays and run.json."""
     from rich.console import Console
 
-    from avseg import api
+    from avseg import commands as api
 
     # Model loads and forwards take minutes at real sizes on a CPU: show which one is running.
     with Console(stderr=True).status(f"{input}: starting") as status:
@@ -150,7 +150,7 @@ def plugins(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
 ) -> None:
     """List components, presets, datasets and metrics with provider, status, deps and weights; flag collisions."""
-    from avseg import api
+    from avseg import commands as api
 
     rows = api.list_plugins(kind)
     if as_json:
@@ -174,7 +174,7 @@ def plugins(
 def presets(ctx: typer.Context) -> None:
     """List presets with their provider (or 'avseg presets show NAME')."""
     if ctx.invoked_subcommand is None:
-        from avseg import api
+        from avseg import commands as api
 
         for r in api.preset_rows():
             clash = f"  [collision with {', '.join(r['collides_with'])}: use '{r['provider']}:{r['name']}']" \
@@ -189,7 +189,7 @@ def presets_show(
     components: dict[str, Any] | None = None, set: list[str] | None = SETS,
 ) -> None:
     """Show a preset, with any overrides applied, as resolved YAML (every parameter)."""
-    from avseg import api
+    from avseg import commands as api
 
     typer.echo(api.show_preset(**_pipeline_args(preset, components, set)))
 
@@ -316,7 +316,7 @@ def synth(
 @weights_app.command("list")
 def weights_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Each component's weight files: present or missing, and every place looked."""
-    from avseg import api
+    from avseg import commands as api
 
     rows = api.weights_table()
     if as_json:
@@ -334,7 +334,7 @@ def weights_fetch(
     names: list[str] = typer.Argument(..., help="Component names (optionally NAME/VARIANT), or 'all'."),
 ) -> None:
     """Download weights with a progress bar and resume, and verify size and sha256."""
-    from avseg import api
+    from avseg import commands as api
 
     api.fetch_weights(names)
 
@@ -342,7 +342,7 @@ def weights_fetch(
 @weights_app.command("verify")
 def weights_verify() -> None:
     """Check the sizes and checksums of the weight files that are present."""
-    from avseg import api
+    from avseg import commands as api
 
     problems = api.verify_weights()
     raise typer.Exit(1 if problems else 0)
@@ -377,7 +377,7 @@ def tree_show(
 @cache_app.command("info")
 def cache_info(cache_dir: Path | None = CACHE_DIR) -> None:
     """Size and entries per component."""
-    from avseg import api
+    from avseg import commands as api
 
     typer.echo(api.cache_info(cache_dir))
 
@@ -388,7 +388,7 @@ def cache_clear(
     cache_dir: Path | None = CACHE_DIR,
 ) -> None:
     """Empty the cache, or one component's part of it."""
-    from avseg import api
+    from avseg import commands as api
 
     typer.echo(api.cache_clear(cache_dir, component or None))
 

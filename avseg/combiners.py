@@ -16,8 +16,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from avseg.components import Combined, Combiner
-from avseg.types import Image, Proposals
+from avseg.components import Combiner
+from avseg.types import Combined, Image, Proposals
 
 
 def paint_labels(kept: Proposals, labels: list[str], shape: tuple[int, int]) -> np.ndarray:
@@ -31,7 +31,7 @@ def paint_labels(kept: Proposals, labels: list[str], shape: tuple[int, int]) -> 
 
 
 def union(frame: Image, kept: Proposals) -> Combined:
-    """The ``union`` combiner's output (what the executor always did before combiners)."""
+    """The ``union`` combiner's output (what the pipeline always did before combiners)."""
     h, w = frame.shape[:2]
     mask = np.zeros((h, w), bool)
     label_map = None

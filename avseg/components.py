@@ -23,12 +23,11 @@ from pydantic import BaseModel, ConfigDict
 from avseg.errors import DependencyMissing
 from avseg.types import (
     AudioWindow,
-    BoolArray,
+    Combined,
     FilterResult,
     FloatArray,
     FullRateVideo,
     Image,
-    IntArray,
     Proposals,
     SegmenterOutput,
     Tags,
@@ -103,7 +102,7 @@ class Component(ABC):
             try:
                 importlib.import_module(mod)
             except ImportError:
-                from avseg.registry import install_hint
+                from avseg.distributions import install_hint
 
                 hint = install_hint(type(self))
                 raise DependencyMissing(f"{self.kind} '{self.name}' needs {mod}{': ' + hint if hint else ''}") from None
@@ -209,7 +208,7 @@ class Segmenter(Component):
         objects (traced with ``origin`` = the segmenter's name); otherwise the returned objects
         replace the frame's (SAM 2's merged tracks), and the trace says so.
         """
-        from avseg import validate  # validate imports this module
+        from avseg import validate
 
         boxes = [p.boxes for p in proposals]
         outs = validate.segments(self, self.segment(frames, boxes), boxes, [f.shape[:2] for f in frames])
@@ -333,16 +332,6 @@ class Refiner(Component):
     def refine_clip(self, ctx: ClipContext) -> list[Proposals]:
         """Default: [self.refine(f, p) for f, p in zip(ctx.frames, ctx.proposals)]."""
         return [self.refine(f, p) for f, p in zip(ctx.frames, ctx.proposals, strict=True)]
-
-
-@dataclass
-class Combined:
-    """A frame's output made from its kept objects: the binary mask, and a label map (0 is
-    background, ``k`` is ``labels[k - 1]``) when the combiner makes one."""
-
-    mask: BoolArray
-    label_map: IntArray | None = None
-    labels: list[str] = field(default_factory=list)
 
 
 class Combiner(Component):

@@ -10,7 +10,6 @@ with a ``register`` callback that records which plugin and distribution register
 
 from __future__ import annotations
 
-import functools
 import importlib
 import importlib.metadata
 import importlib.util
@@ -26,31 +25,11 @@ import pluggy
 
 from avseg import __version__, hookspecs
 from avseg.components import Component, Filter
+from avseg.distributions import BUNDLED, DEFAULT_PLUGINS, install_hint
 from avseg.errors import AmbiguousComponent, UnknownComponent, did_you_mean, one_line
 from avseg.kinds import BASE_CLASSES, FILTER_NEEDS, HOOK_KINDS, STEP_KINDS, kind_of
 
 ENTRY_POINT_GROUP = "avseg"
-#: the distribution that ships the bundled plugins
-BUNDLED = "avseg"
-#: bundled plugins, registered in code (plugin name -> module); not entry points, so that
-#: selecting third-party plugins never removes them
-DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
-    ("presets", "avseg.presets"),
-    ("filters", "avseg_filters"),
-    ("refiners", "avseg_refiners"),
-    ("sam", "avseg_sam"),
-    ("ast", "avseg_ast"),
-    ("gdino", "avseg_gdino"),
-    ("owod", "avseg_owod"),
-    ("imagebind", "avseg_imagebind"),
-    ("avis", "avseg_avis"),
-    ("panns", "avseg_panns"),
-    ("clap", "avseg_clap"),
-    ("mmdet", "avseg_mmdet"),
-    ("sam2", "avseg_sam2"),
-    ("sam3", "avseg_sam3"),
-    ("sync", "avseg_sync"),
-)
 #: the step kinds (re-exported: the kinds table is avseg/kinds.py)
 KINDS = STEP_KINDS
 METRIC_PER = ("frame", "clip")
@@ -414,10 +393,6 @@ def _collect(reg: Registry) -> None:
         return spec
 
     def check_dataset(name: str, reader: Any, options: dict[str, Any]) -> Any:
-        from avseg.data import BUILTIN_READERS
-
-        if name in BUILTIN_READERS:
-            raise PluginRefused(f"dataset {name!r} is built in; choose another name")
         if not callable(reader) or options:
             raise PluginRefused(f"dataset {name!r}: register(name, reader) takes reader(root, split) -> Dataset")
         return reader
@@ -431,6 +406,16 @@ def _collect(reg: Registry) -> None:
     call_per_plugin(reg, "register_presets", extensions("preset", check_preset), failed.add)
     call_per_plugin(reg, "register_datasets", extensions("dataset", check_dataset), failed.add)
     call_per_plugin(reg, "register_metrics", extensions("metric", check_metric), failed.add)
+    # the built-in readers come through the same hook (avseg.data.readers); their names stay theirs
+    builtin = {i.name for items in pending.values() for i in items
+               if isinstance(i, Extension) and i.kind == "dataset" and i.provider == BUNDLED}
+    for plugin, items in pending.items():
+        taken = [i.name for i in items if isinstance(i, Extension) and i.kind == "dataset"
+                 and i.provider != BUNDLED and i.name in builtin]
+        if taken and plugin not in failed:
+            reg.broken.append(BrokenPlugin(plugin, reg.plugin_of(plugin)[0],
+                                           f"dataset {taken[0]!r} is built in; choose another name"))
+            failed.add(plugin)
     tables: dict[str, dict[str, list[Extension]]] = {"preset": reg.presets, "dataset": reg.datasets,
                                                     "metric": reg.metrics}
     for plugin, items in pending.items():
@@ -504,41 +489,6 @@ def add_plugin_commands(group: Any, reg: Registry) -> None:
         for name, cmd in commands.items():
             group.add_command(cmd, name)
         taken |= set(commands)
-
-
-@functools.lru_cache(maxsize=1)
-def _packages_distributions() -> Mapping[str, list[str]]:
-    return importlib.metadata.packages_distributions()
-
-
-def distribution_of(cls: type) -> str:
-    """The distribution that ships ``cls``'s code: ``avseg`` for the bundled plugins."""
-    top = cls.__module__.split(".")[0]
-    if top == "avseg" or top in {m.split(".")[0] for _, m in DEFAULT_PLUGINS}:
-        return BUNDLED
-    dists = _packages_distributions().get(top)
-    return dists[0] if dists else top
-
-
-def install_hint(cls: type[Component], provider: str | None = None) -> str:
-    """``pip install 'dist[extra]'`` naming the component's own distribution ('' for a bundled
-    component without an extra: avseg itself is installed)."""
-    dist = provider or distribution_of(cls)
-    if cls.extra:
-        return f"pip install '{dist}[{cls.extra}]'"
-    return "" if dist == BUNDLED else f"pip install '{dist}'"
-
-
-def dependency_status(cls: type[Component]) -> tuple[bool, list[str]]:
-    """Whether the component's Python requirements are importable, without importing them."""
-    missing = []
-    for mod in cls.requires:
-        try:
-            if importlib.util.find_spec(mod) is None:
-                missing.append(mod)
-        except (ImportError, ValueError):
-            missing.append(mod)
-    return not missing, missing
 
 
 __all__ = ["BUNDLED", "DEFAULT_PLUGINS", "KINDS", "BrokenPlugin", "Extension", "Metric", "Registration", "Registry",

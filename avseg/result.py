@@ -1,6 +1,6 @@
 """What a loaded pipeline returns for one input: masks as arrays, every proposal's story, views.
 
-Built from the executor's :class:`~avseg.types.FrameResult` (its ``trace`` records every
+Built from the pipeline's :class:`~avseg.types.FrameResult` (its ``trace`` records every
 proposal with each filter's score and, when dropped, which filter dropped it and why).
 """
 

@@ -11,9 +11,12 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
+
+from avseg.errors import UsageError, did_you_mean
 
 if TYPE_CHECKING:
     from avseg.cache import StageCache
@@ -128,3 +131,20 @@ class Runtime:
         if self.device != "auto":
             return self.device
         return str(self.torch_device())
+
+
+DEVICES = ("auto", "cpu", "cuda")
+DTYPES = ("float32", "bf16", "fp16")
+
+
+def make_runtime(*, tiny: bool = False, device: str = "auto", dtype: str = "float32",
+                 cache_dir: Path | None = None, no_cache: bool = False) -> Runtime:
+    """A Runtime from the CLI's options, checked (a bad --device or --dtype is a one-line UsageError)."""
+    if device not in DEVICES and not device.startswith("cuda:"):
+        raise UsageError(f"--device {device!r}: expected one of {', '.join(DEVICES)}{did_you_mean(device, DEVICES)}")
+    if dtype not in DTYPES:
+        raise UsageError(f"--dtype {dtype!r}: expected one of {', '.join(DTYPES)}{did_you_mean(dtype, DTYPES)}")
+    from avseg.cache import StageCache, default_cache_dir
+
+    cache = None if no_cache else StageCache(cache_dir or default_cache_dir())
+    return Runtime(device=device, dtype=dtype, tiny=tiny, cache=cache)

@@ -4,7 +4,7 @@
     result = pipe("clip.mp4")          # or a frames folder, or (frames, (waveform, sample_rate))
     result.masks                       # (T, H, W) bool
 
-The loaded pipeline wraps :func:`avseg.spec.compose`/:func:`~avseg.spec.resolve` and the executor
+The loaded pipeline wraps :func:`avseg.spec.compose`/:func:`~avseg.spec.resolve` and the step loop
 (:class:`avseg.pipeline.Pipeline`); it prints nothing unless ``progress=True``.
 """
 
@@ -254,8 +254,8 @@ def open_pipeline(preset: str | Path | None = None, *, tiny: bool = False, devic
                   dtype: str = "float32", cache: bool | str | Path = True, progress: bool = False,
                   registry: Registry | None = None, **overrides: Any) -> LoadedPipeline:
     """Compose and validate a pipeline without building its models (see :func:`load`)."""
-    from avseg.api import make_runtime
     from avseg.registry import load_registry
+    from avseg.runtime import make_runtime
     from avseg.spec import compose, resolve
 
     registry = registry or load_registry()

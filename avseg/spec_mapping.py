@@ -71,7 +71,7 @@ def load_preset(name_or_path: str, registry: Registry | None = None) -> dict[str
         if name_or_path not in presets:
             raise UsageError(f"unknown preset {name_or_path!r}{did_you_mean(name_or_path, presets)}")
         return copy.deepcopy(presets[name_or_path])
-    from avseg.registry import BUNDLED
+    from avseg.distributions import BUNDLED
 
     entry = registry.preset(name_or_path)
     return _prefer_provider(copy.deepcopy(entry.obj), registry, [entry.provider, BUNDLED])

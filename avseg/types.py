@@ -325,3 +325,13 @@ class FrameResult:
     label_map: npt.NDArray[np.int32] | None = None
     labels: list[str] = field(default_factory=list)
     trace: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Combined:
+    """A frame's output made from its kept objects: the binary mask, and a label map (0 is
+    background, ``k`` is ``labels[k - 1]``) when the combiner makes one."""
+
+    mask: BoolArray
+    label_map: IntArray | None = None
+    labels: list[str] = field(default_factory=list)

@@ -1,4 +1,4 @@
-"""Checks on what a component returns, made where the executor receives it.
+"""Checks on what a component returns, made where the pipeline receives it.
 
 A plugin that returns the wrong type (a list instead of a :class:`FilterResult`, fewer
 :class:`Proposals` than frames, an index past the end) would otherwise crash somewhere
@@ -9,13 +9,15 @@ downstream with a traceback that names no component. Each check raises a one-lin
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from avseg.components import Combined, Component
 from avseg.errors import ComponentFailed
-from avseg.types import FilterResult, Proposals, SegmenterOutput, Tags
+from avseg.types import Combined, FilterResult, Proposals, SegmenterOutput, Tags
+
+if TYPE_CHECKING:
+    from avseg.components import Component
 
 
 def _label(comp: Component, method: str) -> str:

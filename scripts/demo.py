@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avseg import api
+from avseg import commands as api
 from avseg.registry import load_registry
 from avseg.spec import DEFAULT_PRESET, compose, resolve
 from avseg.weights import locate

@@ -78,7 +78,9 @@ def test_score_matches_hand_computed_metrics(s4: Path, tmp_path: Path) -> None:
 
 def test_killed_eval_resumes_to_identical_metrics(s4: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     full = evaluate(s4, tmp_path / "full")
-    real = runner.atomic_write_json
+    from avseg.eval import clip as clip_unit  # the per-clip unit writes each clip's state file
+
+    real = clip_unit.atomic_write_json
     calls = {"n": 0}
 
     def dying(path: Path, obj: object) -> None:
@@ -88,10 +90,10 @@ def test_killed_eval_resumes_to_identical_metrics(s4: Path, tmp_path: Path, monk
                 raise KeyboardInterrupt
         real(path, obj)
 
-    monkeypatch.setattr(runner, "atomic_write_json", dying)
+    monkeypatch.setattr(clip_unit, "atomic_write_json", dying)
     with pytest.raises(KeyboardInterrupt):
         evaluate(s4, tmp_path / "killed")
-    monkeypatch.setattr(runner, "atomic_write_json", real)
+    monkeypatch.setattr(clip_unit, "atomic_write_json", real)
     assert len(list((tmp_path / "killed" / "clips").glob("*.json"))) == 1
     resumed = evaluate(s4, tmp_path / "killed")
     assert resumed["n_skipped_finished"] == 1

@@ -428,9 +428,9 @@ def test_damaged_progress_entries_are_repaired_not_scored(s4: Path, tmp_path: Pa
 
 def test_plugin_metric_returning_nan_is_a_failure_of_that_metric_and_resumes(s4: Path, tmp_path: Path) -> None:
     """Once: NaN saved as null in the progress file, then every resumed eval crashed summing it."""
-    from avseg.api import make_runtime
     from avseg.eval.runner import run_eval
     from avseg.registry import load_registry
+    from avseg.runtime import make_runtime
 
     class NanMetric:
         @hookimpl
@@ -615,7 +615,7 @@ def test_ctrl_c_mid_eval_prints_one_line_and_resumes(tmp_path: Path) -> None:
     slow = tmp_path / "slow"
     slow.mkdir()
     (slow / "sitecustomize.py").write_text(
-        "import time, avseg.eval.runner as r\n"
+        "import time, avseg.eval.clip as r\n"
         "_orig = r.evaluate_clip\n"
         "def _slow(*a, **k):\n    time.sleep(0.5)\n    return _orig(*a, **k)\n"
         "r.evaluate_clip = _slow\n")

@@ -18,10 +18,8 @@ def test_normalise_label_forms() -> None:
 
 
 def test_tree_and_gdino_use_the_one_normaliser() -> None:
-    requires("transformers")  # gdino's proposer module imports it
-    from avseg_gdino.proposer import normalise_prompts
-
     from avseg.tree import normalize_label
+    from avseg.vocab import normalise_prompts
 
     names = ["Hair-Dryer", "playing_violin", "the vacuum cleaner", "Mr. Bean"]
     assert [normalize_label(n) for n in names] == [normalise_label(n) for n in names]
@@ -33,12 +31,13 @@ def test_all_71_avss_classes_round_trip_from_prompt_to_label_map() -> None:
     post-processing decodes a detected phrase, lands on its own class index in eval's label map."""
     requires("torch", "transformers")
     import torch
-    from avseg_gdino.proposer import avss_vocabulary, prompt_text
+    from avseg_gdino.proposer import prompt_text
     from avseg_gdino.tiny import FIXED_IDS, build_tiny_tokenizer
     from transformers import GroundingDinoImageProcessor, GroundingDinoProcessor
     from transformers.models.grounding_dino.processing_grounding_dino import get_phrases_from_posmap
 
-    from avseg.eval.runner import LabelIndexer, _label_map_to_classes
+    from avseg.eval.clip import LabelIndexer, _label_map_to_classes
+    from avseg.vocab import avss_vocabulary
 
     names = avss_label_names()
     assert len(names) == 71

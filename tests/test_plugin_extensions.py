@@ -249,8 +249,8 @@ def test_plugin_dataset_and_metrics_in_eval_score_and_ablate(capsys: pytest.Capt
 
 
 def test_broken_metric_costs_only_its_own_number(s4: Path, tmp_path: Path) -> None:
-    from avseg.api import make_runtime
     from avseg.eval.runner import run_eval
+    from avseg.runtime import make_runtime
 
     class Bad:
         @hookimpl

@@ -16,13 +16,13 @@ requires("transformers")
 
 from avseg_gdino.proposer import (  # noqa: E402
     GroundingDinoProposer,
-    normalise_prompts,
     prompt_text,
     resolve_vocabulary,
 )
 
 from avseg.errors import WeightsMissing  # noqa: E402
 from avseg.runtime import Runtime  # noqa: E402
+from avseg.vocab import normalise_prompts  # noqa: E402
 from tests.helpers import random_frames  # noqa: E402
 
 

@@ -13,11 +13,12 @@ requires("transformers")
 requires("groundingdino")
 
 from avseg_gdino import official  # noqa: E402
-from avseg_gdino.proposer import GroundingDinoProposer, normalise_prompts, prompt_text  # noqa: E402
+from avseg_gdino.proposer import GroundingDinoProposer, prompt_text  # noqa: E402
 from torchvision.ops import box_convert  # noqa: E402
 
 from avseg.errors import AvsegError, WeightsMissing  # noqa: E402
 from avseg.runtime import Runtime  # noqa: E402
+from avseg.vocab import normalise_prompts  # noqa: E402
 from tests.helpers import random_frames  # noqa: E402
 
 

@@ -104,7 +104,7 @@ def test_class_attributes() -> None:
     assert ImageBindEmbedder.weights == {"huge": [IMAGEBIND_HUGE]}
     assert ImageBindEmbedder.default_variant == "huge"
     assert IMAGEBIND_HUGE.filename == "imagebind_huge.pth" and IMAGEBIND_HUGE.licence == "CC-BY-NC-4.0"
-    from avseg.registry import dependency_status
+    from avseg.distributions import dependency_status
 
     assert dependency_status(ImageBindEmbedder) == (True, [])  # every `requires` entry is findable here
     cfg = ImageBindEmbedder.Config()

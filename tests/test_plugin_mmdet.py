@@ -232,3 +232,24 @@ def test_tiny_speed(runtime):
     prop.propose(frames)
     per_frame = (time.perf_counter() - t) / len(frames)
     assert per_frame < 1.0, f"tiny mmdet took {per_frame:.2f} s per 64x64 frame"
+
+
+@pytest.mark.mmdet
+def test_random_mode_builds_the_named_config_with_seeded_weights(mm, tmp_path, monkeypatch):
+    """--random-init: the named config at its real sizes with seeded random weights, and no
+    checkpoint looked up (it used to demand the checkpoint while its cache key said "random")."""
+    import torch
+
+    monkeypatch.setenv("AVSEG_WEIGHTS_DIR", str(tmp_path / "w"))  # no weights anywhere
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "t"))
+    name = "rtmdet-ins_tiny_8xb32-300e_coco"
+    a = make(Runtime(device="cpu", random_init=True, seed=1), config=name)
+    b = make(Runtime(device="cpu", random_init=True, seed=1), config=name)  # another runtime: built again
+    c = make(Runtime(device="cpu", random_init=True, seed=2), config=name)
+    assert a.weights_used() == "random" and a.model is not b.model
+    sa, sb, sc = (p.model.state_dict() for p in (a, b, c))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa if sa[k].is_floating_point())
+    tiny = make(Runtime(device="cpu", tiny=True, seed=1))
+    assert sum(p.numel() for p in a.model.parameters()) > 2 * sum(p.numel() for p in tiny.model.parameters())
+    assert a.model.cfg.model.type == "RTMDet"

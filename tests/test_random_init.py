@@ -86,8 +86,8 @@ def test_panns_real_head() -> None:
 
     rt = _random()
     tagger = PannsTagger(PannsTagger.Config(), rt)
-    assert [k for k in rt._shared if k.startswith("panns/")] == [
-        f"panns/cnn14/random/seed=0/cpu/{torch.float32}"
+    assert [k for k in rt._shared if k.startswith("panns:")] == [  # avseg.models.share_key
+        f"panns:cnn14:random:seed=0:-:cpu:{torch.float32}"
     ]
     assert tagger.model.fc_audioset.out_features == 527 == len(tagger.vocabulary)
     assert tagger.weights_used() == "random"

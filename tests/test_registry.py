@@ -267,7 +267,7 @@ def test_register_presets_adds_a_usable_preset() -> None:
         load_preset("owod-bind", reg)
     assert load_preset("dup:owod-bind", reg) == {"proposer": "owod"}
     assert load_preset("avseg:owod-bind", reg)["filters"]
-    from avseg.api import list_plugins, list_presets
+    from avseg.commands import list_plugins, list_presets
 
     assert {"avseg:owod-bind", "dup:owod-bind", "sam-bind"} <= set(list_presets(reg))
     rows = {(r["name"], r["provider"]): r for r in list_plugins("preset", reg)}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +17,7 @@ from avseg.data.avss import (
 from avseg.data.base import SPLITS, Dataset, Record, avsbench_timestamps
 from avseg.data.folder import AUDIO_EXTS, FRAME_EXTS, read_frames_folder
 from avseg.data.ms3 import MS3Dataset
+from avseg.data.readers import BUILTIN_READERS, SUBSETS
 from avseg.data.s4 import S4Dataset, s4_categories
 from avseg.data.video import read_video, write_overlay_video
 from avseg.errors import InputError, UsageError, did_you_mean
@@ -26,16 +25,6 @@ from avseg.types import Clip
 
 if TYPE_CHECKING:
     from avseg.registry import Registry
-
-SUBSETS = ("s4", "ms3", "avss-v1s", "avss-v1m", "avss-v2", "avss")
-#: the built-in dataset readers by ``--subset`` name: ``reader(root, split) -> Dataset``; plugins
-#: add more with the ``register_datasets`` hook
-BUILTIN_READERS: dict[str, Callable[[str | Path, str], Dataset]] = {
-    "s4": S4Dataset,
-    "ms3": MS3Dataset,
-    "avss": AVSSDataset,
-    **{f"avss-{label}": partial(AVSSDataset, label=label) for label in AVSS_LABELS},
-}
 
 VIDEO_EXTS = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg")
 

@@ -13,7 +13,7 @@ from avseg.errors import UsageError, did_you_mean
 
 if TYPE_CHECKING:
     from avseg.data import Dataset
-    from avseg.eval.runner import LabelIndexer
+    from avseg.eval.clip import LabelIndexer
     from avseg.pipeline import Pipeline
     from avseg.registry import Metric
     from avseg.runtime import Runtime
@@ -131,19 +131,6 @@ class ExecutorOptions:
         if self.gpus_per_worker is not None and self.gpus_per_worker < 0:
             raise UsageError(f"--gpus-per-worker must be >= 0, got {self.gpus_per_worker}")
         return self
-
-
-def make_executor(options: ExecutorOptions | None = None) -> Executor:
-    """The executor named by ``options`` (checked first). ``ray`` fails in one line when Ray is missing."""
-    options = (options or ExecutorOptions()).check()
-    if options.name == "ray":
-        from avseg.executors.ray import RayExecutor
-
-        return RayExecutor(address=options.address, workers=options.workers,
-                           gpus_per_worker=options.gpus_per_worker)
-    from avseg.executors.local import LocalExecutor
-
-    return LocalExecutor()
 
 
 def absolute(path: Path | str) -> str:

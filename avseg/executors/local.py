@@ -19,7 +19,7 @@ class LocalExecutor:
         return set()
 
     def run(self, job: EvalJob, todo: Sequence[str], ctx: LocalContext, progress: bool) -> ExecResult:
-        from avseg.eval.runner import process_clip
+        from avseg.eval.clip import process_clip
         from avseg.pipeline import Pipeline
         from avseg.run_record import run_metadata
 

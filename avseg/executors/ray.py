@@ -3,7 +3,7 @@
 The driver keeps one queue of ``(job, clip)`` in submission order (an ablation submits its cells in
 order, so workers move on to the next cell while the last clips of one finish) and hands the next
 clip to whichever worker is idle. A worker writes the clip's masks and state file itself, through
-:func:`avseg.eval.runner.process_clip`, so the output folder (and the stage cache) must be on a
+:func:`avseg.eval.clip.process_clip`, so the output folder (and the stage cache) must be on a
 filesystem every worker sees. The driver scores only those files, so metrics equal a local run's.
 
 A worker that dies (killed, out of memory, its node lost) is replaced and its clip is tried once
@@ -67,7 +67,7 @@ class EvalWorker:
         return self.built[job.key]  # type: ignore[no-any-return]
 
     def run(self, job: EvalJob, clip_id: str) -> dict[str, Any]:
-        from avseg.eval.runner import LabelIndexer, process_clip
+        from avseg.eval.clip import LabelIndexer, process_clip
 
         t0 = time.perf_counter()
         self._maybe_fault(clip_id)

@@ -15,17 +15,18 @@ together, ``batch_size`` windows per forward pass.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
 
-from avseg.audio import Resampler, WindowConfig, window_at
+from avseg.audio import Resampler, window_at
+from avseg.audio_config import WindowConfig
 from avseg.components import ComponentConfig, Tagger
+from avseg.models import ModelComponent, ModelWeights, build_model, shared_model
 from avseg.runtime import Runtime
 from avseg.types import AudioWindow, FloatArray, Tags
-from avseg.weights import WeightFile, require
+from avseg.weights import WeightFile
 
 SAMPLE_RATE = 16_000
 #: How windows reach 16 kHz: ``torchaudio.functional.resample``, as transformers' audio pipelines
@@ -79,7 +80,7 @@ def random_init_config() -> Any:
     return ASTConfig(id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)})
 
 
-class ASTTagger(Tagger):
+class ASTTagger(ModelComponent, Tagger):
     """AudioSet tags from the Audio Spectrogram Transformer (sigmoid probabilities, 527 classes).
 
     Short windows are padded to ``pad_to`` seconds (default 1.0) before feature extraction:
@@ -107,55 +108,43 @@ class ASTTagger(Tagger):
     def __init__(self, config: ComponentConfig, runtime: Runtime) -> None:
         super().__init__(config, runtime)
         self.import_requirements()
-        self._path: Path | None = None
-        if self.weights_mode == "pretrained":
-            self._path = require(
-                "tagger 'ast'", DEFAULT_VARIANT, AST_WEIGHTS[DEFAULT_VARIANT], self.config.checkpoint
-            )
-        device, dtype = runtime.torch_device(), runtime.torch_dtype()
-        tag = self.weights_mode if self._path is None else str(self._path)
-        key = (
-            f"ast/{DEFAULT_VARIANT}/{tag}/seed={runtime.seed if self._path is None else '-'}/{device}/{dtype}"
-        )
-        self.model, self.feature_extractor = runtime.share(key, self._build)
+        weights = self.resolve_weights(DEFAULT_VARIANT, [AST_WEIGHTS[DEFAULT_VARIANT]], [self.config.checkpoint])
+        self.model, self.feature_extractor = shared_model(runtime, "ast", DEFAULT_VARIANT, weights, self._build)
         id2label = self.model.config.id2label
         self._vocabulary = [str(id2label[i]) for i in range(len(id2label))]
 
     def _build(self) -> tuple[Any, Any]:
-        import torch
         from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification
 
-        if self._path is None:
-            if self.weights_mode == "tiny":
-                cfg = ASTConfig(
-                    **TINY_CONFIG,
-                    id2label=dict(enumerate(TINY_LABELS)),
-                    label2id={n: i for i, n in enumerate(TINY_LABELS)},
-                )
-            else:
-                cfg = random_init_config()
+        def seeded(cfg: Any) -> tuple[Any, Any]:
+            import torch
+
             torch.manual_seed(self.runtime.seed)
-            model = ASTForAudioClassification(cfg)
-            fe = ASTFeatureExtractor(num_mel_bins=cfg.num_mel_bins, max_length=cfg.max_length)
-        else:
-            model = ASTForAudioClassification.from_pretrained(str(self._path), local_files_only=True)
-            if (self._path / "preprocessor_config.json").is_file():
-                fe = ASTFeatureExtractor.from_pretrained(str(self._path), local_files_only=True)
-            else:
-                fe = ASTFeatureExtractor(
-                    num_mel_bins=model.config.num_mel_bins, max_length=model.config.max_length
-                )
+            return ASTForAudioClassification(cfg), ASTFeatureExtractor(num_mel_bins=cfg.num_mel_bins,
+                                                                       max_length=cfg.max_length)
+
+        def pretrained(w: ModelWeights) -> tuple[Any, Any]:
+            path = w.file(0)
+            model = ASTForAudioClassification.from_pretrained(str(path), local_files_only=True)
+            if (path / "preprocessor_config.json").is_file():
+                return model, ASTFeatureExtractor.from_pretrained(str(path), local_files_only=True)
+            return model, ASTFeatureExtractor(num_mel_bins=model.config.num_mel_bins,
+                                              max_length=model.config.max_length)
+
+        assert self.model_weights is not None
+        model, fe = build_model(
+            self.model_weights,
+            tiny=lambda: seeded(ASTConfig(**TINY_CONFIG, id2label=dict(enumerate(TINY_LABELS)),
+                                          label2id={n: i for i, n in enumerate(TINY_LABELS)})),
+            random=lambda: seeded(random_init_config()),
+            pretrained=pretrained,
+        )
         model = model.to(device=self.runtime.torch_device(), dtype=self.runtime.torch_dtype()).eval()
         return model, fe
 
     @property
     def vocabulary(self) -> list[str]:
         return list(self._vocabulary)
-
-    def weights_used(self) -> str | dict[str, str]:
-        if self._path is None:
-            return self.weights_mode
-        return {AST_WEIGHTS[DEFAULT_VARIANT].filename: str(self._path)}
 
     def prepare(self, windows: Sequence[AudioWindow]) -> list[FloatArray]:
         """The 16 kHz, padded waveforms the feature extractor gets."""

@@ -28,21 +28,22 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
 
 from avseg import vocab
-from avseg.audio import Resampler, WindowConfig, window_at
+from avseg.audio import Resampler, window_at
+from avseg.audio_config import WindowConfig
 from avseg.audioset import audioset_labels
 from avseg.components import ComponentConfig, Tagger
 from avseg.data import s4_categories
 from avseg.errors import ConfigError
+from avseg.models import ModelComponent, ModelWeights, build_model, share_key, shared_model
 from avseg.runtime import Runtime
 from avseg.types import AudioWindow, FloatArray, Tags
-from avseg.weights import WeightFile, require
+from avseg.weights import WeightFile
 
 SAMPLE_RATE = 48_000
 #: How windows reach the model's rate: ``librosa.load(sr=...)``'s resampler (soxr HQ), as the
@@ -148,7 +149,7 @@ def resolve_vocabulary(spec: str | list[str]) -> list[str]:
     return names
 
 
-class ClapTagger(Tagger):
+class ClapTagger(ModelComponent, Tagger):
     """Zero-shot tags from CLAP: audio vs. prompts for any vocabulary (softmax or sigmoid scores)."""
 
     name: ClassVar[str] = "clap"
@@ -193,27 +194,18 @@ class ClapTagger(Tagger):
         super().__init__(config, runtime)
         self.import_requirements()
         self._vocabulary = resolve_vocabulary(self.config.vocabulary)
-        self._path: Path | None = None
-        if self.weights_mode == "pretrained":
-            self._path = require(
-                "tagger 'clap'", DEFAULT_VARIANT, CLAP_WEIGHTS[DEFAULT_VARIANT], self.config.checkpoint
-            )
-        device, dtype = runtime.torch_device(), runtime.torch_dtype()
-        self._model_tag = (
-            f"clap/{DEFAULT_VARIANT}/"
-            + (f"{self.weights_mode}/seed={runtime.seed}" if self._path is None else str(self._path))
-            + f"/{device}/{dtype}"
-        )
-        self.model, self.processor = runtime.share(self._model_tag, self._build)
+        weights = self.resolve_weights(DEFAULT_VARIANT, [CLAP_WEIGHTS[DEFAULT_VARIANT]], [self.config.checkpoint])
+        self._model_tag = share_key("clap", DEFAULT_VARIANT, weights, runtime)
+        self.model, self.processor = shared_model(runtime, "clap", DEFAULT_VARIANT, weights, self._build)
         self._text_embeds: FloatArray | None = None
 
     def _build(self) -> tuple[Any, Any]:
         import torch
         from transformers import ClapConfig, ClapFeatureExtractor, ClapModel, ClapProcessor
 
-        if self._path is None:
+        def seeded(tiny: bool) -> tuple[Any, Any]:
             tok = tiny_tokenizer()
-            if self.weights_mode == "tiny":
+            if tiny:
                 cfg = ClapConfig(
                     text_config={**TINY_TEXT_CONFIG, "vocab_size": len(tok)},
                     audio_config=TINY_AUDIO_CONFIG,
@@ -222,11 +214,15 @@ class ClapTagger(Tagger):
             else:  # the offline byte-level tokenizer's ids are valid in RoBERTa's 50265-token vocabulary
                 cfg = random_init_config()
             torch.manual_seed(self.runtime.seed)
-            model = ClapModel(cfg)
-            processor = ClapProcessor(feature_extractor=ClapFeatureExtractor(**HTSAT_MEL), tokenizer=tok)
-        else:
-            model = ClapModel.from_pretrained(str(self._path), local_files_only=True)
-            processor = ClapProcessor.from_pretrained(str(self._path), local_files_only=True)
+            return ClapModel(cfg), ClapProcessor(feature_extractor=ClapFeatureExtractor(**HTSAT_MEL), tokenizer=tok)
+
+        def pretrained(w: ModelWeights) -> tuple[Any, Any]:
+            return (ClapModel.from_pretrained(str(w.file(0)), local_files_only=True),
+                    ClapProcessor.from_pretrained(str(w.file(0)), local_files_only=True))
+
+        assert self.model_weights is not None
+        model, processor = build_model(self.model_weights, tiny=lambda: seeded(True), random=lambda: seeded(False),
+                                       pretrained=pretrained)
         model = model.to(device=self.runtime.torch_device(), dtype=self.runtime.torch_dtype()).eval()
         return model, processor
 
@@ -238,11 +234,6 @@ class ClapTagger(Tagger):
 
     def prompts(self) -> list[str]:
         return [self.config.prompt_template.format(n.replace("_", " ")) for n in self._vocabulary]
-
-    def weights_used(self) -> str | dict[str, str]:
-        if self._path is None:
-            return self.weights_mode
-        return {CLAP_WEIGHTS[DEFAULT_VARIANT].filename: str(self._path)}
 
     @property
     def fusion(self) -> bool:

@@ -295,23 +295,28 @@ def load_official(variant: str, checkpoint: Path, bert_dir: Path) -> Any:
     return model
 
 
+#: keys of the official checkpoints the inference model does not have: the denoising label
+#: embedding used in training only (``label_enc``), and BERT's ``position_ids``, a buffer that
+#: newer transformers no longer persist (so it is absent from the model, or from a checkpoint)
+OFFICIAL_EXTRA_KEYS = ("label_enc.", "position_ids")
+
+
+def _official_extra(key: str) -> bool:
+    return key.startswith(OFFICIAL_EXTRA_KEYS[0]) or key.endswith(OFFICIAL_EXTRA_KEYS[1])
+
+
 def load_checkpoint(model: Any, checkpoint: Path) -> None:
-    """Load an official ``.pth`` (``{"model": state_dict}``, ``weights_only``) like the package's
-    ``load_model`` (``clean_state_dict``, ``strict=False``), but refuse one that misses weights."""
+    """Load an official ``.pth`` (``{"model": state_dict}``, ``weights_only``) as the package's
+    ``load_model`` does (``clean_state_dict``), but strictly: only :data:`OFFICIAL_EXTRA_KEYS` may
+    differ (the package loads with ``strict=False`` and prints what did not fit)."""
     from groundingdino.util.misc import clean_state_dict
 
-    from avseg.errors import AvsegError
+    from avseg.models import load_checkpoint as load_strict
     from avseg.weights import load_state_dict
 
     state = clean_state_dict(load_state_dict(Path(checkpoint)))
-    result = model.load_state_dict(state, strict=False)
-    # non-persistent buffers (BERT's position_ids) may be absent from old checkpoints; nothing else
-    missing = [k for k in result.missing_keys if not k.endswith("position_ids")]
-    if missing:
-        raise AvsegError(
-            f"proposer 'gdino' (official): {checkpoint} does not fit the model "
-            f"({len(missing)} missing keys, e.g. {missing[0]})"
-        )
+    load_strict(model, state, f"proposer 'gdino' (official): {checkpoint}",
+                may_lack=lambda k: k.endswith(OFFICIAL_EXTRA_KEYS[1]), may_carry=_official_extra)
 
 
 # --------------------------------------------------------------------------- inference

@@ -10,128 +10,20 @@ go through the model together; post-processing is transformers' own
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
 
 from avseg import vocab
-from avseg.audioset import audioset_labels
 from avseg.components import Capabilities, ComponentConfig, Proposer
-from avseg.data import avss_label_names, s4_categories
-from avseg.errors import ConfigError, DependencyMissing, did_you_mean
-from avseg.labels import normalise_labels
+from avseg.errors import ConfigError, DependencyMissing
+from avseg.models import ModelComponent, ModelWeights, build_model, resolve_weights, shared_model
 from avseg.runtime import Runtime
 from avseg.types import Image, Proposals
-from avseg.vocab import COCO_CLASSES
-from avseg.weights import WeightFile, load_hf_folder, require
+from avseg.weights import WeightFile, load_hf_folder
 from avseg_gdino.mm import MM_WEIGHTS, is_mm
-
-# --------------------------------------------------------------------------- vocabularies
-
-
-#: S4 categories are sound events; GroundingDINO needs the visible object that makes the sound
-S4_OBJECT_NAMES = {
-    "baby_laughter": "baby", "female_singing": "woman", "male_speech": "man", "dog_barking": "dog",
-    "cat_meowing": "cat", "lions_roaring": "lion", "horse_clip-clop": "horse",
-    "coyote_howling": "coyote", "mynah_bird_singing": "bird",
-    "playing_acoustic_guitar": "acoustic guitar", "playing_tabla": "tabla",
-    "playing_violin": "violin", "playing_piano": "piano", "playing_ukulele": "ukulele",
-    "playing_glockenspiel": "glockenspiel", "helicopter": "helicopter", "race_car": "race car",
-    "driving_buses": "bus", "ambulance_siren": "ambulance",
-    "typing_on_computer_keyboard": "computer keyboard", "chainsawing_trees": "chainsaw",
-    "cap_gun_shooting": "gun", "lawn_mowing": "lawn mower",
-}  # fmt: skip
-
-VOCABULARY_ALIASES = {
-    "avsbench-s4": "avsbench-s4", "s4": "avsbench-s4", "ms3": "avsbench-s4",
-    "avss": "avss", "avsbench-semantic": "avss", "avsbench-ss": "avss",
-    "coco": "coco",
-}  # fmt: skip
-
-
-def s4_vocabulary() -> list[str]:
-    """Object names for AVSBench-S4's categories (a sound event becomes the object making it)."""
-    out = []
-    for c in s4_categories():
-        name = S4_OBJECT_NAMES.get(c)
-        if name is None:  # an unknown category: drop a leading verb, use the words
-            name = re.sub(r"^playing_", "", c).replace("_", " ")
-        out.append(name)
-    return out
-
-
-def avss_vocabulary() -> list[str]:
-    """AVSBench-semantic's 70 object classes (no background), normalised (hyphens as spaces)."""
-    return normalise_labels(avss_label_names()[1:])
-
-
-_CANONICAL_VOCABULARIES: vocab.NamedVocabularies = {
-    "avsbench-s4": s4_vocabulary,
-    "avss": avss_vocabulary,
-    "coco": lambda: list(COCO_CLASSES),
-}
-
-#: Every name ``vocabulary`` accepts (case-insensitive), aliases included.
-NAMED_VOCABULARIES: vocab.NamedVocabularies = {
-    alias: _CANONICAL_VOCABULARIES[key] for alias, key in VOCABULARY_ALIASES.items()
-}
-
-
-def named_vocabulary(name: str) -> list[str]:
-    return list(NAMED_VOCABULARIES[name.lower()]())
-
-
-def all_builtin_vocabulary_words() -> list[str]:
-    """Every phrase of the bundled vocabularies and AudioSet's tag names (for the tiny tokenizer)."""
-    return (
-        s4_vocabulary()
-        + avss_vocabulary()
-        + list(COCO_CLASSES)
-        + s4_categories()
-        + avss_label_names()[1:]
-        + audioset_labels()
-    )
-
-
-def frame_prompts(vocabulary: Sequence[str] | None, n: int, prompts: Sequence[list[str]] | None,
-                  who: str) -> list[list[str]]:
-    """The normalised labels each of ``n`` frames is prompted with (a vocabulary wins over tags);
-    gdino and sam3 share it."""
-    if vocabulary is not None:
-        return [list(vocabulary) for _ in range(n)]
-    if prompts is None:
-        return [[] for _ in range(n)]
-    if len(prompts) != n:
-        raise ValueError(f"{who}: {n} frames but {len(prompts)} prompt lists")
-    return [normalise_prompts(p) for p in prompts]
-
-
-def check_vocabulary(v: str | list[str] | None) -> str | list[str] | None:
-    """A ``vocabulary`` option's validator (gdino, sam3): a list with a name in it, a named
-    vocabulary, or an existing file, checked when the config is built, before any model loads."""
-    if v is None:
-        return v
-    if isinstance(v, list):
-        if not normalise_prompts(v):
-            raise ValueError("vocabulary: the list has no non-empty names")
-        return v
-    if v.lower() in VOCABULARY_ALIASES or Path(v).expanduser().is_file():
-        return v
-    raise ValueError(
-        f"vocabulary: {v!r} is neither a named vocabulary nor an existing file"
-        + did_you_mean(v, VOCABULARY_ALIASES)
-    )
-
-
-def normalise_prompts(labels: Sequence[str]) -> list[str]:
-    """The prompt names for ``labels``: :func:`avseg.labels.normalise_labels` (lowercase; ``_``,
-    ``-``, ``.`` to spaces; no leading article; empty and duplicate names dropped), the same
-    normaliser eval uses to map the labels the model returns back to classes."""
-    return normalise_labels(labels)
 
 
 def prompt_text(labels: Sequence[str]) -> str:
@@ -195,15 +87,15 @@ class GdinoConfig(ComponentConfig):
     @field_validator("vocabulary")
     @classmethod
     def _check_vocabulary(cls, v: str | list[str] | None) -> str | list[str] | None:
-        return check_vocabulary(v)
+        return vocab.check_object_vocabulary(v)
 
 
 def resolve_vocabulary(v: str | list[str] | None) -> list[str] | None:
     """The configured vocabulary as normalised prompt names (None when prompts come from tags)."""
     if v is None:
         return None
-    names = normalise_prompts(
-        vocab.resolve_vocabulary(v, NAMED_VOCABULARIES, "proposer 'gdino'", comments=True)
+    names = vocab.normalise_prompts(
+        vocab.resolve_vocabulary(v, vocab.OBJECT_VOCABULARIES, "proposer 'gdino'", comments=True)
     )
     if not names:
         raise ConfigError(f"proposer 'gdino': vocabulary {v!r} holds no names")
@@ -274,7 +166,7 @@ def detection_labels(detections: dict[str, Any], n_boxes: int) -> list[str]:
     return labels
 
 
-class GroundingDinoProposer(Proposer):
+class GroundingDinoProposer(ModelComponent, Proposer):
     name: ClassVar[str] = "gdino"
     description: ClassVar[str] = (
         "GroundingDINO boxes for text prompts (audio tags or a fixed vocabulary), transformers or official"
@@ -330,44 +222,29 @@ class GroundingDinoProposer(Proposer):
         self.vocabulary = resolve_vocabulary(self.config.vocabulary)
         self.device = runtime.torch_device()
         self.dtype = runtime.torch_dtype()
-        self._path = None
         if self.config.backend == "official":
             if is_mm(self.config.variant):
                 raise ConfigError(f"proposer 'gdino': variant {self.config.variant} needs backend=transformers")
             self._init_official()
             return
-        if self.weights_mode == "pretrained":
-            self._path = require(
-                "proposer 'gdino'",
-                self.config.variant,
-                self.weights[self.config.variant][0],
-                explicit=self.config.checkpoint,
-            )
-        seeded = self.weights_mode != "pretrained"
-        key = (
-            f"gdino:{self.config.variant}:{self.weights_mode}:seed={runtime.seed if seeded else '-'}:"
-            f"{self._path}:{self.device}:{self.dtype}"
-        )
-        self.model, self.processor = runtime.share(key, self._load)
+        weights = self.resolve_weights(self.config.variant, self.weights[self.config.variant][:1],
+                                       [self.config.checkpoint])
+        self.model, self.processor = shared_model(runtime, "gdino", self.config.variant, weights, self._load)
 
     def _load(self) -> tuple[Any, Any]:
         if is_mm(self.config.variant):
             return self._load_mm()
-        if self.runtime.tiny:
-            from avseg_gdino.tiny import build_tiny
+        from avseg_gdino import tiny
 
-            model, processor = build_tiny(self.runtime.seed)
-        elif self.weights_mode == "random":
-            from avseg_gdino.tiny import build_random
-
-            model, processor = build_random(self.config.variant, self.runtime.seed)
-        else:
+        def pretrained(w: ModelWeights) -> tuple[Any, Any]:
             from transformers import GroundingDinoForObjectDetection, GroundingDinoProcessor
 
-            assert self._path is not None
-            model, processor = load_hf_folder(
-                "proposer 'gdino'", self._path, GroundingDinoForObjectDetection, GroundingDinoProcessor
-            )
+            return load_hf_folder("proposer 'gdino'", w.file(0), GroundingDinoForObjectDetection, GroundingDinoProcessor)
+
+        assert self.model_weights is not None
+        model, processor = build_model(self.model_weights, tiny=lambda: tiny.build_tiny(self.runtime.seed),
+                                       random=lambda: tiny.build_random(self.config.variant, self.runtime.seed),
+                                       pretrained=pretrained)
         model = model.to(device=self.device, dtype=self.dtype).eval()
         processor.image_processor = authors_image_processor(processor.image_processor)
         return model, processor
@@ -375,10 +252,11 @@ class GroundingDinoProposer(Proposer):
     def _load_mm(self) -> tuple[Any, Any]:
         from avseg_gdino import mm
 
-        if self.weights_mode != "pretrained":
-            model, processor = mm.build_random(self.config.variant, self.runtime.tiny, self.runtime.seed)
-        else:
-            model, processor = mm.load_pretrained(self._path, "proposer 'gdino'")
+        assert self.model_weights is not None
+        variant, seed = self.config.variant, self.runtime.seed
+        model, processor = build_model(self.model_weights, tiny=lambda: mm.build_random(variant, True, seed),
+                                       random=lambda: mm.build_random(variant, False, seed),
+                                       pretrained=lambda w: mm.load_pretrained(w.file(0), "proposer 'gdino'"))
         return model.to(device=self.device, dtype=self.dtype).eval(), processor
 
     # ------------------------------------------------------------------ backend=official
@@ -392,33 +270,20 @@ class GroundingDinoProposer(Proposer):
                 "pip install groundingdino-py (see docs/plugins/gdino.md)"
             ) from None
         key_variant = f"official-{self.config.variant}"
-        self._bert_path = None
-        if self.weights_mode == "pretrained":
-            ckpt, bert = self.weights[key_variant]
-            self._path = require(
-                f"proposer 'gdino/{key_variant}'", None, ckpt, explicit=self.config.checkpoint
-            )
-            self._bert_path = require(
-                f"proposer 'gdino/{key_variant}'", None, bert, explicit=self.config.text_encoder
-            )
-        seeded = self.weights_mode != "pretrained"
-        key = (
-            f"gdino-official:{self.config.variant}:{self.weights_mode}:seed={self.runtime.seed if seeded else '-'}:"
-            f"{self._path}:{self._bert_path}:{self.device}:{self.dtype}"
-        )
-        self.model = self.runtime.share(key, self._load_official)
+        self.model_weights = weights = resolve_weights(
+            f"proposer 'gdino/{key_variant}'", self.runtime, None, self.weights[key_variant],
+            [self.config.checkpoint, self.config.text_encoder], self.weights_mode)
+        self.model = shared_model(self.runtime, "gdino-official", self.config.variant, weights, self._load_official)
         self.processor = None
 
     def _load_official(self) -> Any:
         from avseg_gdino import official
 
-        if self.weights_mode == "tiny":
-            model = official.build_tiny_official(self.runtime.seed)
-        elif self.weights_mode == "random":
-            model = official.build_random_official(self.config.variant, self.runtime.seed)
-        else:
-            assert self._path is not None and self._bert_path is not None
-            model = official.load_official(self.config.variant, self._path, self._bert_path)
+        assert self.model_weights is not None
+        variant, seed = self.config.variant, self.runtime.seed
+        model = build_model(self.model_weights, tiny=lambda: official.build_tiny_official(seed),
+                            random=lambda: official.build_random_official(variant, seed),
+                            pretrained=lambda w: official.load_official(variant, w.file(0), w.file(1)))
         return model.to(device=self.device, dtype=self.dtype).eval()
 
     def _detect_official(self, images: list[Image], caption: str) -> list[dict[str, Any]]:
@@ -452,19 +317,10 @@ class GroundingDinoProposer(Proposer):
             results.update(zip(idx, dets, strict=True))
         return [results[i] for i in range(len(images))]
 
-    def weights_used(self) -> str | dict[str, str]:
-        if self.weights_mode != "pretrained":
-            return self.weights_mode
-        if self.config.backend == "official":
-            ckpt, bert = self.weights[f"official-{self.config.variant}"]
-            return {ckpt.filename: str(self._path), bert.filename: str(self._bert_path)}
-        wf = self.weights[self.config.variant][0]
-        return {wf.filename: str(self._path)}
-
     # ------------------------------------------------------------------ prompts
 
     def frame_prompts(self, n: int, prompts: Sequence[list[str]] | None) -> list[list[str]]:
-        return frame_prompts(self.vocabulary, n, prompts, "proposer 'gdino'")
+        return vocab.frame_prompts(self.vocabulary, n, prompts, "proposer 'gdino'")
 
     def chunks(self, labels: list[str]) -> list[list[str]]:
         """Split labels into captions that fit the model's text length (max_text_len tokens)."""

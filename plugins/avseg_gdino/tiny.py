@@ -32,7 +32,7 @@ def _words(text: str) -> list[str]:
 
 def tiny_vocab() -> list[str]:
     """The tiny tokenizer's vocabulary, one token per id (deterministic)."""
-    from avseg_gdino.proposer import all_builtin_vocabulary_words
+    from avseg.vocab import all_builtin_vocabulary_words
 
     words: set[str] = set(PUNCTUATION)
     for phrase in all_builtin_vocabulary_words():

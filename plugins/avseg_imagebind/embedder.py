@@ -35,11 +35,13 @@ from pydantic import Field, field_validator
 
 from avseg.audio import window_at
 from avseg.components import ComponentConfig, Embedder
-from avseg.errors import AvsegError, InputError
+from avseg.errors import InputError
+from avseg.models import ModelComponent, ModelWeights, shared_model
+from avseg.models import build_model as dispatch
 from avseg.regions import blur_frame, box_pixels, region_crop, region_crops
 from avseg.runtime import Runtime
 from avseg.types import AudioWindow, FloatArray, Image, Proposals
-from avseg.weights import WeightFile, load_state_dict, require
+from avseg.weights import WeightFile, load_state_dict
 
 IMAGEBIND_HUGE = WeightFile(
     filename="imagebind_huge.pth",
@@ -133,23 +135,12 @@ class ImageBindConfig(ComponentConfig):
 def load_checkpoint(model: Any, path: Path) -> None:
     """Load ``path`` (a plain state dict; pickled code is refused) into ``model``, strictly, with a
     one-line error when it does not fit."""
-    sd = load_state_dict(path)
-    try:
-        result = model.load_state_dict(sd, strict=False)
-    except RuntimeError as exc:  # shape mismatches raise even when not strict
-        first = next(
-            (ln.strip() for ln in str(exc).splitlines() if "size mismatch" in ln), str(exc).splitlines()[0]
-        )
-        raise AvsegError(f"{path} does not fit ImageBind's architecture: {first[:200]}") from None
-    if result.missing_keys or result.unexpected_keys:
-        raise AvsegError(
-            f"{path} is not an ImageBind checkpoint: {len(result.missing_keys)} missing keys "
-            f"(e.g. {result.missing_keys[:2]}), {len(result.unexpected_keys)} unexpected "
-            f"(e.g. {result.unexpected_keys[:2]})"
-        )
+    from avseg.models import load_checkpoint as load_strict
+
+    load_strict(model, load_state_dict(path), str(path), expected="an ImageBind checkpoint")
 
 
-class ImageBindEmbedder(Embedder):
+class ImageBindEmbedder(ModelComponent, Embedder):
     """ImageBind audio and region embeddings; see the module docstring for the exact inputs."""
 
     name: ClassVar[str] = "imagebind"
@@ -171,19 +162,8 @@ class ImageBindEmbedder(Embedder):
         from avseg_imagebind.compat import load_imagebind
 
         self._ib_model, self._ib_data = load_imagebind()
-        self._path: Path | None = None
-        if self.weights_mode == "pretrained":
-            self._path = require(
-                f"embedder '{self.name}'",
-                self.config.variant,
-                IMAGEBIND_HUGE,
-                explicit=self.config.checkpoint,
-            )
-        device, dtype = runtime.torch_device(), runtime.torch_dtype()
-        tag = self.weights_mode if self._path is None else str(self._path)
-        seed = runtime.seed if self._path is None else "-"
-        key = f"imagebind/{self.config.variant}/{tag}/seed={seed}/{device}/{dtype}"
-        self.model = runtime.share(key, self._build)
+        weights = self.resolve_weights(self.config.variant, [IMAGEBIND_HUGE], [self.config.checkpoint])
+        self.model = shared_model(runtime, "imagebind", self.config.variant, weights, self._build)
         self.embed_dim = int(self.model.modality_heads["vision"][-1].out_features)
 
         from torchvision import transforms
@@ -202,20 +182,15 @@ class ImageBindEmbedder(Embedder):
     def _build(self) -> Any:
         from avseg_imagebind.tiny import TINY_KWARGS, build_huge, build_model
 
-        if self.weights_mode == "tiny":
-            model = build_model(self._ib_model, TINY_KWARGS, seed=self.runtime.seed)
-        elif self.weights_mode == "random":
-            model = build_huge(self._ib_model, seed=self.runtime.seed)
-        else:
-            assert self._path is not None
+        def pretrained(w: ModelWeights) -> Any:
             model = self._ib_model.imagebind_huge(pretrained=False)  # architecture only, no download
-            load_checkpoint(model, self._path)
-        return model.to(device=self.runtime.torch_device(), dtype=self.runtime.torch_dtype()).eval()
+            load_checkpoint(model, w.file(0))
+            return model
 
-    def weights_used(self) -> str | dict[str, str]:
-        if self._path is None:
-            return self.weights_mode
-        return {IMAGEBIND_HUGE.filename: str(self._path)}
+        assert self.model_weights is not None
+        model = dispatch(self.model_weights, tiny=lambda: build_model(self._ib_model, TINY_KWARGS, seed=self.runtime.seed),
+                         random=lambda: build_huge(self._ib_model, seed=self.runtime.seed), pretrained=pretrained)
+        return model.to(device=self.runtime.torch_device(), dtype=self.runtime.torch_dtype()).eval()
 
     # ----------------------------------------------------------------- audio
     def _waveform_16k(self, window: AudioWindow) -> Any:

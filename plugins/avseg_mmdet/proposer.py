@@ -32,10 +32,13 @@ from pydantic import Field, field_validator
 
 from avseg.components import Capabilities, ComponentConfig, Proposer
 from avseg.errors import AvsegError, ConfigError, DependencyMissing, WeightsMissing, did_you_mean
+from avseg.models import ModelComponent, ModelWeights, shared_model
+from avseg.models import build_model as dispatch
+from avseg.models import load_checkpoint as load_strict
 from avseg.runtime import Runtime
 from avseg.types import Image, Proposals
 from avseg.vocab import COCO_CLASSES
-from avseg.weights import WeightFile, load_state_dict, require
+from avseg.weights import WeightFile, load_state_dict
 
 DEFAULT_CONFIG = "mask-rcnn_r50_fpn_1x_coco"
 
@@ -222,13 +225,12 @@ def load_checkpoint_into(model: Any, path: Path) -> tuple[str, ...] | None:
     except AvsegError as exc:
         raise AvsegError(f"proposer 'mmdet': {exc}") from None
     state = {re.sub(r"^module\.", "", k): v for k, v in state.items()}
-    result = model.load_state_dict(state, strict=False)
-    missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
-    if missing:
-        raise AvsegError(
-            f"proposer 'mmdet': checkpoint {path} does not fit the config: {len(missing)} missing "
-            f"parameters (e.g. {', '.join(missing[:3])})"
-        )
+    # Two explicit exceptions to strict loading, both as mmengine's load_checkpoint (which
+    # DetInferencer uses) allows them: BatchNorm's num_batches_tracked counters, absent from older
+    # checkpoints and unused at inference; and checkpoint keys the config's model has no use for
+    # (model-zoo checkpoints of some configs carry training-only parts, e.g. EMA copies).
+    load_strict(model, state, f"proposer 'mmdet': checkpoint {path}",
+                may_lack=lambda k: k.endswith("num_batches_tracked"), may_carry=lambda k: True)
     return checkpoint_classes(path)
 
 
@@ -309,7 +311,7 @@ def instances_to_proposals(
 # --------------------------------------------------------------------------- component
 
 
-class MmdetProposer(Proposer):
+class MmdetProposer(ModelComponent, Proposer):
     name: ClassVar[str] = "mmdet"
     description: ClassVar[str] = (
         "MMDetection 3.x detector / instance segmenter (Mask R-CNN, RTMDet-Ins, ...): boxes, class names, masks"
@@ -342,28 +344,23 @@ class MmdetProposer(Proposer):
         if runtime.torch_dtype() != torch.float32:
             raise ConfigError("proposer 'mmdet' runs in float32 only; use --dtype float32")
         self.variant = config_name(self.config.config)
-        self._path: Path | None = None
-        self._config_path: Path | None = None
-        if not runtime.tiny:
-            self._config_path = resolve_config_path(self.config.config)
-            wf = KNOWN_WEIGHTS.get(self.variant) if not _is_path(self.config.config) else None
-            if wf is not None:
-                self._path = require("proposer 'mmdet'", self.variant, wf, explicit=self.config.checkpoint)
-            elif self.config.checkpoint is None:
+        # tiny: the bundled tiny config; random (--random-init): the named config at its real sizes,
+        # seeded random weights, no checkpoint; pretrained: the config and its checkpoint
+        self._config_path = None if self.weights_mode == "tiny" else resolve_config_path(self.config.config)
+        wf = KNOWN_WEIGHTS.get(self.variant) if not _is_path(self.config.config) else None
+        if self.weights_mode == "pretrained" and wf is None:  # a config of the user's: its checkpoint too
+            if self.config.checkpoint is None:
                 raise ConfigError(
                     f"proposer 'mmdet': config {self.config.config!r} has no declared weights; "
                     "give its checkpoint with --set proposer.checkpoint=PATH"
                 )
-            else:
-                p = Path(self.config.checkpoint).expanduser()
-                if not p.is_file():
-                    raise WeightsMissing(f"proposer 'mmdet' ({self.variant}): checkpoint {p} not found")
-                self._path = p
-        key = (
-            f"mmdet:{self.variant}:tiny={runtime.tiny}:seed={runtime.seed if runtime.tiny else '-'}:"
-            f"{self._config_path}:{self._path}:{self.device}"
-        )
-        self.model, self.pipeline = runtime.share(key, self._load)
+            p = Path(self.config.checkpoint).expanduser()
+            if not p.is_file():
+                raise WeightsMissing(f"proposer 'mmdet' ({self.variant}): checkpoint {p} not found")
+            wf = WeightFile(p.name)
+        weights = self.resolve_weights(self.variant, [wf] if wf else [], [self.config.checkpoint])
+        self.model, self.pipeline = shared_model(runtime, "mmdet", self.variant, weights, self._load,
+                                                 self._config_path)
         self.classes: tuple[str, ...] = tuple(self.model.dataset_meta["classes"])
         if self.with_masks and not model_has_mask_head(self.model.cfg.model.to_dict()):
             raise ConfigError(
@@ -373,35 +370,39 @@ class MmdetProposer(Proposer):
     def _load(self) -> tuple[Any, Any]:
         import torch
 
-        if self.runtime.tiny:
-            from avseg_mmdet.tiny import TINY_CLASSES, tiny_config
-
-            cfg = tiny_config()
-            torch.manual_seed(self.runtime.seed)
-            model = build_model(cfg, self.device)
-            classes: tuple[str, ...] | None = TINY_CLASSES
-        else:
+        def read_config() -> Any:
             from mmengine.config import Config
 
-            assert self._config_path is not None and self._path is not None
+            assert self._config_path is not None
             try:
-                cfg = Config.fromfile(str(self._config_path))
+                return Config.fromfile(str(self._config_path))
             except Exception as exc:  # a broken or non-mmdet config file
                 msg = " ".join(str(exc).split())[:200]
                 raise ConfigError(
                     f"proposer 'mmdet': cannot read config {self._config_path}: {msg}"
                 ) from None
+
+        def seeded(cfg: Any) -> tuple[Any, Any, tuple[str, ...] | None]:
+            torch.manual_seed(self.runtime.seed)
+            return cfg, build_model(cfg, self.device), None
+
+        def tiny() -> tuple[Any, Any, tuple[str, ...] | None]:
+            from avseg_mmdet.tiny import TINY_CLASSES, tiny_config
+
+            cfg, model, _ = seeded(tiny_config())
+            return cfg, model, TINY_CLASSES
+
+        def pretrained(w: ModelWeights) -> tuple[Any, Any, tuple[str, ...] | None]:
+            cfg = read_config()
             model = build_model(cfg, torch.device("cpu"))
-            classes = load_checkpoint_into(model, self._path)
-            model = model.to(self.device).eval()
+            classes = load_checkpoint_into(model, w.file(0))
+            return cfg, model.to(self.device).eval(), classes
+
+        assert self.model_weights is not None
+        cfg, model, classes = dispatch(self.model_weights, tiny=tiny, random=lambda: seeded(read_config()),
+                                       pretrained=pretrained)
         model.dataset_meta = {"classes": tuple(classes or COCO_CLASSES)}
         return model, build_test_pipeline(cfg)
-
-    def weights_used(self) -> str | dict[str, str]:
-        if self.runtime.tiny:
-            return "tiny"
-        assert self._path is not None
-        return {self._path.name: str(self._path)}
 
     # ------------------------------------------------------------------ inference
 

@@ -33,10 +33,11 @@ import numpy as np
 from pydantic import Field
 
 from avseg.components import Capabilities, ComponentConfig, Proposer
-from avseg.errors import AvsegError, DependencyMissing
+from avseg.errors import DependencyMissing
+from avseg.models import ModelComponent, ModelWeights, build_model, shared_model
 from avseg.runtime import Runtime
 from avseg.types import Image, Proposals
-from avseg.weights import WeightFile, require
+from avseg.weights import WeightFile, load_hf_folder
 
 #: the tiny variant's square input side (patch 16 -> a 4x4 grid of boxes)
 TINY_IMAGE_SIZE = 64
@@ -231,7 +232,7 @@ def shrink_for(frame: Image, side: int) -> Image:
     return np.array(PILImage.fromarray(np.ascontiguousarray(frame)).reduce(k), dtype=np.uint8)
 
 
-class OwlV2ObjectnessProposer(Proposer):
+class OwlV2ObjectnessProposer(ModelComponent, Proposer):
     name: ClassVar[str] = "owod"
     description: ClassVar[str] = (
         "class-agnostic boxes from OWLv2's objectness head (stand-in for MAVL), transformers"
@@ -277,45 +278,23 @@ class OwlV2ObjectnessProposer(Proposer):
             ) from None
         self.device = runtime.torch_device()
         self.dtype = runtime.torch_dtype()
-        self._path = None
-        if self.weights_mode == "pretrained":
-            self._path = require(
-                "proposer 'owod'",
-                self.config.variant,
-                self.weights[self.config.variant][0],
-                explicit=self.config.checkpoint,
-            )
-        seeded = self.weights_mode != "pretrained"
-        key = (
-            f"owod:{self.config.variant}:{self.weights_mode}:seed={runtime.seed if seeded else '-'}:"
-            f"{self._path}:{self.device}:{self.dtype}"
-        )
-        self.model, self.image_processor = runtime.share(key, self._load)
+        weights = self.resolve_weights(self.config.variant, self.weights[self.config.variant][:1],
+                                       [self.config.checkpoint])
+        self.model, self.image_processor = shared_model(runtime, "owod", self.config.variant, weights, self._load)
         self.image_size = int(self.model.config.vision_config.image_size)
 
     def _load(self) -> tuple[Any, Any]:
-        if self.runtime.tiny:
-            model, image_processor = build_tiny(self.runtime.seed)
-        elif self.weights_mode == "random":
-            model, image_processor = build_random(self.config.variant, self.runtime.seed)
-        else:
+        def pretrained(w: ModelWeights) -> tuple[Any, Any]:
             from transformers import Owlv2ForObjectDetection, Owlv2ImageProcessor
 
-            assert self._path is not None
-            try:
-                image_processor = Owlv2ImageProcessor.from_pretrained(str(self._path), local_files_only=True)
-                model = Owlv2ForObjectDetection.from_pretrained(str(self._path), local_files_only=True)
-            except (OSError, ValueError) as exc:
-                msg = " ".join(str(exc).split())[:200]
-                raise AvsegError(f"proposer 'owod': cannot load {self._path}: {msg}") from None
+            return load_hf_folder("proposer 'owod'", w.file(0), Owlv2ForObjectDetection, Owlv2ImageProcessor)
+
+        assert self.model_weights is not None
+        model, image_processor = build_model(
+            self.model_weights, tiny=lambda: build_tiny(self.runtime.seed),
+            random=lambda: build_random(self.config.variant, self.runtime.seed), pretrained=pretrained)
         model = model.to(device=self.device, dtype=self.dtype).eval()
         return model, authors_image_processor(image_processor)
-
-    def weights_used(self) -> str | dict[str, str]:
-        if self.weights_mode != "pretrained":
-            return self.weights_mode
-        wf = self.weights[self.config.variant][0]
-        return {wf.filename: str(self._path)}
 
     def raw_outputs(self, images: list[Image]) -> tuple[Any, Any]:
         """(objectness_logits (B, P), pred_boxes (B, P, 4) cxcywh in [0, 1] of the padded square)."""

@@ -22,18 +22,19 @@ import importlib.util
 import sys
 import types
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
 
-from avseg.audio import Resampler, WindowConfig, window_at
+from avseg.audio import Resampler, window_at
+from avseg.audio_config import WindowConfig
 from avseg.components import ComponentConfig, Tagger
-from avseg.errors import AvsegError, DependencyMissing
+from avseg.errors import DependencyMissing
+from avseg.models import ModelComponent, ModelWeights, build_model, load_checkpoint, shared_model
 from avseg.runtime import Runtime
 from avseg.types import AudioWindow, FloatArray, Tags
-from avseg.weights import WeightFile, require
+from avseg.weights import WeightFile
 
 SAMPLE_RATE = 32_000
 #: How windows reach the model's rate: ``librosa.load(sr=...)``'s resampler (soxr HQ), as the
@@ -90,7 +91,7 @@ def upstream_models() -> types.ModuleType:
         raise DependencyMissing(f"tagger 'panns' needs {missing}: pip install 'avseg[panns]'") from None
 
 
-class PannsTagger(Tagger):
+class PannsTagger(ModelComponent, Tagger):
     """AudioSet tags from PANNs CNN14 (sigmoid ``clipwise_output``, 527 classes)."""
 
     name: ClassVar[str] = "panns"
@@ -112,20 +113,14 @@ class PannsTagger(Tagger):
         super().__init__(config, runtime)
         self.import_requirements(("torch", "torchlibrosa"))
         upstream_models()  # fail early, with one line, when panns_inference is missing
-        self._path: Path | None = None
         if self.weights_mode == "tiny":  # a 16-class head; random and pretrained: the real 527 classes
             self._vocabulary = list(TINY_LABELS)
         else:
             from avseg.audioset import audioset_labels
 
             self._vocabulary = audioset_labels()
-            if self.weights_mode == "pretrained":
-                self._path = require(
-                    "tagger 'panns'", DEFAULT_VARIANT, PANNS_WEIGHTS[DEFAULT_VARIANT], self.config.checkpoint
-                )
-        device, dtype = runtime.torch_device(), runtime.torch_dtype()
-        tag = f"{self.weights_mode}/seed={runtime.seed}" if self._path is None else str(self._path)
-        self.model = runtime.share(f"panns/{DEFAULT_VARIANT}/{tag}/{device}/{dtype}", self._build)
+        weights = self.resolve_weights(DEFAULT_VARIANT, [PANNS_WEIGHTS[DEFAULT_VARIANT]], [self.config.checkpoint])
+        self.model = shared_model(runtime, "panns", DEFAULT_VARIANT, weights, self._build)
 
     def _build(self) -> Any:
         import torch
@@ -133,27 +128,24 @@ class PannsTagger(Tagger):
         from avseg.weights import load_state_dict
 
         models = upstream_models()
-        if self._path is None:
+
+        def seeded() -> Any:  # tiny: a 16-class head; random: the real sizes
             torch.manual_seed(self.runtime.seed)
+            return models.Cnn14(**CNN14_ARGS, classes_num=len(self._vocabulary))
+
+        def pretrained(w: ModelWeights) -> Any:
             model = models.Cnn14(**CNN14_ARGS, classes_num=len(self._vocabulary))
-        else:
-            state = load_state_dict(self._path)
-            model = models.Cnn14(**CNN14_ARGS, classes_num=len(self._vocabulary))
-            try:
-                model.load_state_dict(state, strict=True)
-            except RuntimeError as exc:
-                first = " ".join(str(exc).split())[:200]
-                raise AvsegError(f"{self._path} is not a PANNs Cnn14 AudioSet checkpoint: {first}") from None
+            load_checkpoint(model, load_state_dict(w.file(0)), str(w.file(0)),
+                            expected="a PANNs Cnn14 AudioSet checkpoint")
+            return model
+
+        assert self.model_weights is not None
+        model = build_model(self.model_weights, tiny=seeded, random=seeded, pretrained=pretrained)
         return model.to(device=self.runtime.torch_device(), dtype=self.runtime.torch_dtype()).eval()
 
     @property
     def vocabulary(self) -> list[str]:
         return list(self._vocabulary)
-
-    def weights_used(self) -> str | dict[str, str]:
-        if self._path is None:
-            return self.weights_mode
-        return {PANNS_WEIGHTS[DEFAULT_VARIANT].filename: str(self._path)}
 
     def prepare(self, windows: Sequence[AudioWindow]) -> list[FloatArray]:
         """The 32 kHz, padded waveforms Cnn14 gets."""

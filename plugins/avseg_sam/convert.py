@@ -9,7 +9,6 @@ source tree that the wheel does not ship). :func:`hf_config` builds the SamConfi
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,7 +22,6 @@ from avseg_sam.model import (
     LoadedSam,
     SamSpec,
     build_sam,
-    checkpoint_tag,
 )
 
 if TYPE_CHECKING:
@@ -175,36 +173,29 @@ class HfSam:
 
 def load_hf(runtime: Runtime, component: str, variant: str, checkpoint: str | None) -> tuple[HfSam, LoadedSam]:
     """The transformers backend for ``variant`` (tiny: SamConfig at tiny sizes, weights converted from tiny SAM)."""
-    from avseg.weights import require
+    from avseg.models import build_model, load_checkpoint, resolve_weights, shared_model
 
-    mode = runtime.weights_mode
-    if mode != "pretrained":
-        path: Path | None = None
-        tag = f"{mode}-s{runtime.seed}"
-    else:
-        path = require(component, f"hf-{variant}", HF_WEIGHTS[variant], explicit=checkpoint)
-        tag = checkpoint_tag(path)
+    weights = resolve_weights(component, runtime, f"hf-{variant}", [HF_WEIGHTS[variant]], [checkpoint])
+    spec = TINY_SPEC if weights.mode == "tiny" else SPECS[variant]
     device, dtype = runtime.torch_device(), runtime.torch_dtype()
-    key = f"sam/hf/{variant}/{tag}/{device}/{dtype}"
 
-    def factory() -> HfSam:
+    def converted() -> tuple[Any, int]:  # tiny, or random_init: the same seeded weights as segment_anything's
         from transformers import SamModel
 
-        if path is None:  # tiny, or random_init: the same seeded weights as the segment_anything backend
-            spec = TINY_SPEC if runtime.tiny else SPECS[variant]
-            model = SamModel(hf_config(spec))
-            sa = build_sam(spec, seed=runtime.seed)
-            missing, unexpected = model.load_state_dict(sa_to_hf_state_dict(sa.state_dict()), strict=False)
-            if missing or unexpected:
-                raise RuntimeError(f"{mode} SAM -> SamModel conversion: missing {missing}, unexpected {unexpected}")
-            del sa
-            img_size = spec.img_size
-        else:
-            model = SamModel.from_pretrained(str(path))
-            img_size = int(model.config.vision_config.image_size)
+        model = SamModel(hf_config(spec))
+        sa = build_sam(spec, seed=weights.seed)
+        load_checkpoint(model, sa_to_hf_state_dict(sa.state_dict()), f"{weights.mode} SAM -> SamModel conversion")
+        return model, spec.img_size
+
+    def pretrained(w: Any) -> tuple[Any, int]:
+        from transformers import SamModel
+
+        model = SamModel.from_pretrained(str(w.file(0)))
+        return model, int(model.config.vision_config.image_size)
+
+    def factory() -> HfSam:
+        model, img_size = build_model(weights, tiny=converted, random=converted, pretrained=pretrained)
         return HfSam(model.to(device=device, dtype=dtype).eval(), hf_processor(img_size), img_size)
 
-    hf = runtime.share(key, factory)
-    spec = TINY_SPEC if runtime.tiny else SPECS[variant]
-    used: str | dict[str, str] = mode if path is None else {HF_WEIGHTS[variant].filename: str(path)}
-    return hf, LoadedSam(hf.model, spec, used, tag)
+    hf = shared_model(runtime, "sam/hf", variant, weights, factory)
+    return hf, LoadedSam(hf.model, spec, weights, weights.tag())

@@ -23,6 +23,7 @@ import numpy as np
 from pydantic import Field
 
 from avseg.components import Capabilities, ComponentConfig, Proposer
+from avseg.models import ModelComponent
 from avseg.runtime import Runtime
 from avseg.types import Image, Proposals
 from avseg.weights import WeightFile
@@ -83,7 +84,7 @@ def random_point_grid(n: int, seed: int) -> np.ndarray:
     return np.asarray((cells + rng.random((n * n, 2))) / n, dtype=np.float64)
 
 
-class SamGridProposer(Proposer):
+class SamGridProposer(ModelComponent, Proposer):
     name: ClassVar[str] = "sam-grid"
     description: ClassVar[str] = "Segment Anything automatic masks from a point grid (masks, no prompts)"
     Config: ClassVar[type[ComponentConfig]] = SamGridConfig
@@ -109,6 +110,7 @@ class SamGridProposer(Proposer):
         from avseg_sam.model import autocast, load_sa, memo_namespace
 
         self.loaded = load_sa(runtime, who, config.variant, config.checkpoint)
+        self.model_weights = self.loaded.weights
         # the same namespace as the sam segmenter's: one encoding per frame for both
         self.namespace = memo_namespace("sam-image", config.variant, self.loaded, runtime)
         grids = None if config.points == "grid" else [random_point_grid(config.points_per_side, config.seed)]
@@ -125,9 +127,6 @@ class SamGridProposer(Proposer):
             output_mode="binary_mask",
         )
         self.generator.predictor = _memo_predictor(self.loaded.model, self.embedding, lambda: autocast(runtime))
-
-    def weights_used(self) -> str | dict[str, str]:
-        return self.loaded.weights_used
 
     def embedding(self, frame: Image) -> dict[str, np.ndarray]:
         from avseg_sam.model import memo_image_embedding, sa_encoder

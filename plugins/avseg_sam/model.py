@@ -6,12 +6,10 @@ torch and segment_anything are imported inside functions only, so that importing
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,6 +18,7 @@ from avseg.errors import AvsegError, DependencyMissing
 from avseg.weights import WeightFile
 
 if TYPE_CHECKING:
+    from avseg.models import ModelWeights
     from avseg.runtime import Runtime
 
 VARIANTS = ("vit_h", "vit_l", "vit_b")
@@ -196,50 +195,35 @@ def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
 
 
-def checkpoint_tag(path: Path) -> str:
-    """File name plus a short hash of its resolved path: safe as one path component."""
-    digest = hashlib.blake2b(str(path.resolve()).encode(), digest_size=4).hexdigest()
-    return f"{safe_name(path.name)}-{digest}"
-
-
 @dataclass
 class LoadedSam:
     """A loaded model and what identifies it (for run.json and memo namespaces)."""
 
     model: Any
     spec: SamSpec
-    weights_used: str | dict[str, str]
-    tag: str  # "tiny-s<seed>", "random-s<seed>" or checkpoint_tag(path)
+    weights: ModelWeights
+    tag: str  # ModelWeights.tag(): "tiny-s<seed>", "random-s<seed>" or the checkpoint's name and path hash
 
 
 def load_sa(runtime: Runtime, component: str, variant: str, checkpoint: str | None) -> LoadedSam:
     """The segment_anything model for ``variant``, loaded once per process (shared by sam and sam-grid)."""
-    from avseg.weights import load_state_dict, require
+    from avseg.models import build_model, resolve_weights, shared_model
+    from avseg.weights import load_state_dict
 
-    mode = runtime.weights_mode  # tiny | random | pretrained
-    if mode != "pretrained":
-        path = None
-        tag = f"{mode}-s{runtime.seed}"
-    else:
-        path = require(component, variant, SA_WEIGHTS[variant], explicit=checkpoint)
-        tag = checkpoint_tag(path)
-    device, dtype = runtime.torch_device(), runtime.torch_dtype()
-    key = f"sam/segment_anything/{variant}/{tag}/{device}/{dtype}"
+    weights = resolve_weights(component, runtime, variant, [SA_WEIGHTS[variant]], [checkpoint])
+    spec = TINY_SPEC if weights.mode == "tiny" else SPECS[variant]
 
     def factory() -> Any:
-        if path is None:  # tiny, or random_init: the real sizes with seeded random weights
-            model = build_sam(TINY_SPEC if runtime.tiny else SPECS[variant], seed=runtime.seed)
-        else:
-            model = build_sam(SPECS[variant], load_state_dict(path))
+        model = build_model(weights, tiny=lambda: build_sam(spec, seed=weights.seed),
+                            random=lambda: build_sam(spec, seed=weights.seed),
+                            pretrained=lambda w: build_sam(spec, load_state_dict(w.file(0))))
         # weights stay float32: segment_anything's prompt encoder casts coordinates to float32
         # before its matmul with the positional matrix, so a bf16/fp16 model fails on box or point
         # prompts; half precision runs through autocast instead (see autocast()).
-        return model.to(device=device).eval()
+        return model.to(device=runtime.torch_device()).eval()
 
-    model = runtime.share(key, factory)
-    spec = TINY_SPEC if runtime.tiny else SPECS[variant]
-    used: str | dict[str, str] = mode if path is None else {SA_WEIGHTS[variant].filename: str(path)}
-    return LoadedSam(model, spec, used, tag)
+    model = shared_model(runtime, "sam/segment_anything", variant, weights, factory)
+    return LoadedSam(model, spec, weights, weights.tag())
 
 
 def autocast(runtime: Runtime) -> Any:

@@ -9,6 +9,7 @@ import numpy as np
 from pydantic import Field
 
 from avseg.components import ComponentConfig, Segmenter
+from avseg.models import ModelComponent
 from avseg.runtime import Runtime
 from avseg.types import FloatArray, Image, SegmenterOutput
 from avseg.weights import WeightFile
@@ -40,7 +41,7 @@ class SamConfig(ComponentConfig):
 AUTO_DECODER_BATCH = {"cpu": 32, "cuda": 64}
 
 
-class SamSegmenter(Segmenter):
+class SamSegmenter(ModelComponent, Segmenter):
     name: ClassVar[str] = "sam"
     description: ClassVar[str] = "Segment Anything: one mask per box prompt, one image encoding per frame"
     Config: ClassVar[type[ComponentConfig]] = SamConfig
@@ -63,6 +64,7 @@ class SamSegmenter(Segmenter):
             from avseg_sam.model import memo_namespace
 
             self.hf, self.loaded = load_hf(runtime, who, config.variant, config.checkpoint)
+            self.model_weights = self.loaded.weights
             self.namespace = memo_namespace("sam-image-hf", config.variant, self.loaded, runtime)
         else:
             require_modules(who, ("torch", "torchvision", "segment_anything"))
@@ -71,12 +73,10 @@ class SamSegmenter(Segmenter):
             from avseg_sam.model import load_sa, memo_namespace
 
             self.loaded = load_sa(runtime, who, config.variant, config.checkpoint)
+            self.model_weights = self.loaded.weights
             self.model = self.loaded.model
             self.transform = ResizeLongestSide(self.model.image_encoder.img_size)
             self.namespace = memo_namespace("sam-image", config.variant, self.loaded, runtime)
-
-    def weights_used(self) -> str | dict[str, str]:
-        return self.loaded.weights_used
 
     # -- one image encoding per frame, shared through runtime.memo ------------------------------------
     def embedding(self, frame: Image) -> dict[str, np.ndarray]:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from avseg.weights import WeightFile, hf_config_weights, load_hf_folder
 
 if TYPE_CHECKING:
+    from avseg.models import ModelWeights
     from avseg.runtime import Runtime
 
 #: variant -> Hugging Face checkpoint (each holds the image and the video model's weights)
@@ -210,18 +211,17 @@ class Loaded:
     processor: Any
 
 
-def load(runtime: Runtime, component: str, variant: str, video: bool, path: Path | None) -> Loaded:
-    """The image or video model of ``variant``, built once per process (shared through runtime.share)."""
-    mode = runtime.weights_mode
+def load(runtime: Runtime, component: str, variant: str, video: bool, weights: ModelWeights | None) -> Loaded:
+    """The image or video model of ``variant``, built once per process (avseg.models.shared_model)."""
+    from avseg.models import build_model, shared_model
+
+    assert weights is not None
     device, dtype = runtime.torch_device(), runtime.torch_dtype()
-    seed = runtime.seed if path is None else "-"
-    key = f"sam2:{variant}:{'video' if video else 'image'}:{mode}:seed={seed}:{path}:{device}:{dtype}"
 
     def factory() -> Loaded:
-        if path is None:
-            model, proc = build_random(variant, video, runtime.tiny, runtime.seed)
-        else:
-            model, proc = load_pretrained(variant, video, path, component)
+        model, proc = build_model(weights, tiny=lambda: build_random(variant, video, True, weights.seed),
+                                  random=lambda: build_random(variant, video, False, weights.seed),
+                                  pretrained=lambda w: load_pretrained(variant, video, w.file(0), component))
         return Loaded(model.to(device=device, dtype=dtype).eval(), proc)
 
-    return runtime.share(key, factory)
+    return shared_model(runtime, "sam2", variant, weights, factory, "video" if video else "image")

@@ -25,9 +25,10 @@ from pydantic import Field
 
 from avseg.components import ComponentConfig, Segmenter
 from avseg.errors import AvsegError, DependencyMissing
+from avseg.models import ModelComponent
 from avseg.runtime import Runtime
 from avseg.types import FloatArray, Image, Proposals, SegmenterOutput, content_hash
-from avseg.weights import WeightFile, require
+from avseg.weights import WeightFile
 from avseg_sam2.models import WEIGHTS
 
 
@@ -61,7 +62,7 @@ def _path_tag(path: Path) -> str:
     return hashlib.blake2b(str(path.resolve()).encode(), digest_size=4).hexdigest()
 
 
-class Sam2Segmenter(Segmenter):
+class Sam2Segmenter(ModelComponent, Segmenter):
     name: ClassVar[str] = "sam2"
     description: ClassVar[str] = (
         "SAM 2 (transformers): one mask per box, or propagate: true to track the kept objects through the clip"
@@ -84,9 +85,7 @@ class Sam2Segmenter(Segmenter):
                 __import__(mod)
             except ImportError:
                 raise DependencyMissing(f"{self.who} needs {mod}: pip install 'avseg[sam2]'") from None
-        self._path: Path | None = None
-        if runtime.weights_mode == "pretrained":
-            self._path = require(self.who, config.variant, WEIGHTS[config.variant][0], explicit=config.checkpoint)
+        self._path = self.resolve_weights(config.variant, WEIGHTS[config.variant][:1], [config.checkpoint]).path
         tag = _path_tag(self._path) if self._path else f"s{runtime.seed}"
         self.namespace = f"sam2-image/{config.variant}/{runtime.weights_mode}/{tag}/{runtime.dtype}"
         # the model a run needs is built now (a broken checkpoint fails before any clip); the other lazily
@@ -101,20 +100,15 @@ class Sam2Segmenter(Segmenter):
         if self._image is None:
             from avseg_sam2.models import load
 
-            self._image = load(self.runtime, self.who, self.cfg.variant, False, self._path)
+            self._image = load(self.runtime, self.who, self.cfg.variant, False, self.model_weights)
         return self._image
 
     def video_model(self) -> Any:
         if self._video is None:
             from avseg_sam2.models import load
 
-            self._video = load(self.runtime, self.who, self.cfg.variant, True, self._path)
+            self._video = load(self.runtime, self.who, self.cfg.variant, True, self.model_weights)
         return self._video
-
-    def weights_used(self) -> str | dict[str, str]:
-        if self._path is None:
-            return self.runtime.weights_mode
-        return {WEIGHTS[self.cfg.variant][0].filename: str(self._path)}
 
     # -- image mode ---------------------------------------------------------------------------------
     def embedding(self, frame: Image) -> dict[str, np.ndarray]:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from avseg.weights import WeightFile, load_hf_folder
 
 if TYPE_CHECKING:
+    from avseg.models import ModelWeights
     from avseg.runtime import Runtime
 
 WEIGHTS: dict[str, list[WeightFile]] = {
@@ -48,9 +49,10 @@ def _words(text: str) -> list[str]:
 def tiny_tokenizer() -> Any:
     """A CLIP byte-level BPE tokenizer built offline: every byte is a token (so any text encodes),
     and merges that make each word of the bundled vocabularies one token."""
-    from avseg_gdino.proposer import all_builtin_vocabulary_words
     from transformers.convert_slow_tokenizer import bytes_to_unicode
     from transformers.models.clip.tokenization_clip import CLIPTokenizer
+
+    from avseg.vocab import all_builtin_vocabulary_words
 
     chars = list(bytes_to_unicode().values())
     vocab: dict[str, int] = {"<|startoftext|>": 0, "<|endoftext|>": 1}
@@ -196,17 +198,16 @@ class Loaded:
     processor: Any
 
 
-def load(runtime: Runtime, component: str, video: bool, path: Path | None) -> Loaded:
-    """The image or video model, built once per process (shared through runtime.share)."""
+def load(runtime: Runtime, component: str, video: bool, weights: ModelWeights) -> Loaded:
+    """The image or video model, built once per process (avseg.models.shared_model)."""
+    from avseg.models import build_model, shared_model
+
     device, dtype = runtime.torch_device(), runtime.torch_dtype()
-    seed = runtime.seed if path is None else "-"
-    key = f"sam3:{'video' if video else 'image'}:{runtime.weights_mode}:seed={seed}:{path}:{device}:{dtype}"
 
     def factory() -> Loaded:
-        if path is None:
-            model, proc = build_random(video, runtime.tiny, runtime.seed)
-        else:
-            model, proc = load_pretrained(video, path, component)
+        model, proc = build_model(weights, tiny=lambda: build_random(video, True, weights.seed),
+                                  random=lambda: build_random(video, False, weights.seed),
+                                  pretrained=lambda w: load_pretrained(video, w.file(0), component))
         return Loaded(model.to(device=device, dtype=dtype).eval(), proc)
 
-    return runtime.share(key, factory)
+    return shared_model(runtime, "sam3", "sam3", weights, factory, "video" if video else "image")

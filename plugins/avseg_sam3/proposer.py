@@ -15,7 +15,6 @@ gives each frame's tracked objects.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -24,16 +23,11 @@ from pydantic import Field, field_validator
 from avseg import vocab
 from avseg.components import Capabilities, ComponentConfig, Proposer
 from avseg.errors import AvsegError, ConfigError, DependencyMissing
+from avseg.models import ModelComponent
 from avseg.runtime import Runtime
 from avseg.types import Image, Proposals
-from avseg.weights import WeightFile, require
+from avseg.weights import WeightFile
 from avseg_sam3.models import WEIGHTS
-
-
-def _normalise(labels: Sequence[str]) -> list[str]:
-    from avseg_gdino.proposer import normalise_prompts
-
-    return normalise_prompts(labels)
 
 
 class Sam3ProposerConfig(ComponentConfig):
@@ -59,12 +53,10 @@ class Sam3ProposerConfig(ComponentConfig):
     @field_validator("vocabulary")
     @classmethod
     def _check_vocabulary(cls, v: str | list[str] | None) -> str | list[str] | None:
-        from avseg_gdino.proposer import check_vocabulary
-
-        return check_vocabulary(v)
+        return vocab.check_object_vocabulary(v)
 
 
-class Sam3Proposer(Proposer):
+class Sam3Proposer(ModelComponent, Proposer):
     name: ClassVar[str] = "sam3"
     description: ClassVar[str] = (
         "SAM 3 (transformers): every instance of each text prompt (tags or a vocabulary), with masks; "
@@ -94,34 +86,22 @@ class Sam3Proposer(Proposer):
             except ImportError:
                 raise DependencyMissing(f"{self.who} needs {mod}: pip install 'avseg[sam3]'") from None
         self.vocabulary = self._resolve_vocabulary(self.config.vocabulary)
-        self._path: Path | None = None
-        if runtime.weights_mode == "pretrained":
-            self._path = require(self.who, self.config.variant, WEIGHTS[self.config.variant][0],
-                                 explicit=self.config.checkpoint)
+        weights = self.resolve_weights(self.config.variant, WEIGHTS[self.config.variant][:1], [self.config.checkpoint])
         from avseg_sam3.models import load
 
-        self.loaded = load(runtime, self.who, self.config.track, self._path)
+        self.loaded = load(runtime, self.who, self.config.track, weights)
         self._text: dict[str, tuple[Any, Any]] = {}  # prompt -> (text features, attention mask)
 
     def _resolve_vocabulary(self, v: str | list[str] | None) -> list[str] | None:
-        from avseg_gdino.proposer import NAMED_VOCABULARIES
-
         if v is None:
             return None
-        names = _normalise(vocab.resolve_vocabulary(v, NAMED_VOCABULARIES, self.who, comments=True))
+        names = vocab.normalise_prompts(vocab.resolve_vocabulary(v, vocab.OBJECT_VOCABULARIES, self.who, comments=True))
         if not names:
             raise ConfigError(f"{self.who}: vocabulary {v!r} holds no names")
         return names
 
-    def weights_used(self) -> str | dict[str, str]:
-        if self._path is None:
-            return self.runtime.weights_mode
-        return {WEIGHTS[self.config.variant][0].filename: str(self._path)}
-
     def frame_prompts(self, n: int, prompts: Sequence[list[str]] | None) -> list[list[str]]:
-        from avseg_gdino.proposer import frame_prompts
-
-        return frame_prompts(self.vocabulary, n, prompts, self.who)
+        return vocab.frame_prompts(self.vocabulary, n, prompts, self.who)
 
     # ------------------------------------------------------------------ image mode
 
