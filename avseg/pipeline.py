@@ -38,6 +38,7 @@ from avseg.components import (
     Tagger,
 )
 from avseg.errors import AvsegError, ComponentFailed, one_line
+from avseg.frames import resize_frame, restore
 from avseg.runtime import Runtime
 from avseg.spec import ResolvedSpec, ResolvedStage
 from avseg.types import (
@@ -221,7 +222,8 @@ class Pipeline:
         self._clip_id = clip.clip_id
         t_clip = time.perf_counter()
         t0 = time.perf_counter()
-        frames = clip.frames()
+        inputs = clip.frames()
+        frames = [resize_frame(f, self.spec.frames) for f in inputs]  # the spec's frames: size (avseg/frames.py)
         wave, sr = clip.audio
         windows = clip_windows(wave, sr, clip.timestamps, self.spec.audio)
         self._time("decode", t0)
@@ -239,7 +241,7 @@ class Pipeline:
                 self._segment(stage, comp, run)  # type: ignore[arg-type]
             else:
                 self._filter(comp, run)  # type: ignore[arg-type]
-        results = [self._finish(st) for st in run.states]
+        results = [restore(self._finish(st), st.frame.shape[:2], f.shape[:2]) for st, f in zip(run.states, inputs)]
         return ClipResult(clip.clip_id, results, {"total": time.perf_counter() - t_clip})
 
     def _tag(self, stage: ResolvedStage, tagger: Tagger, run: _ClipRun) -> None:

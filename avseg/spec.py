@@ -30,6 +30,7 @@ from avseg import yamlio
 from avseg.audio import AudioSpec
 from avseg.components import Capabilities, Component, ComponentConfig, Filter
 from avseg.errors import ChainError, ConfigError, UsageError, did_you_mean
+from avseg.frames import FramesSpec, frames_spec
 from avseg.provenance import check_provenance
 from avseg.registry import Registry
 from avseg.steps import arrange, check_order, consumes, produces
@@ -161,7 +162,7 @@ def _from_recorded(spec: dict[str, Any], order: list[str]) -> list[dict[str, dic
 
 def normalise(spec: dict[str, Any]) -> dict[str, Any]:
     keys = [*SINGLE_STAGES, "filters", "steps", "combiner"]
-    unknown = set(spec) - {*keys, "description", "name", "notes", "audio", "provenance"}
+    unknown = set(spec) - {*keys, "description", "name", "notes", "audio", "frames", "provenance"}
     if unknown:
         bad = sorted(unknown)[0]
         raise ConfigError(f"unknown pipeline key {bad!r}{did_you_mean(bad, keys)}")
@@ -193,6 +194,8 @@ def normalise(spec: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(spec["audio"], dict):
             raise ConfigError("audio: expected a mapping such as {window: 0.96, offset: 0.0, channels: first}")
         out["audio"] = dict(spec["audio"])
+    if spec.get("frames") is not None:  # the size every model sees (avseg/frames.py)
+        out["frames"] = frames_spec(spec["frames"]).model_dump(mode="json")
     for k in ("description", "notes"):
         if spec.get(k):
             out[k] = spec[k]
@@ -245,13 +248,17 @@ def apply_set(spec: dict[str, Any], assignment: str) -> None:
             raise UsageError(f"--set {key}: the pipeline has no {head}; add one with --{head} NAME")
         _assign(stage, parts[1:], value)
         return
+    if head in ("audio", "frames") and len(parts) == 2:  # e.g. frames.size=null, audio.window=1.0
+        node = spec.get(head)
+        spec[head] = {**(node if isinstance(node, dict) else {}), parts[1]: value}
+        return
     if head in ("filter", "filters"):
         if len(parts) < 3:
             raise UsageError(f"--set {key}: use filter.NAME.param=value, e.g. filter.bind.cosine_threshold=0.7")
         target = _find_filter(filter_stages(spec), parts[1], key)
         _assign(target, parts[2:], value)
         return
-    raise UsageError(f"--set {key}: unknown stage {head!r}{did_you_mean(head, [*SINGLE_STAGES, 'filter', 'combiner'])}")
+    raise UsageError(f"--set {key}: unknown stage {head!r}{did_you_mean(head, [*SINGLE_STAGES, 'filter', 'combiner', 'audio', 'frames'])}")
 
 
 def _find_filter(filters: list[dict[str, Any]], ref: str, key: str) -> dict[str, Any]:
@@ -476,6 +483,7 @@ class ResolvedSpec:
     filters: list[ResolvedStage] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     audio: AudioSpec = field(default_factory=lambda: AudioSpec())
+    frames: FramesSpec = field(default_factory=lambda: FramesSpec())
     #: the executed order (the stage objects above); empty = the legacy order, filled in here
     steps: list[ResolvedStage] = field(default_factory=list)
     #: None = the default ``union``
@@ -502,8 +510,9 @@ class ResolvedSpec:
         d["filters"] = [f.as_dict() for f in self.filters]
         if self.combiner is not None:
             d["combiner"] = self.combiner.as_dict()
-        if self.audio != AudioSpec():
-            d["audio"] = self.audio.model_dump(mode="json")
+        # always: every run and `presets show` say what audio and which frame size the models got
+        d["audio"] = self.audio.model_dump(mode="json")
+        d["frames"] = self.frames.model_dump(mode="json")
         return d
 
 
@@ -558,6 +567,7 @@ def resolve(spec: dict[str, Any], registry: Registry) -> ResolvedSpec:
 
     warnings = list(spec.get("notes", []))
     audio = _audio_spec(spec.get("audio"))
+    frames = frames_spec(spec.get("frames"))
     combiner = one("combiner", spec.get("combiner"))
     if "steps" in spec:
         steps = [s for x in spec["steps"] if (s := one(step_kind(x), step_body(x))) is not None]
@@ -568,6 +578,7 @@ def resolve(spec: dict[str, Any], registry: Registry) -> ResolvedSpec:
         rs = ResolvedSpec(tagger=first["tagger"], proposer=proposer, embedder=first["embedder"],
                           segmenter=first["segmenter"], filters=[s for s in steps if s.kind == "filter"],
                           warnings=warnings, audio=audio, steps=steps, combiner=combiner)
+        rs.frames = frames
     else:
         if spec.get("proposer") is None:
             raise ChainError("the pipeline has no proposer; add --proposer NAME")
@@ -583,6 +594,7 @@ def resolve(spec: dict[str, Any], registry: Registry) -> ResolvedSpec:
             audio=audio,
             combiner=combiner,
         )
+        rs.frames = frames
     validate_chain(rs)
     check_order(rs.steps)
     return rs

@@ -20,9 +20,10 @@ import numpy as np
 from avseg.checks import check_batch_videos, check_limit
 from avseg.data import Dataset, avss_label_names, open_dataset
 from avseg.errors import AvsegError, InputError, OutputError, one_line
-from avseg.eval import folder
+from avseg.eval import emptiness, folder
 from avseg.eval.metrics import BinaryMetrics, SemanticMetrics
 from avseg.eval.plugin_metrics import clip_state as plugin_metric_state
+from avseg.eval.plugin_metrics import clip_value as clip_plugin_metric
 from avseg.eval.plugin_metrics import failures as plugin_metric_failures
 from avseg.eval.plugin_metrics import summarise as summarise_plugin_metrics
 from avseg.executors.base import (
@@ -35,6 +36,7 @@ from avseg.executors.base import (
     runtime_settings,
 )
 from avseg.executors.local import LocalExecutor
+from avseg.frames import resize_nearest
 from avseg.labels import normalise_label
 from avseg.outputs import atomic_write_bytes, atomic_write_json, check_out_dir, mask_png, save_png
 from avseg.pipeline import ClipResult, Pipeline
@@ -99,6 +101,7 @@ def evaluate_clip(dataset: Dataset, pipeline: Pipeline, clip_id: str, out: Path,
     elapsed = time.perf_counter() - t0
     annotated = dataset.annotated_frames(clip)
     preds, gts, sem_preds, sem_gts = [], [], [], []
+    resized = 0
     for fr in res.frames:
         rel = dataset.pred_relpath(clip, fr.index)
         m = mask_png(fr.mask)
@@ -111,10 +114,11 @@ def evaluate_clip(dataset: Dataset, pipeline: Pipeline, clip_id: str, out: Path,
             gt = dataset.gt_mask(clip, fr.index)
             if gt is None:
                 continue
-            if gt.shape != m.shape:
-                gt_file = dataset.mask_path(dataset.record(clip_id), fr.index)
-                raise InputError(f"GT mask {gt_file} is {gt.shape[1]}x{gt.shape[0]} but frame {fr.index + 1} of "
-                                 f"clip {clip_id} is {m.shape[1]}x{m.shape[0]}")
+            if gt.shape != m.shape:  # scored at the GT's size (nearest neighbour), and counted
+                m = resize_nearest(m, gt.shape)
+                if semantic:
+                    cls_map = resize_nearest(cls_map, gt.shape)
+                resized += 1
             preds.append(m)
             gts.append(gt)
             if semantic:
@@ -132,7 +136,10 @@ def evaluate_clip(dataset: Dataset, pipeline: Pipeline, clip_id: str, out: Path,
         "time": round(elapsed, 4),
         "warnings": list(clip.meta.get("warnings", [])),
         "binary": BinaryMetrics().add_clip(clip_id, preds, gts, frames[: len(preds)]).to_dict(),
+        "empty": emptiness.clip_counts(preds, gts),
     }
+    if resized:
+        state["resized_predictions"] = resized
     if semantic:
         state["semantic"] = SemanticMetrics().add_clip(clip_id, sem_preds, sem_gts, frames[: len(sem_preds)]).to_dict()
     if plugin_metrics:
@@ -142,9 +149,11 @@ def evaluate_clip(dataset: Dataset, pipeline: Pipeline, clip_id: str, out: Path,
     return state
 
 
-def failed_clip_state(dataset: Dataset, clip_id: str, semantic: bool) -> dict[str, Any]:
+def failed_clip_state(dataset: Dataset, clip_id: str, semantic: bool,
+                      plugin_metrics: Mapping[str, Metric] | None = None) -> dict[str, Any]:
     """A failed clip scored as the official scripts would score it: every annotated frame an
-    all-background prediction against its GT (raises AvsegError when the GT cannot be read)."""
+    all-background prediction against its GT (raises AvsegError when the GT cannot be read).
+    Plugin metrics score the same empty predictions, so they cover the official metrics' frames."""
     clip = dataset.clip(clip_id)
     frames, preds, gts, sem_preds, sem_gts = [], [], [], [], []
     for i in dataset.annotated_frames(clip):
@@ -157,9 +166,14 @@ def failed_clip_state(dataset: Dataset, clip_id: str, semantic: bool) -> dict[st
         if semantic:
             sem_preds.append(np.zeros(gt.shape, np.uint8))
             sem_gts.append(dataset.gt_label_map(clip, i))  # type: ignore[attr-defined]
-    state: dict[str, Any] = {"clip_id": clip_id, "binary": BinaryMetrics().add_clip(clip_id, preds, gts, frames).to_dict()}
+    state: dict[str, Any] = {"clip_id": clip_id, "binary": BinaryMetrics().add_clip(clip_id, preds, gts, frames).to_dict(),
+                             "empty": emptiness.clip_counts(preds, gts)}
     if semantic:
         state["semantic"] = SemanticMetrics().add_clip(clip_id, sem_preds, sem_gts, frames).to_dict()
+    if plugin_metrics:
+        state["plugin_metrics"], errors = plugin_metric_state(plugin_metrics, clip_id, preds, gts)
+        if errors:
+            state["plugin_metric_errors"] = errors
     return state
 
 
@@ -202,6 +216,9 @@ def summarise(dataset: Dataset, states: dict[str, dict[str, Any]], batch_videos:
     out: dict[str, Any] = dict(binary.result(batch_videos=batch_videos, order=order))
     out["n_clips"] = int(out["n_clips"])
     out["n_frames"] = int(out["n_frames"])
+    out.update(emptiness.summarise(states[c] for c in order))
+    resized = {c: n for c in order if isinstance(n := states[c].get("resized_predictions"), int) and n > 0}
+    out["resized_predictions"] = {"frames": sum(resized.values()), "clips": sorted(resized)}
     if semantic:
         sem = SemanticMetrics.from_states(states[c]["semantic"] for c in order if "semantic" in states[c])
         r = sem.result(order=[c for c in order if "semantic" in states[c]])
@@ -212,13 +229,15 @@ def summarise(dataset: Dataset, states: dict[str, dict[str, Any]], batch_videos:
 def per_clip_csv(dataset: Dataset, states: dict[str, dict[str, Any]]) -> bytes:
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["clip", "category", "j", "f", "n_frames", "time_s"])
+    keys = sorted({k for s in states.values() for k in s.get("plugin_metrics", {})})
+    w.writerow(["clip", "category", "j", "f", "n_frames", "time_s", *keys])
     for cid in dataset.ids:
         if cid not in states:
             continue
         s = states[cid]
         b = BinaryMetrics.from_states([s["binary"]]).clip_scores(cid)
-        w.writerow([cid, s.get("category") or "", f"{b.j:.6f}", f"{b.f:.6f}", len(b.iou), s.get("time", "")])
+        w.writerow([cid, s.get("category") or "", f"{b.j:.6f}", f"{b.f:.6f}", len(b.iou), s.get("time", ""),
+                    *(clip_plugin_metric(s, k) for k in keys)])
     return buf.getvalue().encode()
 
 
@@ -271,6 +290,7 @@ def _run_eval_locked(dataset: Dataset, out: Path, spec: dict[str, Any], resolved
     from avseg.run_record import component_versions
 
     ident = config_identity(resolved.as_dict(), subset, split, runtime.tiny, component_versions(resolved))
+    metric_table = registry.metric_table()  # before any clip: two providers of one name is an error
     _check_out_dir(out, ident, overwrite, repair)
     wanted = set(dataset.ids)
     states = load_states(out, ident, semantic, repair, wanted=wanted)
@@ -286,7 +306,7 @@ def _run_eval_locked(dataset: Dataset, out: Path, spec: dict[str, Any], resolved
     done: ExecResult | None = None
     if todo:
         job = eval_job(root, subset, split, out, spec, resolved, runtime, semantic, folder.config_id(ident), debug)
-        ctx = LocalContext(dataset, resolved, runtime, indexer, built, registry.metric_table())
+        ctx = LocalContext(dataset, resolved, runtime, indexer, built, metric_table)
         done = (executor or LocalExecutor()).run(job, todo, ctx, progress)
         failed = [dict(f) for f in done.failed]
         # The per-clip files are the record, whichever process wrote them.
@@ -294,7 +314,7 @@ def _run_eval_locked(dataset: Dataset, out: Path, spec: dict[str, Any], resolved
     for f in failed:
         if not exclude_failed:
             try:
-                scored_empty[f["clip"]] = failed_clip_state(dataset, f["clip"], semantic)
+                scored_empty[f["clip"]] = failed_clip_state(dataset, f["clip"], semantic, metric_table)
             except AvsegError as gt_exc:  # no readable GT: it cannot be scored at all
                 f["unscored"] = " ".join(str(gt_exc).split())
         f["scored_as_empty"] = f["clip"] in scored_empty
@@ -325,9 +345,15 @@ def _run_eval_locked(dataset: Dataset, out: Path, spec: dict[str, Any], resolved
     if indexer.unmapped:
         metrics["unmapped_labels"] = indexer.unmapped
     warnings = [f"{c}: {w}" for c in dataset.ids if c in states for w in states[c].get("warnings", [])]
-    metrics["warnings"] = list(resolved.warnings) + warnings
-    if registry.metrics:
-        done_states = [states[c] for c in dataset.ids if c in states]
+    if metrics["resized_predictions"]["frames"]:
+        warnings.append(f"{metrics['resized_predictions']['frames']} predicted masks differed in size from their GT "
+                        "and were resized to it (nearest neighbour)")
+    dead = emptiness.dead_warning(metrics)
+    metrics["warnings"] = list(resolved.warnings) + warnings + ([dead] if dead else [])
+    if metric_table:
+        # the official metrics' frames: finished clips, and failed clips scored as empty unless excluded
+        scored = {**states, **scored_empty}
+        done_states = [scored[c] for c in dataset.ids if c in scored]
         metrics["plugin_metrics"] = summarise_plugin_metrics(done_states)
         metrics["plugin_metric_failures"] = plugin_metric_failures(done_states)
     atomic_write_bytes(out / "per_clip.csv", per_clip_csv(dataset, states))
@@ -349,7 +375,13 @@ def print_summary(metrics: dict[str, Any]) -> None:
     if "semantic" in metrics:
         t.add_row("semantic mIoU (71 classes)", f"{metrics['semantic']['miou']:.4f}")
         t.add_row("semantic F (71 classes)", f"{metrics['semantic']['fscore']:.4f}")
+    for key, value in (metrics.get("plugin_metrics") or {}).items():
+        t.add_row(f"{key} (plugin)", "failed" if value is None else f"{value:.4f}")
     t.add_row("clips / frames", f"{metrics['n_clips']} / {metrics['n_frames']}")
+    for label, key in (("frames predicted empty", "empty_prediction_share"),
+                       ("GT-positive frames predicted empty", "gt_positive_predicted_empty_share")):
+        if isinstance(metrics.get(key), (int, float)):
+            t.add_row(label, f"{metrics[key]:.1%}")
     failed = metrics.get("failed", [])
     note = " (excluded)" if metrics.get("exclude_failed") else " (scored as empty)" if failed else ""
     t.add_row("failed clips", f"{len(failed)}{note}")
