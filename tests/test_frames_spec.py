@@ -119,3 +119,23 @@ def test_owod_bind_authors_shows_the_authors_loop(capsys: pytest.CaptureFixture[
     assert code == 0 and "threshold: 0.15" in text and "strict: true" in text
     assert "side_reference: height" in text and "fallback: first-in-loop" in text
     assert "highest-objectness" in shown["description"] and shown["frames"]["size"] is None
+
+
+def test_a_paper_preset_on_a_non_224_video_writes_masks_at_the_input_size(
+        tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from PIL import Image
+
+    from avseg.testing import make_frames_folder
+
+    folder = make_frames_folder(tmp_path / "clip", n=2, size=48)
+    for p in sorted(folder.glob("*.png")):  # 80 wide, 48 high: not 224x224, not square
+        Image.open(p).resize((80, 48)).save(p)
+    code, _, err = cli(capsys, "run", "owod-bind", "--input", str(folder), "--out", str(tmp_path / "out"),
+                       "--tiny", "--no-cache", "--set", "filter.bind.cosine_threshold=-1.0")
+    assert code == 0, err
+    masks = sorted((tmp_path / "out" / "masks").glob("*.png"))
+    assert masks and all(Image.open(m).size == (80, 48) for m in masks)
+    meta = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert meta["config"]["frames"]["size"] == [224, 224] and meta["config"]["audio"]["window"] == 0.96
