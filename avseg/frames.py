@@ -90,7 +90,7 @@ def restore(result: FrameResult, seen: tuple[int, int], size: tuple[int, int]) -
         return result
     sy, sx = size[0] / seen[0], size[1] / seen[1]
     kept = result.kept
-    if len(kept):
+    if len(kept) or kept.masks is not None:
         boxes = (kept.boxes * np.asarray([sx, sy, sx, sy], np.float32)).astype(np.float32)
         masks = resize_nearest(kept.masks, size) if kept.masks is not None else None
         kept = Proposals(boxes, kept.scores, kept.labels, masks, kept.mask_scores, kept.drops)
