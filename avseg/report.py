@@ -293,6 +293,11 @@ def _visibility(metrics: dict[str, Any]) -> str:
 
 
 def _config_summary(config: dict[str, Any]) -> str:
+    """The executed steps in order (what run.json and metrics.json record as ``steps``), or, for an
+    older record without them, the legacy keys."""
+    steps = config.get("steps")
+    if isinstance(steps, list) and steps and all(isinstance(x, str) for x in steps):
+        return "steps: " + " -> ".join(steps)
     chain = [f"{k}: {config[k]['type']}" for k in ("tagger", "proposer", "embedder", "segmenter")
              if isinstance(config.get(k), dict)]
     filters = ", ".join(str(f.get("type")) for f in config.get("filters", []) if isinstance(f, dict))

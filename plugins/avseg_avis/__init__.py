@@ -186,7 +186,7 @@ class AvisFilter(_Filter):
 
 
 @hookimpl
-def register_filters(register: Any) -> None:
+def register_components(register: Any) -> None:
     register(AvisFilter)
 
 
