@@ -253,6 +253,8 @@ def run_ablation(*, grid_path: Path, root: Path, subset: str, split: str, out: P
         row = {"cell": name, **{k: _fmt(v) for k, v in cell.items()},
                **{m: round(float(metrics[m]), 6) for m in METRICS},
                "n_clips": metrics["n_clips"], "n_frames": metrics["n_frames"], "failed": len(metrics["failed"]),
+               # a cell whose filters keep nothing shows here (docs/evaluation.md#a-pipeline-that-keeps-nothing)
+               "gt_positive_predicted_empty": metrics.get("gt_positive_predicted_empty_share"),
                "computed": computed, "cache_hits": hits}
         if "semantic" in metrics:
             row["semantic_miou"] = round(float(metrics["semantic"]["miou"]), 6)

@@ -38,6 +38,7 @@ from avseg.components import (
     Tagger,
 )
 from avseg.errors import AvsegError, ComponentFailed, one_line
+from avseg.frames import resize_frame, restore
 from avseg.kinds import KINDS_BY_NAME
 from avseg.runtime import Runtime
 from avseg.spec import ResolvedSpec, ResolvedStage
@@ -227,7 +228,10 @@ class Pipeline:
         # decode the full-rate video first when a step reads it: the sampled frames come from it
         wants_video = any(getattr(c, "uses_video", False) for c in self._built.values())
         video = clip.video() if wants_video else None
-        frames = clip.frames()
+        inputs = clip.frames()
+        frames = [resize_frame(f, self.spec.frames) for f in inputs]  # the spec's frames: size (avseg/frames.py)
+        if video is not None and self.spec.frames.size is not None:  # full-rate frames at the models' size too
+            video = FullRateVideo([resize_frame(f, self.spec.frames) for f in video.frames], video.times)
         wave, sr = clip.audio
         spec_audio = self.spec.audio
         if spec_audio.noise is not None and spec_audio.snr is not None:
@@ -247,7 +251,7 @@ class Pipeline:
             info = KINDS_BY_NAME[stage.kind]
             run_step: Callable[[ResolvedStage, Any, _ClipRun], None] = getattr(self, f"_run_{info.executor}")
             run_step(stage, self._built[id(stage)], run)
-        results = [self._finish(st) for st in run.states]
+        results = [restore(self._finish(st), st.frame.shape[:2], f.shape[:2]) for st, f in zip(run.states, inputs)]
         return ClipResult(clip.clip_id, results, {"total": time.perf_counter() - t_clip})
 
     def _run_tags(self, stage: ResolvedStage, tagger: Tagger, run: _ClipRun) -> None:

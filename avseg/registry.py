@@ -169,11 +169,14 @@ class Registry:
         return _select("dataset", ref, self.datasets, self.broken)
 
     def metric_table(self) -> dict[str, Metric]:
-        """Every plugin metric by report key: its name, or ``dist:name`` when two share it."""
+        """Every plugin metric by its name. A name two distributions register is an error naming
+        both, as for components: a report key must not silently change to ``dist:name``."""
         out = {}
         for name, exts in sorted(self.metrics.items()):
-            for e in exts:
-                out[f"{e.provider}:{name}" if len(exts) > 1 else name] = e.obj
+            if len(exts) > 1:
+                who = " and ".join(f"{e.provider} {e.version} (plugin {e.plugin!r})" for e in exts)
+                raise AmbiguousComponent(f"metric {name!r} is registered by both {who}; uninstall one of them")
+            out[name] = exts[0].obj
         return out
 
     def plugin_of(self, plugin_name: str) -> tuple[str, str]:

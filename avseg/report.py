@@ -269,6 +269,29 @@ def _headline(metrics: dict[str, Any]) -> str:
     return "".join(f"<div class='metric'><b>{_fmt(v)}</b>{esc(k)}</div>" for k, v in items if v is not None)
 
 
+def _visibility(metrics: dict[str, Any]) -> str:
+    """Issue 24: empty-prediction shares, the dead-pipeline warning, resized predictions and the
+    plugin metrics (metrics.json is untrusted: every value goes through _fmt or esc)."""
+    rows = []
+    for label, key in (("frames predicted empty", "empty_prediction_share"),
+                       ("GT-positive frames predicted empty", "gt_positive_predicted_empty_share")):
+        v = metrics.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            rows.append((label, f"{float(v):.1%}"))
+    resized = metrics.get("resized_predictions")
+    if isinstance(resized, dict) and resized.get("frames"):
+        rows.append(("predictions resized to their GT", _fmt(resized.get("frames"))))
+    plugin = metrics.get("plugin_metrics")
+    for key, v in (plugin.items() if isinstance(plugin, dict) else []):
+        rows.append((f"{key} (plugin)", "failed" if v is None else _fmt(v)))
+    warn = [w for w in metrics.get("warnings") or [] if isinstance(w, str) and "empty prediction" in w]
+    out = "".join(f"<p class='bad'>{esc(w)}</p>" for w in warn)
+    if rows:
+        out += ("<table id='visibility'>" + "".join(f"<tr><td>{esc(k)}</td><td class='num'>{esc(v)}</td></tr>"
+                                                    for k, v in rows) + "</table>")
+    return out
+
+
 def _config_summary(config: dict[str, Any]) -> str:
     """The executed steps in order (what run.json and metrics.json record as ``steps``), or, for an
     older record without them, the legacy keys."""
@@ -295,7 +318,7 @@ def eval_report(folder: Path, *, root: Path | None = None, max_sheets: int | Non
     body = [f"<h1>{esc(title)}</h1>",
             f"<p>{esc(_config_summary(metrics.get('config') or {}))}"
             f"{' &middot; <b>tiny weights (plumbing check)</b>' if metrics.get('tiny') else ''}</p>",
-            _headline(metrics)]
+            _headline(metrics), _visibility(metrics)]
     if metrics.get("failed"):
         body.append("<h2>Failed clips</h2><table><tr><th>clip</th><th>reason</th></tr>" + "".join(
             f"<tr><td>{esc(f.get('clip'))}</td><td class='bad'>{esc(f.get('reason'))}</td></tr>"

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from avseg.audio import AudioSpec
 from avseg.components import Capabilities, Component, ComponentConfig, Filter
 from avseg.errors import ChainError, ConfigError, did_you_mean
+from avseg.frames import FramesSpec, frames_spec
 from avseg.kinds import KINDS_BY_NAME, MANY_KINDS, SINGLE_KINDS, consumes, produces
 from avseg.registry import Registry
 from avseg.spec_mapping import normalise, step_body, step_kind
@@ -61,6 +62,7 @@ class ResolvedSpec:
     filters: list[ResolvedStage] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     audio: AudioSpec = field(default_factory=lambda: AudioSpec())
+    frames: FramesSpec = field(default_factory=lambda: FramesSpec())
     #: the executed order (the stage objects above); empty = the legacy order, filled in here
     steps: list[ResolvedStage] = field(default_factory=list)
     #: None = the default ``union``
@@ -94,8 +96,9 @@ class ResolvedSpec:
                 d[KINDS_BY_NAME[kind].override] = more
         if self.combiner is not None:
             d["combiner"] = self.combiner.as_dict()
-        if self.audio != AudioSpec():
-            d["audio"] = self.audio.model_dump(mode="json")
+        # always: every run and `presets show` say what audio and which frame size the models got
+        d["audio"] = self.audio.model_dump(mode="json")
+        d["frames"] = self.frames.model_dump(mode="json")
         return d
 
 
@@ -150,6 +153,7 @@ def resolve(spec: dict[str, Any], registry: Registry) -> ResolvedSpec:
 
     warnings = list(spec.get("notes", []))
     audio = _audio_spec(spec.get("audio"))
+    frames = frames_spec(spec.get("frames"))
     combiner = one("combiner", spec.get("combiner"))
     if "steps" in spec:
         steps = [s for x in spec["steps"] if (s := one(step_kind(x), step_body(x))) is not None]
@@ -160,6 +164,7 @@ def resolve(spec: dict[str, Any], registry: Registry) -> ResolvedSpec:
         rs = ResolvedSpec(tagger=first["tagger"], proposer=proposer, embedder=first["embedder"],
                           segmenter=first["segmenter"], filters=[s for s in steps if s.kind == "filter"],
                           warnings=warnings, audio=audio, steps=steps, combiner=combiner)
+        rs.frames = frames
     else:
         if spec.get("proposer") is None:
             raise ChainError("the pipeline has no proposer; add --proposer NAME")
@@ -175,6 +180,7 @@ def resolve(spec: dict[str, Any], registry: Registry) -> ResolvedSpec:
             audio=audio,
             combiner=combiner,
         )
+        rs.frames = frames
     validate_chain(rs)
     check_order(rs.steps)
     return rs

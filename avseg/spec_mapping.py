@@ -25,6 +25,7 @@ import yaml
 
 from avseg import yamlio
 from avseg.errors import ConfigError, UsageError, did_you_mean
+from avseg.frames import frames_spec
 from avseg.kinds import KINDS_BY_NAME, MANY_KINDS, SINGLE_KINDS, STEP_KINDS
 from avseg.provenance import check_provenance
 from avseg.registry import Registry
@@ -157,7 +158,7 @@ def normalise(spec: dict[str, Any]) -> dict[str, Any]:
     keys = [*SINGLE_STAGES, "filters", "steps", "combiner"]
     #: lists of other repeatable kinds (``refiners``): only in a recorded spec (run.json's config)
     recorded = [KINDS_BY_NAME[k].override for k in MANY_KINDS if k != "filter"]
-    unknown = set(spec) - {*keys, *recorded, "description", "name", "notes", "audio", "provenance"}
+    unknown = set(spec) - {*keys, *recorded, "description", "name", "notes", "audio", "frames", "provenance"}
     if unknown:
         bad = sorted(unknown)[0]
         raise ConfigError(f"unknown pipeline key {bad!r}{did_you_mean(bad, keys)}")
@@ -192,6 +193,8 @@ def normalise(spec: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(spec["audio"], dict):
             raise ConfigError("audio: expected a mapping such as {window: 0.96, offset: 0.0, channels: first}")
         out["audio"] = dict(spec["audio"])
+    if spec.get("frames") is not None:  # the size every model sees (avseg/frames.py)
+        out["frames"] = frames_spec(spec["frames"]).model_dump(mode="json")
     for k in ("description", "notes"):
         if spec.get(k):
             out[k] = spec[k]
@@ -249,6 +252,10 @@ def apply_set(spec: dict[str, Any], assignment: str) -> None:
             raise UsageError(f"--set {key}: the pipeline has no {head}; add one with --{head} NAME")
         _assign(stage, parts[1:], value)
         return
+    if head in ("audio", "frames") and len(parts) == 2:  # e.g. frames.size=null, audio.window=1.0
+        node = spec.get(head)
+        spec[head] = {**(node if isinstance(node, dict) else {}), parts[1]: value}
+        return
     many = {**{k: k for k in MANY_KINDS}, **{KINDS_BY_NAME[k].override: k for k in MANY_KINDS}}
     if head in many:
         kind = many[head]
@@ -258,7 +265,7 @@ def apply_set(spec: dict[str, Any], assignment: str) -> None:
         target = _find_named(kind, stages_of(spec, kind), parts[1], key)
         _assign(target, parts[2:], value)
         return
-    raise UsageError(f"--set {key}: unknown stage {head!r}{did_you_mean(head, [*SINGLE_STAGES, *MANY_KINDS, 'combiner', 'audio'])}")
+    raise UsageError(f"--set {key}: unknown stage {head!r}{did_you_mean(head, [*SINGLE_STAGES, *MANY_KINDS, 'combiner', 'audio', 'frames'])}")
 
 
 def stages_of(spec: dict[str, Any], kind: str) -> list[dict[str, Any]]:

@@ -122,6 +122,10 @@ def test_cells_with_different_keys_run_and_plot(capsys: pytest.CaptureFixture[st
     assert [r["filter.score-threshold.threshold"] for r in rows] == ["0.0", "0.9", ""]
     assert [r["proposer.blur"] for r in rows] == ["", "7", "7"]
     assert all(r["n_clips"] == "1" for r in rows)
+    # each cell's share of GT-positive frames predicted empty, as in its metrics.json
+    for r in rows:
+        m = json.loads((out / "cells" / r["cell"] / "metrics.json").read_text())
+        assert float(r["gt_positive_predicted_empty"]) == m["gt_positive_predicted_empty_share"]
     # the threshold varies over the cells that have it; blur has one value: no plot for it
     plots = sorted(p.name for p in out.glob("plot_*.png"))
     assert plots == [f"plot_{m}_vs_filter.score-threshold.threshold.png" for m in ("fscore_dataset", "fscore", "miou")]

@@ -115,6 +115,11 @@ def test_softmax_ties_and_single_region() -> None:
     assert res.keep == []  # two equal winners share the mass: just under 0.5 each
     res = _filter(mode="softmax", softmax_threshold=1.0)(_ctx([[0, 1]], [1, 0]))
     assert res.keep == [0] and res.scores == [1.0]  # one region takes all the mass
+    # strict (the authors' `values[index] > threshold`): an exact tie at the threshold is dropped
+    res = _filter(mode="softmax", softmax_threshold=0.5, strict=True)(_ctx([[1, 0], [1, 0]], [20, 0]))
+    assert res.keep == [] and "0.5 <= 0.5" in res.drops[0].reason
+    res = _filter(mode="softmax", softmax_threshold=0.49, strict=True)(_ctx([[1, 0], [1, 0]], [20, 0]))
+    assert res.keep == [0, 1]
 
 
 def test_softmax_is_stable_for_large_logits() -> None:
@@ -175,7 +180,7 @@ def test_config_defaults_and_validation() -> None:
         BindFilter.Config(mode="dot")
     # every field changes the output
     assert set(BindFilter.Config().output_params()) == {
-        "mode", "cosine_threshold", "softmax_threshold", "minmax_threshold", "temperature"}
+        "mode", "cosine_threshold", "softmax_threshold", "minmax_threshold", "temperature", "strict"}
     assert "threshold" not in BindFilter.Config().model_dump()
 
 

@@ -93,3 +93,56 @@ def test_score_threshold_per_side_test_and_keep_best_fallback() -> None:
     r = ScoreThreshold(strict.model_copy(update={"fallback": "keep-best"}), runtime=None)(ctx(props))  # type: ignore[arg-type]
     assert r.keep == [0] and set(r.drops) == {1, 2}
     assert r.extra is not None and "kept as the best box although a box side spans" in r.extra[0]["fallback"]
+
+
+def _authors_loop(boxes: np.ndarray, scores: np.ndarray, img_h: int, thr: float = 0.15) -> list[int]:
+    """The box loop of the authors' run_owodbind.py, transcribed (indices instead of boxes)."""
+    processed: list[int] = []
+    for i, (bb, score) in enumerate(zip(boxes, scores)):
+        if score > thr and abs(bb[0] - bb[2]) < img_h * 0.98 and abs(bb[1] - bb[3]) < img_h * 0.98:
+            processed.append(i)
+        if len(processed) == 0:
+            processed.append(0)
+    return processed
+
+
+AUTHORS = ScoreThreshold.Config(threshold=0.15, strict=True, max_side_fraction=0.98, side_reference="height",
+                                fallback="first-in-loop")
+
+
+def test_score_threshold_authors_loop_keeps_the_first_box_and_every_passing_one() -> None:
+    # box 0 fails (score 0.1), box 1 passes, box 2 fails: the authors keep boxes 0 and 1
+    props = Proposals(np.array([[0, 0, 10, 10], [20, 20, 60, 60], [70, 10, 90, 40]], np.float32),
+                      np.array([0.1, 0.9, 0.05], np.float32))
+    r = ScoreThreshold(AUTHORS, runtime=None)(ctx(props))  # type: ignore[arg-type]
+    assert r.keep == [0, 1] == _authors_loop(props.boxes, props.scores, FRAME.shape[0])
+    assert set(r.drops) == {2} and r.extra is not None
+    assert "kept as the proposer's first box although score 0.100 <= 0.150" in r.extra[0]["fallback"]
+    # the first box passing: kept once, with the others that pass
+    props0 = Proposals(props.boxes, np.array([0.9, 0.9, 0.05], np.float32))
+    assert ScoreThreshold(AUTHORS, runtime=None)(ctx(props0)).keep == [0, 1]  # type: ignore[arg-type]
+    # nothing passes: box 0 alone, even though box 1 scores higher (the proposer's order, not the best)
+    props_none = Proposals(props.boxes, np.array([0.01, 0.12, 0.05], np.float32))
+    assert ScoreThreshold(AUTHORS, runtime=None)(ctx(props_none)).keep == [0] == _authors_loop(
+        props_none.boxes, props_none.scores, FRAME.shape[0])
+
+
+def test_score_threshold_authors_boundary_and_sides_against_the_height() -> None:
+    # score exactly 0.15 is dropped (strict >), just above is kept; box 0 is the fallback
+    props = Proposals(np.array([[0, 0, 10, 10], [20, 20, 60, 60], [70, 10, 90, 40]], np.float32),
+                      np.array([0.9, 0.15, 0.1501], np.float32))
+    r = ScoreThreshold(AUTHORS, runtime=None)(ctx(props))  # type: ignore[arg-type]
+    assert r.keep == [0, 2] == _authors_loop(props.boxes, props.scores, FRAME.shape[0])
+    assert "0.150 <= 0.150" in r.drops[1].reason
+    # the same scores with >= keep the boundary box
+    r = ScoreThreshold(AUTHORS.model_copy(update={"strict": False}), runtime=None)(ctx(props))  # type: ignore[arg-type]
+    assert r.keep == [0, 1, 2]
+    # FRAME is 100 high, 200 wide: a 120-wide box is 60% of the width but 120% of the height
+    # (98 px wide is exactly 0.98 of the height: dropped; 97 px is kept)
+    wide = Proposals(np.array([[0, 0, 5, 5], [10, 10, 130, 30], [10, 10, 108, 30], [10, 10, 107, 30]], np.float32),
+                     np.array([0.9, 0.9, 0.9, 0.9], np.float32))
+    r = ScoreThreshold(AUTHORS, runtime=None)(ctx(wide))  # type: ignore[arg-type]
+    assert r.keep == [0, 3] == _authors_loop(wide.boxes, wide.scores, FRAME.shape[0])
+    assert "of the frame's height" in r.drops[1].reason and 2 in r.drops
+    r = ScoreThreshold(AUTHORS.model_copy(update={"side_reference": "own"}), runtime=None)(ctx(wide))  # type: ignore[arg-type]
+    assert r.keep == [0, 1, 2, 3]

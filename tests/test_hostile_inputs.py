@@ -8,6 +8,7 @@ about a model's preprocessing.
 
 from __future__ import annotations
 
+import csv
 import errno
 import importlib.metadata
 import json
@@ -212,31 +213,62 @@ def test_grey_rgb_prediction_is_read_as_grayscale(tmp_path: Path) -> None:
     assert read_mask(tmp_path / "g.png").sum() == 8
 
 
-def test_gt_of_the_wrong_size_names_the_file_and_frame(s4_own: Path, tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_gt_of_another_size_than_the_prediction_is_scored_at_the_gt_size(
+        s4_own: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The prediction is resized to its GT (nearest neighbour) and counted; the clip is scored."""
     ds = open_dataset(s4_own, "s4", "test")
     rec = ds.record(ds.ids[1])
     gt_file = ds.mask_path(rec, 2)
-    Image.new("L", (10, 10)).save(gt_file)
+    Image.new("L", (10, 10), 255).save(gt_file)  # all foreground: an empty prediction would score 0
+    code, _, err = cli(capsys, *eval_args(s4_own, tmp_path / "out"))
+    assert code == 0 and "Traceback" not in err and not [ln for ln in err.splitlines() if ln.startswith("failed ")]
+    assert "1 predicted masks differed in size from their GT and were resized to it" in err
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["failed"] == [] and metrics["n_clips"] == 3 and metrics["n_frames"] == 15
+    assert metrics["resized_predictions"] == {"frames": 1, "clips": [ds.ids[1]]}
+    # the clip is scored with the written 32x32 mask of that frame nearest-resized to 10x10
+    from avseg.eval.metrics import BinaryMetrics
+    from avseg.frames import resize_nearest
+
+    clip = ds.clip(ds.ids[1])
+    preds, gts = [], []
+    for i in ds.annotated_frames(clip):
+        gt = ds.gt_mask(clip, i)
+        assert gt is not None
+        p = np.asarray(Image.open(tmp_path / "out" / "masks" / ds.pred_relpath(clip, i)))
+        preds.append(resize_nearest(p, gt.shape))
+        gts.append(gt)
+    want = BinaryMetrics().add_clip(clip.clip_id, preds, gts)
+    row = next(r for r in csv.DictReader((tmp_path / "out" / "per_clip.csv").open()) if r["clip"] == ds.ids[1])
+    assert float(row["j"]) == pytest.approx(want.j, abs=1e-6) and int(row["n_frames"]) == 5
+    state = json.loads((tmp_path / "out" / "clips" / f"{ds.ids[1]}.json").read_text())
+    assert state["resized_predictions"] == 1
+
+
+def test_an_unreadable_gt_still_fails_its_clip_alone(s4_own: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    ds = open_dataset(s4_own, "s4", "test")
+    gt_file = ds.mask_path(ds.record(ds.ids[1]), 2)
+    gt_file.write_bytes(b"not a png")
     code, _, err = cli(capsys, *eval_args(s4_own, tmp_path / "out"))
     assert code == 1 and "Traceback" not in err
     failed = [ln for ln in err.splitlines() if ln.startswith("failed ")]
-    assert len(failed) == 1 and str(gt_file) in failed[0] and "frame 3 " in failed[0]
+    assert len(failed) == 1 and ds.ids[1] in failed[0] and str(gt_file) in failed[0]
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
-    assert metrics["n_clips"] == 3  # the other clips are scored, and the failed one as an empty prediction
-    assert [f["scored_as_empty"] for f in metrics["failed"]] == [True]
+    assert [f["clip"] for f in metrics["failed"]] == [ds.ids[1]] and metrics["n_clips"] == 2
 
 
-def test_score_names_the_gt_file_of_the_wrong_size(s4_own: Path, tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_score_resizes_a_prediction_of_another_size_than_its_gt(s4_own: Path, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     pred = tmp_path / "pred"
     _write_preds(s4_own, pred, 255, 0, "RGB")
     ds = open_dataset(s4_own, "s4", "test")
     gt_file = ds.mask_path(ds.record(ds.ids[1]), 2)
     Image.new("L", (10, 10)).save(gt_file)
-    code, _, err = cli(capsys, "score", "--root", str(s4_own), "--subset", "s4", "--pred", str(pred))
-    line = one_line(err)
-    assert code == 1 and f"GT mask {gt_file} is 10x10" in line and str(pred / ds.pred_relpath(ds.ids[1], 2)) in line
+    code, out, err = cli(capsys, "score", "--root", str(s4_own), "--subset", "s4", "--pred", str(pred), "--json")
+    assert code == 0, err
+    scored = json.loads(out)
+    assert scored["resized_predictions"] == {"frames": 1, "clips": [ds.ids[1]]} and scored["n_clips"] == 3
 
 
 # ------------------------------------------------------------------------------ numbers

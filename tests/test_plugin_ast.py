@@ -184,6 +184,22 @@ def test_import_is_light() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_paper_window_reaches_the_extractor_unpadded(tagger: ASTTagger) -> None:
+    """pad_to: 0 (the paper presets): the 960 ms window is not padded as a waveform; AST's feature
+    extractor zero-pads its fbank to 1024 frames, as it pads every clip (CMSF pads to 960 ms)."""
+    (w,) = _waves(1, 16000, seconds=0.96, seed=5)
+    paper = ASTTagger(ASTTagger.Config(pad_to=0.0), tagger.runtime)
+    (prepared,) = paper.prepare([AudioWindow(w, 16000)])
+    np.testing.assert_array_equal(prepared, w)  # 15360 samples, untouched
+    x = paper.feature_extractor([prepared], sampling_rate=16000, return_tensors="np")["input_values"][0]
+    n = 94  # kaldi frames of 15360 samples (25 ms window, 10 ms shift)
+    zero = (0.0 - paper.feature_extractor.mean) / (paper.feature_extractor.std * 2)
+    np.testing.assert_allclose(x[n:], zero, atol=1e-6)  # fbank rows past the window: zeros, normalised
+    assert not np.allclose(x[n - 1], zero)
+    # the default (repeat to 1.0 s) hears something else
+    assert not np.array_equal(paper.predict([AudioWindow(w, 16000)]), tagger.predict([AudioWindow(w, 16000)]))
+
+
 def test_features_equal_the_authors_fbank(tagger: ASTTagger) -> None:
     """The AST authors' dataloader (mean removal, ``kaldi.fbank`` htk_compat/hanning/128 bins/no
     dither, zero-padded to 1024 frames, normalised with AudioSet's mean/std x 2) gives the input the

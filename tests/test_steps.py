@@ -279,12 +279,13 @@ def test_owod_bind_authors_tiny_run_records_the_authors_order(capsys: pytest.Cap
     steps = meta["steps"]
     assert steps.index("segmenter:sam") < steps.index("embedder:imagebind") < steps.index("filter:bind")
     assert meta["components"]["embedder:imagebind"]["provider"] and meta["config"]["embedder"]["regions"] == "masked"
-    # no tiny-model box reaches 0.99: the keep-best fallback passes exactly the best one to SAM
+    # no tiny-model box reaches 0.99: the authors' in-loop fallback passes the proposer's first box
+    # to SAM, which for owod (sorted by objectness) is the best one
     items = json.loads((tmp_path / "out" / "debug" / "00000.json").read_text())["items"]
     passed = [i for i in items if i.get("dropped_by") != "score-threshold"]
-    assert len(items) > 1 and len(passed) == 1
+    assert len(items) > 1 and len(passed) == 1 and passed[0]["id"] == 0
     assert passed[0]["score"] == max(i["score"] for i in items)
-    assert "kept as the best box although score" in passed[0]["detail"]["score-threshold"]["fallback"]
+    assert "kept as the proposer's first box although score" in passed[0]["detail"]["score-threshold"]["fallback"]
 
 
 def test_a_plugin_combiner_through_register_combiners() -> None:

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from avseg.data.avss import avss_label_names
-from avseg.errors import AvsegError, InputError, OutputError, one_line
-from avseg.eval import folder
+from avseg.errors import AvsegError, OutputError, one_line
+from avseg.eval import emptiness, folder
 from avseg.eval.metrics import BinaryMetrics, SemanticMetrics
 from avseg.eval.plugin_metrics import clip_state as plugin_metric_state
+from avseg.frames import resize_nearest
 from avseg.labels import normalise_label
 from avseg.outputs import atomic_write_json, mask_png, save_png
 
@@ -63,6 +64,7 @@ def evaluate_clip(dataset: Dataset, pipeline: Pipeline, clip_id: str, out: Path,
     elapsed = time.perf_counter() - t0
     annotated = dataset.annotated_frames(clip)
     preds, gts, sem_preds, sem_gts = [], [], [], []
+    resized = 0
     for fr in res.frames:
         rel = dataset.pred_relpath(clip, fr.index)
         m = mask_png(fr.mask)
@@ -75,10 +77,11 @@ def evaluate_clip(dataset: Dataset, pipeline: Pipeline, clip_id: str, out: Path,
             gt = dataset.gt_mask(clip, fr.index)
             if gt is None:
                 continue
-            if gt.shape != m.shape:
-                gt_file = dataset.mask_path(dataset.record(clip_id), fr.index)
-                raise InputError(f"GT mask {gt_file} is {gt.shape[1]}x{gt.shape[0]} but frame {fr.index + 1} of "
-                                 f"clip {clip_id} is {m.shape[1]}x{m.shape[0]}")
+            if gt.shape != m.shape:  # scored at the GT's size (nearest neighbour), and counted
+                m = resize_nearest(m, gt.shape)
+                if semantic:
+                    cls_map = resize_nearest(cls_map, gt.shape)
+                resized += 1
             preds.append(m)
             gts.append(gt)
             if semantic:
@@ -97,7 +100,10 @@ def evaluate_clip(dataset: Dataset, pipeline: Pipeline, clip_id: str, out: Path,
         "warnings": list(clip.meta.get("warnings", [])),
         **({"audio_noise": clip.meta["audio_noise"]} if "audio_noise" in clip.meta else {}),
         "binary": BinaryMetrics().add_clip(clip_id, preds, gts, frames[: len(preds)]).to_dict(),
+        "empty": emptiness.clip_counts(preds, gts),
     }
+    if resized:
+        state["resized_predictions"] = resized
     if semantic:
         state["semantic"] = SemanticMetrics().add_clip(clip_id, sem_preds, sem_gts, frames[: len(sem_preds)]).to_dict()
     if plugin_metrics:
@@ -107,9 +113,11 @@ def evaluate_clip(dataset: Dataset, pipeline: Pipeline, clip_id: str, out: Path,
     return state
 
 
-def failed_clip_state(dataset: Dataset, clip_id: str, semantic: bool) -> dict[str, Any]:
+def failed_clip_state(dataset: Dataset, clip_id: str, semantic: bool,
+                      plugin_metrics: Mapping[str, Metric] | None = None) -> dict[str, Any]:
     """A failed clip scored as the official scripts would score it: every annotated frame an
-    all-background prediction against its GT (raises AvsegError when the GT cannot be read)."""
+    all-background prediction against its GT (raises AvsegError when the GT cannot be read).
+    Plugin metrics score the same empty predictions, so they cover the official metrics' frames."""
     clip = dataset.clip(clip_id)
     frames, preds, gts, sem_preds, sem_gts = [], [], [], [], []
     for i in dataset.annotated_frames(clip):
@@ -122,9 +130,14 @@ def failed_clip_state(dataset: Dataset, clip_id: str, semantic: bool) -> dict[st
         if semantic:
             sem_preds.append(np.zeros(gt.shape, np.uint8))
             sem_gts.append(dataset.gt_label_map(clip, i))  # type: ignore[attr-defined]
-    state: dict[str, Any] = {"clip_id": clip_id, "binary": BinaryMetrics().add_clip(clip_id, preds, gts, frames).to_dict()}
+    state: dict[str, Any] = {"clip_id": clip_id, "binary": BinaryMetrics().add_clip(clip_id, preds, gts, frames).to_dict(),
+                             "empty": emptiness.clip_counts(preds, gts)}
     if semantic:
         state["semantic"] = SemanticMetrics().add_clip(clip_id, sem_preds, sem_gts, frames).to_dict()
+    if plugin_metrics:
+        state["plugin_metrics"], errors = plugin_metric_state(plugin_metrics, clip_id, preds, gts)
+        if errors:
+            state["plugin_metric_errors"] = errors
     return state
 
 

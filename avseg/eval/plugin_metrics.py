@@ -56,6 +56,18 @@ def summarise(states: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
     return dict(sorted(out.items()))
 
 
+def clip_value(state: Mapping[str, Any], key: str) -> str:
+    """One clip's value of metric ``key`` for per_clip.csv: its mean, ``failed``, or empty when absent."""
+    if key in state.get("plugin_metric_errors", {}):
+        return "failed"
+    entry = state.get("plugin_metrics", {}).get(key)
+    try:
+        value, n = float(entry[0]), float(entry[1])
+    except (TypeError, ValueError, IndexError, KeyError):
+        return ""
+    return f"{value / n:.6f}" if n else ""
+
+
 def failures(states: Sequence[Mapping[str, Any]]) -> list[str]:
     """Every plugin metric failure of these clips, one line each."""
     return [reason for s in states for reason in s.get("plugin_metric_errors", {}).values()]

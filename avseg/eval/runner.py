@@ -17,9 +17,10 @@ from typing import Any
 from avseg.checks import check_batch_videos, check_limit
 from avseg.data import Dataset, open_dataset
 from avseg.errors import AvsegError, InputError
-from avseg.eval import folder
+from avseg.eval import emptiness, folder
 from avseg.eval.clip import STATE_DIR, LabelIndexer, failed_clip_state
 from avseg.eval.metrics import BinaryMetrics, SemanticMetrics
+from avseg.eval.plugin_metrics import clip_value as clip_plugin_metric
 from avseg.eval.plugin_metrics import failures as plugin_metric_failures
 from avseg.eval.plugin_metrics import summarise as summarise_plugin_metrics
 from avseg.executors.base import (
@@ -74,6 +75,9 @@ def summarise(dataset: Dataset, states: dict[str, dict[str, Any]], batch_videos:
     out: dict[str, Any] = dict(binary.result(batch_videos=batch_videos, order=order))
     out["n_clips"] = int(out["n_clips"])
     out["n_frames"] = int(out["n_frames"])
+    out.update(emptiness.summarise(states[c] for c in order))
+    resized = {c: n for c in order if isinstance(n := states[c].get("resized_predictions"), int) and n > 0}
+    out["resized_predictions"] = {"frames": sum(resized.values()), "clips": sorted(resized)}
     if semantic:
         sem = SemanticMetrics.from_states(states[c]["semantic"] for c in order if "semantic" in states[c])
         r = sem.result(order=[c for c in order if "semantic" in states[c]])
@@ -84,13 +88,15 @@ def summarise(dataset: Dataset, states: dict[str, dict[str, Any]], batch_videos:
 def per_clip_csv(dataset: Dataset, states: dict[str, dict[str, Any]]) -> bytes:
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["clip", "category", "j", "f", "n_frames", "time_s"])
+    keys = sorted({k for s in states.values() for k in s.get("plugin_metrics", {})})
+    w.writerow(["clip", "category", "j", "f", "n_frames", "time_s", *keys])
     for cid in dataset.ids:
         if cid not in states:
             continue
         s = states[cid]
         b = BinaryMetrics.from_states([s["binary"]]).clip_scores(cid)
-        w.writerow([cid, s.get("category") or "", f"{b.j:.6f}", f"{b.f:.6f}", len(b.iou), s.get("time", "")])
+        w.writerow([cid, s.get("category") or "", f"{b.j:.6f}", f"{b.f:.6f}", len(b.iou), s.get("time", ""),
+                    *(clip_plugin_metric(s, k) for k in keys)])
     return buf.getvalue().encode()
 
 
@@ -143,6 +149,7 @@ def _run_eval_locked(dataset: Dataset, out: Path, spec: dict[str, Any], resolved
     from avseg.run_record import component_versions
 
     ident = config_identity(resolved.as_dict(), subset, split, runtime.tiny, component_versions(resolved))
+    metric_table = registry.metric_table()  # before any clip: two providers of one name is an error
     _check_out_dir(out, ident, overwrite, repair)
     wanted = set(dataset.ids)
     states = load_states(out, ident, semantic, repair, wanted=wanted)
@@ -157,7 +164,7 @@ def _run_eval_locked(dataset: Dataset, out: Path, spec: dict[str, Any], resolved
     done: ExecResult | None = None
     if todo:
         job = eval_job(root, subset, split, out, spec, resolved, runtime, semantic, folder.config_id(ident), debug)
-        ctx = LocalContext(dataset, resolved, runtime, indexer, built, registry.metric_table())
+        ctx = LocalContext(dataset, resolved, runtime, indexer, built, metric_table)
         done = (executor or LocalExecutor()).run(job, todo, ctx, progress)
         failed = [dict(f) for f in done.failed]
         # The per-clip files are the record, whichever process wrote them.
@@ -165,7 +172,7 @@ def _run_eval_locked(dataset: Dataset, out: Path, spec: dict[str, Any], resolved
     for f in failed:
         if not exclude_failed:
             try:
-                scored_empty[f["clip"]] = failed_clip_state(dataset, f["clip"], semantic)
+                scored_empty[f["clip"]] = failed_clip_state(dataset, f["clip"], semantic, metric_table)
             except AvsegError as gt_exc:  # no readable GT: it cannot be scored at all
                 f["unscored"] = " ".join(str(gt_exc).split())
         f["scored_as_empty"] = f["clip"] in scored_empty
@@ -199,9 +206,15 @@ def _run_eval_locked(dataset: Dataset, out: Path, spec: dict[str, Any], resolved
     if indexer.unmapped:
         metrics["unmapped_labels"] = indexer.unmapped
     warnings = [f"{c}: {w}" for c in dataset.ids if c in states for w in states[c].get("warnings", [])]
-    metrics["warnings"] = list(resolved.warnings) + warnings
-    if registry.metrics:
-        done_states = [states[c] for c in dataset.ids if c in states]
+    if metrics["resized_predictions"]["frames"]:
+        warnings.append(f"{metrics['resized_predictions']['frames']} predicted masks differed in size from their GT "
+                        "and were resized to it (nearest neighbour)")
+    dead = emptiness.dead_warning(metrics)
+    metrics["warnings"] = list(resolved.warnings) + warnings + ([dead] if dead else [])
+    if metric_table:
+        # the official metrics' frames: finished clips, and failed clips scored as empty unless excluded
+        scored = {**states, **scored_empty}
+        done_states = [scored[c] for c in dataset.ids if c in scored]
         metrics["plugin_metrics"] = summarise_plugin_metrics(done_states)
         metrics["plugin_metric_failures"] = plugin_metric_failures(done_states)
     atomic_write_bytes(out / "per_clip.csv", per_clip_csv(dataset, states))
@@ -223,7 +236,13 @@ def print_summary(metrics: dict[str, Any]) -> None:
     if "semantic" in metrics:
         t.add_row("semantic mIoU (71 classes)", f"{metrics['semantic']['miou']:.4f}")
         t.add_row("semantic F (71 classes)", f"{metrics['semantic']['fscore']:.4f}")
+    for key, value in (metrics.get("plugin_metrics") or {}).items():
+        t.add_row(f"{key} (plugin)", "failed" if value is None else f"{value:.4f}")
     t.add_row("clips / frames", f"{metrics['n_clips']} / {metrics['n_frames']}")
+    for label, key in (("frames predicted empty", "empty_prediction_share"),
+                       ("GT-positive frames predicted empty", "gt_positive_predicted_empty_share")):
+        if isinstance(metrics.get(key), (int, float)):
+            t.add_row(label, f"{metrics[key]:.1%}")
     failed = metrics.get("failed", [])
     note = " (excluded)" if metrics.get("exclude_failed") else " (scored as empty)" if failed else ""
     t.add_row("failed clips", f"{len(failed)}{note}")

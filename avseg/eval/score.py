@@ -20,13 +20,14 @@ from avseg.checks import check_batch_videos
 from avseg.data import open_dataset
 from avseg.data.images import read_mask_values
 from avseg.errors import InputError, UsageError
+from avseg.eval import emptiness
 from avseg.eval.metrics import BinaryMetrics, SemanticMetrics
+from avseg.eval.plugin_metrics import clip_state as plugin_metric_state
+from avseg.eval.plugin_metrics import failures as plugin_metric_failures
+from avseg.eval.plugin_metrics import summarise as summarise_plugin_metrics
 from avseg.eval.runner import is_semantic, require_clips
-
-
-def _size_error(path: Path, arr: np.ndarray, shape: tuple[int, int], gt_file: Path | None) -> InputError:
-    gt = f"GT mask {gt_file}" if gt_file is not None else "GT"
-    return InputError(f"prediction {path} is {arr.shape[1]}x{arr.shape[0]} but {gt} is {shape[1]}x{shape[0]}")
+from avseg.frames import resize_nearest
+from avseg.registry import Registry, load_registry
 
 
 def _gt_file(dataset: Any, clip: Any, i: int) -> Path | None:
@@ -37,14 +38,11 @@ def _gt_file(dataset: Any, clip: Any, i: int) -> Path | None:
         return None
 
 
-def _read_pred(path: Path, shape: tuple[int, int], gt_file: Path | None = None) -> np.ndarray | None:
+def _read_pred(path: Path) -> np.ndarray | None:
     """A prediction's values by the mask rule of :mod:`avseg.data.images`, or None when missing."""
     if not path.exists():
         return None
-    arr = read_mask_values(path, "prediction")
-    if arr.shape != shape:
-        raise _size_error(path, arr, shape, gt_file)
-    return arr
+    return read_mask_values(path, "prediction")
 
 
 def _read_labels(path: Path, shape: tuple[int, int], gt_file: Path | None = None) -> np.ndarray | None:
@@ -56,22 +54,25 @@ def _read_labels(path: Path, shape: tuple[int, int], gt_file: Path | None = None
             arr = np.asarray(im if im.mode in ("L", "P") else im.convert("L"))
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read prediction {path}: {' '.join(str(exc).split())}") from None
-    if arr.shape != shape:
-        raise _size_error(path, arr, shape, gt_file)
-    return arr
+    return resize_nearest(arr, shape)
 
 
-def score_predictions(root: Path, subset: str, split: str, pred: Path, batch_videos: int = 4) -> dict[str, Any]:
+def score_predictions(root: Path, subset: str, split: str, pred: Path, batch_videos: int = 4,
+                      registry: Registry | None = None) -> dict[str, Any]:
     check_batch_videos(batch_videos)
+    registry = registry or load_registry()
+    metric_table = registry.metric_table()
     if not pred.is_dir():
         raise UsageError(f"--pred {pred}: not a folder")
-    dataset = open_dataset(root, subset, split)
+    dataset = open_dataset(root, subset, split, registry=registry)
     require_clips(dataset)
     semantic = is_semantic(subset)
     labels_dir = pred.parent / "labels" if pred.name == "masks" else pred / "labels"
     use_labels = semantic and labels_dir.is_dir()
     binary, sem = BinaryMetrics(), SemanticMetrics()
     missing: list[str] = []
+    resized: dict[str, int] = {}
+    states: list[dict[str, Any]] = []
     for clip in dataset:
         frames, preds, gts, sp, sg = [], [], [], [], []
         for i in dataset.annotated_frames(clip):
@@ -80,7 +81,10 @@ def score_predictions(root: Path, subset: str, split: str, pred: Path, batch_vid
                 continue
             rel = dataset.pred_relpath(clip, i)
             gt_file = _gt_file(dataset, clip, i)
-            p = _read_pred(pred / rel, gt.shape, gt_file)
+            p = _read_pred(pred / rel)
+            if p is not None and p.shape != gt.shape:  # scored at the GT's size (nearest neighbour), counted
+                p = resize_nearest(p, gt.shape)
+                resized[clip.clip_id] = resized.get(clip.clip_id, 0) + 1
             if p is None:
                 missing.append(rel)
                 p = np.zeros(gt.shape, np.uint8)
@@ -92,6 +96,11 @@ def score_predictions(root: Path, subset: str, split: str, pred: Path, batch_vid
                 sp.append(lp if lp is not None else np.zeros(gt.shape, np.uint8))
                 sg.append(dataset.gt_label_map(clip, i))  # type: ignore[attr-defined]
         binary.add_clip(clip.clip_id, preds, gts, frames)
+        state: dict[str, Any] = {"empty": emptiness.clip_counts(preds, gts)}
+        if metric_table:
+            state["plugin_metrics"], errors = plugin_metric_state(metric_table, clip.clip_id, preds, gts)
+            state["plugin_metric_errors"] = errors
+        states.append(state)
         if use_labels:
             sem.add_clip(clip.clip_id, sp, sg, frames)
     out: dict[str, Any] = dict(binary.result(batch_videos=batch_videos, order=dataset.ids))
@@ -100,13 +109,29 @@ def score_predictions(root: Path, subset: str, split: str, pred: Path, batch_vid
         out["semantic"] = sem.result(order=dataset.ids)
     out.update({"subset": subset, "split": split, "pred": str(pred), "missing_predictions": len(missing),
                 "missing_examples": missing[:20], "failed": []})
+    out.update(emptiness.summarise(states))
+    out["resized_predictions"] = {"frames": sum(resized.values()), "clips": sorted(resized)}
+    warnings = []
+    if resized:
+        warnings.append(f"{sum(resized.values())} predicted masks differed in size from their GT and were resized "
+                        "to it (nearest neighbour)")
+    dead = emptiness.dead_warning(out)
+    out["warnings"] = warnings + ([dead] if dead else [])
+    if metric_table:
+        out["plugin_metrics"] = summarise_plugin_metrics(states)
+        out["plugin_metric_failures"] = plugin_metric_failures(states)
     return out
+
 
 
 def score_cli(*, root: Path, subset: str, split: str, pred: Path, as_json: bool, batch_videos: int) -> int:
     metrics = score_predictions(root, subset, split, pred, batch_videos)
     if as_json:
+        import sys
+
         print(json.dumps(metrics, indent=2))
+        for w in metrics.get("warnings", []):
+            print(f"warning: {w}", file=sys.stderr)
     else:
         from avseg.eval.runner import print_summary
 

@@ -85,7 +85,9 @@ class ASTTagger(ModelComponent, Tagger):
 
     Short windows are padded to ``pad_to`` seconds (default 1.0) before feature extraction:
     repeated by default (``pad_mode="repeat"``), or zero-padded (``"zero"``). The extractor then
-    pads the fbank itself to 1024 frames, exactly as for AST's training data.
+    pads the fbank itself to 1024 frames with zeros, exactly as for AST's training data. With
+    ``pad_to: 0`` (the paper presets) the window reaches the extractor as cut, so a 960 ms window
+    is zero-padded only by the extractor, as the paper pads "to a maximum of 960 msec".
     """
 
     name: ClassVar[str] = "ast"
@@ -101,7 +103,10 @@ class ASTTagger(ModelComponent, Tagger):
         checkpoint: str | None = Field(
             None, description="a local folder with config.json + model.safetensors (an AST checkpoint)"
         )
-        pad_to: float = Field(1.0, ge=0.0, le=10.24, description="pad windows shorter than this (seconds)")
+        pad_to: float = Field(
+            1.0, ge=0.0, le=10.24, description="pad windows shorter than this (seconds); 0 = no waveform padding: "
+            "the feature extractor zero-pads the fbank to 1024 frames (the paper presets)",
+        )
 
     config: Config
 

@@ -1,4 +1,4 @@
-"""The ``avis`` filter: BAVS audio-visual instance selection along an audio-visual tree.
+"""The ``avis`` filter: after BAVS's audio-visual semantic integration, along an audio-visual tree.
 
 Each labelled proposal is linked to a tree category (exact name, alias or AudioSet leaf name,
 else the nearest category by MiniLM text similarity) and kept only when the audio tags agree
@@ -47,7 +47,8 @@ class AvisFilter(_Filter):
 
     name: ClassVar[str] = "avis"
     description: ClassVar[str] = (
-        "BAVS AVIS: keep a labelled object only when the audio tags agree with its category along an audio-visual tree"
+        "BAVS-style audio-visual semantic integration: keep a labelled object only when the audio tags agree "
+        "with its category along an audio-visual tree"
     )
     target: ClassVar[Literal["tags", "proposals"]] = "proposals"
     needs: ClassVar[frozenset[str]] = frozenset({"tags", "labels"})

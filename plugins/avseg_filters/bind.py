@@ -21,7 +21,7 @@ each with its own threshold parameter, so a number never changes meaning with ``
 
 The parameter ``threshold`` of earlier versions meant a different number in each mode; it is
 refused with a message naming the mode's parameter. The authors keep scores strictly above the
-threshold; we keep ``>=`` (equal only on exact ties).
+threshold; we keep ``>=`` unless ``strict: true`` (``owod-bind-authors`` sets it).
 """
 
 from __future__ import annotations
@@ -61,6 +61,9 @@ class BindConfig(ComponentConfig):
     minmax_threshold: float = Field(
         DEFAULT_THRESHOLDS["minmax"], ge=0.0, le=1.0,
         description="mode minmax: keep regions whose min-max scaled cosine >= this",
+    )
+    strict: bool = Field(
+        False, description="keep score > threshold instead of >= (the authors' code: values above the threshold)"
     )
     temperature: float | None = Field(
         None,
@@ -163,9 +166,9 @@ class BindFilter(Filter):
         keep: list[int] = []
         drops: dict[int, Drop] = {}
         for i, s in enumerate(scores):
-            if s >= thr:
+            if s > thr or (s == thr and not cfg.strict):
                 keep.append(i)
             else:
                 a, b = _two_different(float(s), thr)
-                drops[i] = Drop(self.name, f"{what} {a} < {b}", float(s))
+                drops[i] = Drop(self.name, f"{what} {a} {'<=' if cfg.strict else '<'} {b}", float(s))
         return FilterResult(keep=keep, drops=drops, scores=[float(s) for s in scores])
