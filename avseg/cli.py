@@ -60,7 +60,7 @@ DTYPE = typer.Option("float32", "--dtype", help="float32, bf16 or fp16 (GPU only
 CACHE_DIR = typer.Option(None, "--cache-dir", help="Stage cache folder (default: the user cache dir).")
 NO_CACHE = typer.Option(False, "--no-cache", help="Do not read or write the stage cache.")
 EXECUTOR = typer.Option("local", "--executor", help="local (this process) or ray (actors on a Ray cluster; "
-                        "pip install 'avseg[ray]'). See docs/scaling.md.")
+                        "pip install 'avseg\\[ray]'). See docs/scaling.md.")
 ADDRESS = typer.Option(None, "--address", help="Ray cluster: HOST:PORT or auto (default: RAY_ADDRESS, a cluster "
                        "from `ray start` on this machine, else a new local one).")
 WORKERS = typer.Option(None, "--workers", help="Ray workers (default: as many as the cluster's CPUs or GPUs allow).")
@@ -129,18 +129,9 @@ def plugins(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    from rich.console import Console
-    from rich.table import Table
+    from avseg.plugin_listing import print_plugins
 
-    table = Table("kind", "name", "provider", "status", "deps", "weights", "description")
-    for r in rows:
-        colour = {"ok": "green", "broken": "red"}.get(r["status"], "yellow")
-        status = f"[{colour}]{r['status']}[/]"
-        if r["collides_with"]:
-            status += f"\n[red]collision[/]: also {', '.join(r['collides_with'])}; use '{r['provider']}:{r['name']}'"
-        table.add_row(r["kind"], r["name"], f"{r['provider']} {r['version']}", status,
-                      r["dependencies"], r["weights"], r["description"])
-    Console().print(table)
+    print_plugins(rows)
 
 
 @presets_app.callback(invoke_without_command=True)

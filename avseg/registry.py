@@ -27,6 +27,7 @@ import pluggy
 from avseg import __version__, hookspecs
 from avseg.components import BASE_CLASSES, FILTER_NEEDS, KINDS, Component, Filter
 from avseg.errors import AmbiguousComponent, UnknownComponent, did_you_mean, one_line
+from avseg.plugin_checks import component_problem
 
 ENTRY_POINT_GROUP = "avseg"
 #: the distribution that ships the bundled plugins
@@ -374,6 +375,9 @@ def _component_recorder(kind: str, plugin: str, provider: str, version: str,
             if bad:
                 raise PluginRefused(f"filter {name!r} declares unknown needs {bad[0]!r}"
                                     f"{did_you_mean(bad[0], FILTER_NEEDS)}; allowed: {', '.join(sorted(FILTER_NEEDS))}")
+        problem = component_problem(kind, cls)  # what would otherwise fail only at build or in an eval
+        if problem:
+            raise PluginRefused(problem)
         if not any(r.cls is cls for r in out):  # registering the same class twice is harmless
             out.append(Registration(kind, name, cls, provider, version, plugin))
     return record
