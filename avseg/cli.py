@@ -158,6 +158,22 @@ def presets_show(
     typer.echo(api.show_preset(**_pipeline_args(preset, tagger, proposer, embedder, segmenter, filter, set)))
 
 
+@presets_app.command("schema")
+def presets_schema(
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write the schema to this file (default: print it)."),
+) -> None:
+    """Print (or write) the JSON Schema of preset and pipeline YAML files, for editors."""
+    from avseg.pipeline_schema import json_schema_text
+
+    if out is None:
+        typer.echo(json_schema_text(), nl=False)
+    else:
+        from avseg.outputs import atomic_write_bytes
+
+        atomic_write_bytes(out, json_schema_text().encode())
+        typer.echo(f"wrote {out}")
+
+
 # -- eval / score ----------------------------------------------------------------------------
 SUBSET = typer.Option(..., "--subset", help="s4, ms3, avss-v1s, avss-v1m, avss-v2, avss, or a plugin's dataset.")
 SPLIT = typer.Option("test", "--split", help="train, val or test.")

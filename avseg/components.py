@@ -1,4 +1,6 @@
-"""The five component interfaces: Tagger, Proposer, Embedder, Segmenter, Filter.
+"""The six component kinds: Tagger, Proposer, Embedder, Segmenter, Filter (and ClipFilter), Combiner.
+
+The first five are the steps of a pipeline; a Combiner ends every pipeline (``union`` by default).
 
 A component class carries everything the core needs *before* it is built (name, kind,
 config schema, capabilities, declared weights, importable requirements), so chains can be
@@ -45,12 +47,21 @@ KINDS: tuple[Kind, ...] = ("tagger", "proposer", "embedder", "segmenter", "filte
 class ComponentConfig(BaseModel):
     """Base of every component's config: typed, validated, no unknown keys.
 
+    Every field needs a default that its own type accepts (checked at registration, as pydantic's
+    ``validate_default`` would); a pipeline sets fields by name (``{type: NAME, field: value}``
+    or ``--set KIND.field=value``).
+
     Mark a field that does not change the component's output (a batch size, say) with
-    ``Field(json_schema_extra={"affects_output": False})`` so the stage cache ignores it.
+    ``Field(json_schema_extra={"affects_output": False})`` so the stage cache ignores it::
+
+        class MyConfig(ComponentConfig):
+            threshold: float = Field(0.5, ge=0, le=1, description="keep scores >= this")
+            batch_size: int = Field(8, ge=1, json_schema_extra={"affects_output": False})
     """
 
     # allow_inf_nan=False: ``--set filter.x.threshold=nan`` must fail, naming the parameter
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+    """Unknown keys are refused, assignments validated, NaN and infinity refused."""
 
     def output_params(self) -> dict[str, Any]:
         """The parameters that affect the output: what the stage cache keys on."""
@@ -67,27 +78,37 @@ class Capabilities:
     """What a configured component needs and gives; checked before any model loads."""
 
     needs_prompts: bool = False  # a proposer that needs text (tags or a vocabulary)
+    """A proposer that needs text prompts (audio tags or its configured vocabulary)."""
     has_vocabulary: bool = False  # its prompts can come from its own configured vocabulary
+    """Its prompts can come from its own configured vocabulary instead of tags."""
     gives_masks: bool = False  # proposals already carry masks
+    """Its proposals already carry masks (no segmenter needed)."""
     gives_labels: bool = False  # proposals carry label names
+    """Its proposals carry label names."""
     #: filters: any of tags, embeddings, masks, labels; an embedder: masks (masked region crops)
     needs: frozenset[str] = field(default_factory=frozenset)
+    """What it needs upstream: for a filter any of tags, embeddings, masks, labels; for an embedder, masks (masked region crops)."""
 
 
 class Component(ABC):
     """Base class. Subclasses set the class attributes and implement their kind's method."""
 
     kind: ClassVar[Kind]
+    """The component's kind; set by the base class you subclass."""
     name: ClassVar[str]
+    """The name pipelines use (``proposer: NAME``): a non-empty string without ``:``."""
     description: ClassVar[str] = ""
+    """One line for ``avseg plugins``."""
     Config: ClassVar[type[ComponentConfig]] = ComponentConfig
-    #: importable modules the component needs (checked by ``avseg plugins``)
+    """The config schema: a :class:`ComponentConfig` subclass (checked at registration, with its defaults)."""
     requires: ClassVar[tuple[str, ...]] = ()
-    #: the pip extra that installs ``requires``
+    """Importable modules the component needs (checked by ``avseg plugins``)."""
     extra: ClassVar[str | None] = None
-    #: weight files per variant; empty for weight-free components
+    """The pip extra of your distribution that installs ``requires`` (shown as ``pip install 'dist[extra]'``)."""
     weights: ClassVar[dict[str, list[WeightFile]]] = {}
+    """Weight files per variant; empty for weight-free components."""
     default_variant: ClassVar[str | None] = None
+    """The variant of ``weights`` used when the config does not choose one."""
 
     def __init__(self, config: ComponentConfig, runtime: Runtime) -> None:
         self.config = config
@@ -218,13 +239,21 @@ class FrameContext:
     """What a filter sees for one frame. Proposal-aligned arrays follow ``proposals``."""
 
     clip_id: str
+    """The clip's id."""
     index: int
+    """The frame's index in the clip."""
     frame: Image
+    """The frame, uint8 RGB (H, W, 3)."""
     tags: Tags | None = None
+    """The audio tags of the frame's window after the tag filters so far, or None without a tagger."""
     proposals: Proposals | None = None
+    """The frame's objects so far (after the earlier filters), or None before a proposer."""
     audio_embedding: FloatArray | None = None
+    """float32 (D,) embedding of the frame's audio window, once an embedder ran."""
     region_embeddings: FloatArray | None = None
+    """float32 (N, D) embeddings aligned with ``proposals``, once an embedder ran."""
     all_tags: Tags | None = None
+    """Every tag of the window before any tag filter (for filters that look at the full distribution)."""
 
 
 @dataclass
@@ -236,14 +265,23 @@ class ClipContext:
     """
 
     clip_id: str
+    """The clip's id."""
     frames: list[Image]
+    """Every frame of the clip, uint8 RGB (H, W, 3)."""
     timestamps: list[float]
+    """Each frame's time in the clip, in seconds."""
     audio_windows: list[AudioWindow]
+    """``audio_windows[i]``: the audio that belongs to frame ``i``."""
     tags: list[Tags | None]
+    """Per frame, the tags after the tag filters so far (None without a tagger)."""
     proposals: list[Proposals]
+    """Per frame, the objects so far."""
     audio_embeddings: list[FloatArray | None]
+    """Per frame, the (D,) audio embedding, or None before an embedder."""
     region_embeddings: list[FloatArray | None]
+    """Per frame, (N_i, D) embeddings aligned with ``proposals[i]``, or None."""
     all_tags: list[Tags | None]
+    """Per frame, every tag before any tag filter."""
 
     @property
     def num_frames(self) -> int:
@@ -265,12 +303,12 @@ class Filter(Component):
     """
 
     kind: ClassVar[Kind] = "filter"
-    #: what the filter selects from
     target: ClassVar[Literal["tags", "proposals"]] = "proposals"
-    #: what it needs in the context: any of :data:`FILTER_NEEDS`
+    """What the filter selects from: ``tags`` or ``proposals``."""
     needs: ClassVar[frozenset[str]] = frozenset()
-    #: "frame": one call per frame; "clip": one call per clip (see ClipFilter)
+    """What it needs in the context: any of :data:`FILTER_NEEDS` (checked at registration)."""
     scope: ClassVar[Literal["frame", "clip"]] = "frame"
+    """``frame``: one call per frame; ``clip``: one call per clip (subclass :class:`ClipFilter`)."""
 
     @classmethod
     def capabilities(cls, config: ComponentConfig) -> Capabilities:
@@ -304,8 +342,11 @@ class Combined:
     background, ``k`` is ``labels[k - 1]``) when the combiner makes one."""
 
     mask: BoolArray
+    """bool (H, W): the frame's foreground, at the frame's size (any other dtype is refused)."""
     label_map: IntArray | None = None
+    """int32 (H, W) or None: 0 is background, ``k`` is ``labels[k - 1]``."""
     labels: list[str] = field(default_factory=list)
+    """The label names that ``label_map`` indexes."""
 
 
 class Combiner(Component):

@@ -409,6 +409,12 @@ def _collect(reg: Registry) -> None:
     def check_preset(name: str, spec: Any, options: dict[str, Any]) -> Any:
         if not isinstance(spec, dict) or options:
             raise PluginRefused(f"preset {name!r}: register(name, spec) takes a spec mapping")
+        # the models of the JSON Schema (docs/pipeline.schema.json)
+        from avseg.pipeline_schema import preset_problem
+
+        problem = preset_problem(spec)
+        if problem:
+            raise PluginRefused(f"preset {name!r}: {problem}")
         return spec
 
     def check_dataset(name: str, reader: Any, options: dict[str, Any]) -> Any:

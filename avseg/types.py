@@ -46,9 +46,13 @@ class AudioWindow:
     """
 
     waveform: FloatArray
+    """Mono float32 samples in [-1, 1], shape (samples,); padded with zeros where the window reaches past the clip."""
     sample_rate: int
+    """Samples per second (Hz) of ``waveform``."""
     start: float = 0.0
+    """Where the window starts in the clip, in seconds (may be negative before padding)."""
     end: float = 0.0
+    """Where the window ends in the clip, in seconds."""
 
     @property
     def duration(self) -> float:
@@ -68,11 +72,17 @@ class Clip:
     """
 
     clip_id: str
+    """The clip's id, unique within its dataset (a file stem for `avseg run`)."""
     timestamps: list[float]
+    """``timestamps[i]``: the time (s) in the clip at which frame ``i`` was sampled."""
     audio_loader: Callable[[], tuple[FloatArray, int]]
+    """Returns (waveform, sample rate); called once, on first use of :attr:`audio`."""
     frame_loader: Callable[[int], Image]
+    """Returns frame ``i`` as uint8 RGB (H, W, 3); called on first use of that frame."""
     category: str | None = None
+    """The dataset's category of the clip, when it has one (AVSBench S4's sound source class)."""
     meta: dict[str, Any] = field(default_factory=dict)
+    """Free-form details a dataset reader attaches (paths, split, ...)."""
     _audio: tuple[FloatArray, int] | None = field(default=None, repr=False)
     _frames: dict[int, Image] = field(default_factory=dict, repr=False)
 
@@ -125,7 +135,9 @@ class Tags:
     """Audio tags for one window: label names and probabilities, sorted by probability (descending)."""
 
     names: list[str]
+    """Label names, most probable first."""
     scores: FloatArray
+    """float32 (N,) probabilities aligned with ``names``, descending."""
 
     def __post_init__(self) -> None:
         self.scores = np.asarray(self.scores, dtype=np.float32).reshape(-1)
@@ -155,9 +167,13 @@ class CandidateDrop:
     """A candidate a proposer removed by its own caps (top-k, internal NMS), for the trace."""
 
     box: list[float]
+    """The dropped candidate's box, ``[x0, y0, x1, y1]`` in pixels."""
     score: float
+    """Its score before it was dropped."""
     reason: str
+    """One line: why it was dropped (``top-k 100``, ``nms iou 0.82 with #3``)."""
     label: str | None = None
+    """Its label, when the proposer gives labels."""
 
 
 @dataclass
@@ -172,11 +188,17 @@ class Proposals:
     """
 
     boxes: FloatArray
+    """float32 (N, 4) boxes, ``x0, y0, x1, y1`` in pixels of the frame."""
     scores: FloatArray
+    """float32 (N,) detection or proposal scores."""
     labels: list[str] | None = None
+    """N label names (a text-prompted detector's phrases), or None when unlabelled."""
     masks: BoolArray | None = None
+    """bool (N, H, W) masks at the frame's size, or None before a segmenter ran."""
     mask_scores: FloatArray | None = None
+    """float32 (N,) mask quality scores (SAM's predicted IoU), or None."""
     drops: list[CandidateDrop] = field(default_factory=list)
+    """Candidates the producer removed itself, with the reason (for the debug trace; not kept by :meth:`subset`)."""
 
     def __post_init__(self) -> None:
         self.boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
@@ -238,7 +260,9 @@ class SegmenterOutput:
     """One mask per box prompt, at the frame's size, and the segmenter's quality score for each."""
 
     masks: BoolArray
+    """bool (N, H, W): one mask per box prompt, at the frame's size, in the order of the boxes."""
     scores: FloatArray
+    """float32 (N,): the segmenter's quality score for each mask (SAM's predicted IoU)."""
 
 
 @dataclass
@@ -246,8 +270,11 @@ class Drop:
     """Why a filter removed an item: which filter, a one-line reason, and the score it judged."""
 
     filter: str
+    """The name of the filter that dropped the item."""
     reason: str
+    """One line: why (``cosine 0.41 < 0.7``)."""
     score: float | None = None
+    """The score the filter judged, when it has one."""
 
 
 @dataclass
@@ -263,12 +290,19 @@ class FilterResult:
     """
 
     keep: list[int]
+    """Indices into the filter's input (tags or proposals, by its ``target``) to keep, in order."""
     drops: dict[int, Drop] = field(default_factory=dict)
+    """Why each dropped index was dropped: index -> :class:`Drop`."""
     scores: list[float] | None = None
+    """A per-item score the filter computed, aligned with its input (shown for kept items too)."""
     extra: list[dict[str, Any]] | None = None
+    """Per-item structured detail for the debug JSON (an AVIS tree path), aligned with the input."""
     added: Proposals | None = None
+    """New objects put into the frame after the kept ones (a clip filter filling a track's gap)."""
     added_embeddings: FloatArray | None = None
+    """Region embeddings (len(added), D) of ``added``, when the frame has embeddings."""
     added_reasons: list[str] | None = None
+    """One line per added object, for the trace."""
 
 
 @dataclass
@@ -276,9 +310,16 @@ class FrameResult:
     """The pipeline's output for one frame."""
 
     index: int
+    """The frame's index in the clip."""
     mask: BoolArray
+    """bool (H, W): the frame's output mask (the combiner's)."""
     kept: Proposals
+    """The objects that survived every filter."""
     tags: Tags | None = None
+    """The audio tags that survived the tag filters, when the chain has a tagger."""
     label_map: npt.NDArray[np.int32] | None = None
+    """int32 (H, W): 0 is background, ``k`` is ``labels[k - 1]``; None when unlabelled."""
     labels: list[str] = field(default_factory=list)
+    """The label names that ``label_map`` indexes."""
     trace: list[dict[str, Any]] = field(default_factory=list)
+    """The debug trace of every step for this frame (with ``--debug``)."""
