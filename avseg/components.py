@@ -112,10 +112,12 @@ class Component(ABC):
 
     def __init__(self, config: ComponentConfig, runtime: Runtime) -> None:
         self.config = config
+        """The validated config this instance was built with (an instance of :attr:`Config`)."""
         self.runtime = runtime
-        #: the distribution this instance was resolved from; the executor sets it after building
-        #: (it lives on the registration, never on the class, so registries cannot leak into each other)
+        """Device, dtype, weights mode, caches and counters (:class:`avseg.runtime.Runtime`)."""
+        # it lives on the registration, never on the class, so registries cannot leak into each other
         self.provider: str = "?"
+        """The distribution this instance was resolved from; the executor sets it after building."""
 
     def import_requirements(self, modules: Sequence[str] | None = None) -> None:
         """Import ``modules`` (default: :attr:`requires`) so that a missing one fails early, as a
@@ -132,6 +134,7 @@ class Component(ABC):
 
     @classmethod
     def capabilities(cls, config: ComponentConfig) -> Capabilities:
+        """What the configured component needs and gives (checked before any model loads)."""
         return Capabilities()
 
     def weights_used(self) -> str | dict[str, str]:
@@ -154,6 +157,7 @@ class Tagger(Component):
     """Audio windows -> label probabilities over the tagger's vocabulary."""
 
     kind: ClassVar[Kind] = "tagger"
+    """Always ``tagger``."""
 
     @property
     @abstractmethod
@@ -169,6 +173,7 @@ class Proposer(Component):
     """Frames (+ optional text prompts per frame) -> candidate objects per frame."""
 
     kind: ClassVar[Kind] = "proposer"
+    """Always ``proposer``."""
 
     @abstractmethod
     def propose(self, frames: Sequence[Image], prompts: Sequence[list[str]] | None = None) -> list[Proposals]:
@@ -186,9 +191,11 @@ class Embedder(Component):
     """
 
     kind: ClassVar[Kind] = "embedder"
+    """Always ``embedder``."""
 
     @classmethod
     def capabilities(cls, config: ComponentConfig) -> Capabilities:
+        """Needs masks when ``config.regions`` is ``masked``."""
         masked = getattr(config, "regions", None) == "masked"
         return Capabilities(needs=frozenset({"masks"}) if masked else frozenset())
 
@@ -205,6 +212,7 @@ class Segmenter(Component):
     """Frames + box prompts -> one mask per box, with a quality score."""
 
     kind: ClassVar[Kind] = "segmenter"
+    """Always ``segmenter``."""
 
     @abstractmethod
     def segment(self, frames: Sequence[Image], boxes: Sequence[FloatArray]) -> list[SegmenterOutput]:
@@ -285,14 +293,15 @@ class ClipContext:
 
     @property
     def num_frames(self) -> int:
+        """How many frames the clip has."""
         return len(self.frames)
 
     def frame_context(self, i: int) -> FrameContext:
         """Frame ``i`` as a frame-scope filter would see it."""
         return FrameContext(self.clip_id, i, self.frames[i], self.tags[i], self.proposals[i],
                             self.audio_embeddings[i], self.region_embeddings[i], self.all_tags[i])
-#: the values a filter's ``needs`` may hold; anything else is refused at registration
 FILTER_NEEDS: frozenset[str] = frozenset({"tags", "embeddings", "masks", "labels"})
+"""The values a filter's ``needs`` may hold; anything else is refused at registration."""
 
 
 class Filter(Component):
@@ -303,6 +312,7 @@ class Filter(Component):
     """
 
     kind: ClassVar[Kind] = "filter"
+    """Always ``filter``."""
     target: ClassVar[Literal["tags", "proposals"]] = "proposals"
     """What the filter selects from: ``tags`` or ``proposals``."""
     needs: ClassVar[frozenset[str]] = frozenset()
@@ -312,6 +322,7 @@ class Filter(Component):
 
     @classmethod
     def capabilities(cls, config: ComponentConfig) -> Capabilities:
+        """Needs what :attr:`needs` says."""
         return Capabilities(needs=cls.needs)
 
     @abstractmethod
@@ -327,6 +338,7 @@ class ClipFilter(Filter):
     """
 
     scope: ClassVar[Literal["frame", "clip"]] = "clip"
+    """Always ``clip``."""
 
     @abstractmethod
     def filter_clip(self, ctx: ClipContext) -> list[FilterResult]:
@@ -357,6 +369,7 @@ class Combiner(Component):
     """
 
     kind: ClassVar[Kind] = "combiner"
+    """Always ``combiner``."""
 
     @abstractmethod
     def combine(self, frame: Image, kept: Proposals) -> Combined:

@@ -56,10 +56,12 @@ class AudioWindow:
 
     @property
     def duration(self) -> float:
+        """The window's length in seconds (from its samples)."""
         return float(len(self.waveform)) / float(self.sample_rate)
 
     @property
     def key(self) -> str:
+        """A content hash of the waveform and its rate (the stage cache's input identity)."""
         return content_hash(self.waveform) + f"@{self.sample_rate}"
 
 
@@ -88,14 +90,17 @@ class Clip:
 
     @property
     def num_frames(self) -> int:
+        """How many frames the clip has."""
         return len(self.timestamps)
 
     def frame(self, i: int) -> Image:
+        """Frame ``i`` (decoded on first use, then kept)."""
         if i not in self._frames:
             self._frames[i] = self.frame_loader(i)
         return self._frames[i]
 
     def frames(self) -> list[Image]:
+        """Every frame, in order."""
         return [self.frame(i) for i in range(self.num_frames)]
 
     @property
@@ -119,6 +124,7 @@ class Clip:
         timestamps: Sequence[float] | None = None,
         **kwargs: Any,
     ) -> Clip:
+        """A clip from frames in memory and a waveform; ``timestamps`` default to 0, 1, 2, ... s."""
         frames = list(frames)
         ts = list(timestamps) if timestamps is not None else [float(i) for i in range(len(frames))]
         return cls(
@@ -155,10 +161,12 @@ class Tags:
         return len(self.names)
 
     def subset(self, index: Sequence[int]) -> Tags:
+        """The tags at ``index``, in that order."""
         idx = list(index)
         return Tags([self.names[i] for i in idx], self.scores[idx] if idx else np.zeros(0, np.float32))
 
     def as_dict(self) -> dict[str, float]:
+        """``{name: score}``."""
         return {n: float(s) for n, s in zip(self.names, self.scores)}
 
 
@@ -217,12 +225,14 @@ class Proposals:
 
     @classmethod
     def empty(cls, with_labels: bool = False) -> Proposals:
+        """No objects (with an empty label list when ``with_labels``)."""
         return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), [] if with_labels else None)
 
     def __len__(self) -> int:
         return len(self.boxes)
 
     def subset(self, index: Sequence[int]) -> Proposals:
+        """The objects at ``index``, in that order, with their labels, masks and mask scores (not ``drops``)."""
         idx = np.asarray(list(index), dtype=np.int64)
         return Proposals(
             boxes=self.boxes[idx],
