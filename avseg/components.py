@@ -1,6 +1,6 @@
-"""The six component kinds: Tagger, Proposer, Embedder, Segmenter, Filter (and ClipFilter), Combiner.
+"""The component kinds: Tagger, Proposer, Embedder, Segmenter, Filter (and ClipFilter), Refiner, Combiner.
 
-The first five are the steps of a pipeline; a Combiner ends every pipeline (``union`` by default).
+All but the combiner are steps of a pipeline; a Combiner ends every pipeline (``union`` by default).
 
 A component class carries everything the core needs *before* it is built (name, kind,
 config schema, capabilities, declared weights, importable requirements), so chains can be
@@ -39,9 +39,7 @@ if TYPE_CHECKING:
     from avseg.runtime import Runtime
     from avseg.weights import WeightFile
 
-Kind = Literal["tagger", "proposer", "embedder", "segmenter", "filter", "combiner"]
-#: the kinds that can be steps of a pipeline (a combiner is not a step: it ends every pipeline)
-KINDS: tuple[Kind, ...] = ("tagger", "proposer", "embedder", "segmenter", "filter")
+Kind = Literal["tagger", "proposer", "embedder", "segmenter", "filter", "refiner", "combiner"]
 
 
 class ComponentConfig(BaseModel):
@@ -296,13 +294,6 @@ class ClipContext:
         """How many frames the clip has."""
         return len(self.frames)
 
-    def frame_context(self, i: int) -> FrameContext:
-        """Frame ``i`` as a frame-scope filter would see it."""
-        return FrameContext(self.clip_id, i, self.frames[i], self.tags[i], self.proposals[i],
-                            self.audio_embeddings[i], self.region_embeddings[i], self.all_tags[i])
-FILTER_NEEDS: frozenset[str] = frozenset({"tags", "embeddings", "masks", "labels"})
-"""The values a filter's ``needs`` may hold; anything else is refused at registration."""
-
 
 class Filter(Component):
     """Keeps a subset of tags or proposals and records why the others were dropped.
@@ -316,7 +307,7 @@ class Filter(Component):
     target: ClassVar[Literal["tags", "proposals"]] = "proposals"
     """What the filter selects from: ``tags`` or ``proposals``."""
     needs: ClassVar[frozenset[str]] = frozenset()
-    """What it needs in the context: any of :data:`FILTER_NEEDS` (checked at registration)."""
+    """What it needs in the context: any of the keys of :data:`avseg.kinds.FILTER_NEEDS` (checked at registration)."""
     scope: ClassVar[Literal["frame", "clip"]] = "frame"
     """``frame``: one call per frame; ``clip``: one call per clip (subclass :class:`ClipFilter`)."""
 
@@ -348,6 +339,30 @@ class ClipFilter(Filter):
         raise TypeError(f"filter {self.name!r} has clip scope: the executor calls filter_clip")
 
 
+class Refiner(Component):
+    """Post-processes the kept objects' masks (merge parts, fill holes, ...) before the combiner.
+
+    A pipeline step (``- refiner: {type: NAME}``, ``--refiner NAME``) after the filters: it
+    consumes proposals with masks and gives each frame's objects back with masks. Objects it
+    returns with their box unchanged keep their trace; the others it dropped or merged are traced
+    with ``dropped_by`` = its name, and new ones (a merge) as made by it.
+    """
+
+    kind: ClassVar[Kind] = "refiner"
+    """Always ``refiner``."""
+    scope: ClassVar[Literal["frame", "clip"]] = "frame"
+    """``frame``: :meth:`refine` is called per frame; ``clip``: override :meth:`refine_clip` to see the whole clip."""
+
+    def refine(self, frame: Image, kept: Proposals) -> Proposals:
+        """The frame's kept objects (kept.masks set, one per object, frame-sized bool) -> the refined
+        objects: masks set. May change masks, merge objects (fewer), drop or split them."""
+        raise NotImplementedError
+
+    def refine_clip(self, ctx: ClipContext) -> list[Proposals]:
+        """Default: [self.refine(f, p) for f, p in zip(ctx.frames, ctx.proposals)]."""
+        return [self.refine(f, p) for f, p in zip(ctx.frames, ctx.proposals, strict=True)]
+
+
 @dataclass
 class Combined:
     """A frame's output made from its kept objects: the binary mask, and a label map (0 is
@@ -374,13 +389,3 @@ class Combiner(Component):
     @abstractmethod
     def combine(self, frame: Image, kept: Proposals) -> Combined:
         """The frame's output; ``kept.masks`` is set unless ``kept`` is empty."""
-
-
-BASE_CLASSES: dict[str, type[Component]] = {
-    "tagger": Tagger,
-    "proposer": Proposer,
-    "embedder": Embedder,
-    "segmenter": Segmenter,
-    "filter": Filter,
-    "combiner": Combiner,
-}

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from avseg.components import ClipFilter, Component, ComponentConfig, Filter
+from avseg.components import ClipFilter, Component, ComponentConfig, Filter, Refiner
 
 
 def _abstract(cls: type[Component]) -> str | None:
@@ -71,6 +71,8 @@ def _attributes(cls: type[Component]) -> str | None:
         return "'description' must be a string"
     if not isinstance(getattr(cls, "weights", {}), dict):
         return "'weights' must map variant names to lists of WeightFile"
+    if issubclass(cls, Refiner) and cls.refine is Refiner.refine and cls.refine_clip is Refiner.refine_clip:
+        return "implements neither refine nor refine_clip"
     if issubclass(cls, Filter):
         if cls.target not in ("tags", "proposals"):
             return f"'target' must be 'tags' or 'proposals', got {cls.target!r}"
