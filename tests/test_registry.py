@@ -430,3 +430,20 @@ def test_help_keeps_the_extra_in_install_hints(capsys: pytest.CaptureFixture[str
     monkeypatch.setenv("COLUMNS", "250")
     code, out, _ = cli(capsys, "eval", "--help")
     assert code == 0 and "pip install 'avseg[ray]'" in out
+
+
+def test_a_refiner_that_implements_neither_refine_nor_refine_clip_is_refused() -> None:
+    from avseg.components import Refiner
+    from avseg.plugin_checks import component_problem
+
+    class Idle(Refiner):
+        name: ClassVar[str] = "idle"
+
+    class Frame(Refiner):
+        name: ClassVar[str] = "frame-refiner"
+
+        def refine(self, frame: Any, kept: Any) -> Any:
+            return kept
+
+    assert (component_problem("refiner", Idle) or "").endswith("implements neither refine nor refine_clip")
+    assert component_problem("refiner", Frame) is None
