@@ -262,6 +262,8 @@ def run_ablation(*, grid_path: Path, root: Path, subset: str, split: str, out: P
         rows.append(row)
         write_tables(out, rows)  # after every cell, so a killed sweep keeps its table so far
     axes = list(dict.fromkeys(k for c in cells for k in c))  # cells may have different keys
+    for old in out.glob("plot_*.png"):  # an earlier grid's plots would pass for this one's
+        old.unlink()
     write_plots(out, rows, axes, [*METRICS, *registry.metric_table()])
     return rows
 
@@ -345,7 +347,9 @@ def run_ablation_cli(*, grid: Path, root: Path, subset: str, split: str, out: Pa
     finally:
         clip_runner.close()
     print((out / "results.md").read_text())
-    print(f"wrote {out / 'results.csv'}, {out / 'results.md'} and plots")
+    plots = sorted(out.glob("plot_*.png"))
+    print(f"wrote {out / 'results.csv'}, {out / 'results.md'} and {len(plots)} plot(s)" if plots else
+          f"wrote {out / 'results.csv'} and {out / 'results.md'}; no plots (no axis with two or more numeric values)")
     if report:
         from avseg.report import write_report
 

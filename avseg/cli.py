@@ -59,7 +59,7 @@ DTYPE = typer.Option("float32", "--dtype", help="float32, bf16 or fp16 (GPU only
 CACHE_DIR = typer.Option(None, "--cache-dir", help="Stage cache folder (default: the user cache dir).")
 NO_CACHE = typer.Option(False, "--no-cache", help="Do not read or write the stage cache.")
 EXECUTOR = typer.Option("local", "--executor", help="local (this process) or ray (actors on a Ray cluster; "
-                        "pip install 'avseg[ray]'). See docs/scaling.md.")
+                        "pip install 'avseg\\[ray]'). See docs/scaling.md.")
 ADDRESS = typer.Option(None, "--address", help="Ray cluster: HOST:PORT or auto (default: RAY_ADDRESS, a cluster "
                        "from `ray start` on this machine, else a new local one).")
 WORKERS = typer.Option(None, "--workers", help="Ray workers (default: as many as the cluster's CPUs or GPUs allow).")
@@ -156,18 +156,9 @@ def plugins(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    from rich.console import Console
-    from rich.table import Table
+    from avseg.plugin_listing import print_plugins
 
-    table = Table("kind", "name", "provider", "status", "deps", "weights", "description")
-    for r in rows:
-        colour = {"ok": "green", "broken": "red"}.get(r["status"], "yellow")
-        status = f"[{colour}]{r['status']}[/]"
-        if r["collides_with"]:
-            status += f"\n[red]collision[/]: also {', '.join(r['collides_with'])}; use '{r['provider']}:{r['name']}'"
-        table.add_row(r["kind"], r["name"], f"{r['provider']} {r['version']}", status,
-                      r["dependencies"], r["weights"], r["description"])
-    Console().print(table)
+    print_plugins(rows)
 
 
 @presets_app.callback(invoke_without_command=True)
@@ -192,6 +183,22 @@ def presets_show(
     from avseg import commands as api
 
     typer.echo(api.show_preset(**_pipeline_args(preset, components, set)))
+
+
+@presets_app.command("schema")
+def presets_schema(
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write the schema to this file (default: print it)."),
+) -> None:
+    """Print (or write) the JSON Schema of preset and pipeline YAML files, for editors."""
+    from avseg.pipeline_schema import json_schema_text
+
+    if out is None:
+        typer.echo(json_schema_text(), nl=False)
+    else:
+        from avseg.outputs import atomic_write_bytes
+
+        atomic_write_bytes(out, json_schema_text().encode())
+        typer.echo(f"wrote {out}")
 
 
 # -- eval / score ----------------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""The component interfaces: Tagger, Proposer, Embedder, Segmenter, Filter, Refiner, Combiner.
+"""The component kinds: Tagger, Proposer, Embedder, Segmenter, Filter (and ClipFilter), Refiner, Combiner.
+
+All but the combiner are steps of a pipeline; a Combiner ends every pipeline (``union`` by default).
 
 A component class carries everything the core needs *before* it is built (name, kind,
 config schema, capabilities, declared weights, importable requirements), so chains can be
@@ -43,12 +45,21 @@ Kind = Literal["tagger", "proposer", "embedder", "segmenter", "filter", "refiner
 class ComponentConfig(BaseModel):
     """Base of every component's config: typed, validated, no unknown keys.
 
+    Every field needs a default that its own type accepts (checked at registration, as pydantic's
+    ``validate_default`` would); a pipeline sets fields by name (``{type: NAME, field: value}``
+    or ``--set KIND.field=value``).
+
     Mark a field that does not change the component's output (a batch size, say) with
-    ``Field(json_schema_extra={"affects_output": False})`` so the stage cache ignores it.
+    ``Field(json_schema_extra={"affects_output": False})`` so the stage cache ignores it::
+
+        class MyConfig(ComponentConfig):
+            threshold: float = Field(0.5, ge=0, le=1, description="keep scores >= this")
+            batch_size: int = Field(8, ge=1, json_schema_extra={"affects_output": False})
     """
 
     # allow_inf_nan=False: ``--set filter.x.threshold=nan`` must fail, naming the parameter
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+    """Unknown keys are refused, assignments validated, NaN and infinity refused."""
 
     def output_params(self) -> dict[str, Any]:
         """The parameters that affect the output: what the stage cache keys on."""
@@ -65,34 +76,46 @@ class Capabilities:
     """What a configured component needs and gives; checked before any model loads."""
 
     needs_prompts: bool = False  # a proposer that needs text (tags or a vocabulary)
+    """A proposer that needs text prompts (audio tags or its configured vocabulary)."""
     has_vocabulary: bool = False  # its prompts can come from its own configured vocabulary
+    """Its prompts can come from its own configured vocabulary instead of tags."""
     gives_masks: bool = False  # proposals already carry masks
+    """Its proposals already carry masks (no segmenter needed)."""
     gives_labels: bool = False  # proposals carry label names
+    """Its proposals carry label names."""
     #: filters: any of tags, embeddings, masks, labels; an embedder: masks (masked region crops)
     needs: frozenset[str] = field(default_factory=frozenset)
+    """What it needs upstream: for a filter any of tags, embeddings, masks, labels; for an embedder, masks (masked region crops)."""
 
 
 class Component(ABC):
     """Base class. Subclasses set the class attributes and implement their kind's method."""
 
     kind: ClassVar[Kind]
+    """The component's kind; set by the base class you subclass."""
     name: ClassVar[str]
+    """The name pipelines use (``proposer: NAME``): a non-empty string without ``:``."""
     description: ClassVar[str] = ""
+    """One line for ``avseg plugins``."""
     Config: ClassVar[type[ComponentConfig]] = ComponentConfig
-    #: importable modules the component needs (checked by ``avseg plugins``)
+    """The config schema: a :class:`ComponentConfig` subclass (checked at registration, with its defaults)."""
     requires: ClassVar[tuple[str, ...]] = ()
-    #: the pip extra that installs ``requires``
+    """Importable modules the component needs (checked by ``avseg plugins``)."""
     extra: ClassVar[str | None] = None
-    #: weight files per variant; empty for weight-free components
+    """The pip extra of your distribution that installs ``requires`` (shown as ``pip install 'dist[extra]'``)."""
     weights: ClassVar[dict[str, list[WeightFile]]] = {}
+    """Weight files per variant; empty for weight-free components."""
     default_variant: ClassVar[str | None] = None
+    """The variant of ``weights`` used when the config does not choose one."""
 
     def __init__(self, config: ComponentConfig, runtime: Runtime) -> None:
         self.config = config
+        """The validated config this instance was built with (an instance of :attr:`Config`)."""
         self.runtime = runtime
-        #: the distribution this instance was resolved from; the executor sets it after building
-        #: (it lives on the registration, never on the class, so registries cannot leak into each other)
+        """Device, dtype, weights mode, caches and counters (:class:`avseg.runtime.Runtime`)."""
+        # it lives on the registration, never on the class, so registries cannot leak into each other
         self.provider: str = "?"
+        """The distribution this instance was resolved from; the executor sets it after building."""
 
     def import_requirements(self, modules: Sequence[str] | None = None) -> None:
         """Import ``modules`` (default: :attr:`requires`) so that a missing one fails early, as a
@@ -109,6 +132,7 @@ class Component(ABC):
 
     @classmethod
     def capabilities(cls, config: ComponentConfig) -> Capabilities:
+        """What the configured component needs and gives (checked before any model loads)."""
         return Capabilities()
 
     def weights_used(self) -> str | dict[str, str]:
@@ -131,6 +155,7 @@ class Tagger(Component):
     """Audio windows -> label probabilities over the tagger's vocabulary."""
 
     kind: ClassVar[Kind] = "tagger"
+    """Always ``tagger``."""
 
     @property
     @abstractmethod
@@ -146,6 +171,7 @@ class Proposer(Component):
     """Frames (+ optional text prompts per frame) -> candidate objects per frame."""
 
     kind: ClassVar[Kind] = "proposer"
+    """Always ``proposer``."""
     #: True: the executor decodes the clip's full-rate video (when it has one) for propose_clip
     uses_video: ClassVar[bool] = False
 
@@ -172,9 +198,11 @@ class Embedder(Component):
     """
 
     kind: ClassVar[Kind] = "embedder"
+    """Always ``embedder``."""
 
     @classmethod
     def capabilities(cls, config: ComponentConfig) -> Capabilities:
+        """Needs masks when ``config.regions`` is ``masked``."""
         masked = getattr(config, "regions", None) == "masked"
         return Capabilities(needs=frozenset({"masks"}) if masked else frozenset())
 
@@ -191,6 +219,7 @@ class Segmenter(Component):
     """Frames + box prompts -> one mask per box, with a quality score."""
 
     kind: ClassVar[Kind] = "segmenter"
+    """Always ``segmenter``."""
 
     @abstractmethod
     def segment(self, frames: Sequence[Image], boxes: Sequence[FloatArray]) -> list[SegmenterOutput]:
@@ -225,13 +254,21 @@ class FrameContext:
     """What a filter sees for one frame. Proposal-aligned arrays follow ``proposals``."""
 
     clip_id: str
+    """The clip's id."""
     index: int
+    """The frame's index in the clip."""
     frame: Image
+    """The frame, uint8 RGB (H, W, 3)."""
     tags: Tags | None = None
+    """The audio tags of the frame's window after the tag filters so far, or None without a tagger."""
     proposals: Proposals | None = None
+    """The frame's objects so far (after the earlier filters), or None before a proposer."""
     audio_embedding: FloatArray | None = None
+    """float32 (D,) embedding of the frame's audio window, once an embedder ran."""
     region_embeddings: FloatArray | None = None
+    """float32 (N, D) embeddings aligned with ``proposals``, once an embedder ran."""
     all_tags: Tags | None = None
+    """Every tag of the window before any tag filter (for filters that look at the full distribution)."""
 
 
 @dataclass
@@ -247,14 +284,23 @@ class ClipContext:
     """
 
     clip_id: str
+    """The clip's id."""
     frames: list[Image]
+    """Every frame of the clip, uint8 RGB (H, W, 3)."""
     timestamps: list[float]
+    """Each frame's time in the clip, in seconds."""
     audio_windows: list[AudioWindow]
+    """``audio_windows[i]``: the audio that belongs to frame ``i``."""
     tags: list[Tags | None]
+    """Per frame, the tags after the tag filters so far (None without a tagger)."""
     proposals: list[Proposals]
+    """Per frame, the objects so far."""
     audio_embeddings: list[FloatArray | None]
+    """Per frame, the (D,) audio embedding, or None before an embedder."""
     region_embeddings: list[FloatArray | None]
+    """Per frame, (N_i, D) embeddings aligned with ``proposals[i]``, or None."""
     all_tags: list[Tags | None]
+    """Per frame, every tag before any tag filter."""
     video: FullRateVideo | None = None
     audio: tuple[FloatArray, int] | None = None
     warnings: list[str] = field(default_factory=list)
@@ -265,6 +311,7 @@ class ClipContext:
 
     @property
     def num_frames(self) -> int:
+        """How many frames the clip has."""
         return len(self.frames)
 
 
@@ -276,15 +323,17 @@ class Filter(Component):
     """
 
     kind: ClassVar[Kind] = "filter"
-    #: what the filter selects from
+    """Always ``filter``."""
     target: ClassVar[Literal["tags", "proposals"]] = "proposals"
-    #: what it needs in the context: any of the keys of :data:`avseg.kinds.FILTER_NEEDS`
+    """What the filter selects from: ``tags`` or ``proposals``."""
     needs: ClassVar[frozenset[str]] = frozenset()
-    #: "frame": one call per frame; "clip": one call per clip (see ClipFilter)
+    """What it needs in the context: any of the keys of :data:`avseg.kinds.FILTER_NEEDS` (checked at registration)."""
     scope: ClassVar[Literal["frame", "clip"]] = "frame"
+    """``frame``: one call per frame; ``clip``: one call per clip (subclass :class:`ClipFilter`)."""
 
     @classmethod
     def capabilities(cls, config: ComponentConfig) -> Capabilities:
+        """Needs what :attr:`needs` says."""
         return Capabilities(needs=cls.needs)
 
     @abstractmethod
@@ -300,6 +349,7 @@ class ClipFilter(Filter):
     """
 
     scope: ClassVar[Literal["frame", "clip"]] = "clip"
+    """Always ``clip``."""
     #: True: the executor decodes the clip's full-rate video (when it has one) into ``ctx.video``
     uses_video: ClassVar[bool] = False
 
@@ -321,8 +371,9 @@ class Refiner(Component):
     """
 
     kind: ClassVar[Kind] = "refiner"
-    #: "frame": refine() is called per frame; "clip": override refine_clip() to see the whole clip
+    """Always ``refiner``."""
     scope: ClassVar[Literal["frame", "clip"]] = "frame"
+    """``frame``: :meth:`refine` is called per frame; ``clip``: override :meth:`refine_clip` to see the whole clip."""
 
     def refine(self, frame: Image, kept: Proposals) -> Proposals:
         """The frame's kept objects (kept.masks set, one per object, frame-sized bool) -> the refined
@@ -342,6 +393,7 @@ class Combiner(Component):
     """
 
     kind: ClassVar[Kind] = "combiner"
+    """Always ``combiner``."""
 
     @abstractmethod
     def combine(self, frame: Image, kept: Proposals) -> Combined:

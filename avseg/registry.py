@@ -28,6 +28,7 @@ from avseg.components import Component, Filter
 from avseg.distributions import BUNDLED, DEFAULT_PLUGINS, install_hint
 from avseg.errors import AmbiguousComponent, UnknownComponent, did_you_mean, one_line
 from avseg.kinds import BASE_CLASSES, FILTER_NEEDS, HOOK_KINDS, STEP_KINDS, kind_of
+from avseg.plugin_checks import component_problem
 
 ENTRY_POINT_GROUP = "avseg"
 #: the step kinds (re-exported: the kinds table is avseg/kinds.py)
@@ -360,6 +361,9 @@ def _component_recorder(kind: str | None, plugin: str, provider: str, version: s
             if bad:
                 raise PluginRefused(f"filter {name!r} declares unknown needs {bad[0]!r}"
                                     f"{did_you_mean(bad[0], FILTER_NEEDS)}; allowed: {', '.join(sorted(FILTER_NEEDS))}")
+        problem = component_problem(k, cls)  # what would otherwise fail only at build or in an eval
+        if problem:
+            raise PluginRefused(problem)
         if not any(r.cls is cls for r in out):  # registering the same class twice is harmless
             out.append(Registration(k, name, cls, provider, version, plugin))
     return record
@@ -393,6 +397,12 @@ def _collect(reg: Registry) -> None:
     def check_preset(name: str, spec: Any, options: dict[str, Any]) -> Any:
         if not isinstance(spec, dict) or options:
             raise PluginRefused(f"preset {name!r}: register(name, spec) takes a spec mapping")
+        # the models of the JSON Schema (docs/pipeline.schema.json)
+        from avseg.pipeline_schema import preset_problem
+
+        problem = preset_problem(spec)
+        if problem:
+            raise PluginRefused(f"preset {name!r}: {problem}")
         return spec
 
     def check_dataset(name: str, reader: Any, options: dict[str, Any]) -> Any:

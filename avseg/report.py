@@ -292,16 +292,27 @@ def _visibility(metrics: dict[str, Any]) -> str:
     return out
 
 
-def _config_summary(config: dict[str, Any]) -> str:
-    """The executed steps in order (what run.json and metrics.json record as ``steps``), or, for an
-    older record without them, the legacy keys."""
+def _config_summary(config: dict[str, Any], components: Any = None) -> str:
+    """The header line: the executed steps (or the legacy stages), the filters, the combiner, and
+    which distribution (and version) provided each component."""
     steps = config.get("steps")
     if isinstance(steps, list) and steps and all(isinstance(x, str) for x in steps):
-        return "steps: " + " -> ".join(steps)
-    chain = [f"{k}: {config[k]['type']}" for k in ("tagger", "proposer", "embedder", "segmenter")
-             if isinstance(config.get(k), dict)]
-    filters = ", ".join(str(f.get("type")) for f in config.get("filters", []) if isinstance(f, dict))
-    return "; ".join([*chain, f"filters: {filters or 'none'}"])
+        parts = [f"steps: {' -> '.join(steps)}"]
+    else:
+        parts = [f"{k}: {config[k]['type']}" for k in ("tagger", "proposer", "embedder", "segmenter")
+                 if isinstance(config.get(k), dict)]
+        filters = ", ".join(str(f.get("type")) for f in config.get("filters", []) if isinstance(f, dict))
+        parts.append(f"filters: {filters or 'none'}")
+    combiner = config.get("combiner")
+    parts.append(f"combiner: {combiner.get('type') if isinstance(combiner, dict) else 'union'}")
+    if isinstance(components, dict):
+        by: dict[str, list[str]] = {}
+        for name, who in components.items():
+            if isinstance(who, dict):
+                by.setdefault(f"{who.get('provider', '?')} {who.get('version', '?')}", []).append(str(name))
+        if by:
+            parts.append("providers: " + ", ".join(f"{p} ({', '.join(n)})" for p, n in sorted(by.items())))
+    return "; ".join(parts)
 
 
 def eval_report(folder: Path, *, root: Path | None = None, max_sheets: int | None = None) -> Path:
@@ -316,7 +327,7 @@ def eval_report(folder: Path, *, root: Path | None = None, max_sheets: int | Non
     dataset, note = _open_dataset(metrics, root)
     title = f"avseg eval {metrics.get('subset', '?')}/{metrics.get('split', '?')}: {folder.name}"
     body = [f"<h1>{esc(title)}</h1>",
-            f"<p>{esc(_config_summary(metrics.get('config') or {}))}"
+            f"<p>{esc(_config_summary(metrics.get('config') or {}, metrics.get('components')))}"
             f"{' &middot; <b>tiny weights (plumbing check)</b>' if metrics.get('tiny') else ''}</p>",
             _headline(metrics), _visibility(metrics)]
     if metrics.get("failed"):

@@ -116,6 +116,19 @@ def legacy_steps(rs: ResolvedSpec) -> list[ResolvedStage]:
                    embedder=rs.embedder, segmenter=rs.segmenter)
 
 
+def validation_message(label: str, exc: ValidationError) -> str:
+    """One line for the first error: the field and the value refused, or, for a check across
+    fields (a model validator, which has no field), its message and the values given."""
+    err = exc.errors()[0]
+    loc = ".".join(str(x) for x in err["loc"])
+    msg = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if loc:
+        return f"{label}: invalid {loc}={err.get('input')!r}: {msg}"
+    given = err.get("input")
+    values = ", ".join(f"{k}={v!r}" for k, v in given.items()) if isinstance(given, dict) else repr(given)
+    return f"{label}: {msg} (given {values or 'the defaults'})"
+
+
 def _config(kind: str, cls: type[Component], params: dict[str, Any]) -> ComponentConfig:
     label = f"{kind} {cls.name!r}"
     fields = cls.Config.model_fields
@@ -125,18 +138,14 @@ def _config(kind: str, cls: type[Component], params: dict[str, Any]) -> Componen
     try:
         return cls.Config(**params)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"])
-        raise ConfigError(f"{label}: invalid {loc}={err.get('input')!r}: {err['msg']}") from None
+        raise ConfigError(validation_message(label, exc)) from None
 
 
 def _audio_spec(raw: dict[str, Any] | None) -> AudioSpec:
     try:
         return AudioSpec(**(raw or {}))
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"])
-        raise ConfigError(f"audio: invalid {loc}={err.get('input')!r}: {err['msg']}") from None
+        raise ConfigError(validation_message("audio", exc)) from None
 
 
 def resolve(spec: dict[str, Any], registry: Registry) -> ResolvedSpec:

@@ -46,16 +46,22 @@ class AudioWindow:
     """
 
     waveform: FloatArray
+    """Mono float32 samples in [-1, 1], shape (samples,); padded with zeros where the window reaches past the clip."""
     sample_rate: int
+    """Samples per second (Hz) of ``waveform``."""
     start: float = 0.0
+    """Where the window starts in the clip, in seconds (may be negative before padding)."""
     end: float = 0.0
+    """Where the window ends in the clip, in seconds."""
 
     @property
     def duration(self) -> float:
+        """The window's length in seconds (from its samples)."""
         return float(len(self.waveform)) / float(self.sample_rate)
 
     @property
     def key(self) -> str:
+        """A content hash of the waveform and its rate (the stage cache's input identity)."""
         return content_hash(self.waveform) + f"@{self.sample_rate}"
 
 
@@ -99,11 +105,17 @@ class Clip:
     """
 
     clip_id: str
+    """The clip's id, unique within its dataset (a file stem for `avseg run`)."""
     timestamps: list[float]
+    """``timestamps[i]``: the time (s) in the clip at which frame ``i`` was sampled."""
     audio_loader: Callable[[], tuple[FloatArray, int]]
+    """Returns (waveform, sample rate); called once, on first use of :attr:`audio`."""
     frame_loader: Callable[[int], Image]
+    """Returns frame ``i`` as uint8 RGB (H, W, 3); called on first use of that frame."""
     category: str | None = None
+    """The dataset's category of the clip, when it has one (AVSBench S4's sound source class)."""
     meta: dict[str, Any] = field(default_factory=dict)
+    """Free-form details a dataset reader attaches (paths, split, ...)."""
     video_loader: Callable[[], FullRateVideo] | None = field(default=None, repr=False)
     _audio: tuple[FloatArray, int] | None = field(default=None, repr=False)
     _frames: dict[int, Image] = field(default_factory=dict, repr=False)
@@ -121,14 +133,17 @@ class Clip:
 
     @property
     def num_frames(self) -> int:
+        """How many frames the clip has."""
         return len(self.timestamps)
 
     def frame(self, i: int) -> Image:
+        """Frame ``i`` (decoded on first use, then kept)."""
         if i not in self._frames:
             self._frames[i] = self.frame_loader(i)
         return self._frames[i]
 
     def frames(self) -> list[Image]:
+        """Every frame, in order."""
         return [self.frame(i) for i in range(self.num_frames)]
 
     @property
@@ -152,6 +167,7 @@ class Clip:
         timestamps: Sequence[float] | None = None,
         **kwargs: Any,
     ) -> Clip:
+        """A clip from frames in memory and a waveform; ``timestamps`` default to 0, 1, 2, ... s."""
         frames = list(frames)
         ts = list(timestamps) if timestamps is not None else [float(i) for i in range(len(frames))]
         return cls(
@@ -168,7 +184,9 @@ class Tags:
     """Audio tags for one window: label names and probabilities, sorted by probability (descending)."""
 
     names: list[str]
+    """Label names, most probable first."""
     scores: FloatArray
+    """float32 (N,) probabilities aligned with ``names``, descending."""
 
     def __post_init__(self) -> None:
         self.scores = np.asarray(self.scores, dtype=np.float32).reshape(-1)
@@ -186,10 +204,12 @@ class Tags:
         return len(self.names)
 
     def subset(self, index: Sequence[int]) -> Tags:
+        """The tags at ``index``, in that order."""
         idx = list(index)
         return Tags([self.names[i] for i in idx], self.scores[idx] if idx else np.zeros(0, np.float32))
 
     def as_dict(self) -> dict[str, float]:
+        """``{name: score}``."""
         return {n: float(s) for n, s in zip(self.names, self.scores)}
 
 
@@ -198,9 +218,13 @@ class CandidateDrop:
     """A candidate a proposer removed by its own caps (top-k, internal NMS), for the trace."""
 
     box: list[float]
+    """The dropped candidate's box, ``[x0, y0, x1, y1]`` in pixels."""
     score: float
+    """Its score before it was dropped."""
     reason: str
+    """One line: why it was dropped (``top-k 100``, ``nms iou 0.82 with #3``)."""
     label: str | None = None
+    """Its label, when the proposer gives labels."""
 
 
 @dataclass
@@ -215,11 +239,17 @@ class Proposals:
     """
 
     boxes: FloatArray
+    """float32 (N, 4) boxes, ``x0, y0, x1, y1`` in pixels of the frame."""
     scores: FloatArray
+    """float32 (N,) detection or proposal scores."""
     labels: list[str] | None = None
+    """N label names (a text-prompted detector's phrases), or None when unlabelled."""
     masks: BoolArray | None = None
+    """bool (N, H, W) masks at the frame's size, or None before a segmenter ran."""
     mask_scores: FloatArray | None = None
+    """float32 (N,) mask quality scores (SAM's predicted IoU), or None."""
     drops: list[CandidateDrop] = field(default_factory=list)
+    """Candidates the producer removed itself, with the reason (for the debug trace; not kept by :meth:`subset`)."""
 
     def __post_init__(self) -> None:
         self.boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
@@ -238,12 +268,14 @@ class Proposals:
 
     @classmethod
     def empty(cls, with_labels: bool = False) -> Proposals:
+        """No objects (with an empty label list when ``with_labels``)."""
         return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), [] if with_labels else None)
 
     def __len__(self) -> int:
         return len(self.boxes)
 
     def subset(self, index: Sequence[int]) -> Proposals:
+        """The objects at ``index``, in that order, with their labels, masks and mask scores (not ``drops``)."""
         idx = np.asarray(list(index), dtype=np.int64)
         return Proposals(
             boxes=self.boxes[idx],
@@ -281,7 +313,9 @@ class SegmenterOutput:
     """One mask per box prompt, at the frame's size, and the segmenter's quality score for each."""
 
     masks: BoolArray
+    """bool (N, H, W): one mask per box prompt, at the frame's size, in the order of the boxes."""
     scores: FloatArray
+    """float32 (N,): the segmenter's quality score for each mask (SAM's predicted IoU)."""
 
 
 @dataclass
@@ -289,8 +323,11 @@ class Drop:
     """Why a filter removed an item: which filter, a one-line reason, and the score it judged."""
 
     filter: str
+    """The name of the filter that dropped the item."""
     reason: str
+    """One line: why (``cosine 0.41 < 0.7``)."""
     score: float | None = None
+    """The score the filter judged, when it has one."""
 
 
 @dataclass
@@ -306,12 +343,19 @@ class FilterResult:
     """
 
     keep: list[int]
+    """Indices into the filter's input (tags or proposals, by its ``target``) to keep, in order."""
     drops: dict[int, Drop] = field(default_factory=dict)
+    """Why each dropped index was dropped: index -> :class:`Drop`."""
     scores: list[float] | None = None
+    """A per-item score the filter computed, aligned with its input (shown for kept items too)."""
     extra: list[dict[str, Any]] | None = None
+    """Per-item structured detail for the debug JSON (an AVIS tree path), aligned with the input."""
     added: Proposals | None = None
+    """New objects put into the frame after the kept ones (a clip filter filling a track's gap)."""
     added_embeddings: FloatArray | None = None
+    """Region embeddings (len(added), D) of ``added``, when the frame has embeddings."""
     added_reasons: list[str] | None = None
+    """One line per added object, for the trace."""
 
 
 @dataclass
@@ -319,12 +363,19 @@ class FrameResult:
     """The pipeline's output for one frame."""
 
     index: int
+    """The frame's index in the clip."""
     mask: BoolArray
+    """bool (H, W): the frame's output mask (the combiner's)."""
     kept: Proposals
+    """The objects that survived every filter."""
     tags: Tags | None = None
+    """The audio tags that survived the tag filters, when the chain has a tagger."""
     label_map: npt.NDArray[np.int32] | None = None
+    """int32 (H, W): 0 is background, ``k`` is ``labels[k - 1]``; None when unlabelled."""
     labels: list[str] = field(default_factory=list)
+    """The label names that ``label_map`` indexes."""
     trace: list[dict[str, Any]] = field(default_factory=list)
+    """The debug trace of every step for this frame (with ``--debug``)."""
 
 
 @dataclass
@@ -333,5 +384,8 @@ class Combined:
     background, ``k`` is ``labels[k - 1]``) when the combiner makes one."""
 
     mask: BoolArray
+    """bool (H, W): the frame's foreground, at the frame's size (any other dtype is refused)."""
     label_map: IntArray | None = None
+    """int32 (H, W) or None: 0 is background, ``k`` is ``labels[k - 1]``."""
     labels: list[str] = field(default_factory=list)
+    """The label names that ``label_map`` indexes."""

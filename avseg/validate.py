@@ -107,15 +107,16 @@ def clip_filter_results(comp: Component, value: Any, n: int) -> list[FilterResul
 
 
 def combined(comp: Component, value: Any, hw: tuple[int, int]) -> Combined:
-    """A Combined whose mask (bool or integer, non-zero = foreground) and label map are at the
-    frame's (H, W) and whose label map indexes ``labels``."""
+    """A Combined whose mask is a bool array and whose label map are at the frame's (H, W) and whose
+    label map indexes ``labels``. A mask of any other dtype (uint8 0/255, float) is refused alike:
+    which values mean foreground is the combiner's decision, so it converts (``mask > 0``)."""
     if not isinstance(value, Combined):
         raise _fail(comp, "combine", value, "a Combined")
     mask = value.mask
-    if not isinstance(mask, np.ndarray) or tuple(mask.shape) != tuple(hw) or mask.dtype.kind not in "biu":
+    if not isinstance(mask, np.ndarray) or tuple(mask.shape) != tuple(hw) or mask.dtype != np.bool_:
         raise ComponentFailed(f"{_label(comp, 'combine')} returned mask={_what(mask)}"
                               f"{f' of {mask.dtype}' if isinstance(mask, np.ndarray) else ''}; expected a bool "
-                              f"array of the frame's size {hw[0]}x{hw[1]} (H x W)")
+                              f"array of the frame's size {hw[0]}x{hw[1]} (H x W); convert it, e.g. mask > 0")
     labels = value.labels
     if not isinstance(labels, list | tuple) or not all(isinstance(x, str) for x in labels):
         raise ComponentFailed(f"{_label(comp, 'combine')} returned labels={_what(labels)}; expected a list of str")
@@ -126,7 +127,7 @@ def combined(comp: Component, value: Any, hw: tuple[int, int]) -> Combined:
         raise ComponentFailed(f"{_label(comp, 'combine')} returned label_map={_what(lm)}; expected None or an "
                               f"integer array of the frame's size {hw[0]}x{hw[1]} with values 0..{len(labels)} "
                               "(indices into labels, 0 = background)")
-    return Combined(mask if mask.dtype == np.bool_ else mask != 0, lm, list(labels))
+    return Combined(mask, lm, list(labels))
 
 
 def filter_result(comp: Component, value: Any, n: int) -> FilterResult:

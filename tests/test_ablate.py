@@ -179,6 +179,24 @@ def test_bad_grids_are_one_line(capsys: pytest.CaptureFixture[str], s4: Path, tm
     assert not (tmp_path / "o").exists()
 
 
+def test_no_numeric_axis_claims_no_plots(capsys: pytest.CaptureFixture[str], s4: Path, tmp_path: Path) -> None:
+    """One value per axis: no plot is drawn, the CLI says so, and an earlier grid's plot is gone."""
+    pipeline = tmp_path / "saliency.yaml"
+    pipeline.write_text("proposer: saliency\nfilters: [score-threshold]\n")
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(f"base: {pipeline}\ncells:\n  - {{proposer.blur: 7}}\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "plot_miou_vs_old.png").write_bytes(b"an earlier grid's plot")
+    with pytest.raises(SystemExit) as e:
+        main(["ablate", str(grid), "--root", str(s4), "--subset", "s4", "--out", str(out), "--no-cache",
+              "--limit", "1", "--no-report"])
+    printed = capsys.readouterr().out
+    assert (e.value.code or 0) == 0
+    assert not list(out.glob("plot_*.png"))
+    assert "no plots (no axis with two or more numeric values)" in printed and "and plots" not in printed
+
+
 def test_scoped_axis_on_a_steps_preset_runs(capsys: pytest.CaptureFixture[str], s4: Path, tmp_path: Path) -> None:
     """owod-bind-authors is written as steps: a scoped axis on it crashed with KeyError 'filters'."""
     from avseg.ablate import apply_scoped_axes

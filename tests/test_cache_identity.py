@@ -138,14 +138,16 @@ def test_editing_a_component_source_with_the_same_version_recomputes(tmp_path: P
         sys.modules.pop("editable_plug", None)
 
 
-def test_fingerprint_covers_the_plugin_package() -> None:
-    """A bundled plugin's fingerprint hashes its whole package (its tiny model files too)."""
-    from avseg_filters.bind import BindFilter
+def test_fingerprint_covers_the_plugin_modules_a_component_imports() -> None:
+    """A bundled plugin's fingerprint hashes the modules of its package that it imports, lazily
+    too (SAM's model and checkpoint converter), and not the ones it never imports."""
+    from avseg_sam.segmenter import SamSegmenter
 
     from avseg.cache import source_files
 
-    names = {p.name for p in source_files(BindFilter)}
-    assert {"bind.py", "nms.py", "thresholds.py", "__init__.py"} <= names
+    names = {p.name for p in source_files(SamSegmenter)}
+    assert {"segmenter.py", "model.py", "convert.py", "components.py"} <= names
+    assert "__init__.py" not in {p.name for p in source_files(SamSegmenter) if p.parent.name == "avseg_sam"}
 
 
 def test_fingerprint_covers_the_core_helpers_a_component_imports(tmp_path: Path,

@@ -143,3 +143,22 @@ def test_option_errors_exit_2_without_traceback(capsys: pytest.CaptureFixture[st
     assert code == 2 and "No such option: --bogus" in err and "Traceback" not in err
     code, _, err = cli(capsys, "eval", "--root", "x")
     assert code == 2 and "Missing option '--subset'" in err
+
+
+def test_python_m_avseg_from_the_parent_folder_of_a_clone_named_avseg(tmp_path: Path) -> None:
+    """The clone's root is taken for a namespace package `avseg` there; its __main__.py runs the
+    real CLI instead of failing with "'avseg' is a package and cannot be directly executed"."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    clone = tmp_path / "avseg"
+    clone.mkdir()
+    shutil.copy(root / "__main__.py", clone / "__main__.py")
+    (clone / "avseg").symlink_to(root / "avseg")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-m", "avseg", "--version"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.startswith("avseg "), done.stderr

@@ -588,6 +588,8 @@ class _BadCombiner(Combiner):
             return np.zeros(frame.shape[:2], bool)  # type: ignore[return-value]
         if self.bad == "size":
             return Combined(np.zeros((3, 3), bool))
+        if self.bad == "uint8":  # 0/255: refused like a float mask, never read as "non-zero = foreground"
+            return Combined(np.full(frame.shape[:2], 255, np.uint8))  # type: ignore[arg-type]
         return Combined(np.full(frame.shape[:2], 0.3, np.float32))  # type: ignore[arg-type]
 
 
@@ -602,6 +604,7 @@ class _BadClipFilter(ClipFilter):
     ("type", "combine() returned an array of shape (32, 32); expected a Combined"),
     ("size", "expected a bool array of the frame's size 32x32"),
     ("float", "of float32; expected a bool array"),
+    ("uint8", "of uint8; expected a bool array of the frame's size 32x32 (H x W); convert it, e.g. mask > 0"),
     ("clip", "filter_clip() returned a NoneType; expected a list of 5 FilterResult"),
 ])
 def test_combiner_or_clip_filter_returning_the_wrong_thing_names_it(

@@ -71,6 +71,17 @@ def test_unknown_option_and_bad_value(registry) -> None:  # type: ignore[no-unty
         resolve(spec(filters=[{"type": "nms", "iou_threshold": "high"}]), registry)
 
 
+def test_a_cross_field_error_names_the_component_and_the_values_not_an_empty_field(registry) -> None:  # type: ignore[no-untyped-def]
+    """A model validator's error has no field: the message is its own text and the values given,
+    never ``invalid ={...}``."""
+    with pytest.raises(ConfigError) as e:
+        resolve(spec(filters=[{"type": "bind", "mode": "cosine", "temperature": 0.1}]), registry)
+    assert str(e.value) == ("filter 'bind': temperature applies to mode 'softmax' only "
+                            "(given mode='cosine', temperature=0.1)")
+    with pytest.raises(ConfigError, match=r"^audio: invalid window=-1"):
+        resolve({**spec(), "audio": {"window": -1}}, registry)
+
+
 def test_validation_loads_no_model(registry, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     built: list[str] = []
     init = GridBoxes.__init__

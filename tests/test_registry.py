@@ -272,3 +272,178 @@ def test_register_presets_adds_a_usable_preset() -> None:
     assert {"avseg:owod-bind", "dup:owod-bind", "sam-bind"} <= set(list_presets(reg))
     rows = {(r["name"], r["provider"]): r for r in list_plugins("preset", reg)}
     assert rows[("owod-bind", "dup")]["collides_with"] == ["avseg"] and rows[("sam-bind", "avseg")]["collides_with"] == []
+
+
+# ---- mistakes caught at registration, without building anything (avseg.plugin_checks) ----
+
+def _broken_mistakes() -> dict[str, Any]:
+    from pydantic import BaseModel, Field
+
+    from avseg.components import ComponentConfig, Proposer, Tagger
+
+    class NoVocabulary(Tagger):
+        name: ClassVar[str] = "no-vocab"
+
+        def tag(self, windows: Any) -> Any:
+            return []
+
+    class PlainConfig(BaseModel):
+        threshold: float = 0.5
+
+    class PlainConfigProposer(GridBoxes):
+        name: ClassVar[str] = "plain-config"
+        Config: ClassVar[Any] = PlainConfig
+
+    class WrongDefaultConfig(ComponentConfig):
+        count: int = Field("two")  # type: ignore[assignment]
+        fine: int = 3
+
+    class WrongDefault(Proposer):
+        name: ClassVar[str] = "wrong-default"
+        Config: ClassVar[Any] = WrongDefaultConfig
+
+        def propose(self, frames: Any, prompts: Any = None) -> Any:
+            return []
+
+    return {"tagger": NoVocabulary, "plain": PlainConfigProposer, "default": WrongDefault}
+
+
+BROKEN_REASONS = {
+    "tagger": "tagger 'no-vocab' (tests.test_registry._broken_mistakes.<locals>.NoVocabulary): does not implement "
+              "vocabulary (abstract in Tagger)",
+    "plain": "proposer 'plain-config' (tests.test_registry._broken_mistakes.<locals>.PlainConfigProposer): its "
+             "Config is a plain pydantic BaseModel; subclass avseg.components.ComponentConfig",
+    "default": "proposer 'wrong-default' (tests.test_registry._broken_mistakes.<locals>.WrongDefault): its Config "
+               "has an invalid default: count: Input should be a valid integer, unable to parse string as an "
+               "integer (default 'two')",
+}
+
+
+@pytest.mark.parametrize("which", sorted(BROKEN_REASONS))
+def test_mistakes_are_broken_plugins_at_registration(fake_dists: list[FakeDist], which: str,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A tagger without vocabulary, a Config that is a plain BaseModel, and a config default its own
+    field refuses: each is a broken-plugin row with a one-line reason; the other plugins work."""
+    cls = _broken_mistakes()[which]
+    hook = "register_taggers" if which == "tagger" else "register_proposers"
+    module(f"fakeplug_{which}", **{hook: hookimpl(lambda register: register(cls))})
+    module("fakeplug_fine", register_proposers=hookimpl(lambda register: register(GridBoxes)))
+    fake_dists += [FakeDist(f"mistake-{which}", "1", {which: f"fakeplug_{which}"}),
+                   FakeDist("fine", "1", {"fine": "fakeplug_fine"})]
+    reg = load_registry()
+    [b] = reg.broken
+    assert (b.plugin, b.provider, b.reason) == (which, f"mistake-{which}", BROKEN_REASONS[which])
+    assert cls.name not in reg.names(cls.kind) and reg.get("proposer", "grid-boxes") is GridBoxes
+    from tests.helpers import cli
+
+    code, out, _ = cli(capsys, "plugins")
+    assert code == 0
+    assert f"? {which} (mistake-{which}) broken {BROKEN_REASONS[which]}" in " ".join(out.split())
+
+
+def test_a_correct_config_with_a_required_field_and_validators_is_accepted() -> None:
+    """validate_default checks defaults only: a required field (no default) and a cross-field
+    validator that holds for the defaults are fine; a validator that fails on the defaults is not."""
+    from pydantic import model_validator
+
+    from avseg.components import ComponentConfig
+    from avseg.plugin_checks import component_problem
+
+    class Cfg(ComponentConfig):
+        low: float = 0.1
+        high: float = 0.9
+        label: str
+
+        @model_validator(mode="after")
+        def ordered(self) -> Cfg:
+            if self.low > self.high:
+                raise ValueError("low must not exceed high")
+            return self
+
+    class Ok(GridBoxes):
+        name: ClassVar[str] = "ok-config"
+        Config: ClassVar[Any] = Cfg
+
+    assert component_problem("proposer", Ok) is None
+
+    class BadCfg(Cfg):
+        low: float = 0.95
+        label: str = "x"
+
+    class Bad(GridBoxes):
+        name: ClassVar[str] = "bad-config"
+        Config: ClassVar[Any] = BadCfg
+
+    assert "low must not exceed high" in (component_problem("proposer", Bad) or "")
+    assert component_problem("proposer", GridBoxes) is None
+
+
+def _hint_rows() -> list[dict[str, Any]]:
+    from avseg.components import Proposer
+
+    class NeedsRay(Proposer):
+        name: ClassVar[str] = "needs-ray"
+        description: ClassVar[str] = "a proposer whose dependency is missing " * 4
+        requires: ClassVar[tuple[str, ...]] = ("a_module_that_is_not_installed",)
+        extra: ClassVar[str | None] = "ray"
+
+        def propose(self, frames: Any, prompts: Any = None) -> Any:
+            return []
+
+    from avseg import api
+
+    reg = load_registry(plugins=[("theirs", module("fakeplug_ray", register_proposers=hookimpl(
+        lambda register: register(NeedsRay))))], defaults=True, entry_points=False)
+    return api.list_plugins(registry=reg)
+
+
+def test_plugins_listing_at_80_columns_keeps_install_extras(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through a pipe: one short block per row, no line over 80 columns, hints keep '[extra]'."""
+    import io
+
+    from avseg.plugin_listing import print_plugins
+
+    rows = _hint_rows()
+    monkeypatch.setenv("COLUMNS", "80")
+    buf = io.StringIO()
+    print_plugins(rows, buf)
+    text = buf.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert len(text.splitlines()) <= 4 * len(rows)  # not hundreds of 8-character cells
+    assert "pip install 'theirs[ray]'" in " ".join(text.split())
+    assert "proposer needs-ray  (theirs" in text
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setenv("COLUMNS", "250")
+    wide = Tty()
+    print_plugins(rows, wide)
+    assert "│" in wide.getvalue() and "theirs[ray]" in " ".join(wide.getvalue().split())
+
+
+def test_help_keeps_the_extra_in_install_hints(capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.helpers import cli
+
+    monkeypatch.setenv("COLUMNS", "250")
+    code, out, _ = cli(capsys, "eval", "--help")
+    assert code == 0 and "pip install 'avseg[ray]'" in out
+
+
+def test_a_refiner_that_implements_neither_refine_nor_refine_clip_is_refused() -> None:
+    from avseg.components import Refiner
+    from avseg.plugin_checks import component_problem
+
+    class Idle(Refiner):
+        name: ClassVar[str] = "idle"
+
+    class Frame(Refiner):
+        name: ClassVar[str] = "frame-refiner"
+
+        def refine(self, frame: Any, kept: Any) -> Any:
+            return kept
+
+    assert (component_problem("refiner", Idle) or "").endswith("implements neither refine nor refine_clip")
+    assert component_problem("refiner", Frame) is None

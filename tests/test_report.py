@@ -96,6 +96,17 @@ def test_eval_report_worst_clip_first_and_every_link_resolves(eval_dir: Path) ->
     assert h > 2 * 100 and w > 5 * 100  # five annotated S4 frames, ground truth above prediction
 
 
+def test_eval_report_header_names_the_combiner_and_the_providers(eval_dir: Path) -> None:
+    import avseg
+
+    html = (eval_dir / "report.html").read_text()
+    head = html[html.index("<h1>"):html.index("<h2>")]
+    assert "combiner: union" in head
+    assert "steps: proposer:saliency -&gt; filter:score-threshold" in head
+    assert (f"providers: avseg {avseg.__version__} (filter:score-threshold), avseg-example-plugin 0.1.0 "
+            "(proposer:saliency)") in head
+
+
 def test_eval_report_shows_traces_from_eval_debug(eval_dir: Path) -> None:
     text = (eval_dir / "report.html").read_text()
     assert (eval_dir / "debug").is_dir() and "kept 1 of 1 proposals" in text and "score-threshold" in text
