@@ -16,6 +16,7 @@ removes only files laid out as entries (and the folders they leave empty), nothi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -293,7 +294,7 @@ class StageCache:
         follows a symbolic link out of the folder."""
         if not self.root.is_dir():
             return
-        for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
+        for dirpath, _dirs, filenames in os.walk(self.root, followlinks=False):
             rel = Path(dirpath).relative_to(self.root).parts
             if len(rel) < 2 or not re.fullmatch(r"[0-9a-f]{2}", rel[-1]):
                 continue
@@ -308,10 +309,8 @@ class StageCache:
         for ns, f in self._entries():
             d = out.setdefault(ns, {"entries": 0, "bytes": 0})
             d["entries"] += f.name.endswith(".npz")
-            try:
+            with contextlib.suppress(OSError):
                 d["bytes"] += f.lstat().st_size
-            except OSError:
-                pass
         return {k: v for k, v in out.items() if v["entries"] or v["bytes"]}
 
     def clear(self, components: Iterable[str] | None = None) -> int:
@@ -343,8 +342,6 @@ class StageCache:
             n += f.name.endswith(".npz") and not f.name.startswith(".")
             dirs.update(p for p in f.parents if self.root in p.parents)
         for d in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
-            try:
+            with contextlib.suppress(OSError):
                 d.rmdir()  # only when empty: a file we did not write keeps its folder
-            except OSError:
-                pass
         return n

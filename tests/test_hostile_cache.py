@@ -12,10 +12,10 @@ import pytest
 
 import avseg
 from avseg.cache import StageCache
-
-TAG = "CACHEDIR.TAG"  # the standard cache-directory tag the cache writes
 from avseg.testing import SR, tone
 from tests.helpers import cli
+
+TAG = "CACHEDIR.TAG"  # the standard cache-directory tag the cache writes
 
 
 def one_line(err: str) -> str:
@@ -73,13 +73,12 @@ def _rewrite(path: Path, arrays: dict[str, np.ndarray], compress: bool = False) 
 def _bomb(path: Path) -> None:
     """A zip whose one member inflates to 200 MB."""
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        with zf.open("a.npy", "w") as f:
-            f.write(b"\x93NUMPY\x01\x00v\x00{'descr': '|u1', 'fortran_order': False, 'shape': (209715200,), }"
-                    .ljust(118, b" ") + b"\n")
-            chunk = bytes(1 << 20)
-            for _ in range(200):
-                f.write(chunk)
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf, zf.open("a.npy", "w") as f:
+        f.write(b"\x93NUMPY\x01\x00v\x00{'descr': '|u1', 'fortran_order': False, 'shape': (209715200,), }"
+                .ljust(118, b" ") + b"\n")
+        chunk = bytes(1 << 20)
+        for _ in range(200):
+            f.write(chunk)
     path.write_bytes(buf.getvalue())
 
 
