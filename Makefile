@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.avseg-installed
 MMDET_STAMP := $(VENV)/.mmdet-installed
 
-.PHONY: demo test test-all lint install chromium clean bench
+.PHONY: demo test test-all lint install chromium clean bench mutants
 
 $(STAMP): pyproject.toml examples/avseg-example-plugin/pyproject.toml scripts/install.sh
 	PYTHON=$(PYTHON) bash scripts/install.sh $(VENV)
@@ -42,6 +42,12 @@ chromium:
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py
+
+# Mutation testing of the output-deciding modules (cosmic-ray, each module against its fast tests;
+# under an hour on 2 cores). Not part of `make test`; results and survivors: docs/testing.md.
+# MUTANTS="metrics nms" picks modules (`$(PY) scripts/mutants.py --list`).
+mutants: $(STAMP)
+	nice -n 10 $(PY) scripts/mutants.py $(MUTANTS) --json mutants.json
 
 clean:
 	rm -rf $(VENV) demo-out

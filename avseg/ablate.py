@@ -21,7 +21,6 @@ import io
 import itertools
 import math
 import re
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +31,19 @@ from avseg.checks import check_batch_videos, check_limit
 from avseg.errors import ConfigError, UsageError
 from avseg.executors.base import Executor, ExecutorOptions
 from avseg.executors.plan import plan_eval
+from avseg.kinds import KINDS_BY_NAME, MANY_KINDS, SINGLE_KINDS, STEP_KINDS
 from avseg.outputs import atomic_write_bytes, check_out_dir
 from avseg.registry import Registry, load_registry
 from avseg.runtime import Runtime
-from avseg.spec import SINGLE_STAGES
 
 METRICS = ("miou", "fscore", "fscore_dataset")
-COMPONENT_AXES = (*SINGLE_STAGES, "filters")
+SINGLE_STAGES = SINGLE_KINDS
+#: the component axes (the kinds table's overrides): ``proposer: [owod, sam-grid]``, ``filters: [...]``
+COMPONENT_AXES = tuple(KINDS_BY_NAME[k].override for k in STEP_KINDS)
+#: the axes that list names of a repeatable kind (``filters``) -> the kind
+LIST_AXES = {KINDS_BY_NAME[k].override: k for k in MANY_KINDS}
 #: ``proposer[motion].threshold``: a parameter applied only to cells whose proposer is ``motion``
-SCOPED_AXIS = re.compile(r"^(tagger|proposer|embedder|segmenter|filter)\[([^\[\]]+)\]\.(.+)$")
+SCOPED_AXIS = re.compile(rf"^({'|'.join(STEP_KINDS)})\[([^\[\]]+)\]\.(.+)$")
 GRID_KEYS = ("base", "set", "axes", "cells", "description")
 #: the most cells a grid may have (each is a full eval): checked before the grid is expanded
 MAX_CELLS = 10_000
@@ -85,12 +88,13 @@ def _check_value(key: Any, value: Any, where: str) -> None:
                               f"vary its parameters with a '{key}[NAME].KEY' axis")
         if not isinstance(value, str) and value is not None:
             raise ConfigError(f"{where}: axis {key!r}: expected a component name, got {_show(value)}")
-    elif key == "filters":
+    elif key in LIST_AXES:
         names = value if isinstance(value, list) else [value]
         bad = [v for v in names if not isinstance(v, str)]
         if bad:
-            raise ConfigError(f"{where}: axis 'filters': expected a filter name or a list of names, got {_show(bad[0])}")
-    elif key == "filter" or ("[" in key and not SCOPED_AXIS.match(key)):
+            raise ConfigError(f"{where}: axis {key!r}: expected a {LIST_AXES[key]} name or a list of names, "
+                              f"got {_show(bad[0])}")
+    elif key in MANY_KINDS or ("[" in key and not SCOPED_AXIS.match(key)):
         raise ConfigError(f"{where}: axis {key!r}: write a parameter as STAGE.KEY, filter.NAME.KEY or STAGE[NAME].KEY")
 
 
@@ -144,7 +148,7 @@ def _set_key(key: str) -> str:
     if m is None:
         return key
     stage, name, param = m.groups()
-    return f"filter.{name.split(':')[-1]}.{param}" if stage == "filter" else f"{stage}.{param}"
+    return f"{stage}.{name.split(':')[-1]}.{param}" if stage in MANY_KINDS else f"{stage}.{param}"
 
 
 def cell_pipeline(grid: dict[str, Any], cell: dict[str, Any]) -> dict[str, Any]:
@@ -153,19 +157,24 @@ def cell_pipeline(grid: dict[str, Any], cell: dict[str, Any]) -> dict[str, Any]:
     for key, value in cell.items():
         if key in SINGLE_STAGES:
             args[key] = str(value)
-        elif key == "filters":
-            args["filters"] = [str(v) for v in (value if isinstance(value, list) else [value])]
+        elif key in LIST_AXES:
+            args[key] = [str(v) for v in (value if isinstance(value, list) else [value])]
         else:
             args["sets"].append(f"{_set_key(key)}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}")
     return args
 
 
 def _uses(spec: dict[str, Any], stage: str, name: str) -> bool:
+    """Whether the composed ``spec`` (either form) has a ``stage`` step of component ``name``."""
+    from avseg.spec import stages_of, step_body, step_kind
+
     def same(t: str) -> bool:
         return t == name or t.split(":")[-1] == name
 
-    if stage == "filter":
-        return any(same(f["type"]) for f in spec["filters"])
+    if stage in MANY_KINDS:
+        return any(same(f["type"]) for f in stages_of(spec, stage))
+    if "steps" in spec:
+        return any(step_kind(x) == stage and same(step_body(x)["type"]) for x in spec["steps"])
     return spec.get(stage) is not None and same(spec[stage]["type"])
 
 
@@ -243,13 +252,12 @@ def run_ablation(*, grid_path: Path, root: Path, subset: str, split: str, out: P
             if planned is not None:
                 executor.submit(*planned)
     for name, cell in zip(names, cells):
-        before = Counter(runtime.counters)
+        before = runtime.mark()
         metrics = run_eval(root=root, subset=subset, split=split, out=out / "cells" / name,
                            pipeline=cell_pipeline(grid, cell), runtime=runtime, limit=limit,
                            batch_videos=batch_videos, registry=registry, progress=progress, repair=repair,
                            executor=executor)
-        delta = Counter(runtime.counters)
-        delta.subtract(before)
+        delta, _ = runtime.since(before)
         computed = sum(v for k, v in delta.items() if k.endswith(".computed"))
         hits = sum(v for k, v in delta.items() if k.endswith(".cache_hit") or k.endswith(".memory_hit"))
         row = {"cell": name, **{k: _fmt(v) for k, v in cell.items()},

@@ -33,13 +33,13 @@ def make_runtime(*, tiny: bool = False, device: str = "auto", dtype: str = "floa
     return Runtime(device=device, dtype=dtype, tiny=tiny, cache=cache)
 
 
-def run(input: Path, out: Path, *, preset: str | None = None, tagger: str | None = None,
-        proposer: str | None = None, embedder: str | None = None, segmenter: str | None = None,
-        filters: Sequence[str] | None = None, sets: Sequence[str] = (), tiny: bool = False,
+def run(input: Path, out: Path, *, preset: str | None = None, sets: Sequence[str] = (), tiny: bool = False,
         device: str = "auto", dtype: str = "float32", fps: float = 1.0, debug: bool = False,
         cache_dir: Path | None = None, no_cache: bool = False, registry: Registry | None = None,
-        on_stage: Callable[[str, int], None] | None = None) -> dict[str, Any]:
+        on_stage: Callable[[str, int], None] | None = None, **components: Any) -> dict[str, Any]:
     """``avseg run``: one input through a pipeline into ``out``; returns run.json's content.
+
+    ``components``: one keyword per step kind (``tagger=``, ..., ``filters=[...]``), as :func:`avseg.load`.
 
     Prints nothing: ``on_stage(label, n_frames)`` is called before each model load and stage
     (the CLI shows it as a status line).
@@ -51,8 +51,7 @@ def run(input: Path, out: Path, *, preset: str | None = None, tagger: str | None
     # The chain, the options and the input are validated before any model loads.
     pipe = open_pipeline(preset, tiny=tiny, device=device, dtype=dtype,
                          cache=False if no_cache else (cache_dir or True), registry=registry,
-                         tagger=tagger, proposer=proposer, embedder=embedder, segmenter=segmenter,
-                         filters=filters, set=list(sets))
+                         set=list(sets), **components)
     check_out_dir(Path(out))
     clip, video_fps, source = to_clip(input, fps=fps)
     if on_stage is not None:
@@ -68,7 +67,7 @@ EXTENSION_KINDS = ("preset", "dataset", "metric")
 def list_plugins(kind: str | None = None, registry: Registry | None = None) -> list[dict[str, Any]]:
     """One row per component, preset, dataset and metric (and per broken plugin), without
     importing any model library. ``collides_with`` names the other providers of a clashing name."""
-    from avseg.components import KINDS
+    from avseg.kinds import STEP_KINDS as KINDS
 
     kinds = (*KINDS, "combiner", *EXTENSION_KINDS)
     if kind is not None and kind not in kinds:

@@ -6,8 +6,12 @@ Exit codes: 0 success, 1 some inputs failed, 2 usage errors.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import sys
+import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +52,6 @@ def _root(
 
 # -- shared pipeline options ------------------------------------------------------------
 PRESET = typer.Argument(None, help="Preset name or pipeline YAML (default: owod-bind).")
-TAGGER = typer.Option(None, "--tagger", help="Tagger name, or 'none'.")
-PROPOSER = typer.Option(None, "--proposer", help="Proposer name.")
-EMBEDDER = typer.Option(None, "--embedder", help="Embedder name, or 'none'.")
-SEGMENTER = typer.Option(None, "--segmenter", help="Segmenter name, or 'none'.")
-FILTERS = typer.Option(None, "--filter", help="Filter name; repeat in order. Replaces the preset's filters.")
 SETS = typer.Option(None, "--set", help="Override a parameter: stage.key=value, filter.NAME.key=value.")
 TINY = typer.Option(False, "--tiny", help="Use every model's tiny variant (random seeded weights): a plumbing check.")
 DEVICE = typer.Option("auto", "--device", help="auto, cpu or cuda.")
@@ -76,19 +75,47 @@ def _executor_options(executor: str, address: str | None, workers: int | None,
 NO_REPORT = typer.Option(False, "--no-report", help="Do not write OUT/report.html.")
 
 
-def _pipeline_args(preset: str | None, tagger: str | None, proposer: str | None, embedder: str | None,
-                   segmenter: str | None, filters: list[str] | None, sets: list[str] | None) -> dict[str, Any]:
-    return dict(preset=preset, tagger=tagger, proposer=proposer, embedder=embedder, segmenter=segmenter,
-                filters=filters or None, sets=sets or [])
+def component_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a command one option per step kind of the kinds table (``--tagger`` ... ``--filter``,
+    repeatable for a repeatable kind) in place of its ``components`` parameter, which then
+    receives them as ``{override: value}`` (``{"tagger": ..., "filters": [...]}``)."""
+    from avseg.kinds import KIND_TABLE
+
+    sig = inspect.signature(fn)
+    hints = typing.get_type_hints(fn)
+    rows = [k for k in KIND_TABLE if k.step]
+    added = [inspect.Parameter(f"kind_{k.name}", inspect.Parameter.KEYWORD_ONLY,
+                               default=typer.Option(None, k.option, help=k.help),
+                               annotation=list[str] | None if k.many else str | None) for k in rows]
+    params: list[inspect.Parameter] = []
+    for p in sig.parameters.values():
+        if p.name == "components":
+            params += added
+        else:
+            params.append(p.replace(annotation=hints.get(p.name, p.annotation),
+                                    kind=inspect.Parameter.KEYWORD_ONLY))
+
+    @functools.wraps(fn)
+    def command(**kwargs: Any) -> Any:
+        components = {k.override: (kwargs.pop(f"kind_{k.name}") or None) for k in rows}
+        return fn(components=components, **kwargs)
+
+    command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params} | {"return": hints.get("return")}
+    return command
+
+
+def _pipeline_args(preset: str | None, components: dict[str, Any] | None, sets: list[str] | None) -> dict[str, Any]:
+    return dict(preset=preset, **(components or {}), sets=sets or [])
 
 
 @app.command()
+@component_options
 def run(
     preset: str | None = PRESET,
     input: Path = typer.Option(..., "--input", "-i", help="A video file, or a folder of frames plus one audio file."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
-    tagger: str | None = TAGGER, proposer: str | None = PROPOSER, embedder: str | None = EMBEDDER,
-    segmenter: str | None = SEGMENTER, filter: list[str] | None = FILTERS, set: list[str] | None = SETS,
+    components: dict[str, Any] | None = None, set: list[str] | None = SETS,
     tiny: bool = TINY, device: str = DEVICE, dtype: str = DTYPE,
     fps: float = typer.Option(1.0, "--fps", help="Frames per second sampled from a video (AVSBench uses 1; "
                               "0.01 to 240)."),
@@ -105,7 +132,7 @@ def run(
         def show(label: str, n_frames: int) -> None:
             status.update(f"{input.name} ({n_frames} frames): {label}")
 
-        meta = api.run(input, out, **_pipeline_args(preset, tagger, proposer, embedder, segmenter, filter, set),
+        meta = api.run(input, out, **_pipeline_args(preset, components, set),
                        tiny=tiny, device=device, dtype=dtype, fps=fps, debug=debug, cache_dir=cache_dir,
                        no_cache=no_cache, on_stage=show)
     for w in meta.get("warnings", []):
@@ -156,15 +183,15 @@ def presets(ctx: typer.Context) -> None:
 
 
 @presets_app.command("show")
+@component_options
 def presets_show(
     preset: str = typer.Argument(..., help="Preset name or pipeline YAML."),
-    tagger: str | None = TAGGER, proposer: str | None = PROPOSER, embedder: str | None = EMBEDDER,
-    segmenter: str | None = SEGMENTER, filter: list[str] | None = FILTERS, set: list[str] | None = SETS,
+    components: dict[str, Any] | None = None, set: list[str] | None = SETS,
 ) -> None:
     """Show a preset, with any overrides applied, as resolved YAML (every parameter)."""
     from avseg import api
 
-    typer.echo(api.show_preset(**_pipeline_args(preset, tagger, proposer, embedder, segmenter, filter, set)))
+    typer.echo(api.show_preset(**_pipeline_args(preset, components, set)))
 
 
 # -- eval / score ----------------------------------------------------------------------------
@@ -174,12 +201,12 @@ ROOT = typer.Option(..., "--root", help="The subset's folder (holding its metada
 
 
 @app.command("eval")
+@component_options
 def eval_(
     preset: str | None = PRESET,
     root: Path = ROOT, subset: str = SUBSET, split: str = SPLIT,
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (masks/, per_clip.csv, metrics.json)."),
-    tagger: str | None = TAGGER, proposer: str | None = PROPOSER, embedder: str | None = EMBEDDER,
-    segmenter: str | None = SEGMENTER, filter: list[str] | None = FILTERS, set: list[str] | None = SETS,
+    components: dict[str, Any] | None = None, set: list[str] | None = SETS,
     tiny: bool = TINY, device: str = DEVICE, dtype: str = DTYPE,
     limit: int | None = typer.Option(None, "--limit", help="Only the first N clips."),
     clips: str | None = typer.Option(None, "--clips", help="Only these clip ids, comma-separated."),
@@ -199,7 +226,7 @@ def eval_(
     from avseg.eval.runner import run_eval_cli
 
     code = run_eval_cli(root=root, subset=subset, split=split, out=out,
-                        pipeline=_pipeline_args(preset, tagger, proposer, embedder, segmenter, filter, set),
+                        pipeline=_pipeline_args(preset, components, set),
                         tiny=tiny, device=device, dtype=dtype, limit=limit,
                         clips=[c for c in (clips or "").split(",") if c] or None, batch_videos=batch_videos,
                         overwrite=overwrite, cache_dir=cache_dir, no_cache=no_cache, repair=repair,

@@ -1,4 +1,4 @@
-"""The five component interfaces: Tagger, Proposer, Embedder, Segmenter, Filter.
+"""The component interfaces: Tagger, Proposer, Embedder, Segmenter, Filter, Refiner, Combiner.
 
 A component class carries everything the core needs *before* it is built (name, kind,
 config schema, capabilities, declared weights, importable requirements), so chains can be
@@ -37,9 +37,7 @@ if TYPE_CHECKING:
     from avseg.runtime import Runtime
     from avseg.weights import WeightFile
 
-Kind = Literal["tagger", "proposer", "embedder", "segmenter", "filter", "combiner"]
-#: the kinds that can be steps of a pipeline (a combiner is not a step: it ends every pipeline)
-KINDS: tuple[Kind, ...] = ("tagger", "proposer", "embedder", "segmenter", "filter")
+Kind = Literal["tagger", "proposer", "embedder", "segmenter", "filter", "refiner", "combiner"]
 
 
 class ComponentConfig(BaseModel):
@@ -249,13 +247,6 @@ class ClipContext:
     def num_frames(self) -> int:
         return len(self.frames)
 
-    def frame_context(self, i: int) -> FrameContext:
-        """Frame ``i`` as a frame-scope filter would see it."""
-        return FrameContext(self.clip_id, i, self.frames[i], self.tags[i], self.proposals[i],
-                            self.audio_embeddings[i], self.region_embeddings[i], self.all_tags[i])
-#: the values a filter's ``needs`` may hold; anything else is refused at registration
-FILTER_NEEDS: frozenset[str] = frozenset({"tags", "embeddings", "masks", "labels"})
-
 
 class Filter(Component):
     """Keeps a subset of tags or proposals and records why the others were dropped.
@@ -267,7 +258,7 @@ class Filter(Component):
     kind: ClassVar[Kind] = "filter"
     #: what the filter selects from
     target: ClassVar[Literal["tags", "proposals"]] = "proposals"
-    #: what it needs in the context: any of :data:`FILTER_NEEDS`
+    #: what it needs in the context: any of the keys of :data:`avseg.kinds.FILTER_NEEDS`
     needs: ClassVar[frozenset[str]] = frozenset()
     #: "frame": one call per frame; "clip": one call per clip (see ClipFilter)
     scope: ClassVar[Literal["frame", "clip"]] = "frame"
@@ -298,6 +289,29 @@ class ClipFilter(Filter):
         raise TypeError(f"filter {self.name!r} has clip scope: the executor calls filter_clip")
 
 
+class Refiner(Component):
+    """Post-processes the kept objects' masks (merge parts, fill holes, ...) before the combiner.
+
+    A pipeline step (``- refiner: {type: NAME}``, ``--refiner NAME``) after the filters: it
+    consumes proposals with masks and gives each frame's objects back with masks. Objects it
+    returns with their box unchanged keep their trace; the others it dropped or merged are traced
+    with ``dropped_by`` = its name, and new ones (a merge) as made by it.
+    """
+
+    kind: ClassVar[Kind] = "refiner"
+    #: "frame": refine() is called per frame; "clip": override refine_clip() to see the whole clip
+    scope: ClassVar[Literal["frame", "clip"]] = "frame"
+
+    def refine(self, frame: Image, kept: Proposals) -> Proposals:
+        """The frame's kept objects (kept.masks set, one per object, frame-sized bool) -> the refined
+        objects: masks set. May change masks, merge objects (fewer), drop or split them."""
+        raise NotImplementedError
+
+    def refine_clip(self, ctx: ClipContext) -> list[Proposals]:
+        """Default: [self.refine(f, p) for f, p in zip(ctx.frames, ctx.proposals)]."""
+        return [self.refine(f, p) for f, p in zip(ctx.frames, ctx.proposals, strict=True)]
+
+
 @dataclass
 class Combined:
     """A frame's output made from its kept objects: the binary mask, and a label map (0 is
@@ -320,13 +334,3 @@ class Combiner(Component):
     @abstractmethod
     def combine(self, frame: Image, kept: Proposals) -> Combined:
         """The frame's output; ``kept.masks`` is set unless ``kept`` is empty."""
-
-
-BASE_CLASSES: dict[str, type[Component]] = {
-    "tagger": Tagger,
-    "proposer": Proposer,
-    "embedder": Embedder,
-    "segmenter": Segmenter,
-    "filter": Filter,
-    "combiner": Combiner,
-}

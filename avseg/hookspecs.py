@@ -1,4 +1,9 @@
-"""Plugin hooks. One ``register_*`` hook per extension kind, each given a ``register`` callback.
+"""Plugin hooks, each given a ``register`` callback.
+
+Components of every kind are registered through one hook, ``register_components(register)``:
+``register(cls)`` takes the kind from the class's base class (the kinds table, avseg/kinds.py).
+The per-kind hooks (``register_taggers`` ... ``register_combiners``) keep working for existing
+plugins. Presets, datasets, metrics and CLI commands have their own hooks.
 
 A plugin module implements any of these with ``@avseg.hookimpl`` and is listed under the
 ``avseg`` entry-point group (bundled plugins are registered in code, see
@@ -24,6 +29,13 @@ hookspec = pluggy.HookspecMarker("avseg")
 hookimpl = pluggy.HookimplMarker("avseg")
 
 Register = Callable[[type[Any]], None]
+
+
+@hookspec
+def register_components(register: Register) -> None:
+    """Register component classes of any kind: call ``register(cls)`` for each; the kind is the
+    class's base (:class:`~avseg.components.Tagger`, ``Proposer``, ``Embedder``, ``Segmenter``,
+    ``Filter``, ``Refiner``, ``Combiner``)."""
 
 
 @hookspec

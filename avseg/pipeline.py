@@ -38,6 +38,7 @@ from avseg.components import (
     Tagger,
 )
 from avseg.errors import AvsegError, ComponentFailed, one_line
+from avseg.kinds import KINDS_BY_NAME
 from avseg.runtime import Runtime
 from avseg.spec import ResolvedSpec, ResolvedStage
 from avseg.types import (
@@ -186,7 +187,8 @@ class Pipeline:
 
     # -- stage plumbing -------------------------------------------------------------
     def components(self) -> list[Component]:
-        return [c for c in (self.tagger, self.proposer, self.embedder, self.segmenter, *self.filters) if c is not None]
+        """The built components in the order of ``spec.stages()`` (run.json's weights)."""
+        return [self._built[id(s)] for s in self.spec.stages()]
 
     def _cached(self, stage: ResolvedStage, what: str, identity: Any, compute: Callable[[], Arrays]) -> Arrays:
         label = f"{stage.kind}.{stage.name}" + (f".{what}" if what else "")
@@ -228,21 +230,14 @@ class Pipeline:
         run = _ClipRun(clip, frames, windows, [content_hash(f) for f in frames], [w.key for w in windows],
                        [_FrameState(i, f, None, None, Proposals.empty(), []) for i, f in enumerate(frames)])
         for stage in self.spec.steps:
-            comp = self._built[id(stage)]
-            if stage.kind == "tagger":
-                self._tag(stage, comp, run)  # type: ignore[arg-type]
-            elif stage.kind == "proposer":
-                self._propose(stage, comp, run)  # type: ignore[arg-type]
-            elif stage.kind == "embedder":
-                self._embed(stage, comp, run)  # type: ignore[arg-type]
-            elif stage.kind == "segmenter":
-                self._segment(stage, comp, run)  # type: ignore[arg-type]
-            else:
-                self._filter(comp, run)  # type: ignore[arg-type]
+            # the kinds table says how each step runs: one executor method per "executor" entry
+            info = KINDS_BY_NAME[stage.kind]
+            run_step: Callable[[ResolvedStage, Any, _ClipRun], None] = getattr(self, f"_run_{info.executor}")
+            run_step(stage, self._built[id(stage)], run)
         results = [self._finish(st) for st in run.states]
         return ClipResult(clip.clip_id, results, {"total": time.perf_counter() - t_clip})
 
-    def _tag(self, stage: ResolvedStage, tagger: Tagger, run: _ClipRun) -> None:
+    def _run_tags(self, stage: ResolvedStage, tagger: Tagger, run: _ClipRun) -> None:
         windows = run.windows
 
         def compute() -> Arrays:
@@ -255,7 +250,7 @@ class Pipeline:
         for i, st in enumerate(run.states):
             st.tags = st.all_tags = Tags([str(x) for x in a[f"{i}.names"]], a[f"{i}.scores"])
 
-    def _propose(self, stage: ResolvedStage, proposer: Proposer, run: _ClipRun) -> None:
+    def _run_proposals(self, stage: ResolvedStage, proposer: Proposer, run: _ClipRun) -> None:
         caps = stage.caps
         states = run.states
         prompts: list[list[str]] | None = None
@@ -281,7 +276,7 @@ class Pipeline:
                                    "score": float(d.score), "label": d.label, "kept": False, "scores": {},
                                    "detail": {}, "dropped_by": stage.name, "reason": d.reason})
 
-    def _embed(self, stage: ResolvedStage, emb: Embedder, run: _ClipRun) -> None:
+    def _run_embeddings(self, stage: ResolvedStage, emb: Embedder, run: _ClipRun) -> None:
         states, windows, clip_id = run.states, run.windows, run.clip.clip_id
         audio = self._cached(stage, "audio", [clip_id, run.wkeys], lambda: {
             "audio": validate.audio_embeddings(emb, emb.embed_audio(windows), len(windows))})["audio"]
@@ -297,44 +292,86 @@ class Pipeline:
         for i, st in enumerate(states):
             st.audio_emb, st.region_emb = audio[i], r[str(i)]
 
-    def _segment(self, stage: ResolvedStage, seg: Segmenter, run: _ClipRun) -> None:
+    def _clip_context(self, run: _ClipRun) -> ClipContext:
+        states = run.states
+        return ClipContext(run.clip.clip_id, run.frames, list(run.clip.timestamps), run.windows,
+                           [st.tags for st in states], [st.props for st in states],
+                           [st.audio_emb for st in states], [st.region_emb for st in states],
+                           [st.all_tags for st in states])
+
+    def _run_objects(self, stage: ResolvedStage, comp: Component, run: _ClipRun) -> None:
+        """A step that gives each frame's objects back with masks (a segmenter, a refiner).
+
+        It may return the given objects (same boxes, in order; masks set), extra objects after
+        them (traced as added, ``origin`` = the step), or other objects for a frame: the given
+        ones are then dropped (``dropped_by`` = the step) and the returned ones added; with the
+        kind's ``match_boxes``, a returned object whose box equals a given one keeps that one's trace.
+        """
+        info = KINDS_BY_NAME[stage.kind]
         states = run.states
         given = [st.props for st in states]
         ts = list(run.clip.timestamps)
 
-        def compute() -> Arrays:
-            outs = seg.segment_clip(run.frames, given, ts)
-            if len(outs) != len(given):
-                raise ValueError(f"segment_clip returned {len(outs)} frames for {len(given)}")
-            for i, o in enumerate(outs):
-                if not isinstance(o, Proposals) or (len(o) and o.masks is None):
-                    raise ValueError(f"segment_clip gave frame {i} {type(o).__name__} without masks; "
-                                     "expected Proposals with masks")
-            return proposals_to_arrays(outs)
+        def call() -> list[Proposals]:
+            method = getattr(comp, info.method)
+            value = method(run.frames, given, ts) if stage.kind == "segmenter" else method(self._clip_context(run))
+            return validate.objects(comp, info.method, value, run.frames)
 
-        # what the segmenter was given: boxes, scores, labels and any masks (a mask can be a prompt)
-        ident = [run.clip.clip_id, run.fkeys, ts, [
-            [content_hash(p.boxes, p.scores), p.labels, content_hash(p.masks) if p.masks is not None else None]
-            for p in given]]
-        a = self._cached(stage, "", ident, compute)
-        for st, out in zip(states, arrays_to_proposals(a)):
-            n = len(st.props)
-            h, w = st.frame.shape[:2]
-            if out.masks is None:
-                out.masks = np.zeros((len(out), h, w), bool)
-            if len(out) >= n and np.array_equal(out.boxes[:n], st.props.boxes):
-                if len(out) > n:  # a clip-level segmenter's propagated objects join the frame
-                    self._add_objects(st, out.subset(range(n, len(out))), stage.name,
-                                      [f"added by segmenter {stage.name!r}"] * (len(out) - n), None)
-            else:  # the segmenter re-derived the frame's objects (merged tracks): the given ones give way
-                for orig in st.orig:
-                    st.records[orig].update(kept=False, dropped_by=stage.name,
-                                            reason=f"replaced by segmenter {stage.name!r}'s tracks")
-                st.orig = []
-                if st.region_emb is not None:
-                    st.region_emb = st.region_emb[:0]
-                self._add_objects(st, out, stage.name, [f"track of segmenter {stage.name!r}"] * len(out), None)
-            st.props = out
+        if info.cached:
+            # what the step was given: boxes, scores, labels and any masks (a mask can be a prompt)
+            ident = [run.clip.clip_id, run.fkeys, ts, [
+                [content_hash(p.boxes, p.scores), p.labels, content_hash(p.masks) if p.masks is not None else None]
+                for p in given]]
+            outs = arrays_to_proposals(self._cached(stage, "", ident, lambda: proposals_to_arrays(call())))
+        else:
+            t0 = time.perf_counter()
+            with guarded(stage.kind, stage.name, stage.provider, f"failed on clip {self._clip_id}"):
+                outs = call()
+            self._time(f"{stage.kind}.{stage.name}", t0)
+        for st, out in zip(states, outs):
+            self._take_objects(stage, info.match_boxes, st, out)
+
+    def _take_objects(self, stage: ResolvedStage, match_boxes: bool, st: _FrameState, out: Proposals) -> None:
+        n = len(st.props)
+        h, w = st.frame.shape[:2]
+        who = f"{stage.kind} {stage.name!r}"
+        if out.masks is None:
+            out.masks = np.zeros((len(out), h, w), bool)
+        if len(out) >= n and np.array_equal(out.boxes[:n], st.props.boxes):
+            if len(out) > n:  # a clip-level step's propagated objects join the frame
+                self._add_objects(st, out.subset(range(n, len(out))), stage.name,
+                                  [f"added by {who}"] * (len(out) - n), None)
+        elif match_boxes:  # objects merged, dropped or split: a returned box equal to a given one keeps its trace
+            keep_orig: list[int] = []
+            new: list[int] = []
+            free = list(range(n))
+            for k in range(len(out)):
+                j = next((j for j in free if np.array_equal(st.props.boxes[j], out.boxes[k])), None)
+                if j is None:
+                    new.append(k)
+                else:
+                    free.remove(j)
+                    keep_orig.append(st.orig[j])
+            for j in free:
+                st.records[st.orig[j]].update(kept=False, dropped_by=stage.name,
+                                              reason=f"merged or dropped by {who}")
+            st.orig = keep_orig
+            if st.region_emb is not None:
+                st.region_emb = np.zeros((0, st.region_emb.shape[1]), np.float32)
+            order = [k for k in range(len(out)) if k not in new] + new
+            out = out.subset(order)
+            if new:
+                self._add_objects(st, out.subset(range(len(out) - len(new), len(out))), stage.name,
+                                  [f"made by {who}"] * len(new), None)
+        else:  # the step re-derived the frame's objects (merged tracks): the given ones give way
+            for orig in st.orig:
+                st.records[orig].update(kept=False, dropped_by=stage.name,
+                                        reason=f"replaced by {who}'s tracks")
+            st.orig = []
+            if st.region_emb is not None:
+                st.region_emb = st.region_emb[:0]
+            self._add_objects(st, out, stage.name, [f"track of {who}"] * len(out), None)
+        st.props = out
 
     def _add_objects(self, st: _FrameState, added: Proposals, origin: str, reasons: list[str],
                      embeddings: FloatArray | None) -> None:
@@ -349,14 +386,11 @@ class Pipeline:
             extra = embeddings if embeddings is not None else np.zeros((len(added), st.region_emb.shape[1]), np.float32)
             st.region_emb = np.concatenate([st.region_emb, np.asarray(extra, np.float32)])
 
-    def _filter(self, flt: Filter, run: _ClipRun) -> None:
+    def _run_select(self, stage: ResolvedStage, flt: Filter, run: _ClipRun) -> None:
         t0 = time.perf_counter()
         clip_id = run.clip.clip_id
         if flt.scope == "clip":
-            ctx = ClipContext(clip_id, run.frames, list(run.clip.timestamps), run.windows,
-                              [st.tags for st in run.states], [st.props for st in run.states],
-                              [st.audio_emb for st in run.states], [st.region_emb for st in run.states],
-                              [st.all_tags for st in run.states])
+            ctx = self._clip_context(run)
             with guarded("filter", flt.name, flt.provider, f"failed on clip {clip_id}"):
                 results = validate.clip_filter_results(flt, cast(ClipFilter, flt).filter_clip(ctx), len(run.states))
             for st, res in zip(run.states, results):
@@ -421,6 +455,3 @@ class _ClipRun:
     fkeys: list[str]
     wkeys: list[str]
     states: list[_FrameState]
-
-def build_pipeline(spec: ResolvedSpec, runtime: Runtime) -> Pipeline:
-    return Pipeline(spec, runtime)

@@ -25,8 +25,9 @@ from typing import Any, TypeVar
 import pluggy
 
 from avseg import __version__, hookspecs
-from avseg.components import BASE_CLASSES, FILTER_NEEDS, KINDS, Component, Filter
+from avseg.components import Component, Filter
 from avseg.errors import AmbiguousComponent, UnknownComponent, did_you_mean, one_line
+from avseg.kinds import BASE_CLASSES, FILTER_NEEDS, HOOK_KINDS, STEP_KINDS, kind_of
 
 ENTRY_POINT_GROUP = "avseg"
 #: the distribution that ships the bundled plugins
@@ -36,6 +37,7 @@ BUNDLED = "avseg"
 DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("presets", "avseg.presets"),
     ("filters", "avseg_filters"),
+    ("refiners", "avseg_refiners"),
     ("sam", "avseg_sam"),
     ("ast", "avseg_ast"),
     ("gdino", "avseg_gdino"),
@@ -48,14 +50,8 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("sam2", "avseg_sam2"),
     ("sam3", "avseg_sam3"),
 )
-HOOK_KINDS = {
-    "register_taggers": "tagger",
-    "register_proposers": "proposer",
-    "register_embedders": "embedder",
-    "register_segmenters": "segmenter",
-    "register_filters": "filter",
-    "register_combiners": "combiner",
-}
+#: the step kinds (re-exported: the kinds table is avseg/kinds.py)
+KINDS = STEP_KINDS
 METRIC_PER = ("frame", "clip")
 
 
@@ -362,22 +358,29 @@ def call_per_plugin(reg: Registry, hook_name: str, make_kwargs: Callable[[str, s
                 on_broken(impl.plugin_name)
 
 
-def _component_recorder(kind: str, plugin: str, provider: str, version: str,
+def _component_recorder(kind: str | None, plugin: str, provider: str, version: str,
                         out: list[Registration]) -> Callable[..., None]:
+    """``register(cls)`` for one kind's hook, or (``kind`` None) for ``register_components``,
+    which takes the kind from the class's base class (the kinds table, avseg/kinds.py)."""
     def record(cls: type[Any]) -> None:
-        base = BASE_CLASSES[kind]
+        info = kind_of(cls) if kind is None else None
+        if kind is None and info is None:
+            raise TypeError(f"{cls!r} is not a component class (subclass one of "
+                            f"{', '.join(b.__name__ for b in BASE_CLASSES.values())})")
+        k = kind if kind is not None else info.name  # type: ignore[union-attr]
+        base = BASE_CLASSES[k]
         if not (isinstance(cls, type) and issubclass(cls, base)):
             raise TypeError(f"{cls!r} is not a {base.__name__} subclass")
         name = getattr(cls, "name", None)
         if not isinstance(name, str) or not name or ":" in name:
-            raise PluginRefused(f"{kind} {cls.__name__} has no valid 'name' (a non-empty string without ':')")
+            raise PluginRefused(f"{k} {cls.__name__} has no valid 'name' (a non-empty string without ':')")
         if issubclass(cls, Filter):
-            bad = sorted(set(cls.needs) - FILTER_NEEDS)
+            bad = sorted(set(cls.needs) - set(FILTER_NEEDS))
             if bad:
                 raise PluginRefused(f"filter {name!r} declares unknown needs {bad[0]!r}"
                                     f"{did_you_mean(bad[0], FILTER_NEEDS)}; allowed: {', '.join(sorted(FILTER_NEEDS))}")
         if not any(r.cls is cls for r in out):  # registering the same class twice is harmless
-            out.append(Registration(kind, name, cls, provider, version, plugin))
+            out.append(Registration(k, name, cls, provider, version, plugin))
     return record
 
 
@@ -386,14 +389,16 @@ def _collect(reg: Registry) -> None:
     pending: dict[str, list[Any]] = defaultdict(list)  # plugin -> what it registered
     failed: set[str] = set()
 
-    def components(kind: str) -> Callable[[str, str, str], dict[str, Any]]:
+    def components(hook_name: str, kind: str | None) -> Callable[[str, str, str], dict[str, Any]]:
         def kwargs(plugin: str, provider: str, version: str) -> dict[str, Any]:
             rec = _component_recorder(kind, plugin, provider, version, pending[plugin])
-            return {"register": RegisterCallback(f"register_{kind}s", plugin, provider, version, rec)}
+            return {"register": RegisterCallback(hook_name, plugin, provider, version, rec)}
         return kwargs
 
+    # the one registration hook (kind from the class), then the per-kind hooks that keep working
+    call_per_plugin(reg, "register_components", components("register_components", None), failed.add)
     for hook_name, kind in HOOK_KINDS.items():
-        call_per_plugin(reg, hook_name, components(kind), failed.add)
+        call_per_plugin(reg, hook_name, components(hook_name, kind), failed.add)
 
     def extensions(kind: str, check: Callable[[str, Any, dict[str, Any]], Any]) -> Callable[..., dict[str, Any]]:
         def kwargs(plugin: str, provider: str, version: str) -> dict[str, Any]:

@@ -294,7 +294,12 @@ def _headline(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
 
 
 def _config_summary(config: Any) -> str:
+    """The executed steps in order (what run.json and metrics.json record as ``steps``), or, for an
+    older record without them, the legacy keys. ``config`` is untrusted: any type."""
     config = config if isinstance(config, dict) else {}
+    steps = config.get("steps")
+    if isinstance(steps, list) and steps and all(isinstance(x, str) for x in steps):
+        return "steps: " + " -> ".join(steps)
     chain = [f"{k}: {_fmt(config[k].get('type'))}" for k in ("tagger", "proposer", "embedder", "segmenter")
              if isinstance(config.get(k), dict)]
     flt = config.get("filters") if isinstance(config.get("filters"), list) else []

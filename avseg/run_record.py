@@ -4,7 +4,6 @@ component's provider, version and source fingerprint, and the `avseg run` output
 from __future__ import annotations
 
 import platform
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,9 +11,7 @@ from typing import Any
 from avseg import __version__
 from avseg.outputs import atomic_write_json, overlay, write_frame_outputs
 from avseg.pipeline import Pipeline
-from avseg.registry import Registry
-from avseg.runtime import Runtime
-from avseg.spec import ResolvedSpec, resolve
+from avseg.spec import ResolvedSpec
 from avseg.types import Clip, FrameResult
 
 Progress = Callable[[str, int, int], None]
@@ -36,7 +33,7 @@ def run_metadata(pipeline: Pipeline, extra: dict[str, Any] | None = None) -> dic
         "steps": pipeline.spec.step_names(),
         "components": component_versions(pipeline.spec),
         "weights": {f"{s.kind}:{s.name}": c.weights_used() for s, c in zip(
-            pipeline.spec.stages(), _in_stage_order(pipeline))},
+            pipeline.spec.stages(), pipeline.components())},
         "device": rt.resolved_device(),
         "dtype": rt.dtype,
         "tiny": rt.tiny,
@@ -54,32 +51,6 @@ def run_metadata(pipeline: Pipeline, extra: dict[str, Any] | None = None) -> dic
         pass
     meta.update(extra or {})
     return meta
-
-
-def _in_stage_order(p: Pipeline) -> list[Any]:
-    return [c for c in (p.tagger, p.proposer, p.embedder, p.segmenter) if c is not None] + list(p.filters)
-
-
-def run_clip_to_dir(
-    clip: Clip,
-    spec: dict[str, Any],
-    runtime: Runtime,
-    out_dir: Path,
-    registry: Registry,
-    *,
-    debug: bool = False,
-    video_fps: float | None = None,
-    input_path: str | None = None,
-    pipeline: Pipeline | None = None,
-) -> dict[str, Any]:
-    """Run ``clip`` and write masks/, overlays/, (debug/), an overlay video for video input, run.json."""
-    t0 = time.perf_counter()
-    if pipeline is None:
-        pipeline = Pipeline(resolve(spec, registry), runtime)
-    result = pipeline.run_clip(clip)
-    meta = run_metadata(pipeline, {"input": input_path, "clip": clip.clip_id})
-    return write_run_dir(out_dir, clip, result.frames, meta, debug=debug, video_fps=video_fps,
-                         wall_time=time.perf_counter() - t0)
 
 
 def write_run_dir(out_dir: Path, clip: Clip, frames: Sequence[FrameResult], meta: dict[str, Any], *,

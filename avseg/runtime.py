@@ -22,6 +22,14 @@ T = TypeVar("T")
 Arrays = dict[str, np.ndarray]
 
 
+@dataclass(frozen=True)
+class CounterMark:
+    """The counters and timings of a :class:`Runtime` at one moment (:meth:`Runtime.mark`)."""
+
+    counters: dict[str, int]
+    timings: dict[str, float]
+
+
 @dataclass
 class Runtime:
     device: str = "auto"  # auto | cpu | cuda[:N]
@@ -47,6 +55,19 @@ class Runtime:
 
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] += n
+
+    def mark(self) -> CounterMark:
+        """A snapshot of the counters and timings, for :meth:`since`."""
+        return CounterMark(dict(self.counters), dict(self.timings))
+
+    def since(self, mark: CounterMark) -> tuple[dict[str, int], dict[str, float]]:
+        """What the counters and timings grew by since ``mark``: only the non-zero changes (a
+        runtime shared across calls, ablation cells or Ray tasks keeps running totals)."""
+        counters = {k: v - mark.counters.get(k, 0) for k, v in self.counters.items()
+                    if v - mark.counters.get(k, 0)}
+        timings = {k: v - mark.timings.get(k, 0.0) for k, v in self.timings.items()
+                   if v - mark.timings.get(k, 0.0) > 0}
+        return counters, timings
 
     def share(self, key: str, factory: Callable[[], T]) -> T:
         """Build an object once per process under ``key`` (e.g. a model) and reuse it."""

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from avseg.errors import InputError, UsageError, did_you_mean
+from avseg.kinds import KINDS_BY_NAME, STEP_KINDS
+from avseg.runtime import CounterMark
 from avseg.types import Clip
 
 if TYPE_CHECKING:
@@ -29,8 +31,9 @@ if TYPE_CHECKING:
     from avseg.runtime import Runtime
     from avseg.spec import ResolvedSpec
 
-#: keyword overrides of :func:`load`, named like the CLI options
-OVERRIDES = ("tagger", "proposer", "embedder", "segmenter", "filters", "set")
+#: keyword overrides of :func:`load`, named like the CLI options: one per step kind of the kinds
+#: table (``tagger``, ..., ``filters``, ...: a name, or a list for a repeatable kind), and ``set``
+OVERRIDES = (*(KINDS_BY_NAME[k].override for k in STEP_KINDS), "set")
 
 StageListener = Callable[[str], None]
 
@@ -57,16 +60,15 @@ def compose_args(preset: str | Path | None, overrides: Mapping[str, Any]) -> dic
     unknown = [k for k in overrides if k not in OVERRIDES]
     if unknown:
         raise UsageError(f"avseg.load: unknown option {unknown[0]!r}{did_you_mean(unknown[0], OVERRIDES)}")
-    filters = overrides.get("filters")
-    if isinstance(filters, str):
-        filters = [filters]
-    return {
-        "preset": str(preset) if preset is not None else None,
-        "tagger": overrides.get("tagger"), "proposer": overrides.get("proposer"),
-        "embedder": overrides.get("embedder"), "segmenter": overrides.get("segmenter"),
-        "filters": list(filters) if filters is not None else None,
-        "sets": set_assignments(overrides.get("set")),
-    }
+    args: dict[str, Any] = {"preset": str(preset) if preset is not None else None}
+    for kind in STEP_KINDS:
+        info = KINDS_BY_NAME[kind]
+        value = overrides.get(info.override)
+        if info.many and isinstance(value, str):
+            value = [value]
+        args[info.override] = list(value) if info.many and value is not None else value
+    args["sets"] = set_assignments(overrides.get("set"))
+    return args
 
 
 class LoadedPipeline:
@@ -87,8 +89,7 @@ class LoadedPipeline:
         self.on_stage: StageListener | None = None
         self._executor: Pipeline | None = None
         # counters/timings already reported: each Result gets what its call added (the first also the loads)
-        self._mark_counters: dict[str, int] = {}
-        self._mark_timings: dict[str, float] = {}
+        self._mark = CounterMark({}, {})
 
     # -- what it is ----------------------------------------------------------------------
     @property
@@ -104,6 +105,8 @@ class LoadedPipeline:
         c = self.config
         chain = [f"{k}={c[k]['type']}" for k in ("tagger", "proposer", "embedder", "segmenter") if c.get(k)]
         chain.append("filters=[" + ", ".join(f["type"] for f in c["filters"]) + "]")
+        chain += [f"{KINDS_BY_NAME[k].override}=[{', '.join(c[KINDS_BY_NAME[k].override])}]"
+                  for k in STEP_KINDS if k != "filter" and c.get(KINDS_BY_NAME[k].override)]
         state = "built" if self._executor is not None else "not built"
         return (f"<avseg pipeline {self.args.get('preset') or 'default'}: {' '.join(chain)}; "
                 f"tiny={self.runtime.tiny} device={self.runtime.device} ({state})>")
@@ -164,12 +167,8 @@ class LoadedPipeline:
         return Result(clip, out.frames, meta, video_fps=video_fps, wall_time=wall)
 
     def _since_mark(self) -> tuple[dict[str, int], dict[str, float]]:
-        rt = self.runtime
-        counters = {k: v - self._mark_counters.get(k, 0) for k, v in rt.counters.items()
-                    if v - self._mark_counters.get(k, 0)}
-        timings = {k: v - self._mark_timings.get(k, 0.0) for k, v in rt.timings.items()
-                   if v - self._mark_timings.get(k, 0.0) > 0}
-        self._mark_counters, self._mark_timings = dict(rt.counters), dict(rt.timings)
+        counters, timings = self.runtime.since(self._mark)
+        self._mark = self.runtime.mark()
         return counters, timings
 
     def evaluate(self, root: str | Path, subset: str, split: str = "test", out: str | Path | None = None, *,

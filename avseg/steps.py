@@ -1,4 +1,5 @@
-"""Steps: what each component kind consumes and produces, order checks, and the legacy order.
+"""Steps: the order check of a chain, and the legacy order (what each kind consumes and produces is
+in the kinds table, avseg/kinds.py).
 
 A pipeline is an ordered list of steps. The data that flows between them:
 
@@ -19,63 +20,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
-from avseg.components import Capabilities, Component, ComponentConfig, Filter
+from avseg.components import Component, ComponentConfig
 from avseg.errors import ChainError
+from avseg.kinds import ALWAYS, HINTS, consumes, produces
 
-ALWAYS = frozenset({"audio", "frames"})
-#: what a filter's ``needs`` entry means in data terms
-FILTER_NEEDS: dict[str, frozenset[str]] = {
-    "tags": frozenset({"tags"}),
-    "embeddings": frozenset({"audio_embeddings", "region_embeddings"}),
-    "masks": frozenset({"masks"}),
-    "labels": frozenset({"labels"}),
-}
-#: how to fix a missing input, per data item
-HINTS = {
-    "tags": "put a tagger before it",
-    "proposals": "put a proposer before it",
-    "labels": "use a labelled proposer such as gdino",
-    "masks": "put a segmenter before it",
-    "audio_embeddings": "put an embedder before it",
-    "region_embeddings": "put an embedder before it",
-}
-
-
-def consumes(kind: str, cls: type[Component], config: ComponentConfig) -> frozenset[str]:
-    """The data a configured component reads."""
-    caps: Capabilities = cls.capabilities(config)
-    if kind == "tagger":
-        return frozenset({"audio"})
-    if kind == "proposer":
-        return frozenset({"frames", "tags"}) if caps.needs_prompts and not caps.has_vocabulary else frozenset({"frames"})
-    if kind == "embedder":
-        return frozenset({"audio", "frames", "proposals"}) | (frozenset({"masks"}) if "masks" in caps.needs else frozenset())
-    if kind == "segmenter":
-        return frozenset({"frames", "proposals"})
-    if kind == "filter":
-        assert issubclass(cls, Filter)
-        base = frozenset({"tags"}) if cls.target == "tags" else frozenset({"proposals"})
-        return base.union(*(FILTER_NEEDS.get(n, frozenset({n})) for n in caps.needs))
-    return frozenset()
-
-
-def produces(kind: str, cls: type[Component], config: ComponentConfig) -> frozenset[str]:
-    """The data a configured component makes available to later steps."""
-    caps = cls.capabilities(config)
-    if kind == "tagger":
-        return frozenset({"tags"})
-    if kind == "proposer":
-        out = {"proposals"}
-        if caps.gives_masks:
-            out.add("masks")
-        if caps.gives_labels:
-            out.add("labels")
-        return frozenset(out)
-    if kind == "embedder":
-        return frozenset({"audio_embeddings", "region_embeddings"})
-    if kind == "segmenter":
-        return frozenset({"masks"})
-    return frozenset()
+# consumes/produces and the hints live in the kinds table (avseg/kinds.py)
+__all__ = ["ALWAYS", "HINTS", "StepLike", "arrange", "check_order", "consumes", "produces"]
 
 
 class StepLike(Protocol):

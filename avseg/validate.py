@@ -81,6 +81,24 @@ def segments(comp: Component, value: Any, boxes: Sequence[np.ndarray], shapes: S
     return outs
 
 
+def objects(comp: Component, method: str, value: Any, frames: Sequence[np.ndarray]) -> list[Proposals]:
+    """A segmenter's ``segment_clip`` or a refiner's ``refine_clip``: one Proposals per frame,
+    with one frame-sized mask per object (an empty frame may leave ``masks`` unset)."""
+    out = _per_frame(comp, method, value, len(frames), Proposals, "Proposals")
+    for i, (p, f) in enumerate(zip(out, frames)):
+        hw = tuple(f.shape[:2])
+        if p.masks is None:
+            if len(p):
+                raise ComponentFailed(f"{_label(comp, method)} gave frame {i} {len(p)} objects without masks; "
+                                      "expected Proposals with masks")
+            continue
+        shape = tuple(np.shape(p.masks))
+        if len(shape) != 3 or shape[0] != len(p) or shape[1:] != hw:
+            raise ComponentFailed(f"{_label(comp, method)} returned masks of shape {shape} for frame {i}; "
+                                  f"expected ({len(p)}, {hw[0]}, {hw[1]}): one frame-sized mask per object")
+    return out
+
+
 def clip_filter_results(comp: Component, value: Any, n: int) -> list[FilterResult]:
     """A clip filter's ``filter_clip``: one FilterResult per frame (each then checked by :func:`filter_result`)."""
     return _per_frame(comp, "filter_clip", value, n, FilterResult, "FilterResult")

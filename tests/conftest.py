@@ -1,4 +1,4 @@
-"""Test-wide settings: offline, deterministic, and small."""
+"""Test-wide settings (offline, deterministic, small) and the fixtures several files share."""
 
 import os
 
@@ -9,5 +9,22 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 # Never touch the user's real cache from a test run.
 import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import pytest  # noqa: E402
 
 os.environ["AVSEG_CACHE_DIR"] = tempfile.mkdtemp(prefix="avseg-test-cache-")
+
+#: the synthetic S4 tree of the ``s4`` fixture; a test module that needs another sets ``S4_TREE``
+S4_TREE: dict[str, Any] = {"n_per_split": {"train": 1, "val": 1, "test": 3}, "size": 32}
+
+
+@pytest.fixture(scope="module")
+def s4(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic AVSBench S4 tree, once per test module (``S4_TREE`` in the module overrides
+    its splits and frame size). Read-only: a test that damages a tree makes its own."""
+    from avseg.testing import make_s4_tree
+
+    shape = {**S4_TREE, **getattr(request.module, "S4_TREE", {})}
+    return make_s4_tree(tmp_path_factory.mktemp("s4"), **shape)

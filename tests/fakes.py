@@ -1,4 +1,7 @@
-"""Fake components and fake distributions for core tests (no models, no installs)."""
+"""Fake components and fake distributions for core tests (no models, no installs).
+
+A fake that counts its calls counts them in its runtime's counters (``fake.<name>.calls``), so
+each test sees only its own calls."""
 
 from __future__ import annotations
 
@@ -30,14 +33,13 @@ class ToneTagger(Tagger):
 
     name: ClassVar[str] = "tone"
     description: ClassVar[str] = "fake tagger"
-    calls = 0
 
     @property
     def vocabulary(self) -> list[str]:
         return ["Bark", "Speech"]
 
     def tag(self, windows: Sequence[AudioWindow]) -> list[Tags]:
-        type(self).calls += 1
+        self.runtime.count(f"fake.{self.name}.calls")  # per runtime, so per test: nothing to reset
         out = []
         for w in windows:
             spec = np.abs(np.fft.rfft(w.waveform))
@@ -58,7 +60,6 @@ class GridBoxes(Proposer):
     name: ClassVar[str] = "grid-boxes"
     description: ClassVar[str] = "fake proposer"
     Config = BoxConfig
-    calls = 0
 
     @classmethod
     def capabilities(cls, config: ComponentConfig) -> Capabilities:
@@ -66,7 +67,7 @@ class GridBoxes(Proposer):
         return Capabilities(gives_labels=config.labelled)
 
     def propose(self, frames: Sequence[Image], prompts: Sequence[list[str]] | None = None) -> list[Proposals]:
-        type(self).calls += 1
+        self.runtime.count(f"fake.{self.name}.calls")  # per runtime, so per test: nothing to reset
         cfg = self.config
         assert isinstance(cfg, BoxConfig)
         out = []
@@ -117,10 +118,9 @@ class BoxMasks(Segmenter):
 
     name: ClassVar[str] = "box-masks"
     description: ClassVar[str] = "fake segmenter"
-    calls = 0
 
     def segment(self, frames: Sequence[Image], boxes: Sequence[FloatArray]) -> list[SegmenterOutput]:
-        type(self).calls += 1
+        self.runtime.count(f"fake.{self.name}.calls")  # per runtime, so per test: nothing to reset
         out = []
         for f, b in zip(frames, boxes):
             h, w = f.shape[:2]
@@ -136,13 +136,12 @@ class MeanColour(Embedder):
 
     name: ClassVar[str] = "mean-colour"
     description: ClassVar[str] = "fake embedder"
-    calls = 0
 
     def embed_audio(self, windows: Sequence[AudioWindow]) -> FloatArray:
         return np.tile(np.array([1.0, 0.0, 0.0], np.float32), (len(windows), 1))
 
     def embed_regions(self, frames: Sequence[Image], proposals: Sequence[Proposals]) -> list[FloatArray]:
-        type(self).calls += 1
+        self.runtime.count(f"fake.{self.name}.calls")  # per runtime, so per test: nothing to reset
         out = []
         for f, p in zip(frames, proposals):
             rows = []

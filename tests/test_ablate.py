@@ -11,12 +11,8 @@ import pytest
 from avseg.ablate import cell_pipeline, expand_cells, load_grid
 from avseg.cli import main
 from avseg.errors import ConfigError
-from avseg.testing import make_s4_tree
 
-
-@pytest.fixture(scope="module")
-def s4(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_s4_tree(tmp_path_factory.mktemp("s4"), n_per_split={"test": 2}, size=48)
+S4_TREE = {"n_per_split": {"test": 2}, "size": 48}  # the shared s4 fixture (tests/conftest.py)
 
 
 def ablate(capsys: pytest.CaptureFixture[str], *args: str) -> int:
@@ -177,3 +173,27 @@ def test_bad_grids_are_one_line(capsys: pytest.CaptureFixture[str], s4: Path, tm
     err = capsys.readouterr().err
     assert e.value.code == 2 and needle in err and err.count("\n") == 1, err
     assert not (tmp_path / "o").exists()
+
+
+def test_scoped_axis_on_a_steps_preset_runs(capsys: pytest.CaptureFixture[str], s4: Path, tmp_path: Path) -> None:
+    """owod-bind-authors is written as steps: a scoped axis on it crashed with KeyError 'filters'."""
+    from avseg.ablate import apply_scoped_axes
+    from avseg.registry import load_registry
+
+    g = {"base": "owod-bind-authors", "axes": {"filter[bind].softmax_threshold": [0.0, 0.9],
+                                               "proposer[sam-grid].points_per_side": [4]}}
+    with pytest.raises(ConfigError, match="no cell uses proposer 'sam-grid'"):  # looked up in its steps
+        apply_scoped_axes(g, expand_cells(g), load_registry())
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("base: owod-bind-authors\nset: [filter.score-threshold.threshold=0.0]\n"
+                    "axes:\n  filter[bind].softmax_threshold: [0.0, 0.9]\n")
+    out = tmp_path / "out"
+    assert ablate(capsys, str(grid), "--root", str(s4), "--subset", "s4", "--split", "test", "--out", str(out),
+                  "--tiny", "--limit", "1", "--cache-dir", str(tmp_path / "cache")) == 0
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [r["filter[bind].softmax_threshold"] for r in rows] == ["0.0", "0.9"]
+    assert all(r["failed"] == "0" for r in rows)
+    for r in rows:
+        cfg = json.loads((out / "cells" / r["cell"] / "config.json").read_text())["pipeline"]
+        [bind] = [f for f in cfg["filters"] if f["type"] == "bind"]
+        assert bind["softmax_threshold"] == float(r["filter[bind].softmax_threshold"])

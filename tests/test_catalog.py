@@ -10,11 +10,11 @@ from avseg.registry import load_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = {"taggers": "tagger", "proposers": "proposer", "embedders": "embedder", "segmenters": "segmenter",
-            "filters": "filter", "combiners": "combiner"}
+            "filters": "filter", "refiners": "refiner", "combiners": "combiner"}
 CLI_NAMES = {"tagger": {"ast", "panns", "clap"}, "proposer": {"gdino", "owod", "sam-grid", "mmdet", "sam3"},
                   "embedder": {"imagebind"}, "segmenter": {"sam", "sam2"},
                   "filter": {"tag-threshold", "score-threshold", "bind", "nms", "top-k", "avis", "temporal-consistency"},
-                  "combiner": {"union", "top1", "label-map"}}
+                  "refiner": {"fill-holes"}, "combiner": {"union", "top1", "label-map"}}
 
 
 def catalog() -> dict[str, dict[str, dict]]:

@@ -22,9 +22,7 @@ from tests.helpers import cli
 SALIENCY = {"proposer": "saliency", "filters": ["score-threshold"]}
 
 
-@pytest.fixture(scope="module")
-def s4(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_s4_tree(tmp_path_factory.mktemp("s4"), n_per_split={"train": 1, "val": 1, "test": 3})
+S4_TREE = {"size": 64}  # the shared s4 fixture (tests/conftest.py), at 64 px
 
 
 def evaluate(root: Path, out: Path, subset: str = "s4", **kw) -> dict:  # type: ignore[no-untyped-def]

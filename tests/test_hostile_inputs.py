@@ -29,6 +29,7 @@ from avseg.components import ClipContext, ClipFilter, Combined, Combiner, Filter
 from avseg.data import open_dataset
 from avseg.testing import SR, make_frames_folder, make_s4_tree, make_video, tone
 from avseg.types import FilterResult
+from tests.deps import requires
 from tests.fakes import FakeDist, module
 from tests.helpers import cli
 
@@ -43,9 +44,6 @@ def one_line(err: str) -> str:
     return lines[0]
 
 
-@pytest.fixture(scope="module")
-def s4(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_s4_tree(tmp_path_factory.mktemp("s4"), n_per_split={"train": 1, "val": 1, "test": 3}, size=32)
 
 
 @pytest.fixture
@@ -138,7 +136,7 @@ def test_oversized_frame_refused_before_any_model(tmp_path: Path, capsys: pytest
 
 def test_huge_frame_is_cheap_for_the_tiny_owod_model() -> None:
     """4000x3000 for the 64 px tiny model: the processor's blur once took minutes."""
-    pytest.importorskip("transformers")
+    requires("transformers")
     from avseg.runtime import Runtime
     from plugins.avseg_owod.proposer import OwlV2ObjectnessProposer, shrink_for
 

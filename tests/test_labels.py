@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from avseg.data import avss_label_names
 from avseg.labels import normalise_label, normalise_labels
-
-pytest.importorskip("transformers")
+from tests.deps import requires
 
 
 def test_normalise_label_forms() -> None:
@@ -20,6 +18,7 @@ def test_normalise_label_forms() -> None:
 
 
 def test_tree_and_gdino_use_the_one_normaliser() -> None:
+    requires("transformers")  # gdino's proposer module imports it
     from avseg_gdino.proposer import normalise_prompts
 
     from avseg.tree import normalize_label
@@ -32,6 +31,7 @@ def test_tree_and_gdino_use_the_one_normaliser() -> None:
 def test_all_71_avss_classes_round_trip_from_prompt_to_label_map() -> None:
     """Each AVSS class, prompted through gdino's vocabulary path and decoded the way transformers'
     post-processing decodes a detected phrase, lands on its own class index in eval's label map."""
+    requires("torch", "transformers")
     import torch
     from avseg_gdino.proposer import avss_vocabulary, prompt_text
     from avseg_gdino.tiny import FIXED_IDS, build_tiny_tokenizer

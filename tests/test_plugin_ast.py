@@ -8,8 +8,10 @@ import sys
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
-pytest.importorskip("transformers")
+from tests.deps import requires
+
+requires("torch")
+requires("transformers")
 
 import avseg_ast  # noqa: E402
 import torch  # noqa: E402
@@ -187,15 +189,12 @@ def test_features_equal_the_authors_fbank(tagger: ASTTagger) -> None:
     dither, zero-padded to 1024 frames, normalised with AudioSet's mean/std x 2) gives the input the
     tagger's feature extractor gives. ImageBind ships that code verbatim as ``waveform2melspec``
     ("Based on YuanGongND/ast ... dataloader.py#L102"), so it serves as the reference."""
-    pytest.importorskip("torchaudio")
-    from avseg.errors import AvsegError
+    requires("torchaudio")
 
-    try:
-        from avseg_imagebind.compat import load_imagebind
+    requires("imagebind", "pytorchvideo", import_it=False)  # it ships the AST authors' fbank code
+    from avseg_imagebind.compat import load_imagebind
 
-        waveform2melspec = load_imagebind()[1].waveform2melspec
-    except (ImportError, AvsegError):
-        pytest.skip("imagebind (which ships the AST authors' fbank code) is not installed")
+    waveform2melspec = load_imagebind()[1].waveform2melspec
     (w,) = _waves(1, 16000, seed=11)
     w = w + np.float32(0.02)  # a DC offset: the authors remove the mean first
     x = tagger.feature_extractor([tagger.prepare([AudioWindow(w, 16000)])[0]], sampling_rate=16000,

@@ -8,8 +8,10 @@ import sys
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
-pytest.importorskip("transformers")
+from tests.deps import requires
+
+requires("torch")
+requires("transformers")
 
 import avseg_clap  # noqa: E402
 import torch  # noqa: E402
@@ -109,7 +111,7 @@ def test_resampling_and_padding(tagger: ClapTagger) -> None:
         tagger.logits([AudioWindow(resample(w16, 16000, 48000, "soxr_hq"), 48000)]),
     )
     # the resampler is librosa.load's (LAION-CLAP's loader), bit for bit; scipy's would differ
-    librosa = pytest.importorskip("librosa")
+    librosa = requires("librosa")
     want = librosa.resample(w16, orig_sr=16000, target_sr=48000)
     torch.testing.assert_close(
         tagger.audio_inputs([AudioWindow(w16, 16000)])["input_features"],
@@ -212,7 +214,7 @@ def test_features_equal_the_authors_htsat_front_end(tagger: ClapTagger) -> None:
     """LAION-CLAP's HTSAT computes its log-mel inside the model with torchlibrosa (audio_cfg: 64 mel
     bins 50-14000 Hz, window 1024, hop 480): the tagger's transformers features equal that front end
     on the same (repeat-padded) waveform; transformers' default extractor (fmin 0) does not."""
-    pytest.importorskip("torchlibrosa")
+    requires("torchlibrosa")
     from torchlibrosa.stft import LogmelFilterBank, Spectrogram
     from transformers import ClapFeatureExtractor
 

@@ -20,7 +20,7 @@ from avseg import hookimpl
 from avseg.components import Filter, FrameContext
 from avseg.errors import DependencyMissing
 from avseg.registry import load_registry
-from avseg.testing import make_frames_folder, make_s4_tree
+from avseg.testing import make_frames_folder
 from avseg.types import FilterResult
 from tests import plugin_extras
 from tests.fakes import FakeDist, GridBoxes, module
@@ -177,9 +177,7 @@ def extras(installed: list[FakeDist]) -> list[FakeDist]:
     return installed
 
 
-@pytest.fixture(scope="module")
-def s4(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_s4_tree(tmp_path_factory.mktemp("s4"), n_per_split={"test": 3}, size=48)
+S4_TREE = {"n_per_split": {"test": 3}, "size": 48}  # the shared s4 fixture (tests/conftest.py)
 
 
 def test_extension_hooks_registered_in_a_fixture(s4: Path) -> None:

@@ -9,8 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
+from tests.deps import requires
+
+torch = requires("torch")
+requires("transformers")
 
 from avseg_gdino.proposer import (  # noqa: E402
     GroundingDinoProposer,
@@ -240,7 +242,7 @@ def test_preprocessing_equals_the_authors_transform(runtime, monkeypatch):
     """The transformers backend feeds the model exactly what GroundingDINO's own transforms make
     (PIL bilinear resize, the authors' output-size rounding); transformers' default torchvision
     processor would not."""
-    pytest.importorskip("groundingdino")
+    requires("groundingdino")
     from avseg_gdino.official import TINY_RESIZE, preprocess
     from avseg_gdino.tiny import TINY_LONGEST_EDGE, TINY_SHORTEST_EDGE
     from transformers import GroundingDinoImageProcessor

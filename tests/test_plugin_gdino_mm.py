@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
+from tests.deps import requires
+
+torch = requires("torch")
+requires("transformers")
 
 from avseg_gdino.mm import build_random  # noqa: E402
 from avseg_gdino.proposer import GroundingDinoProposer  # noqa: E402

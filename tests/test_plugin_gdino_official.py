@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
-pytest.importorskip("groundingdino")
+from tests.deps import requires
+
+torch = requires("torch")
+requires("transformers")
+requires("groundingdino")
 
 from avseg_gdino import official  # noqa: E402
 from avseg_gdino.proposer import GroundingDinoProposer, normalise_prompts, prompt_text  # noqa: E402

@@ -10,7 +10,6 @@ upstream code).
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -18,12 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-# find_spec, not importorskip: importing imagebind needs compat's fixes first (see compat.py)
-_missing = [
-    m for m in ("torch", "torchaudio", "imagebind", "pytorchvideo") if importlib.util.find_spec(m) is None
-]
-if _missing:
-    pytest.skip(f"needs {', '.join(_missing)} (pip install 'avseg[imagebind]')", allow_module_level=True)
+from tests.deps import requires
+
+# looked up, not imported: importing imagebind needs compat's fixes first (see compat.py)
+requires("torch", "torchaudio", "imagebind", "pytorchvideo", import_it=False)
 
 import avseg_imagebind  # noqa: E402
 import torch  # noqa: E402

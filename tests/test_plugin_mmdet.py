@@ -16,6 +16,7 @@ from avseg_mmdet.proposer import MmdetConfig, MmdetProposer, model_has_mask_head
 
 from avseg.errors import AvsegError, ConfigError, WeightsMissing
 from avseg.runtime import Runtime
+from tests.deps import requires
 
 # ----------------------------------------------------------------- no mmdet needed
 
@@ -70,7 +71,7 @@ def test_config_validation(tmp_path):
 
 @pytest.fixture(scope="module")
 def mm():
-    return pytest.importorskip("mmdet")
+    return requires("mmdet")
 
 
 @pytest.fixture(scope="module")

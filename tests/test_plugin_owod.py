@@ -8,9 +8,11 @@ import sys
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
-pytest.importorskip("torchvision")
+from tests.deps import requires
+
+torch = requires("torch")
+requires("transformers")
+requires("torchvision")
 
 from avseg_owod.proposer import OwlV2ObjectnessProposer  # noqa: E402
 

@@ -9,10 +9,11 @@ import sys
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
-pytest.importorskip("torchlibrosa")
-if __import__("importlib.util").util.find_spec("panns_inference") is None:
-    pytest.skip("panns_inference is not installed", allow_module_level=True)
+from tests.deps import requires
+
+requires("torch")
+requires("torchlibrosa")
+requires("panns_inference", import_it=False)
 
 import avseg_panns  # noqa: E402
 import torch  # noqa: E402
@@ -77,7 +78,7 @@ def test_resampling_padding_and_length_groups(tagger: PannsTagger) -> None:
         tagger.predict([AudioWindow(resample(w16, 16000, 32000, "soxr_hq"), 32000)]),
     )
     # the resampler is librosa.load's (upstream's loader), bit for bit; scipy's would differ
-    librosa = pytest.importorskip("librosa")
+    librosa = requires("librosa")
     (prepared,) = tagger.prepare([AudioWindow(w16, 16000)])
     np.testing.assert_array_equal(prepared, librosa.resample(w16, orig_sr=16000, target_sr=32000))
     assert np.abs(prepared - resample(w16, 16000, 32000, "polyphase")).max() > 1e-4

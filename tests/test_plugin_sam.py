@@ -9,8 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
-pytest.importorskip("segment_anything")
+from tests.deps import requires
+
+requires("torch")
+requires("segment_anything")
 
 import avseg_sam  # noqa: E402
 import torch  # noqa: E402
@@ -170,7 +172,7 @@ def test_grid_empty_result(runtime: Runtime) -> None:
 
 
 def test_hf_conversion_keys_match(runtime: Runtime) -> None:
-    pytest.importorskip("transformers")
+    requires("transformers")
     from avseg_sam.convert import hf_config, sa_to_hf_state_dict
     from transformers import SamModel
 
@@ -186,7 +188,7 @@ def test_hf_conversion_keys_match(runtime: Runtime) -> None:
 
 
 def test_hf_backend_matches_segment_anything(runtime: Runtime, seg: SamSegmenter) -> None:
-    pytest.importorskip("transformers")
+    requires("transformers")
     hf = SamSegmenter(SamConfig(backend="hf"), runtime)
     frame = make_frame(seed=6)
     a = seg.segment([frame], [BOXES])[0]
@@ -249,7 +251,7 @@ def test_checkpoint_loading(tmp_path) -> None:
 
 def test_hf_backend_loads_local_folder(tmp_path, runtime: Runtime) -> None:
     """backend=hf with real (non-tiny) loading: SamModel.from_pretrained(<local folder>) only."""
-    pytest.importorskip("transformers")
+    requires("transformers")
     tiny_hf = SamSegmenter(SamConfig(backend="hf"), runtime)
     folder = tmp_path / "sam-tiny-hf"
     tiny_hf.hf.model.save_pretrained(str(folder))

@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
+from tests.deps import requires
+
+torch = requires("torch")
+requires("transformers")
 
 from avseg_sam2.models import build_random  # noqa: E402
 from avseg_sam2.segmenter import Sam2Segmenter  # noqa: E402

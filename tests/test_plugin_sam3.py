@@ -10,8 +10,10 @@ import numpy as np
 import pydantic
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
+from tests.deps import requires
+
+torch = requires("torch")
+requires("transformers")
 
 from avseg_sam3.models import build_random, tiny_tokenizer  # noqa: E402
 from avseg_sam3.proposer import Sam3Proposer  # noqa: E402

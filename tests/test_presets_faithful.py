@@ -12,6 +12,7 @@ from avseg.audioset import NON_VISUAL_TAGS
 from avseg.errors import ConfigError
 from avseg.registry import load_registry
 from avseg.spec import all_presets, compose, resolve
+from tests.deps import requires
 from tests.helpers import cli
 
 REGISTRY = load_registry()
@@ -80,7 +81,7 @@ def test_random_points_are_seeded_one_per_grid_cell() -> None:
 
 
 def test_sam_grid_random_points_reach_the_generator() -> None:
-    pytest.importorskip("segment_anything")
+    requires("segment_anything")
     from avseg_sam.grid import SamGridConfig, SamGridProposer, random_point_grid
 
     from avseg.runtime import Runtime
@@ -105,7 +106,7 @@ def test_owod_filters_give_what_the_in_proposer_steps_gave(clip) -> None:  # typ
     """Old: tau_BB, NMS and top-k inside the proposer. New: raw candidates, then score-threshold,
     nms (box IoU) and top-k filters. Same parameters, same kept boxes and masks; the drops now show
     in the trace."""
-    pytest.importorskip("transformers")
+    requires("transformers")
     from avseg.pipeline import Pipeline
     from avseg.runtime import Runtime
 

@@ -9,6 +9,7 @@ import av
 import pytest
 
 from avseg.testing import make_avss_tree, make_frames_folder, make_s4_tree, make_video
+from tests.deps import requires
 from tests.helpers import cli
 
 
@@ -104,7 +105,7 @@ def test_alternative_components(capsys: pytest.CaptureFixture[str], inputs: dict
 @pytest.mark.parametrize("segmenter", ["none", "sam"])
 def test_mmdet_with_and_without_a_segmenter(capsys: pytest.CaptureFixture[str], inputs: dict[str, Path],
                                             tmp_path: Path, segmenter: str) -> None:
-    pytest.importorskip("mmdet")  # installed by scripts/install_mmdet.sh (make test-all runs it)
+    requires("mmdet")  # installed by scripts/install_mmdet.sh (make test-all runs it)
     meta = run(capsys, tmp_path, inputs["folder"], "--proposer", "mmdet", "--embedder", "none", "--segmenter",
                segmenter, "--filter", "score-threshold", "--set", "proposer.score_threshold=0.0",
                "--set", "filter.score-threshold.threshold=0.0")

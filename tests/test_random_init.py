@@ -7,12 +7,12 @@ builder the plugin uses, with the build itself replaced by the tiny one.
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
+from tests.deps import requires
+
+torch = requires("torch")
+requires("transformers")
 
 from avseg.runtime import Runtime  # noqa: E402
 
@@ -36,8 +36,8 @@ def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
 # ----------------------------------------------------------------------------- SAM
 
 
-@pytest.mark.skipif(importlib.util.find_spec("segment_anything") is None, reason="needs segment_anything")
 def test_sam_vit_b_real_sizes_seeded_and_keyed_apart_from_tiny() -> None:
+    requires("segment_anything")
     from avseg_sam.model import SPECS
     from avseg_sam.segmenter import SamConfig, SamSegmenter
 
@@ -80,11 +80,8 @@ def test_ast_real_config_and_labels() -> None:
 # ----------------------------------------------------------------------------- PANNs
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("panns_inference") is None or importlib.util.find_spec("torchlibrosa") is None,
-    reason="needs panns_inference and torchlibrosa",
-)
 def test_panns_real_head() -> None:
+    requires("panns_inference", "torchlibrosa", import_it=False)
     from avseg_panns.tagger import PannsTagger
 
     rt = _random()
@@ -178,32 +175,39 @@ def test_gdino_real_configs() -> None:
     )
 
 
-def test_gdino_random_mode_uses_build_random(monkeypatch: pytest.MonkeyPatch) -> None:
-    import avseg_gdino.tiny as gtiny
+def test_gdino_random_mode_builds_the_real_architecture_seeded() -> None:
+    """Random mode builds grounding-dino-tiny at its real sizes (Swin-T + BERT-base, about 172M
+    parameters, 900 queries, the 800/1333 image processor), from the runtime's seed, shared
+    apart from the tiny model, and says so in weights_used."""
     from avseg_gdino.proposer import GroundingDinoProposer
 
-    calls: list[tuple[str, int]] = []
-
-    def fake_build_random(variant: str, seed: int):  # the real build takes long: reuse the tiny one
-        calls.append((variant, seed))
-        return gtiny.build_tiny(seed)
-
-    monkeypatch.setattr(gtiny, "build_random", fake_build_random)
-    rt = Runtime(device="cpu", tiny=True, seed=0)
+    rt = Runtime(device="cpu", tiny=True, seed=3)
     tiny = GroundingDinoProposer(GroundingDinoProposer.Config(), rt)
-    prop = GroundingDinoProposer(GroundingDinoProposer.Config(variant="swin-b"), _flip_to_random(rt))
-    assert calls == [("swin-b", 0)]
+    prop = GroundingDinoProposer(GroundingDinoProposer.Config(variant="swin-t"), _flip_to_random(rt))
     assert prop.model is not tiny.model
     assert prop.weights_used() == "random" and tiny.weights_used() == "tiny"
+    cfg = prop.model.config
+    assert (cfg.d_model, cfg.num_queries, cfg.text_config.hidden_size, cfg.backbone_config.embed_dim) == (256, 900, 768, 96)
+    n_params = sum(p.numel() for p in prop.model.parameters())
+    assert 150e6 < n_params < 200e6 and n_params > 100 * sum(p.numel() for p in tiny.model.parameters())
+    size = prop.processor.image_processor.size
+    assert (size["shortest_edge"], size["longest_edge"]) == (800, 1333)
+    # seeded: the same seed gives the same weights (a cheap layer is enough to tell)
+    from avseg_gdino.tiny import build_random
+
+    torch.manual_seed(12345)  # the build seeds itself: the global RNG must not matter
+    again, _ = build_random("swin-t", 3)
+    name, w = next((k, v) for k, v in prop.model.state_dict().items() if v.dtype.is_floating_point and v.std() > 0)
+    assert torch.equal(again.state_dict()[name], w)
+    other, _ = build_random("swin-t", 4)
+    assert not torch.equal(other.state_dict()[name], w)
 
 
 # ----------------------------------------------------------------------------- ImageBind
 
-_ib_missing = [m for m in ("torchaudio", "imagebind", "pytorchvideo") if importlib.util.find_spec(m) is None]
 
-
-@pytest.mark.skipif(bool(_ib_missing), reason=f"needs {', '.join(_ib_missing)}")
 def test_imagebind_random_mode_builds_huge_seeded(monkeypatch: pytest.MonkeyPatch) -> None:
+    requires("torchaudio", "imagebind", "pytorchvideo", import_it=False)
     from avseg_imagebind.compat import load_imagebind
     from avseg_imagebind.embedder import ImageBindEmbedder
     from avseg_imagebind.tiny import TINY_KWARGS, build_huge

@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 from avseg.cli import main
-from avseg.testing import make_s4_tree
+from tests.deps import requires
 from tests.helpers import cli
 
 # owod-bind's tau_BB (0.5) and tau_BIND (0.7) keep no box with random tiny weights, which would make
@@ -35,7 +35,7 @@ METRICS = ("miou", "fscore", "fscore_dataset", "n_clips", "n_frames")
 
 @pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[Any]:
-    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'avseg[ray]'): Ray executor tests skipped")
+    ray = requires("ray")
     # Workers get Ray's default of one thread per 1-CPU worker (conftest sets 2 for this process), as
     # in a real `avseg eval --executor ray`; the local reference run keeps 2 threads.
     with pytest.MonkeyPatch.context() as mp:
@@ -45,9 +45,7 @@ def ray_cluster() -> Iterator[Any]:
     ray.shutdown()
 
 
-@pytest.fixture(scope="module")
-def s4(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_s4_tree(tmp_path_factory.mktemp("s4"), n_per_split={"test": 8}, size=32)
+S4_TREE = {"n_per_split": {"test": 8}, "size": 32}  # the shared s4 fixture (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +179,7 @@ def test_ray_worker_count_must_fit_the_cluster(capsys: pytest.CaptureFixture[str
 
 def test_unreachable_address_is_one_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
                                          s4: Path, tmp_path: Path) -> None:
-    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'avseg[ray]'): Ray executor tests skipped")
+    ray = requires("ray")
     monkeypatch.setattr(ray, "is_initialized", lambda: False)  # as in a fresh `avseg` process
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))

@@ -229,7 +229,7 @@ def test_hooks_are_called_through_pluggy_once_per_plugin(capsys: pytest.CaptureF
 
     class Wrapper:
         @hookimpl(wrapper=True)
-        def register_filters(self, register: Any) -> Any:
+        def register_components(self, register: Any) -> Any:  # bundled plugins use the one hook
             seen.append(register.plugin)
             return (yield)
 
@@ -237,7 +237,7 @@ def test_hooks_are_called_through_pluggy_once_per_plugin(capsys: pytest.CaptureF
     reg = load_registry(plugins=[("wrap", Wrapper())])
     assert "filters" in seen and "nms" in reg.names("filter")
     err = capsys.readouterr().err
-    assert "register_filters [hook]" in err and "<register for plugin 'filters' (avseg " in err
+    assert "register_components [hook]" in err and "<register for plugin 'filters' (avseg " in err
 
 
 def test_register_presets_adds_a_usable_preset() -> None:

@@ -14,7 +14,6 @@ import pytest
 from PIL import Image
 
 from avseg.outputs import debug_view
-from avseg.testing import make_s4_tree
 from avseg.types import FrameResult, Proposals, Tags
 from tests.helpers import cli
 
@@ -65,9 +64,7 @@ def check_links_resolve(page: Page, base: Path) -> None:
         assert (base / unquote(ref)).is_file(), f"{base / ref} does not exist"
 
 
-@pytest.fixture(scope="module")
-def s4(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_s4_tree(tmp_path_factory.mktemp("s4"), n_per_split={"test": 3}, size=48)
+S4_TREE = {"n_per_split": {"test": 3}, "size": 48}  # the shared s4 fixture (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
@@ -188,3 +185,14 @@ def test_debug_view_is_readable_on_small_frames() -> None:
     assert (untouched == 90).all()
     legend = view[:, 330:]
     assert (legend != legend[0, 0]).any(axis=2).mean() > 0.01  # text in the legend
+
+
+def test_the_report_summarises_the_executed_steps_in_order() -> None:
+    from avseg.report import _config_summary
+
+    steps = ["proposer:owod", "filter:score-threshold", "segmenter:sam", "refiner:fill-holes"]
+    assert _config_summary({"steps": steps, "filters": []}) == ("steps: proposer:owod -> filter:score-threshold -> "
+                                                               "segmenter:sam -> refiner:fill-holes")
+    # an older record without steps, or a tampered one, falls back to the legacy keys
+    assert _config_summary({"proposer": {"type": "owod"}, "filters": [{"type": "bind"}]}) == "proposer: owod; filters: bind"
+    assert _config_summary({"steps": [{"x": 1}], "proposer": {"type": "owod"}}) == "proposer: owod; filters: none"

@@ -281,8 +281,7 @@ def _run_eval_locked(dataset: Dataset, out: Path, spec: dict[str, Any], resolved
     scored_empty: dict[str, dict[str, Any]] = {}
     indexer = LabelIndexer()
     t_start = time.perf_counter()
-    counters_before = dict(runtime.counters)
-    timings_before = dict(runtime.timings)
+    before = runtime.mark()
     done: ExecResult | None = None
     if todo:
         job = eval_job(root, subset, split, out, spec, resolved, runtime, semantic, folder.config_id(ident), debug)
@@ -300,9 +299,8 @@ def _run_eval_locked(dataset: Dataset, out: Path, spec: dict[str, Any], resolved
         f["scored_as_empty"] = f["clip"] in scored_empty
     metrics = summarise(dataset, {**states, **scored_empty}, batch_videos, semantic)
     # This run's share only: a runtime shared across ablation cells keeps running totals.
-    counters = {k: v - counters_before.get(k, 0) for k, v in runtime.counters.items() if v - counters_before.get(k, 0)}
-    timings = {k: round(v - timings_before.get(k, 0.0), 4) for k, v in runtime.timings.items()
-               if v - timings_before.get(k, 0.0) > 0}
+    counters, grown = runtime.since(before)
+    timings = {k: round(v, 4) for k, v in grown.items()}
     metrics.update({
         "subset": subset,
         "split": split,

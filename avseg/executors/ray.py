@@ -76,18 +76,14 @@ class EvalWorker:
             dataset, pipeline, metrics = self._context(job)
         except AvsegError as exc:
             return {"clip": clip_id, "fatal": str(exc), "exit_code": exc.exit_code}
-        counters, timings = Counter(self.runtime.counters), dict(self.runtime.timings)
+        before = self.runtime.mark()
         indexer = LabelIndexer()
         try:
             outcome = process_clip(dataset, pipeline, clip_id, job.out, job.semantic, indexer, metrics,
                                    job.config_id, job.debug)
         except Exception as exc:  # a bug fails this clip, not the run: the other workers go on
             outcome = {"clip": clip_id, "error": one_line(exc)}
-        delta = Counter(self.runtime.counters)
-        delta.subtract(counters)
-        outcome["counters"] = {k: v for k, v in delta.items() if v}
-        outcome["timings"] = {k: v - timings.get(k, 0.0) for k, v in self.runtime.timings.items()
-                              if v - timings.get(k, 0.0) > 0}
+        outcome["counters"], outcome["timings"] = self.runtime.since(before)
         outcome["unmapped"] = dict(indexer.unmapped)
         if first:  # which weight files the components use, for metrics.json
             from avseg.run_record import run_metadata

@@ -185,7 +185,7 @@ class AvisFilter(_Filter):
 
 
 @hookimpl
-def register_filters(register: Any) -> None:
+def register_components(register: Any) -> None:
     register(AvisFilter)
 
 

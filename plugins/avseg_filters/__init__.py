@@ -7,7 +7,7 @@ from avseg.hookspecs import Register, hookimpl
 
 
 @hookimpl
-def register_filters(register: Register) -> None:
+def register_components(register: Register) -> None:
     from avseg_filters.bind import BindFilter
     from avseg_filters.nms import NMS
     from avseg_filters.temporal import TemporalConsistency
@@ -20,10 +20,6 @@ def register_filters(register: Register) -> None:
     register(TopK)
     register(BindFilter)
     register(TemporalConsistency)
-
-
-@hookimpl
-def register_combiners(register: Register) -> None:
     from avseg.combiners import LabelMap, Top1, Union
 
     register(Union)

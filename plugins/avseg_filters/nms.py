@@ -28,9 +28,11 @@ def mask_iou(a: npt.NDArray[np.bool_], b: npt.NDArray[np.bool_]) -> npt.NDArray[
     """Pairwise IoU of boolean masks (N, H, W) x (M, H, W) -> (N, M)."""
     fa = a.reshape(len(a), -1).astype(np.float32)
     fb = b.reshape(len(b), -1).astype(np.float32)
-    inter = fa @ fb.T
-    union = fa.sum(1)[:, None] + fb.sum(1)[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0).astype(np.float64)
+    # float32 counts are exact (< 2**24 pixels); the ratio in float64, so that an IoU of exactly
+    # the threshold compares equal to it (60/100 in float32 is above 0.6 and was suppressed)
+    inter = (fa @ fb.T).astype(np.float64)
+    union = fa.sum(1, dtype=np.float64)[:, None] + fb.sum(1, dtype=np.float64)[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
 class NMSConfig(ComponentConfig):

@@ -11,5 +11,5 @@ __all__ = ["ImageBindEmbedder", "register_embedders"]
 
 
 @hookimpl
-def register_embedders(register):  # type: ignore[no-untyped-def]
+def register_components(register):  # type: ignore[no-untyped-def]
     register(ImageBindEmbedder)

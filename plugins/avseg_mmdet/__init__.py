@@ -11,7 +11,7 @@ from avseg.hookspecs import Register, hookimpl
 
 
 @hookimpl
-def register_proposers(register: Register) -> None:
+def register_components(register: Register) -> None:
     from avseg_mmdet.proposer import MmdetProposer
 
     register(MmdetProposer)

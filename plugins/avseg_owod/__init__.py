@@ -9,7 +9,7 @@ from avseg.hookspecs import Register, hookimpl
 
 
 @hookimpl
-def register_proposers(register: Register) -> None:
+def register_components(register: Register) -> None:
     from avseg_owod.proposer import OwlV2ObjectnessProposer
 
     register(OwlV2ObjectnessProposer)

@@ -11,5 +11,5 @@ __all__ = ["PannsTagger", "register_taggers"]
 
 
 @hookimpl
-def register_taggers(register):  # type: ignore[no-untyped-def]
+def register_components(register):  # type: ignore[no-untyped-def]
     register(PannsTagger)

@@ -11,14 +11,10 @@ from avseg.hookspecs import Register, hookimpl
 
 
 @hookimpl
-def register_segmenters(register: Register) -> None:
+def register_components(register: Register) -> None:
     from avseg_sam.segmenter import SamSegmenter
 
     register(SamSegmenter)
-
-
-@hookimpl
-def register_proposers(register: Register) -> None:
     from avseg_sam.grid import SamGridProposer
 
     register(SamGridProposer)

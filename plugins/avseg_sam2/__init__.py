@@ -10,7 +10,7 @@ from avseg.hookspecs import Register, hookimpl
 
 
 @hookimpl
-def register_segmenters(register: Register) -> None:
+def register_components(register: Register) -> None:
     from avseg_sam2.segmenter import Sam2Segmenter
 
     register(Sam2Segmenter)

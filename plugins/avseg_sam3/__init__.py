@@ -10,7 +10,7 @@ from avseg.hookspecs import Register, hookimpl
 
 
 @hookimpl
-def register_proposers(register: Register) -> None:
+def register_components(register: Register) -> None:
     from avseg_sam3.proposer import Sam3Proposer
 
     register(Sam3Proposer)
