@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,8 @@ LIST_AXES = {KINDS_BY_NAME[k].override: k for k in MANY_KINDS}
 #: ``proposer[motion].threshold``: a parameter applied only to cells whose proposer is ``motion``
 SCOPED_AXIS = re.compile(rf"^({'|'.join(STEP_KINDS)})\[([^\[\]]+)\]\.(.+)$")
 GRID_KEYS = ("base", "set", "axes", "cells", "description")
+#: the most cells a grid may have (each is a full eval): checked before the grid is expanded
+MAX_CELLS = 10_000
 
 
 def load_grid(path: Path) -> dict[str, Any]:
@@ -100,6 +103,8 @@ def expand_cells(grid: dict[str, Any], path: Path | str = "grid") -> list[dict[s
         cells = grid["cells"]
         if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
             raise ConfigError(f"{path}: 'cells' must be a list of mappings")
+        if len(cells) > MAX_CELLS:
+            raise ConfigError(f"{path}: {len(cells):,} cells; a grid may have at most {MAX_CELLS:,} (split it)")
         if not cells:
             raise ConfigError(f"{path}: 'cells' is empty; list at least one cell, e.g. - {{filter.bind.cosine_threshold: 0.5}}")
         for i, c in enumerate(cells):
@@ -109,6 +114,11 @@ def expand_cells(grid: dict[str, Any], path: Path | str = "grid") -> list[dict[s
     axes = grid["axes"]
     if not isinstance(axes, dict) or not axes or not all(isinstance(v, list) and v for v in axes.values()):
         raise ConfigError(f"{path}: each axis must be a non-empty list of values")
+    n_cells = math.prod(len(v) for v in axes.values())
+    if n_cells > MAX_CELLS:
+        sizes = " x ".join(f"{len(v):,}" for v in axes.values())
+        raise ConfigError(f"{path}: the axes make {sizes} = {n_cells:,} cells; a grid may have at most "
+                          f"{MAX_CELLS:,} (split it)")
     for k, values in axes.items():
         for v in values:
             _check_value(k, v, str(path))

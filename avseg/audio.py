@@ -33,6 +33,10 @@ ChannelRule = Literal["first", "mix"]
 #: ``librosa.resample``'s default (``librosa.load(sr=...)``, used by PANNs' and LAION-CLAP's code).
 Resampler = Literal["polyphase", "torchaudio", "soxr_hq"]
 
+#: the longest audio window and offset (s) a pipeline may ask for: every frame's window is held
+#: in memory at the audio's rate (a 1e9 s window would ask numpy for terabytes)
+MAX_WINDOW = 60.0
+
 _SOUNDFILE_EXTS = {".wav", ".flac", ".ogg", ".aiff", ".aif"}
 
 
@@ -161,8 +165,8 @@ def frame_windows(
     ``offset`` and zero-padded at the end. ``start``/``end`` of each :class:`AudioWindow`
     always report the window the frame asked for. ``waveform`` is mono (see :func:`to_mono`).
     """
-    if window <= 0:
-        raise ValueError(f"window must be positive, got {window}")
+    if not 0 < window <= MAX_WINDOW:
+        raise ValueError(f"window must be in (0, {MAX_WINDOW:g}] seconds, got {window}")
     if offset < 0:
         raise ValueError(f"offset must be >= 0, got {offset}")
     wave = np.asarray(waveform, dtype=np.float32).reshape(-1)
@@ -240,8 +244,9 @@ class AudioSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    window: float = Field(default=1.0, gt=0.0, allow_inf_nan=False, description="window length (seconds)")
-    offset: float = Field(default=0.0, ge=0.0, allow_inf_nan=False, description="window start offset (seconds)")
+    window: float = Field(default=1.0, gt=0.0, le=MAX_WINDOW, allow_inf_nan=False, description="window length (seconds)")
+    offset: float = Field(default=0.0, ge=0.0, le=MAX_WINDOW, allow_inf_nan=False,
+                          description="window start offset (seconds)")
     channels: ChannelRule = Field(default="mix", description="stereo to mono: first channel, or the mean")
     #: off-screen noise mixed into every clip before anything hears it (avseg/noise.py)
     noise: str | None = Field(default=None, description="white, pink or an audio file; needs snr")

@@ -27,3 +27,19 @@ def check_limit(limit: int | None) -> int | None:
     if limit is not None and limit < 1:
         raise UsageError(f"--limit {limit}: expected at least 1 clip")
     return limit
+
+
+#: GPUs one Ray worker may ask for: fractions share a GPU; above 1, Ray wants whole GPUs
+MAX_GPUS_PER_WORKER = 64
+
+
+def check_gpus_per_worker(gpus: float | None) -> float | None:
+    """A finite share from 0 to :data:`MAX_GPUS_PER_WORKER`, whole above 1 (NaN or inf would
+    pass ``< 0`` and then wait forever for a worker no node can hold)."""
+    if gpus is None:
+        return None
+    ok = isinstance(gpus, int | float) and not isinstance(gpus, bool) and math.isfinite(gpus)
+    if not ok or not 0 <= gpus <= MAX_GPUS_PER_WORKER or (gpus > 1 and gpus != int(gpus)):
+        raise UsageError(f"--gpus-per-worker {gpus}: expected a number from 0 to {MAX_GPUS_PER_WORKER} "
+                         "(fractions up to 1 share a GPU; above 1, whole GPUs)")
+    return float(gpus)

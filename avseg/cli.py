@@ -294,9 +294,10 @@ def report(
     max_sheets: int | None = typer.Option(None, "--max-sheets", help="Contact sheets for only the N worst clips."),
 ) -> None:
     """Write FOLDER/report.html: metrics, worst clips first, contact sheets and proposal traces."""
+    from avseg.errors import printable
     from avseg.report import write_report
 
-    typer.echo(f"report: {write_report(folder, root=root, max_sheets=max_sheets)}")
+    typer.echo(printable(f"report: {write_report(folder, root=root, max_sheets=max_sheets)}"))
 
 
 @app.command()
@@ -455,7 +456,9 @@ def main(argv: list[str] | None = None) -> None:
         # In non-standalone mode click returns a command's exit code instead of exiting.
         code = group.main(args=args, prog_name="avseg", standalone_mode=False)
     except AvsegError as exc:
-        typer.secho(f"Error: {' '.join(str(exc).split())}", fg="red", err=True)
+        from avseg.errors import printable
+
+        typer.secho(printable(f"Error: {' '.join(str(exc).split())}"), fg="red", err=True)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

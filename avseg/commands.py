@@ -62,6 +62,9 @@ def list_plugins(kind: str | None = None, registry: Registry | None = None) -> l
     if kind is not None and kind not in kinds:
         raise UsageError(f"--kind {kind!r}: expected one of {', '.join(kinds)}{did_you_mean(kind, kinds)}")
     registry = registry or load_registry()
+    from avseg.registry import check_plugin_commands
+
+    check_plugin_commands(registry)  # a plugin whose register_commands raises is listed as broken
     rows: list[dict[str, Any]] = []
     for reg in registry.registrations(kind) if kind in (None, *KINDS, "combiner") else []:
         ok, missing = dependency_status(reg.cls)

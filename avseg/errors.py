@@ -75,6 +75,15 @@ def one_line(exc: BaseException, limit: int = 300, *, with_type: bool = True) ->
     return f"{type(exc).__name__}: {text}" if with_type else text
 
 
+def printable(text: str) -> str:
+    """``text`` safe to print or save on any stream: a path that is not valid UTF-8 (its bytes
+    became lone surrogates in Python) is shown with U+FFFD instead of making the write fail."""
+    try:
+        return text.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
+    except UnicodeEncodeError:  # a surrogate that is no escaped byte (e.g. from JSON)
+        return text.encode("utf-8", errors="replace").decode("utf-8")
+
+
 def did_you_mean(word: str, candidates: Iterable[str], n: int = 3) -> str:
     """`` (did you mean 'a', 'b'?)`` or, when nothing is close, the full list of choices."""
     cands = sorted(set(candidates))

@@ -124,6 +124,8 @@ class Registry:
     datasets: dict[str, list[Extension]] = field(default_factory=lambda: defaultdict(list))
     metrics: dict[str, list[Extension]] = field(default_factory=lambda: defaultdict(list))
     broken: list[BrokenPlugin] = field(default_factory=list)
+    #: whether the plugins' register_commands hooks have run (their failures are in ``broken``)
+    commands_checked: bool = False
     #: plugin name -> (distribution, version)
     provenance: dict[str, tuple[str, str]] = field(default_factory=dict)
 
@@ -468,6 +470,54 @@ def load_registry(
     return reg
 
 
+class plugin_call:
+    """``with plugin_call("what failed"):`` turns a plugin's unexpected exception (a dataset reader,
+    a command) into one :class:`ComponentFailed` line naming it, like a component's
+    (``AVSEG_DEBUG=1`` keeps the traceback)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, typ: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        import os
+
+        from avseg.errors import AvsegError, ComponentFailed
+
+        if exc is None or isinstance(exc, AvsegError) or not isinstance(exc, Exception) or os.environ.get("AVSEG_DEBUG"):
+            return
+        if hasattr(exc, "exit_code") and type(exc).__module__.split(".")[0] in ("click", "typer"):
+            return  # click's own Exit/usage errors: the CLI prints them
+        raise ComponentFailed(f"{self.what}: {one_line(exc)} (AVSEG_DEBUG=1 shows the traceback)") from exc
+
+
+def _guard_command(cmd: Any, plugin: str, provider: str) -> None:
+    """Wrap a plugin command (and its subcommands) so that an exception is one line naming it."""
+    import functools
+
+    callback = getattr(cmd, "callback", None)
+    if callable(callback):
+        @functools.wraps(callback)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with plugin_call(f"command {cmd.name!r} of plugin {plugin!r} (from {provider}) failed"):
+                return callback(*args, **kwargs)
+
+        cmd.callback = run
+    for sub in getattr(cmd, "commands", {}).values():
+        _guard_command(sub, plugin, provider)
+
+
+def check_plugin_commands(reg: Registry) -> None:
+    """Run every plugin's ``register_commands`` on a scratch group (once per registry), so that a
+    plugin whose hook raises is listed as broken by ``avseg plugins`` too."""
+    if not reg.commands_checked:
+        import typer
+
+        add_plugin_commands(typer.main.get_group(typer.Typer()), reg)
+
+
 def add_plugin_commands(group: Any, reg: Registry) -> None:
     """Call ``register_commands`` with a fresh Typer app per plugin and add what each adds to the
     click ``group``; a command that would replace an existing one marks the plugin broken."""
@@ -488,7 +538,12 @@ def add_plugin_commands(group: Any, reg: Registry) -> None:
         return {"app": app}
 
     apps: dict[str, typer.Typer] = {}
+    before = len(reg.broken)
     call_per_plugin(reg, "register_commands", kwargs)
+    if reg.commands_checked:  # run before (see check_plugin_commands): keep each failure once
+        old = {(b.plugin, b.reason) for b in reg.broken[:before]}
+        reg.broken[before:] = [b for b in reg.broken[before:] if (b.plugin, b.reason) not in old]
+    reg.commands_checked = True
     broken = {b.plugin for b in reg.broken}
     for plugin, app in apps.items():
         if plugin in broken or not (app.registered_commands or app.registered_groups):
@@ -500,6 +555,7 @@ def add_plugin_commands(group: Any, reg: Registry) -> None:
                                            f"register_commands: command {clash[0]!r} already exists"))
             continue
         for name, cmd in commands.items():
+            _guard_command(cmd, plugin, reg.plugin_of(plugin)[0])
             group.add_command(cmd, name)
         taken |= set(commands)
 

@@ -14,8 +14,9 @@ PNG files under ``DIR/report_files/`` linked by relative paths (or the ablation'
 from __future__ import annotations
 
 import csv
-import html
+import io
 import json
+import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from avseg.errors import AvsegError, InputError, UsageError
+from avseg.errors import AvsegError, InputError, OutputError, UsageError, one_line, printable
 from avseg.outputs import atomic_write_bytes, atomic_write_json
 
 if TYPE_CHECKING:
@@ -39,47 +40,67 @@ METRIC_COLUMNS = ("miou", "fscore", "fscore_dataset", "semantic_miou")
 
 TP, FP, FN = (40, 200, 70), (235, 50, 50), (40, 110, 255)
 
-CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5em auto;max-width:1200px;color:#222;
- background:#fff;padding:0 1em}
-h1{font-size:1.5em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}h3{margin-bottom:.3em}
-table{border-collapse:collapse;margin:.5em 0;font-size:.92em}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}
-th{background:#f3f3f3}table.sortable th{cursor:pointer}table.sortable th:after{content:" \\2195";color:#999}
-td.num{text-align:right;font-variant-numeric:tabular-nums}.bad{color:#b00}.muted{color:#777}
-.metric{display:inline-block;margin:0 1.2em .6em 0}.metric b{font-size:1.6em;display:block}
-img.sheet{max-width:100%;border:1px solid #ccc}section.clip{margin-bottom:2em}
-.key span{display:inline-block;width:.9em;height:.9em;margin:0 .3em 0 .8em;vertical-align:middle}
-details{margin:.3em 0}pre{background:#f6f6f6;padding:.6em;overflow:auto;font-size:.85em}
-tr.dropped td{color:#888}
-"""
-
-# Click a header to sort by it (numbers numerically); click again to reverse.
-SORT_JS = """
-document.querySelectorAll('table.sortable').forEach(function(t){
-  t.querySelectorAll('th').forEach(function(th,i){th.addEventListener('click',function(){
-    var body=t.tBodies[0],rows=Array.from(body.rows),asc=th.dataset.dir!=='asc';th.dataset.dir=asc?'asc':'desc';
-    rows.sort(function(a,b){var x=a.cells[i].dataset.v??a.cells[i].textContent,y=b.cells[i].dataset.v??b.cells[i].textContent;
-      var nx=parseFloat(x),ny=parseFloat(y),c=(!isNaN(nx)&&!isNaN(ny))?nx-ny:x.localeCompare(y);return asc?c:-c;});
-    rows.forEach(function(r){body.appendChild(r);});});});});
-"""
 
 
-def esc(x: Any) -> str:
-    return html.escape(str(x), quote=True)
+def _env() -> Any:
+    """The templates (avseg/templates/*.html), autoescaped: the one escaping path of the report."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("avseg", "templates"),
+                             autoescape=True, undefined=jinja2.StrictUndefined)
+    env.filters["num"] = _fmt
+    return env
+
+
+def _render(template: str, **values: Any) -> bytes:
+    # errors="replace": a value that is not valid Unicode (a non-UTF-8 path) never loses the page
+    return printable(str(_env().get_template(template).render(**values))).encode("utf-8")
 
 
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:120] or "_"
 
 
-def _page(title: str, body: str) -> str:
-    return (f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'><title>{esc(title)}</title>"
-            f"<meta name='viewport' content='width=device-width,initial-scale=1'><style>{CSS}</style></head>"
-            f"<body>\n{body}\n<script>{SORT_JS}</script></body></html>\n")
-
-
 def _fmt(v: Any, digits: int = 4) -> str:
-    return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+    """A value as text (escaped by the template, whatever it is): floats to ``digits`` places."""
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return v if isinstance(v, str) else str(v) if v is not None else ""
+
+
+def _number(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return float(v)
+
+
+def _read_text(path: Path) -> str:
+    """A file the report reads back, as text: bytes that are not UTF-8 are shown replaced."""
+    try:
+        return path.read_bytes().decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_bytes())
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise InputError(f"cannot read {path}: not valid JSON ({one_line(exc, 120, with_type=False)})") from None
+
+
+def _inside(folder: Path, path: Path, what: str) -> Path:
+    """``path`` when it resolves inside ``folder`` (no symlink out of it); else an OutputError."""
+    try:
+        real, base = path.resolve(), folder.resolve()
+    except (OSError, RuntimeError) as exc:
+        raise OutputError(f"report: cannot resolve {path}: {one_line(exc, 120, with_type=False)}") from None
+    if real != base and base not in real.parents:
+        raise OutputError(f"report: {what} {path} leads outside {folder} (to {real}); refusing to write there: "
+                          "remove the link")
+    return path
 
 
 # -- debug traces written by `avseg eval --debug` ---------------------------------------------
@@ -94,13 +115,38 @@ def save_clip_trace(out: Path, clip_id: str, frames: Sequence[FrameResult]) -> N
     atomic_write_json(out / DEBUG_DIR / f"{_slug(clip_id)}.json", clip_trace(clip_id, frames))
 
 
-def _load_trace(folder: Path, clip_id: str) -> dict[int, dict[str, Any]]:
+def _load_trace(folder: Path, clip_id: str) -> list[dict[str, Any]]:
+    """The clip's debug trace, normalised to what the template shows; an unreadable or
+    malformed trace is no trace (its values are shown escaped, whatever their types)."""
     path = folder / DEBUG_DIR / f"{_slug(clip_id)}.json"
+    if not path.is_file():
+        return []
     try:
-        data = json.loads(path.read_text())
-        return {int(f["frame"]): f for f in data["frames"]}
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
+        data = _read_json(path)
+    except InputError:
+        return []
+    frames = data.get("frames") if isinstance(data, dict) else None
+    out: dict[int, dict[str, Any]] = {}
+    for f in frames if isinstance(frames, list) else []:
+        if not isinstance(f, dict) or _number(f.get("frame")) is None:
+            continue
+        items = [r for r in f.get("items") or [] if isinstance(r, dict)] if isinstance(f.get("items"), list) else []
+        tags = f.get("tags")
+        props = []
+        for r in (r for r in items if "box" in r):
+            scores = r["scores"] if isinstance(r.get("scores"), dict) else {}
+            props.append({"id": _fmt(r.get("id")), "label": _fmt(r.get("label")), "kept": r.get("kept", True) is not False,
+                          "score": r.get("score", 0), "scores": {str(k): v for k, v in scores.items()},
+                          "dropped_by": _fmt(r.get("dropped_by", "?")), "reason": _fmt(r.get("reason", ""))})
+        props.sort(key=lambda r: (not r["kept"], -(_number(r["score"]) or 0.0)))
+        out[int(f["frame"])] = {
+            "index": int(f["frame"]),
+            "tags": None if tags is None else [(k, p) for k, p in list(tags.items())[:6]] if isinstance(tags, dict) else [],
+            "dropped_tags": [(r.get("tag"), r.get("dropped_by")) for r in items if r.get("kind") == "tag"][:5],
+            "filters": list(dict.fromkeys(k for r in props for k in r["scores"])),
+            "props": props, "kept": sum(1 for r in props if r["kept"]),
+        }
+    return [out[k] for k in sorted(out)]
 
 
 # -- images ----------------------------------------------------------------------------------
@@ -178,26 +224,32 @@ def _per_clip(folder: Path) -> list[dict[str, Any]]:
     path = folder / "per_clip.csv"
     if not path.is_file():
         return []
-    with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
+    try:
+        rows = list(csv.DictReader(io.StringIO(_read_text(path), newline="")))
+    except csv.Error as exc:
+        raise InputError(f"cannot read {path}: {one_line(exc, 120, with_type=False)}") from None
     out = []
     for r in rows:
         try:
-            out.append({**r, "j": float(r["j"]), "f": float(r["f"])})
-        except (KeyError, ValueError):
+            j, f = float(r["j"]), float(r["f"])
+        except (KeyError, ValueError, TypeError):
             continue
+        if not isinstance(r.get("clip"), str) or not (math.isfinite(j) and math.isfinite(f)):
+            continue
+        out.append({"clip": r["clip"], "anchor": _slug(r["clip"]), "category": _fmt(r.get("category")),
+                    "n_frames": _fmt(r.get("n_frames")), "time_s": _fmt(r.get("time_s")), "j": j, "f": f})
     return sorted(out, key=lambda r: (r["j"], r["f"], r["clip"]))  # worst first
 
 
 def _open_dataset(metrics: dict[str, Any], root: Path | None) -> tuple[Dataset | None, str]:
     from avseg.data import open_dataset
 
-    where = root or (Path(metrics["root"]) if metrics.get("root") else None)
+    where = root or (Path(metrics["root"]) if isinstance(metrics.get("root"), str) and metrics["root"] else None)
     if where is None:
         return None, "the dataset root is unknown (pass --root): no contact sheets"
     try:
         return open_dataset(where, str(metrics.get("subset")), str(metrics.get("split", "test"))), ""
-    except AvsegError as exc:
+    except (AvsegError, OSError, ValueError) as exc:
         return None, f"cannot open the dataset for contact sheets: {exc}"
 
 
@@ -224,197 +276,169 @@ def _clip_sheet(folder: Path, dataset: Dataset, clip_id: str) -> tuple[str | Non
     if not cols:
         return None, []
     rel = f"{FILES}/{_slug(clip_id)}.png"
+    _inside(folder, folder / FILES, "the images folder")
     save_png(folder / rel, contact_sheet(cols))
     return rel, [c[0] for c in cols]
 
 
-def _trace_html(trace: dict[int, dict[str, Any]]) -> str:
-    if not trace:
-        return ("<p class='muted'>No debug trace for this clip: rerun <code>avseg eval --debug</code> "
-                "to record audio tags and every proposal's scores.</p>")
-    parts = []
-    for idx in sorted(trace):
-        fr = trace[idx]
-        tags = fr.get("tags")
-        tag_text = ("no audio tagger" if tags is None else "audio " + (
-            ", ".join(f"{esc(n)} {float(p):.2f}" for n, p in list(tags.items())[:6]) or "no tag kept"))
-        items = [r for r in fr.get("items", []) if "box" in r]
-        dropped_tags = [r for r in fr.get("items", []) if r.get("kind") == "tag"]
-        filters = list(dict.fromkeys(k for r in items for k in (r.get("scores") or {})))
-        head = "".join(f"<th>{esc(f)}</th>" for f in filters)
-        rows = []
-        for r in sorted(items, key=lambda r: (not r.get("kept", True), -float(r.get("score", 0)))):
-            sc = "".join(f"<td class='num'>{_fmt(r.get('scores', {}).get(f, ''), 3)}</td>" for f in filters)
-            fate = "kept" if r.get("kept", True) else f"dropped by {esc(r.get('dropped_by', '?'))}: {esc(r.get('reason', ''))}"
-            rows.append(f"<tr class='{'kept' if r.get('kept', True) else 'dropped'}'><td>{esc(r.get('id'))}</td>"
-                        f"<td>{esc(r.get('label') or '')}</td><td class='num'>{float(r.get('score', 0)):.3f}</td>"
-                        f"{sc}<td>{fate}</td></tr>")
-        kept = sum(1 for r in items if r.get("kept", True))
-        dt = (f"; dropped tags: {', '.join(esc(r.get('tag')) + ' (' + esc(r.get('dropped_by')) + ')' for r in dropped_tags[:5])}"
-              if dropped_tags else "")
-        parts.append(f"<details><summary>frame {idx}: {tag_text}{dt}; kept {kept} of {len(items)} proposals"
-                     f"</summary><table><thead><tr><th>#</th><th>label</th><th>score</th>{head}<th>fate</th></tr>"
-                     f"</thead><tbody>{''.join(rows)}</tbody></table></details>")
-    return "".join(parts)
-
-
-def _headline(metrics: dict[str, Any]) -> str:
+def _headline(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
+    sem = metrics.get("semantic") if isinstance(metrics.get("semantic"), dict) else {}
+    failed = metrics.get("failed")
     items = [("mIoU (J)", metrics.get("miou")), ("F-score (official)", metrics.get("fscore")),
              ("F-score (dataset-level)", metrics.get("fscore_dataset"))]
-    sem = metrics.get("semantic") or {}
     if sem:
         items += [("semantic mIoU", sem.get("miou")), ("semantic F", sem.get("fscore"))]
     items += [("clips", metrics.get("n_clips")), ("frames", metrics.get("n_frames")),
-              ("failed clips", len(metrics.get("failed", [])))]
-    return "".join(f"<div class='metric'><b>{_fmt(v)}</b>{esc(k)}</div>" for k, v in items if v is not None)
+              ("failed clips", len(failed) if isinstance(failed, list) else failed)]
+    return [(k, v) for k, v in items if v is not None]
 
 
-def _visibility(metrics: dict[str, Any]) -> str:
-    """Issue 24: empty-prediction shares, the dead-pipeline warning, resized predictions and the
-    plugin metrics (metrics.json is untrusted: every value goes through _fmt or esc)."""
-    rows = []
+def _visibility(metrics: dict[str, Any]) -> tuple[list[tuple[str, str]], list[str]]:
+    """Issue 24: empty-prediction shares, resized predictions and the plugin metrics as rows, and the
+    dead-pipeline warnings (metrics.json is untrusted: the template escapes every value)."""
+    rows: list[tuple[str, str]] = []
     for label, key in (("frames predicted empty", "empty_prediction_share"),
                        ("GT-positive frames predicted empty", "gt_positive_predicted_empty_share")):
-        v = metrics.get(key)
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            rows.append((label, f"{float(v):.1%}"))
+        v = _number(metrics.get(key))
+        if v is not None:
+            rows.append((label, f"{v:.1%}"))
     resized = metrics.get("resized_predictions")
     if isinstance(resized, dict) and resized.get("frames"):
         rows.append(("predictions resized to their GT", _fmt(resized.get("frames"))))
     plugin = metrics.get("plugin_metrics")
     for key, v in (plugin.items() if isinstance(plugin, dict) else []):
-        rows.append((f"{key} (plugin)", "failed" if v is None else _fmt(v)))
-    warn = [w for w in metrics.get("warnings") or [] if isinstance(w, str) and "empty prediction" in w]
-    out = "".join(f"<p class='bad'>{esc(w)}</p>" for w in warn)
-    if rows:
-        out += ("<table id='visibility'>" + "".join(f"<tr><td>{esc(k)}</td><td class='num'>{esc(v)}</td></tr>"
-                                                    for k, v in rows) + "</table>")
-    return out
+        rows.append((f"{_fmt(key)} (plugin)", "failed" if v is None else _fmt(v)))
+    warnings = metrics.get("warnings")
+    warn = [w for w in (warnings if isinstance(warnings, list) else []) if isinstance(w, str) and "empty prediction" in w]
+    return rows, warn
 
 
-def _config_summary(config: dict[str, Any], components: Any = None) -> str:
+def _config_summary(config: Any, components: Any = None) -> str:
     """The header line: the executed steps (or the legacy stages), the filters, the combiner, and
-    which distribution (and version) provided each component."""
+    which distribution (and version) provided each component. Both are untrusted: any type."""
+    config = config if isinstance(config, dict) else {}
     steps = config.get("steps")
     if isinstance(steps, list) and steps and all(isinstance(x, str) for x in steps):
         parts = [f"steps: {' -> '.join(steps)}"]
     else:
-        parts = [f"{k}: {config[k]['type']}" for k in ("tagger", "proposer", "embedder", "segmenter")
+        parts = [f"{k}: {_fmt(config[k].get('type'))}" for k in ("tagger", "proposer", "embedder", "segmenter")
                  if isinstance(config.get(k), dict)]
-        filters = ", ".join(str(f.get("type")) for f in config.get("filters", []) if isinstance(f, dict))
+        flt = config.get("filters") if isinstance(config.get("filters"), list) else []
+        filters = ", ".join(_fmt(f.get("type")) for f in flt if isinstance(f, dict))
         parts.append(f"filters: {filters or 'none'}")
     combiner = config.get("combiner")
-    parts.append(f"combiner: {combiner.get('type') if isinstance(combiner, dict) else 'union'}")
+    parts.append(f"combiner: {_fmt(combiner.get('type')) if isinstance(combiner, dict) else 'union'}")
     if isinstance(components, dict):
         by: dict[str, list[str]] = {}
         for name, who in components.items():
             if isinstance(who, dict):
-                by.setdefault(f"{who.get('provider', '?')} {who.get('version', '?')}", []).append(str(name))
+                by.setdefault(f"{_fmt(who.get('provider', '?'))} {_fmt(who.get('version', '?'))}", []).append(str(name))
         if by:
             parts.append("providers: " + ", ".join(f"{p} ({', '.join(n)})" for p, n in sorted(by.items())))
     return "; ".join(parts)
 
 
-def eval_report(folder: Path, *, root: Path | None = None, max_sheets: int | None = None) -> Path:
-    """Write ``folder/report.html`` over an ``avseg eval`` output folder; returns its path."""
+def _dump(value: Any, as_yaml: bool) -> str:
+    """A metrics.json section as text for a <pre> (escaped by the template)."""
     import yaml
 
     try:
-        metrics = json.loads((folder / "metrics.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read {folder / 'metrics.json'}: {exc}") from None
+        return yaml.safe_dump(value, sort_keys=False) if as_yaml else json.dumps(value, indent=2)
+    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
+        return f"(cannot show: {one_line(exc, 120)})"
+
+
+def eval_report(folder: Path, *, root: Path | None = None, max_sheets: int | None = None) -> Path:
+    """Write ``folder/report.html`` over an ``avseg eval`` output folder; returns its path."""
+    metrics = _read_json(folder / "metrics.json")
+    if not isinstance(metrics, dict):
+        raise InputError(f"cannot read {folder / 'metrics.json'}: expected a JSON object, got {type(metrics).__name__}")
     clips = _per_clip(folder)
     dataset, note = _open_dataset(metrics, root)
-    title = f"avseg eval {metrics.get('subset', '?')}/{metrics.get('split', '?')}: {folder.name}"
-    body = [f"<h1>{esc(title)}</h1>",
-            f"<p>{esc(_config_summary(metrics.get('config') or {}, metrics.get('components')))}"
-            f"{' &middot; <b>tiny weights (plumbing check)</b>' if metrics.get('tiny') else ''}</p>",
-            _headline(metrics), _visibility(metrics)]
-    if metrics.get("failed"):
-        body.append("<h2>Failed clips</h2><table><tr><th>clip</th><th>reason</th></tr>" + "".join(
-            f"<tr><td>{esc(f.get('clip'))}</td><td class='bad'>{esc(f.get('reason'))}</td></tr>"
-            for f in metrics["failed"]) + "</table>")
-    body.append("<h2>Per clip, worst first</h2><p class='muted'>Click a column to sort.</p>"
-                "<table id='clips' class='sortable'><thead><tr><th>clip</th><th>category</th><th>mIoU</th>"
-                "<th>F</th><th>frames</th><th>time (s)</th></tr></thead><tbody>")
-    for r in clips:
-        body.append(f"<tr data-clip='{esc(r['clip'])}'><td><a href='#clip-{esc(_slug(r['clip']))}'>{esc(r['clip'])}</a></td>"
-                    f"<td>{esc(r.get('category', ''))}</td><td class='num' data-v='{r['j']:.6f}'>{r['j']:.4f}</td>"
-                    f"<td class='num' data-v='{r['f']:.6f}'>{r['f']:.4f}</td><td class='num'>{esc(r.get('n_frames', ''))}</td>"
-                    f"<td class='num'>{esc(r.get('time_s', ''))}</td></tr>")
-    body.append("</tbody></table>")
-    body.append("<h2>Clips</h2><p class='key'>Top row: ground truth<span style='background:rgb"
-                f"{TP}'></span>. Bottom row: prediction: true positive<span style='background:rgb{TP}'></span>"
-                f"false positive<span style='background:rgb{FP}'></span>false negative"
-                f"<span style='background:rgb{FN}'></span></p>")
-    if note:
-        body.append(f"<p class='muted'>{esc(note)}</p>")
+    title = f"avseg eval {_fmt(metrics.get('subset', '?'))}/{_fmt(metrics.get('split', '?'))}: {folder.name}"
+    failed = metrics["failed"] if isinstance(metrics.get("failed"), list) else []
     for n, r in enumerate(clips):
-        cid = r["clip"]
-        img = None
+        r["sheet"] = None
         if dataset is not None and (max_sheets is None or n < max_sheets):
-            img, _ = _clip_sheet(folder, dataset, cid)
-        sheet = (f"<img class='sheet' loading='lazy' src='{esc(img)}' alt='contact sheet of {esc(cid)}'>" if img
-                 else "<p class='muted'>no contact sheet</p>")
-        body.append(f"<section class='clip' id='clip-{esc(_slug(cid))}'><h3>{esc(cid)} "
-                    f"<span class='muted'>{esc(r.get('category', ''))} &middot; mIoU {r['j']:.4f} &middot; "
-                    f"F {r['f']:.4f}</span></h3>{sheet}{_trace_html(_load_trace(folder, cid))}</section>")
-    cfg = yaml.safe_dump(metrics.get("config") or {}, sort_keys=False)
+            r["sheet"], _ = _clip_sheet(folder, dataset, r["clip"])
+        r["trace"] = _load_trace(folder, r["clip"])
     rest = {k: metrics[k] for k in ("timings", "counters", "weights", "wall_time") if k in metrics}
-    body.append(f"<h2>Configuration</h2><details><summary>resolved pipeline</summary><pre>{esc(cfg)}</pre></details>"
-                f"<details><summary>timings, counters, weights</summary><pre>{esc(json.dumps(rest, indent=2))}</pre></details>")
+    page = _render(
+        "eval.html", title=title, summary=_config_summary(metrics.get("config"), metrics.get("components")),
+        tiny=metrics.get("tiny") is True, visibility=_visibility(metrics),
+        headline=_headline(metrics), clips=clips, note=note,
+        failed=[{"clip": _fmt(f.get("clip")), "reason": _fmt(f.get("reason"))} for f in failed if isinstance(f, dict)],
+        colours={"tp": TP, "fp": FP, "fn": FN}, config_text=_dump(metrics.get("config") or {}, True),
+        rest_text=_dump(rest, False))
     path = folder / REPORT
-    atomic_write_bytes(path, _page(title, "\n".join(body)).encode())
+    atomic_write_bytes(path, page)  # replaces a link at that name; never writes through it
     return path
 
 
 # -- ablate folder ------------------------------------------------------------------------------
+CELL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+,-]*")
+
+
+def _cell_folder(folder: Path, name: str) -> Path | None:
+    """``folder/cells/<name>`` when ``name`` is one plain folder name inside cells/ (not a link
+    out of it); None otherwise: a ``cell`` column holding ``../..`` or an absolute path is refused."""
+    if not CELL_NAME.fullmatch(name) or len(name) > 255:
+        return None
+    cell = folder / "cells" / name
+    if cell.is_symlink() or not is_eval_folder(cell):
+        return None
+    try:
+        _inside(folder / "cells", cell, "cell")
+    except OutputError:
+        return None
+    return cell
+
+
 def ablate_report(folder: Path, *, root: Path | None = None, max_sheets: int | None = None) -> Path:
     """Write ``folder/report.html`` over an ``avseg ablate`` folder, and each cell's own report."""
-    with (folder / "results.csv").open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    cols = list(rows[0]) if rows else []
+    path = folder / "results.csv"
+    try:
+        rows = [r for r in csv.DictReader(io.StringIO(_read_text(path), newline=""))]
+    except csv.Error as exc:
+        raise InputError(f"cannot read {path}: {one_line(exc, 120, with_type=False)}") from None
+    cols = [c for c in (rows[0] if rows else {}) if isinstance(c, str)]
     links: dict[str, str] = {}
     for r in rows:
-        cell = folder / "cells" / r.get("cell", "")
-        if r.get("cell") and is_eval_folder(cell):
+        name = r.get("cell")
+        cell = _cell_folder(folder, name) if isinstance(name, str) else None
+        if cell is not None and isinstance(name, str):
             eval_report(cell, root=root, max_sheets=max_sheets)
-            links[r["cell"]] = f"cells/{r['cell']}/{REPORT}"
+            links[name] = f"cells/{name}/{REPORT}"
 
-    def sort_key(r: dict[str, str]) -> float:
+    def sort_key(r: dict[str, Any]) -> float:
         try:
-            return -float(r.get("miou", "nan"))
-        except ValueError:
+            v = -float(r.get("miou") or "nan")
+        except (TypeError, ValueError):
             return 0.0
+        return v if math.isfinite(v) else 0.0
 
-    head = "".join(f"<th>{esc(c)}</th>" for c in cols)
-    trs = []
+    table = []
     for r in sorted(rows, key=sort_key):
-        tds = []
+        cells = []
         for c in cols:
-            v = r.get(c, "")
+            v = r.get(c)
+            v = v if isinstance(v, str) else "" if v is None else ",".join(map(str, v)) if isinstance(v, list) else str(v)
             if c == "cell" and v in links:
                 # the axis columns already say what the cell is: its number links to its report
-                tds.append(f"<td><a href='{esc(links[v])}' title='{esc(v)}'>{esc(v.split('-')[0])}</a></td>")
-            else:
-                num = re.fullmatch(r"-?\d+(\.\d+)?(e-?\d+)?", v or "") is not None
-                shown = f"{float(v):.4f}" if num and c in METRIC_COLUMNS else v
-                tds.append(f"<td class='num' data-v='{esc(v)}'>{esc(shown)}</td>" if num else f"<td>{esc(v)}</td>")
-        trs.append("<tr>" + "".join(tds) + "</tr>")
-    grid = (folder / "grid.yaml").read_text() if (folder / "grid.yaml").is_file() else ""
-    plots = sorted(p.name for p in folder.glob("plot_*.png"))
-    title = f"avseg ablation: {folder.name}"
-    body = [f"<h1>{esc(title)}</h1>", f"<p>{len(rows)} cells, best mIoU first; click a column to sort, "
-            "a cell's name for its own report.</p>",
-            f"<table id='results' class='sortable'><thead><tr>{head}</tr></thead><tbody>{''.join(trs)}</tbody></table>"]
-    if plots:
-        body.append("<h2>Plots</h2><div style='display:flex;flex-wrap:wrap;gap:8px'>" + "".join(
-            f"<img class='plot' src='{esc(p)}' alt='{esc(p)}' style='max-width:49%'>" for p in plots) + "</div>")
-    if grid:
-        body.append(f"<h2>Grid</h2><pre>{esc(grid)}</pre>")
-    path = folder / REPORT
-    atomic_write_bytes(path, _page(title, "\n".join(body)).encode())
-    return path
+                cells.append({"link": links[v], "value": v, "shown": v.split("-")[0], "numeric": False})
+                continue
+            num = re.fullmatch(r"-?\d+(\.\d+)?(e-?\d+)?", v) is not None
+            shown = f"{float(v):.4f}" if num and c in METRIC_COLUMNS else v
+            cells.append({"link": None, "value": v, "shown": shown, "numeric": num})
+        table.append(cells)
+    grid_file = folder / "grid.yaml"
+    grid = _read_text(grid_file) if grid_file.is_file() else ""
+    plots = sorted(p.name for p in folder.glob("plot_*.png") if p.is_file() and not p.is_symlink())
+    page = _render("ablate.html", title=f"avseg ablation: {folder.name}", columns=cols, rows=table, plots=plots,
+                   grid=grid)
+    out = folder / REPORT
+    atomic_write_bytes(out, page)
+    return out
 
 
 def write_report(folder: str | Path, *, root: str | Path | None = None, max_sheets: int | None = None) -> Path:
@@ -423,6 +447,11 @@ def write_report(folder: str | Path, *, root: str | Path | None = None, max_shee
     r = Path(root) if root is not None else None
     if not folder.is_dir():
         raise UsageError(f"report: {folder} is not a folder")
+    if max_sheets is not None and (isinstance(max_sheets, bool) or not isinstance(max_sheets, int) or max_sheets < 0):
+        raise UsageError(f"report --max-sheets {max_sheets}: expected 0 or more (contact sheets for the N worst clips)")
+    if r is not None and not r.is_dir():
+        raise UsageError(f"report --root {r}: {'is not a folder' if r.exists() else 'does not exist'} "
+                         "(the dataset root, for the contact sheets)")
     if is_ablate_folder(folder):
         return ablate_report(folder, root=r, max_sheets=max_sheets)
     if is_eval_folder(folder):

@@ -47,6 +47,10 @@ class Runtime:
     _memo: dict[tuple[str, str], Arrays] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    def __post_init__(self) -> None:
+        if self.cache is not None:  # rejected cache entries are counted with the rest
+            self.cache.counters = self.counters
+
     @property
     def weights_mode(self) -> str:
         """'tiny', 'random' (real sizes, random weights) or 'pretrained': part of every cache key."""

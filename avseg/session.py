@@ -160,6 +160,8 @@ class LoadedPipeline:
         wall = time.perf_counter() - t0
         counters, timings = self._since_mark()
         meta = run_metadata(executor, {"input": input_path, "clip": clip.clip_id})
+        meta["warnings"] = list(meta.get("warnings", [])) + [w for w in clip.meta.get("warnings", [])
+                                                             if w not in meta.get("warnings", [])]
         meta["timings"] = {k: round(v, 4) for k, v in sorted(timings.items())}
         meta["counters"] = dict(sorted(counters.items()))
         return Result(clip, out.frames, meta, video_fps=video_fps, wall_time=wall)
@@ -191,12 +193,20 @@ class LoadedPipeline:
 
 
 def _frames_array(frames: Any) -> list[np.ndarray]:
-    items = list(frames) if not isinstance(frames, np.ndarray) or frames.ndim == 4 else None
+    from avseg.data.images import MAX_SIDE
+
+    ok = isinstance(frames, (list, tuple)) or (isinstance(frames, np.ndarray) and frames.ndim == 4)
+    items = list(frames) if ok else None
     if not items:
-        raise InputError("input frames: expected a non-empty list of (H, W, 3) uint8 arrays or a (T, H, W, 3) array")
+        raise InputError("input frames: expected a non-empty list of (H, W, 3) uint8 arrays or a (T, H, W, 3) array, "
+                         f"got {type(frames).__name__}")
     out = []
     for i, f in enumerate(items):
-        a = np.asarray(f)
+        if not isinstance(f, np.ndarray):
+            raise InputError(f"input frame {i}: expected an (H, W, 3) uint8 numpy array, got {type(f).__name__}")
+        a = f
+        if a.ndim >= 2 and max(a.shape[:2]) > MAX_SIDE:
+            raise InputError(f"input frame {i} is {a.shape[1]}x{a.shape[0]}; the largest accepted side is {MAX_SIDE} px")
         if a.ndim == 2:
             a = np.repeat(a[:, :, None], 3, axis=2)
         if a.ndim != 3 or a.shape[2] not in (3, 4) or a.shape[0] < 1 or a.shape[1] < 1:
@@ -208,16 +218,20 @@ def _frames_array(frames: Any) -> list[np.ndarray]:
 
 
 def _waveform(wave: Any, sr: Any) -> tuple[np.ndarray, int]:
-    a = np.asarray(wave)
-    if not np.issubdtype(a.dtype, np.number) or a.ndim not in (1, 2) or a.size == 0:
+    from avseg.data.audiocheck import check_audio, check_sample_rate
+
+    if not isinstance(wave, np.ndarray):
+        raise InputError(f"input waveform: expected a numpy array, got {type(wave).__name__}")
+    a = wave
+    sr = check_sample_rate(sr, "input waveform")
+    check_audio(a[:0], sr, "input waveform", [], [])  # dtype (complex, not numbers): the files' check
+    if a.ndim not in (1, 2) or a.size == 0:
         raise InputError(f"input waveform: expected a non-empty 1-D (or channels x samples) array, got {a.shape}")
     if np.issubdtype(a.dtype, np.integer):  # PCM as read by e.g. scipy.io.wavfile
         a = a.astype(np.float32) / float(np.iinfo(a.dtype).max)
     if a.ndim == 2:  # stereo: channels are the short axis; averaged to mono like audio files are
         a = a.mean(axis=int(np.argmin(a.shape)))
-    if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or int(sr) <= 0:
-        raise InputError(f"input sample rate: expected a positive integer (Hz), got {sr!r}")
-    return np.ascontiguousarray(a, dtype=np.float32), int(sr)
+    return np.ascontiguousarray(a, dtype=np.float32), sr
 
 
 def to_clip(input: Any, *, fps: float = 1.0, timestamps: Sequence[float] | None = None,
@@ -240,12 +254,18 @@ def to_clip(input: Any, *, fps: float = 1.0, timestamps: Sequence[float] | None 
         is_video = p.is_file() and p.suffix.lower() in VIDEO_EXTS
         return clip, (fps if is_video else None), str(input)
     if isinstance(input, tuple) and len(input) == 2 and isinstance(input[1], tuple) and len(input[1]) == 2:
+        from avseg.data.audiocheck import check_timestamps, checked
+
         frames = _frames_array(input[0])
         wave, sr = _waveform(*input[1])
-        ts = list(timestamps) if timestamps is not None else [i + FRAME_OFFSET for i in range(len(frames))]
+        ts = (check_timestamps(timestamps, "input") if timestamps is not None
+              else [i + FRAME_OFFSET for i in range(len(frames))])
         if len(ts) != len(frames):
             raise InputError(f"input: {len(frames)} frames but {len(ts)} timestamps")
-        return Clip.from_arrays(clip_id or "arrays", frames, wave, sr, timestamps=ts), None, None
+        clip = Clip.from_arrays(clip_id or "arrays", frames, wave, sr, timestamps=ts)
+        # the audio checks files get: non-finite samples silenced, audio shorter than the frames said
+        clip.audio_loader = checked(clip.audio_loader, "input waveform", ts, clip.meta)
+        return clip, None, None
     raise InputError(f"input: expected a video path, a frames folder or (frames, (waveform, sample_rate)); "
                      f"got {type(input).__name__}")
 

@@ -237,7 +237,9 @@ def apply_set(spec: dict[str, Any], assignment: str) -> None:
         if len(parts) == 1 or parts[1:] == ["type"]:
             spec["combiner"] = _stage(value, "--set combiner")
         else:
-            _assign(spec.setdefault("combiner", {"type": "union"}), parts[1:], value)
+            if isinstance(spec.get("combiner"), str):  # `combiner: NAME` in a file
+                spec["combiner"] = {"type": spec["combiner"]}
+            _assign(spec.setdefault("combiner", {"type": "union"}), parts[1:], value, key)
         return
     if head == "audio":
         if len(parts) != 2:
@@ -250,7 +252,7 @@ def apply_set(spec: dict[str, Any], assignment: str) -> None:
         stage = _single(spec, head)
         if stage is None:
             raise UsageError(f"--set {key}: the pipeline has no {head}; add one with --{head} NAME")
-        _assign(stage, parts[1:], value)
+        _assign(stage, parts[1:], value, key)
         return
     if head in ("audio", "frames") and len(parts) == 2:  # e.g. frames.size=null, audio.window=1.0
         node = spec.get(head)
@@ -263,7 +265,7 @@ def apply_set(spec: dict[str, Any], assignment: str) -> None:
             example = "filter.bind.cosine_threshold=0.7" if kind == "filter" else f"{kind}.NAME.param=value"
             raise UsageError(f"--set {key}: use {kind}.NAME.param=value, e.g. {example}")
         target = _find_named(kind, stages_of(spec, kind), parts[1], key)
-        _assign(target, parts[2:], value)
+        _assign(target, parts[2:], value, key)
         return
     raise UsageError(f"--set {key}: unknown stage {head!r}{did_you_mean(head, [*SINGLE_STAGES, *MANY_KINDS, 'combiner', 'audio', 'frames'])}")
 
@@ -290,10 +292,15 @@ def _find_named(kind: str, stages: list[dict[str, Any]], ref: str, key: str) -> 
     return matches[0]
 
 
-def _assign(stage: dict[str, Any], path: list[str], value: Any) -> None:
+def _assign(stage: dict[str, Any], path: list[str], value: Any, key: str = "") -> None:
     if path == ["type"]:
         raise UsageError("use --tagger/--proposer/--embedder/--segmenter/--filter to change a component")
+    if not isinstance(stage, dict):
+        raise UsageError(f"--set {key or '.'.join(path)}: the stage is {stage!r:.40}, not a mapping of parameters")
     node = stage
-    for p in path[:-1]:
+    for i, p in enumerate(path[:-1]):
         node = node.setdefault(p, {})
+        if not isinstance(node, dict):  # e.g. filter.NAME.threshold.x: a value has no parameters
+            raise UsageError(f"--set {key or '.'.join(path)}: {'.'.join(path[:i + 1])} is a value ({node!r:.40}), "
+                             "not a group of parameters; set it directly")
     node[path[-1]] = value

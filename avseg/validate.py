@@ -144,5 +144,24 @@ def filter_result(comp: Component, value: Any, n: int) -> FilterResult:
                               f"indices in [0, {n})")
     if not isinstance(value.drops, dict):
         raise ComponentFailed(f"{_label(comp, '__call__')} returned drops={_what(value.drops)}; expected a dict")
+    scores = value.scores
+    if scores is not None:
+        arr = np.asarray(scores) if isinstance(scores, list | tuple | np.ndarray) else None
+        if arr is None or arr.ndim != 1 or len(arr) > n or (len(arr) and arr.dtype.kind not in "biuf"):
+            raise ComponentFailed(f"{_label(comp, '__call__')} returned scores={_what(scores)}; expected None or at "
+                                  f"most {n} numbers (one per input item)")
+    added = value.added
+    if added is not None:
+        if not isinstance(added, Proposals):
+            raise ComponentFailed(f"{_label(comp, '__call__')} returned added={_what(added)}; expected None or "
+                                  "avseg.types.Proposals")
+        emb, reasons = value.added_embeddings, value.added_reasons
+        if emb is not None and (not isinstance(emb, np.ndarray) or emb.ndim != 2 or len(emb) != len(added)):
+            raise ComponentFailed(f"{_label(comp, '__call__')} returned added_embeddings={_what(emb)}; expected "
+                                  f"None or a ({len(added)}, D) array")
+        if reasons is not None and (not isinstance(reasons, list | tuple) or len(reasons) != len(added)
+                                    or not all(isinstance(r, str) for r in reasons)):
+            raise ComponentFailed(f"{_label(comp, '__call__')} returned added_reasons={_what(reasons)}; expected "
+                                  f"None or {len(added)} strings")
     value.keep = [int(i) for i in keep]
     return value

@@ -2,7 +2,8 @@
 
 ``yaml.safe_load`` still expands aliases: a 450-byte "billion laughs" file whose anchors
 reference each other grows to gigabytes. :class:`SafeLoader` refuses any alias to a mapping or
-a list (aliases to plain scalars cost nothing and stay allowed), and :func:`load_file` refuses
+a list (aliases to plain scalars cost nothing and stay allowed) and refuses a mapping key given twice
+or one that is not a string, and :func:`load_file` refuses
 files that are not UTF-8 text, each as one :class:`~avseg.errors.ConfigError` naming the file.
 """
 
@@ -31,6 +32,24 @@ class SafeLoader(yaml.SafeLoader):
                     None, None, f"alias *{event.anchor} refers to a mapping or list; aliases of containers "
                     "are not allowed (write the values out)", event.start_mark)
         return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        """Refuse a key given twice (YAML would silently keep the last) and a key that is not a
+        string (``1:``, ``yes:``, ``null:``): avseg's files only have names as keys."""
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+                if not isinstance(key, str):
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the key {key!r} ({type(key).__name__}) is not a name; quote it if it is "
+                        "meant as text", key_node.start_mark)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the key {key!r} is given twice (first on line {seen[key] + 1}); "
+                        "keep one", key_node.start_mark)
+                seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
 
 
 def _error(source: str, exc: yaml.YAMLError) -> ConfigError:

@@ -17,6 +17,9 @@ Rows:
 - ``av-sync``: the weights-free ``av-sync`` preset on a 5 s, 25 fps, 320x240 ``avseg synth`` scene
   (an mp4): wall time of ``run_clip`` (full-rate decode included, imports and writing excluded),
   per stage; the target on the 2-core CPU is under 5 s.
+- ``large-frame`` (opt-in): sam-bind on one ``--large-frame W H`` frame (4000x3000): peak RSS, which
+  must stay under 3 GB with ``--size tiny`` (SAM's automatic masks run at 1024 px, see sam-grid's
+  ``working_size``), and the mask's shape (the frame's).
 
 ``--size tiny`` uses the tiny variants; ``--size real`` builds the real architectures with random
 seeded weights (speed does not depend on weight values, so no checkpoint is needed).
@@ -443,7 +446,37 @@ def row_av_sync(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-ROWS = {"preset": row_preset, "ratio-a": row_ratio_a, "ratio-b": row_ratio_b, "ray": row_ray,
+def row_large_frame(args: argparse.Namespace) -> dict[str, Any]:
+    """sam-bind on one large frame (default 4000x3000): its peak RSS shows that SAM's automatic
+    masks run at the bounded working size (1024 px), not at the frame's (about 10 GB before)."""
+    import numpy as np
+
+    from avseg.pipeline import Pipeline
+    from avseg.registry import load_registry
+    from avseg.spec import compose, resolve
+    from avseg.testing import tone
+    from avseg.types import Clip
+
+    registry = load_registry()
+    rs = resolve(compose("sam-bind", sets=list(args.set or []), registry=registry), registry)
+    runtime = make_runtime(args)
+    pipeline = Pipeline(rs, runtime)
+    w, h = args.large_frame
+    rng = np.random.default_rng(0)
+    frame = np.repeat(np.repeat(rng.integers(0, 255, (h // 50 + 1, w // 50 + 1, 3), dtype=np.uint8), 50, 0), 50, 1)
+    clip = Clip.from_arrays("large", [np.ascontiguousarray(frame[:h, :w])], tone([440.0], 1, 16000), 16000,
+                            timestamps=[15 / 16])
+    clip.frames()
+    t0 = time.perf_counter()
+    out = pipeline.run_clip(clip)
+    wall = time.perf_counter() - t0
+    return {"row": f"sam-bind [{args.size}] one {w}x{h} frame", "frames": 1, "wall_s": round(wall, 3),
+            "fps": round(1 / wall, 3), "outside_model_share": 0.0, "peak_rss_mb": round(peak_rss_mb(), 1),
+            "peak_gpu_mb": peak_gpu_mb(), "stages": {k: round(v, 3) for k, v in runtime.timings.items()},
+            "calls": {"mask_shape": "x".join(map(str, out.frames[0].mask.shape))}}
+
+
+ROWS = {"preset": row_preset, "large-frame": row_large_frame, "ratio-a": row_ratio_a, "ratio-b": row_ratio_b, "ray": row_ray,
         "propagation": row_propagation, "sam3": row_sam3, "av-sync": row_av_sync}
 
 
@@ -500,6 +533,8 @@ def main() -> None:
     ap.add_argument("--ray-clips", type=int, default=16, help="clips of the ray row (needs avseg[ray])")
     ap.add_argument("--frames", type=int, default=5)
     ap.add_argument("--frame-size", type=int, default=224)
+    ap.add_argument("--large-frame", type=int, nargs=2, default=(4000, 3000), metavar=("W", "H"),
+                    help="frame size of the large-frame row (opt in: --rows large-frame)")
     ap.add_argument("--boxes", type=int, default=16, help="boxes per frame for ratio-a")
     ap.add_argument("--sam2-variant", default="tiny", help="sam2 variant for the propagation row")
     ap.add_argument("--device", default="cpu")
@@ -515,7 +550,7 @@ def main() -> None:
         return
     base = ["--size", args.size, "--clips", str(args.clips), "--ray-clips", str(args.ray_clips), "--frames", str(args.frames),
             "--frame-size", str(args.frame_size), "--boxes", str(args.boxes), "--device", args.device,
-            "--sam2-variant", args.sam2_variant,
+            "--sam2-variant", args.sam2_variant, "--large-frame", *map(str, args.large_frame),
             "--dtype", args.dtype] + [x for s in (args.set or []) for x in ("--set", s)]
     rows = []
     for kind in args.rows:

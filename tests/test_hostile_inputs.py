@@ -14,6 +14,7 @@ import importlib.metadata
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -524,20 +525,23 @@ def test_lock_stops_a_second_eval_and_stale_locks_are_taken_over(s4: Path, tmp_p
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    (out / ".lock").write_text("12345\n")  # an old pid file is no lock
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from avseg.eval.folder import FolderLock; lock = FolderLock(Path(sys.argv[1])); lock.__enter__(); "
+                               "print('held', flush=True); time.sleep(60)", str(out)], stdout=subprocess.PIPE, text=True)
     try:
-        (out / ".lock").write_text(f"{holder.pid}\n")
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         code, _, err = cli(capsys, *eval_args(s4, out))
         line = one_line(err)
-        assert code == 2 and str(holder.pid) in line and "in use" in line
+        assert code == 2 and f"pid {holder.pid} on host {socket.gethostname()}" in line and "in use" in line
         assert not (out / "clips").exists()
     finally:
-        holder.kill()
+        holder.kill()  # SIGKILL: no cleanup, its holder record stays
         holder.wait()
-    # the holder is gone: its lock is stale and taken over, then released
+    # the holder is gone: the OS released its lock; the eval takes it, then releases it
     code, _, err = cli(capsys, *eval_args(s4, out))
     assert code == 0, err
-    assert not (out / ".lock").exists()
+    assert not (out / ".lock.holder").exists()
 
 
 class _WrongType(Filter):
@@ -666,7 +670,7 @@ def test_ctrl_c_mid_eval_prints_one_line_and_resumes(tmp_path: Path) -> None:
     line = one_line(err)
     assert "interrupted" in line and "same command" in line
     done = {p.name: p.read_bytes() for p in (out / "clips").glob("*.json")}
-    assert 2 <= len(done) < 12 and not (out / ".lock").exists()
+    assert 2 <= len(done) < 12 and not (out / ".lock.holder").exists()
     rerun = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=120)
     assert rerun.returncode == 0, rerun.stderr
     metrics = json.loads((out / "metrics.json").read_text())

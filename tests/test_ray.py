@@ -161,7 +161,7 @@ def test_without_ray_the_executor_is_one_line_naming_the_extra(capsys: pytest.Ca
     (["--workers", "2"], "--workers applies to --executor ray only"),
     (["--address", "auto"], "--address applies to --executor ray only"),
     (["--executor", "ray", "--workers", "0"], "--workers must be at least 1"),
-    (["--executor", "ray", "--gpus-per-worker", "-0.5"], "--gpus-per-worker must be >= 0"),
+    (["--executor", "ray", "--gpus-per-worker", "-0.5"], "--gpus-per-worker -0.5: expected a number from 0 to 64"),
 ])
 def test_executor_options_are_checked_first(capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str],
                                             message: str) -> None:

@@ -72,8 +72,11 @@ def open_dataset(root: str | Path, subset: str, split: str = "test", *, registry
         if registry.broken:
             gone = f"; broken plugins: {', '.join(b.plugin for b in registry.broken)} (see 'avseg plugins')"
         raise UsageError(f"unknown dataset subset {subset!r}{did_you_mean(key, names)}{gone}")
-    reader = registry.dataset(subset.strip()).obj
-    dataset = reader(root, split)
+    entry = registry.dataset(subset.strip())
+    from avseg.registry import plugin_call
+
+    with plugin_call(f"dataset {entry.name!r} of plugin {entry.plugin!r} (from {entry.provider}) could not open {root}"):
+        dataset = entry.obj(root, split)
     if not isinstance(dataset, Dataset):
         raise UsageError(f"dataset {subset!r}: its reader returned {type(dataset).__name__}, not an avseg.data.Dataset")
     return dataset

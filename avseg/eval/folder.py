@@ -1,7 +1,9 @@
 """An eval output folder's own files: the lock, ``config.json`` and the per-clip progress files.
 
-- ``OUT/.lock`` holds the pid of the eval using the folder. A second eval on the same folder
-  stops with one line; a lock left by a process that no longer runs is taken over.
+- ``OUT/.lock`` is an OS file lock (``filelock``) held by the eval using the folder, and
+  ``OUT/.lock.holder`` says who that is (host, pid): a second eval on the same folder, from this
+  machine or another one sharing it, stops with one line naming them; the OS releases the lock
+  of a process that ended, however it ended.
 - ``OUT/config.json`` says which pipeline made the results; a different one is refused (or, with
   ``--overwrite``, the old progress is discarded).
 - ``OUT/clips/<id>.json`` marks a finished clip and holds its scores.
@@ -20,6 +22,8 @@ import hashlib
 import json
 import math
 import os
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +34,7 @@ from avseg.outputs import atomic_write_json
 
 STATE_DIR = "clips"
 LOCK = ".lock"
+HOLDER = ".lock.holder"
 
 
 def config_id(ident: dict[str, Any]) -> str:
@@ -37,55 +42,58 @@ def config_id(ident: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
 class FolderLock:
-    """``with FolderLock(out):`` holds ``out/.lock`` (our pid) for the duration of an eval."""
+    """``with FolderLock(out):`` holds ``out/.lock`` for the duration of an eval.
+
+    The lock is an OS file lock taken through ``filelock`` (released by the OS when the process
+    ends, however it ends, so no lock is ever stale); ``out/.lock.holder`` records who holds it
+    (host, pid, start time), so that a second eval, on this machine or another one sharing the
+    folder, can say who is using it.
+    """
 
     def __init__(self, out: Path) -> None:
         self.path = Path(out) / LOCK
-        self.held = False
+        self.holder_path = Path(out) / HOLDER
+        self._lock: Any = None
 
     def __enter__(self) -> FolderLock:
-        for _ in range(3):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
-            except FileExistsError:
-                holder = self._holder()
-                if holder is not None and holder != os.getpid() and _alive(holder):
-                    raise UsageError(
-                        f"{self.path.parent} is in use by another avseg eval (pid {holder}, lock file {self.path}); "
-                        "wait for it to finish or use another --out (delete the lock file only if that process "
-                        "is not an avseg eval)") from None
-                # stale (dead pid, our own leftover, or unreadable): take it over
-                self.path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w") as f:
-                f.write(f"{os.getpid()}\n")
-            self.held = True
-            return self
-        raise UsageError(f"cannot take the lock {self.path}: another eval keeps recreating it")
+        from filelock import FileLock, Timeout
 
-    def _holder(self) -> int | None:
+        for p in (self.path, self.holder_path):  # the lock truncates its file: never through a link
+            if p.is_symlink() or (p.exists() and not p.is_file()):
+                raise UsageError(f"{p} is a link or not a file; avseg writes it to lock the folder: remove it")
+        lock = FileLock(str(self.path), timeout=0)
         try:
-            return int(self.path.read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
+            lock.acquire(blocking=False)
+        except Timeout:
+            raise UsageError(
+                f"{self.path.parent} is in use by another avseg eval ({self._holder()}; lock file {self.path}); "
+                "wait for it to finish or use another --out") from None
+        except OSError as exc:
+            raise UsageError(f"cannot take the lock {self.path}: {exc.strerror or exc}") from None
+        self._lock = lock
+        atomic_write_json(self.holder_path, {"host": socket.gethostname(), "pid": os.getpid(),
+                                             "since": time.strftime("%Y-%m-%d %H:%M:%S %z")})
+        return self
+
+    def _holder(self) -> str:
+        try:
+            h = json.loads(self.holder_path.read_text(encoding="utf-8"))
+            return f"pid {int(h['pid'])} on host {str(h['host'])[:100]}, since {str(h['since'])[:40]}"
+        except (OSError, ValueError, KeyError, TypeError):
+            return "holder unknown"
 
     def __exit__(self, *exc: Any) -> None:
-        if self.held and self._holder() == os.getpid():
-            self.path.unlink(missing_ok=True)
-        self.held = False
+        if self._lock is None:
+            return
+        try:
+            h = json.loads(self.holder_path.read_text(encoding="utf-8"))
+            if h.get("pid") == os.getpid() and h.get("host") == socket.gethostname():
+                self.holder_path.unlink(missing_ok=True)
+        except (OSError, ValueError, AttributeError):
+            pass
+        self._lock.release()
+        self._lock = None
 
 
 def _repair_hint() -> str:

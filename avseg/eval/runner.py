@@ -250,12 +250,14 @@ def print_summary(metrics: dict[str, Any]) -> None:
     import sys
 
     # plain writes: a console would wrap long reasons (paths) at 80 columns when not a terminal
+    from avseg.errors import printable
+
     for w in metrics.get("warnings", []):
-        print(f"warning: {w}", file=sys.stderr)
+        print(printable(f"warning: {w}"), file=sys.stderr)
     for f in metrics.get("failed", []):
-        print(f"failed {f['clip']}: {f['reason']}", file=sys.stderr)
+        print(printable(f"failed {f['clip']}: {f['reason']}"), file=sys.stderr)
     for line in metrics.get("plugin_metric_failures", []):
-        print(f"failed {line}", file=sys.stderr)
+        print(printable(f"failed {line}"), file=sys.stderr)
 
 
 def run_eval_cli(*, root: Path, subset: str, split: str, out: Path, pipeline: dict[str, Any], tiny: bool,
@@ -274,9 +276,14 @@ def run_eval_cli(*, root: Path, subset: str, split: str, out: Path, pipeline: di
                            exclude_failed=exclude_failed, executor=clip_runner, debug=debug)
     finally:
         clip_runner.close()
-    print_summary(metrics)
-    if report:
+    page = None
+    if report:  # before anything is printed: a print that fails must not lose the report
         from avseg.report import write_report
 
-        print(f"report: {write_report(out, root=root)}")
+        page = write_report(out, root=root)
+    print_summary(metrics)
+    if page is not None:
+        from avseg.errors import printable
+
+        print(printable(f"report: {page}"))
     return 1 if metrics["failed"] or metrics.get("plugin_metric_failures") else 0

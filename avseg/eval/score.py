@@ -4,7 +4,8 @@ Predictions sit at the same relative path as their GT mask (see ``Dataset.pred_r
 are read by the mask rule of :mod:`avseg.data.images`: 8/16-bit single-channel values scaled to
 [0, 1] (foreground above 0.5), palette indices non-zero = foreground, colour masks refused. For AVSS, class-index PNGs in a
 ``labels/`` folder beside ``--pred`` (as ``avseg eval`` writes them) add the 71-class metrics.
-A missing prediction counts as an empty mask and is reported.
+A missing prediction counts as an empty mask and is reported; when none of the expected predictions
+exists (the wrong folder or layout) it is an error naming the expected path and what was found.
 """
 
 from __future__ import annotations
@@ -57,6 +58,24 @@ def _read_labels(path: Path, shape: tuple[int, int], gt_file: Path | None = None
     return resize_nearest(arr, shape)
 
 
+def _found(folder: Path, limit: int = 2000) -> str:
+    """What a prediction folder holds, in a few words: how many PNGs, and a few of their paths."""
+    pngs, others, seen = [], 0, 0
+    for p in folder.rglob("*"):
+        seen += 1
+        if seen > limit:
+            break
+        if p.is_file():
+            if p.suffix.lower() == ".png":
+                pngs.append(p.relative_to(folder).as_posix())
+            else:
+                others += 1
+    if not pngs:
+        return f"no PNG files ({others} other files)" if others else "nothing"
+    more = "+" if seen > limit else ""
+    return f"{len(pngs)}{more} PNG files, e.g. {', '.join(sorted(pngs)[:3])}"
+
+
 def score_predictions(root: Path, subset: str, split: str, pred: Path, batch_videos: int = 4,
                       registry: Registry | None = None) -> dict[str, Any]:
     check_batch_videos(batch_videos)
@@ -73,6 +92,7 @@ def score_predictions(root: Path, subset: str, split: str, pred: Path, batch_vid
     missing: list[str] = []
     resized: dict[str, int] = {}
     states: list[dict[str, Any]] = []
+    expected = 0
     for clip in dataset:
         frames, preds, gts, sp, sg = [], [], [], [], []
         for i in dataset.annotated_frames(clip):
@@ -103,6 +123,10 @@ def score_predictions(root: Path, subset: str, split: str, pred: Path, batch_vid
         states.append(state)
         if use_labels:
             sem.add_clip(clip.clip_id, sp, sg, frames)
+        expected += len(frames)
+    if expected and len(missing) == expected:  # the wrong folder or layout, not "mIoU 0"
+        raise InputError(f"--pred {pred}: none of the {expected} expected predictions exists; each is expected at "
+                         f"the GT mask's relative path, e.g. {pred / missing[0]}; {pred} holds {_found(pred)}")
     out: dict[str, Any] = dict(binary.result(batch_videos=batch_videos, order=dataset.ids))
     out["n_clips"], out["n_frames"] = int(out["n_clips"]), int(out["n_frames"])
     if use_labels:

@@ -128,8 +128,9 @@ class ExecutorOptions:
                 raise UsageError(f"{given[0]} applies to --executor ray only")
         if self.workers is not None and self.workers < 1:
             raise UsageError(f"--workers must be at least 1, got {self.workers}")
-        if self.gpus_per_worker is not None and self.gpus_per_worker < 0:
-            raise UsageError(f"--gpus-per-worker must be >= 0, got {self.gpus_per_worker}")
+        from avseg.checks import check_gpus_per_worker
+
+        check_gpus_per_worker(self.gpus_per_worker)
         return self
 
 

@@ -115,6 +115,9 @@ class RayExecutor:
 
     def __init__(self, address: str | None = None, workers: int | None = None,
                  gpus_per_worker: float | None = None) -> None:
+        from avseg.checks import check_gpus_per_worker
+
+        check_gpus_per_worker(gpus_per_worker)  # also for callers that skip ExecutorOptions
         self.ray = import_ray()  # fail in one line now, before any model or input is touched
         self.address, self.want_workers, self.want_gpus = address, workers, gpus_per_worker
         self._started_cluster = False

@@ -46,6 +46,10 @@ class SamGridConfig(ComponentConfig):
     points_per_batch: int = Field(
         64, ge=1, description="point prompts per decoder call", json_schema_extra={"affects_output": False}
     )
+    working_size: int = Field(
+        1024, ge=64, le=4096, description="frames with a longer side are shrunk to it for mask generation (SAM "
+        "itself works at 1024 px) and the masks scaled back to the frame's size: bounds memory on large frames",
+    )
 
 
 def _memo_predictor(model: Any, embed: Any, autocast: Any) -> Any:
@@ -82,6 +86,32 @@ def random_point_grid(n: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     cells = np.stack(np.meshgrid(np.arange(n), np.arange(n)), axis=-1).reshape(-1, 2)  # (x, y) as SAM orders them
     return np.asarray((cells + rng.random((n * n, 2))) / n, dtype=np.float64)
+
+
+def shrink(frame: Image, size: int) -> Image:
+    """``frame`` with its longer side at most ``size`` px (area interpolation), else itself."""
+    h, w = frame.shape[:2]
+    if max(h, w) <= size:
+        return frame
+    import cv2
+
+    scale = size / max(h, w)
+    return np.ascontiguousarray(cv2.resize(frame, (max(1, round(w * scale)), max(1, round(h * scale))),
+                                           interpolation=cv2.INTER_AREA))
+
+
+def grow_masks(masks: Sequence[np.ndarray], h: int, w: int) -> np.ndarray:
+    """(n, h, w) bool from masks at the working size (nearest neighbour; one mask at a time)."""
+    out = np.zeros((len(masks), h, w), bool)
+    for i, m in enumerate(masks):
+        m = np.asarray(m, dtype=bool)
+        if m.shape == (h, w):
+            out[i] = m
+        else:
+            import cv2
+
+            out[i] = cv2.resize(m.view(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+    return out
 
 
 class SamGridProposer(ModelComponent, Proposer):
@@ -139,8 +169,9 @@ class SamGridProposer(ModelComponent, Proposer):
         out: list[Proposals] = []
         for frame in frames:
             h, w = frame.shape[:2]
+            small = shrink(frame, self.cfg.working_size)
             with torch.inference_mode():
-                anns = self.generator.generate(frame)
+                anns = self.generator.generate(small)
             n_points = self.cfg.points_per_side**2
             self.runtime.count("sam-grid.decoder_calls", -(-n_points // self.cfg.points_per_batch))
             self.runtime.count("sam-grid.masks", len(anns))
@@ -157,6 +188,9 @@ class SamGridProposer(ModelComponent, Proposer):
             xywh = np.asarray([a["bbox"] for a in anns], dtype=np.float32).reshape(-1, 4)
             boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
             scores = np.asarray([a["predicted_iou"] for a in anns], dtype=np.float32)
-            masks = np.stack([np.asarray(a["segmentation"], dtype=bool) for a in anns])
+            masks = grow_masks([a["segmentation"] for a in anns], h, w)
+            if small.shape[:2] != (h, w):
+                sy, sx = h / small.shape[0], w / small.shape[1]
+                boxes = boxes * np.asarray([sx, sy, sx, sy], np.float32)
             out.append(Proposals(boxes, scores, masks=masks, mask_scores=scores.copy()))
         return out
