@@ -203,7 +203,14 @@ def test_the_report_summarises_the_executed_steps_in_order() -> None:
 
     steps = ["proposer:owod", "filter:score-threshold", "segmenter:sam", "refiner:fill-holes"]
     assert _config_summary({"steps": steps, "filters": []}) == ("steps: proposer:owod -> filter:score-threshold -> "
-                                                               "segmenter:sam -> refiner:fill-holes")
+                                                               "segmenter:sam -> refiner:fill-holes; combiner: union")
     # an older record without steps, or a tampered one, falls back to the legacy keys
-    assert _config_summary({"proposer": {"type": "owod"}, "filters": [{"type": "bind"}]}) == "proposer: owod; filters: bind"
-    assert _config_summary({"steps": [{"x": 1}], "proposer": {"type": "owod"}}) == "proposer: owod; filters: none"
+    assert _config_summary({"proposer": {"type": "owod"}, "filters": [{"type": "bind"}]}) == \
+        "proposer: owod; filters: bind; combiner: union"
+    assert _config_summary({"steps": [{"x": 1}], "proposer": {"type": "owod"}, "combiner": {"type": "top1"}}) == \
+        "proposer: owod; filters: none; combiner: top1"
+    # the providers, grouped by distribution; a tampered entry is skipped
+    comps = {"proposer:owod": {"provider": "avseg", "version": "1"}, "filter:x": {"provider": "theirs", "version": "2"},
+             "segmenter:sam": {"provider": "avseg", "version": "1"}, "bad": "not a dict"}
+    assert _config_summary({"steps": ["proposer:owod"]}, comps).endswith(
+        "providers: avseg 1 (proposer:owod, segmenter:sam), theirs 2 (filter:x)")
