@@ -150,7 +150,11 @@ def run_module(name: str, t: Target, repo: Path, work: Path, timeout: float, min
     cr(tool("cr-filter-operators"), str(session), str(cfg))
     if lines:
         cr(tool("cr-filter-lines"), "--config", str(cfg), str(session))
-    base = subprocess.run(command, shell=True, cwd=repo, env=env, capture_output=True, text=True)
+    try:  # the tests must pass unmutated, within the module's cap
+        base = subprocess.run(command, shell=True, cwd=repo, env=env, capture_output=True, text=True,
+                              timeout=minutes * 60)
+    except subprocess.TimeoutExpired:
+        return {"module": name, "path": t.path, "error": f"the unmutated tests took over {minutes:g} minutes"}
     if base.returncode != 0:
         return {"module": name, "path": t.path, "error": "the tests fail without any mutation: "
                 + (base.stdout.strip().splitlines() or ["?"])[-1]}
