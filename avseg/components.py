@@ -172,8 +172,8 @@ class Proposer(Component):
 
     kind: ClassVar[Kind] = "proposer"
     """Always ``proposer``."""
-    #: True: the executor decodes the clip's full-rate video (when it has one) for propose_clip
     uses_video: ClassVar[bool] = False
+    """True: the executor decodes the clip's full-rate video (when it has one) for :meth:`propose_clip`."""
 
     def propose_clip(self, frames: Sequence[Image], prompts: Sequence[list[str]] | None,
                      timestamps: Sequence[float], video: FullRateVideo | None) -> list[Proposals]:
@@ -350,8 +350,8 @@ class ClipFilter(Filter):
 
     scope: ClassVar[Literal["frame", "clip"]] = "clip"
     """Always ``clip``."""
-    #: True: the executor decodes the clip's full-rate video (when it has one) into ``ctx.video``
     uses_video: ClassVar[bool] = False
+    """True: the executor decodes the clip's full-rate video (when it has one) into ``ctx.video``."""
 
     @abstractmethod
     def filter_clip(self, ctx: ClipContext) -> list[FilterResult]:

@@ -17,10 +17,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from avseg.audio import AudioSpec
+from avseg.frames import FramesSpec
+from avseg.kinds import STEP_KINDS
 from avseg.provenance import PROVENANCES
 
 SCHEMA_ID = "https://avseg.invalid/pipeline.schema.json"
-STEP_PATTERN = r"^(tagger|proposer|embedder|segmenter|filter):\S+$"
+STEP_PATTERN = rf"^({'|'.join(STEP_KINDS)}):\S+$"
 
 
 class Stage(BaseModel):
@@ -46,6 +48,7 @@ class Step(BaseModel):
     embedder: StageRef | None = Field(None, description="Audio windows and regions -> embeddings.")
     segmenter: StageRef | None = Field(None, description="Boxes -> masks.")
     filter: StageRef | None = Field(None, description="Keeps a subset of tags or objects.")
+    refiner: StageRef | None = Field(None, description="Post-processes the kept objects' masks before the combiner.")
 
     @model_validator(mode="after")
     def _one_kind(self) -> Step:
@@ -80,6 +83,8 @@ class PipelineFile(BaseModel):
                                                         "(default union).")
     audio: AudioSpec | None = Field(None, description="How each frame's audio window is cut (shared by every "
                                                       "tagger and embedder).")
+    frames: FramesSpec | None = Field(None, description="The size every model sees (e.g. {size: [224, 224]}); "
+                                                        "masks come back at the input's size.")
 
 
 def json_schema() -> dict[str, Any]:

@@ -74,7 +74,9 @@ class FullRateVideo:
     """
 
     frames: list[Image]
+    """Every decoded frame, uint8 RGB (H, W, 3), in display order."""
     times: list[float]
+    """``times[k]``: when ``frames[k]`` is shown, in seconds from the clip's start."""
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -117,12 +119,14 @@ class Clip:
     meta: dict[str, Any] = field(default_factory=dict)
     """Free-form details a dataset reader attaches (paths, split, ...)."""
     video_loader: Callable[[], FullRateVideo] | None = field(default=None, repr=False)
+    """Returns the clip's full-rate video (every decoded frame), or None for frames-only inputs."""
     _audio: tuple[FloatArray, int] | None = field(default=None, repr=False)
     _frames: dict[int, Image] = field(default_factory=dict, repr=False)
     _video: FullRateVideo | None = field(default=None, repr=False)
 
     @property
     def has_video(self) -> bool:
+        """Whether the clip can give its full-rate video (:meth:`video`)."""
         return self.video_loader is not None
 
     def video(self) -> FullRateVideo | None:

@@ -77,3 +77,14 @@ def test_a_plugin_preset_with_a_misspelt_key_is_a_broken_plugin() -> None:
     [b] = reg.broken
     assert b.reason == "preset 'mine': filtres: unknown key"
     assert "mine" not in reg.presets and "owod-bind" in reg.presets
+
+
+def test_every_step_kind_of_the_kinds_table_is_a_schema_step() -> None:
+    """A new kind in avseg/kinds.py must be writable in a preset's steps: (the schema follows the table)."""
+    from avseg.kinds import STEP_KINDS
+    from avseg.pipeline_schema import STEP_PATTERN, Step
+
+    assert set(Step.model_fields) == set(STEP_KINDS)
+    import re
+
+    assert all(re.match(STEP_PATTERN, f"{k}:x") for k in STEP_KINDS)
