@@ -302,10 +302,15 @@ class ClipContext:
     all_tags: list[Tags | None]
     """Per frame, every tag before any tag filter."""
     video: FullRateVideo | None = None
+    """The clip's full-rate video, for a component that sets ``uses_video`` (None otherwise, or for
+    frames-only inputs)."""
     audio: tuple[FloatArray, int] | None = None
+    """The clip's whole audio as (mono waveform, sample rate), after the spec's channel rule and any noise."""
     warnings: list[str] = field(default_factory=list)
+    """Warnings a component raised on this clip (each once); they reach run.json and the eval's clip state."""
 
     def warn_once(self, message: str) -> None:
+        """Add ``message`` to :attr:`warnings` unless it is there already."""
         if message not in self.warnings:
             self.warnings.append(message)
 

@@ -29,7 +29,7 @@ def curves_view(trace: list[dict[str, Any]], width: int = 420, panel_h: int = 70
     from PIL import Image as PILImage
     from PIL import ImageDraw
 
-    from avseg.outputs import PALETTE, _font
+    from avseg.palette import PALETTE, _font
 
     rows = [(r, c) for r in trace if "box" in r and (c := _curves(r)) is not None]
     if not rows:

@@ -15,6 +15,7 @@ from PIL import Image as PILImage
 from PIL import ImageDraw
 
 from avseg.errors import OutputError, UsageError, one_line
+from avseg.palette import PALETTE, _font
 from avseg.types import FrameResult, Image
 
 TINT = np.array([255, 40, 40], np.float32)
@@ -157,18 +158,8 @@ def overlay(frame: Image, result: FrameResult, alpha: float = 0.5) -> Image:
 
 
 #: box colours of kept objects (dropped ones are grey); the legend repeats each colour
-PALETTE = [(0, 220, 0), (255, 200, 0), (0, 200, 255), (255, 90, 200), (255, 140, 0), (170, 120, 255)]
 DROPPED = (160, 160, 160)
 LEGEND_ROWS = 24  # at most this many proposals are drawn and listed; all are in debug/*.json
-
-
-def _font(size: int) -> Any:
-    from PIL import ImageFont
-
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1: one small bitmap font
-        return ImageFont.load_default()
 
 
 def _short(text: str | None, n: int = 14) -> str:

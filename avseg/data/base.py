@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from avseg.audio import load_audio
 from avseg.data import audiocheck, images
+from avseg.data.timing import FRAME_OFFSET as FRAME_OFFSET  # re-exported: readers import it from here
 from avseg.errors import InputError, UsageError, did_you_mean, one_line
 from avseg.types import BoolArray, Clip, FloatArray, FullRateVideo, Image
 
@@ -22,7 +23,6 @@ SPLITS = ("train", "val", "test")
 
 #: AVSBench samples frame ``i`` at frame index ``int(i*fps + 15/16*fps)`` of the trimmed video
 #: (``preprocess_s4.py``, 16 sub-samples per second, the 16th kept): near the end of second ``i``.
-FRAME_OFFSET = 15.0 / 16.0
 
 
 def avsbench_timestamps(n: int) -> list[float]:

@@ -19,8 +19,8 @@ import numpy as np
 
 from avseg.checks import check_fps
 from avseg.data import audiocheck
-from avseg.data.base import FRAME_OFFSET
 from avseg.data.images import MAX_SIDE
+from avseg.data.timing import FRAME_OFFSET
 from avseg.errors import InputError, one_line
 from avseg.types import Clip, FloatArray, FullRateVideo, Image
 
