@@ -12,7 +12,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 import numpy as np
 import pytest
-from avseg_avis import AvisFilter, register_filters
+from avseg_avis import AvisFilter, register_components
 from avseg_avis import linker as linker_mod
 from avseg_avis.scoring import audio_scores, decide, tag_probabilities, tree_scores, visual_scores
 from pydantic import ValidationError
@@ -175,7 +175,7 @@ def test_class_attributes_config_and_hook() -> None:
     with pytest.raises(ValidationError):
         AvisFilter.Config(colour="red")
     got: list[type] = []
-    register_filters(got.append)
+    register_components(got.append)
     assert got == [AvisFilter]
 
 

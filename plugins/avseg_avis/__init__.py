@@ -190,4 +190,4 @@ def register_components(register: Any) -> None:
     register(AvisFilter)
 
 
-__all__ = ["AvisFilter", "Link", "register_filters"]
+__all__ = ["AvisFilter", "Link", "register_components"]
