@@ -173,7 +173,7 @@ def contact_sheet(columns: Sequence[tuple[str, np.ndarray, np.ndarray | None, np
     from PIL import Image as PILImage
     from PIL import ImageDraw
 
-    from avseg.outputs import _font
+    from avseg.palette import _font
 
     font = _font(12)
     tiles = []
