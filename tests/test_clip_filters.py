@@ -143,8 +143,9 @@ def test_a_clip_filter_returning_the_wrong_number_of_results_fails_in_one_line(r
 
 
 def test_a_clip_scope_without_filter_clip_is_refused_before_running() -> None:
+    """Refused at registration (a broken plugin with the reason), so naming it fails before any model loads."""
     from avseg.components import Filter, FrameContext
-    from avseg.errors import ChainError
+    from avseg.errors import UnknownComponent
 
     class Confused(Filter):
         name: ClassVar[str] = "confused"
@@ -162,5 +163,7 @@ def test_a_clip_scope_without_filter_clip_is_refused_before_running() -> None:
     reg = load_registry(plugins=[("fake", FakePlugin()), ("scripted", Plugin()), ("confused", P())])
     spec = {"steps": [{"proposer": {"type": "scripted", "boxes": [[STEADY]]}}, {"segmenter": "box-masks"},
                       {"filter": "confused"}]}
-    with pytest.raises(ChainError, match="declares scope 'clip' but has no filter_clip"):
+    (broken,) = [b for b in reg.broken if b.plugin == "confused"]
+    assert "filter 'confused'" in broken.reason and "subclasses avseg.components.ClipFilter" in broken.reason
+    with pytest.raises(UnknownComponent, match="broken plugins: confused"):
         resolve(spec, reg)

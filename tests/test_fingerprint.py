@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from avseg.fingerprint import source_fingerprint, source_modules
+from tests.deps import requires
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -204,7 +205,7 @@ FP_PROBE = ("import fpplug.boxes as b; from avseg.cache import source_fingerprin
 
 @pytest.mark.slow
 def test_editable_and_wheel_installs_share_fingerprint_and_eval_resumes(tmp_path: Path) -> None:
-    pytest.importorskip("setuptools")
+    requires("setuptools")
     from avseg.testing import make_s4_tree
 
     src = tmp_path / "src"

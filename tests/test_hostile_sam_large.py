@@ -4,9 +4,10 @@ bounded working size and come back at the frame's size (memory: the large-frame 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-pytest.importorskip("segment_anything")
+from tests.deps import requires
+
+requires("segment_anything")
 
 from avseg_sam.grid import SamGridConfig, SamGridProposer, shrink  # noqa: E402
 from segment_anything import SamAutomaticMaskGenerator  # noqa: E402

@@ -20,6 +20,7 @@ from avseg.models import (
 )
 from avseg.runtime import Runtime
 from avseg.weights import WeightFile
+from tests.deps import requires
 
 CKPT = WeightFile("model.pth")
 TEXT = WeightFile("bert-base", hf_repo="org/bert-base", hf_files=("config.json",))
@@ -125,7 +126,7 @@ def test_mismatch_report_is_one_line_and_counts() -> None:
 
 
 def test_load_checkpoint_is_strict_unless_told_why() -> None:
-    torch = pytest.importorskip("torch")  # the loader itself needs torch; the rest of this file does not
+    torch = requires("torch")  # the loader itself needs torch; the rest of this file does not
     model = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.BatchNorm1d(3))
     state = {k: torch.ones_like(v) for k, v in model.state_dict().items()}
     load_checkpoint(model, state, "ok.pth")
