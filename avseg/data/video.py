@@ -10,7 +10,7 @@ official script clamps to the last frame.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,19 @@ def _stream_time(stream: Any, pts: int | None) -> float | None:
         return None
     start = stream.start_time or 0
     return float((pts - start) * stream.time_base)
+
+
+def _timed_frames(container: Any) -> Iterator[tuple[Any, float]]:
+    """Each decoded frame of the first video stream with its time (s); a frame without a pts
+    gets a time just after the previous one, so times stay increasing."""
+    stream = container.streams.video[0]
+    last: float | None = None
+    for frame in container.decode(stream):
+        t = _stream_time(stream, frame.pts)
+        if t is None:
+            t = last + 1e-6 if last is not None else 0.0
+        last = t
+        yield frame, t
 
 
 def _duration(container: Any) -> float:
@@ -56,11 +69,7 @@ def _decode_frames(path: Path, targets: Sequence[float]) -> tuple[list[Image], l
     k = 0
     try:
         with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            for frame in container.decode(stream):
-                t = _stream_time(stream, frame.pts)
-                if t is None:
-                    t = prev[1] + 1e-6 if prev else 0.0
+            for frame, t in _timed_frames(container):
                 while k < len(targets) and t > targets[k] + 1e-6:
                     # The previous frame is the last one at or before the target.
                     src = prev if prev is not None else (frame, t)
@@ -94,11 +103,7 @@ def decode_all(path: Path) -> FullRateVideo:
     total = 0
     try:
         with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            for frame in container.decode(stream):
-                t = _stream_time(stream, frame.pts)
-                if t is None:
-                    t = times[-1] + 1e-6 if times else 0.0
+            for frame, t in _timed_frames(container):
                 arr = np.ascontiguousarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
                 total += arr.nbytes
                 if total > MAX_VIDEO_BYTES:
