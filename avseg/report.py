@@ -313,19 +313,20 @@ def _visibility(metrics: dict[str, Any]) -> tuple[list[tuple[str, str]], list[st
     return rows, warn
 
 
+def _step_label(step: Any) -> str:
+    """"kind:name" of a recorded step: today's ``{kind: {type: name, ...}}`` or the previous version's string."""
+    if isinstance(step, dict) and len(step) == 1:
+        ((kind, body),) = step.items()
+        return f"{_fmt(kind)}:{_fmt(body.get('type') if isinstance(body, dict) else body)}"
+    return _fmt(step) if isinstance(step, str) else "?"
+
+
 def _config_summary(config: Any, components: Any = None) -> str:
-    """The header line: the executed steps (or the legacy stages), the filters, the combiner, and
-    which distribution (and version) provided each component. Both are untrusted: any type."""
+    """The header line: the executed steps, the combiner, and which distribution (and version)
+    provided each component. Both are untrusted: any type."""
     config = config if isinstance(config, dict) else {}
     steps = config.get("steps")
-    if isinstance(steps, list) and steps and all(isinstance(x, str) for x in steps):
-        parts = [f"steps: {' -> '.join(steps)}"]
-    else:
-        parts = [f"{k}: {_fmt(config[k].get('type'))}" for k in ("tagger", "proposer", "embedder", "segmenter")
-                 if isinstance(config.get(k), dict)]
-        flt = config.get("filters") if isinstance(config.get("filters"), list) else []
-        filters = ", ".join(_fmt(f.get("type")) for f in flt if isinstance(f, dict))
-        parts.append(f"filters: {filters or 'none'}")
+    parts = [f"steps: {' -> '.join(_step_label(x) for x in steps) if isinstance(steps, list) and steps else '?'}"]
     combiner = config.get("combiner")
     parts.append(f"combiner: {_fmt(combiner.get('type')) if isinstance(combiner, dict) else 'union'}")
     if isinstance(components, dict):

@@ -285,6 +285,7 @@ def test_video_presets_resolve(preset: str, proposer: str, segmenter: str | None
     rs = resolve(compose(preset, registry=registry), registry)
     assert rs.proposer.name == proposer
     if segmenter is None:
-        assert rs.segmenter is None and rs.proposer.caps.gives_masks
+        assert rs.first("segmenter") is None and rs.proposer.caps.gives_masks
     else:
-        assert rs.segmenter is not None and rs.segmenter.name == segmenter and rs.segmenter.config.propagate
+        seg = rs.first("segmenter")
+        assert seg is not None and seg.name == segmenter and seg.config.propagate  # type: ignore[attr-defined]

@@ -10,7 +10,7 @@ import pytest
 
 from avseg.testing import make_avss_tree, make_frames_folder, make_s4_tree, make_video
 from tests.deps import requires
-from tests.helpers import cli
+from tests.helpers import cli, step_of
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,8 @@ def test_owod_bind_from_cli_components(capsys: pytest.CaptureFixture[str], input
     meta = run(capsys, tmp_path, inputs["video"], "--proposer", "owod", "--filter", "bind",
                "--set", "filter.bind.cosine_threshold=-1.0", "--debug")
     cfg = meta["config"]
-    assert (cfg["proposer"]["type"], cfg["embedder"]["type"], cfg["segmenter"]["type"]) == ("owod", "imagebind", "sam")
+    assert [(k, b["type"]) for x in cfg["steps"] for k, b in x.items()] == [
+        ("proposer", "owod"), ("embedder", "imagebind"), ("filter", "bind"), ("segmenter", "sam")]
     c = meta["counters"]
     assert c["imagebind.vision_forwards"] == 1 and c["imagebind.audio_forwards"] == 1  # one batch per clip
     assert c["sam.image_encoder"] == 2
@@ -94,10 +95,10 @@ def test_alternative_components(capsys: pytest.CaptureFixture[str], inputs: dict
     meta = run(capsys, tmp_path, inputs["folder"], "at-gdino-sam", "--set", "filter.tag-threshold.threshold=0.0", *args)
     cfg = meta["config"]
     if args[0] == "--tagger":
-        assert cfg["tagger"]["type"] == args[1]
+        assert step_of(cfg, "tagger")["type"] == args[1]  # type: ignore[index]
     else:
         stage, value = args[1].split(".", 1)[0], args[1].split("=")[1]
-        assert cfg[stage]["backend"] == value
+        assert step_of(cfg, stage)["backend"] == value  # type: ignore[index]
     assert len(list((tmp_path / "masks").glob("*.png"))) == 2
 
 

@@ -68,7 +68,8 @@ def test_owod_with_no_box_above_the_threshold(capsys, inputs, tmp_path) -> None:
     meta = run_empty(capsys, tmp_path, inputs["video"], "--proposer", "owod", "--set", "proposer.box_threshold=1.0",
                      "--filter", "bind", "--set", "filter.bind.cosine_threshold=-1.0")
     cfg = meta["config"]
-    assert (cfg["embedder"]["type"], cfg["segmenter"]["type"]) == ("imagebind", "sam")
+    assert [(k, b["type"]) for x in cfg["steps"] for k, b in x.items()] == [
+        ("proposer", "owod"), ("embedder", "imagebind"), ("filter", "bind"), ("segmenter", "sam")]
     c = meta["counters"]
     assert c["owod.forward_passes"] >= 1 and c.get("owod.boxes", 0) == 0
     # the empty frames went through every later stage, not around them
