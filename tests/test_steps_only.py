@@ -157,5 +157,7 @@ def test_the_report_header_reads_both_recorded_forms() -> None:
     previous = {"steps": ["proposer:owod", "filter:bind"], "proposer": {"type": "owod"}, "filters": [{"type": "bind"}]}
     assert _config_summary(today).startswith("steps: proposer:owod -> filter:bind; combiner: top1")
     assert _config_summary(previous).startswith("steps: proposer:owod -> filter:bind; combiner: union")
-    assert _config_summary({"steps": [3, {"a": 1, "b": 2}]}).startswith("steps: ? -> ?")  # untrusted
-    assert _config_summary("nonsense").startswith("steps: ?")
+    # untrusted: a step that is neither form falls back to the legacy keys
+    assert _config_summary({"steps": [3, {"a": 1, "b": 2}], "proposer": {"type": "owod"}}).startswith(
+        "proposer: owod; filters: none; combiner: union")
+    assert _config_summary("nonsense") == "filters: none; combiner: union"
