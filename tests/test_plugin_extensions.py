@@ -24,7 +24,7 @@ from avseg.testing import make_frames_folder
 from avseg.types import FilterResult
 from tests import plugin_extras
 from tests.fakes import FakeDist, GridBoxes, module
-from tests.helpers import cli
+from tests.helpers import cli, step_of, steps_of
 
 
 class OtherNMS(Filter):
@@ -94,7 +94,7 @@ def test_third_party_sam_leaves_steps_presets_working(capsys: pytest.CaptureFixt
                        "--out", str(tmp_path / "run"))
     assert code == 0, err
     meta = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert "segmenter:avseg:sam" in meta["steps"] and meta["config"]["segmenter"]["type"] == "avseg:sam"
+    assert "segmenter:avseg:sam" in meta["steps"] and step_of(meta["config"], "segmenter")["type"] == "avseg:sam"  # type: ignore[index]
 
 
 def test_bare_colliding_name_on_the_command_line(capsys: pytest.CaptureFixture[str], other_nms: list[FakeDist],
@@ -106,7 +106,7 @@ def test_bare_colliding_name_on_the_command_line(capsys: pytest.CaptureFixture[s
     assert "'avseg:nms', 'other-nms:nms'" in err
     code, _, err = cli(capsys, *args, "--filter", "other-nms:nms")
     assert code == 0, err
-    assert json.loads((tmp_path / "run.json").read_text())["config"]["filters"] == [{"type": "other-nms:nms"}]
+    assert steps_of(json.loads((tmp_path / "run.json").read_text())["config"], "filter") == [{"type": "other-nms:nms"}]
     code, _, err = cli(capsys, "eval", "--proposer", "saliency", "--filter", "other-nms:nms", "--no-cache", "--root",
                        str(s4), "--subset", "s4", "--limit", "1", "--out", str(tmp_path / "eval"))
     assert code == 0, err

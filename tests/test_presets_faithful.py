@@ -13,7 +13,7 @@ from avseg.errors import ConfigError
 from avseg.registry import load_registry
 from avseg.spec import all_presets, compose, resolve
 from tests.deps import requires
-from tests.helpers import cli
+from tests.helpers import cli, steps_of
 
 REGISTRY = load_registry()
 PAPER = {"at-gdino-sam", "owod-bind", "sam-bind"}
@@ -152,7 +152,7 @@ def test_bind_modes_grid_runs_tiny(capsys: pytest.CaptureFixture[str], tmp_path:
     got: dict[str, list[float]] = {}
     for r in rows:
         assert r["failed"] == "0" and r["n_clips"] == "1"
-        bind = json.loads((out / "cells" / r["cell"] / "config.json").read_text())["pipeline"]["filters"][-1]
+        bind = steps_of(json.loads((out / "cells" / r["cell"] / "config.json").read_text())["pipeline"], "filter")[-1]
         mode = r["filter.bind.mode"]
         assert bind["mode"] == mode and bind[f"{mode}_threshold"] == float(r[f"filter.bind.{mode}_threshold"])
         got.setdefault(mode, []).append(bind[f"{mode}_threshold"])

@@ -10,7 +10,7 @@ import pytest
 
 from avseg.testing import make_avss_tree, make_frames_folder, make_s4_tree, make_video
 from tests.deps import requires
-from tests.helpers import cli, step_of
+from tests.helpers import cli, step_of, steps_of
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_sam_bind_shares_one_encoder_pass(capsys: pytest.CaptureFixture[str], in
 
 def test_bavs_run_and_semantic_eval(capsys: pytest.CaptureFixture[str], inputs: dict[str, Path], tmp_path: Path) -> None:
     meta = run(capsys, tmp_path / "run", inputs["folder"], "bavs")
-    assert meta["config"]["filters"][0]["type"] == "avis"
+    assert steps_of(meta["config"], "filter")[0]["type"] == "avis"
     code, _, err = cli(capsys, "eval", "bavs", "--tiny", "--no-cache", "--root", str(inputs["avss"]),
                        "--subset", "avss-v2", "--split", "test", "--out", str(tmp_path / "eval"))
     assert code == 0, err
@@ -110,6 +110,6 @@ def test_mmdet_with_and_without_a_segmenter(capsys: pytest.CaptureFixture[str], 
     meta = run(capsys, tmp_path, inputs["folder"], "--proposer", "mmdet", "--embedder", "none", "--segmenter",
                segmenter, "--filter", "score-threshold", "--set", "proposer.score_threshold=0.0",
                "--set", "filter.score-threshold.threshold=0.0")
-    assert meta["config"]["proposer"]["type"] == "mmdet"
+    assert step_of(meta["config"], "proposer")["type"] == "mmdet"  # type: ignore[index]
     assert sum(f["kept"] for f in meta["frames"]) > 0 and sum(f["mask_pixels"] for f in meta["frames"]) > 0
     assert ("sam.image_encoder" in meta["counters"]) == (segmenter == "sam")

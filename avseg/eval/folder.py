@@ -150,9 +150,11 @@ def check_config(out: Path, ident: dict[str, Any], overwrite: bool, repair: bool
 def _legacy_config(pipeline: Any) -> bool:
     """Whether a config.json's (untrusted) ``pipeline`` is the previous version's record: the
     legacy stage keys, with ``steps`` as "kind:name" strings (today's steps are mappings)."""
-    return isinstance(pipeline, dict) and (
-        any(k in pipeline for k in ("tagger", "proposer", "embedder", "segmenter", "filters"))
-        or any(isinstance(x, str) for x in (pipeline.get("steps") if isinstance(pipeline.get("steps"), list) else [])))
+    if not isinstance(pipeline, dict):
+        return False
+    steps = pipeline.get("steps")
+    return any(k in pipeline for k in ("tagger", "proposer", "embedder", "segmenter", "filters")) or (
+        isinstance(steps, list) and any(isinstance(x, str) for x in steps))
 
 
 def _unit(x: float) -> bool:
