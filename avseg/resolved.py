@@ -80,7 +80,7 @@ class ResolvedSpec:
         return p
 
     def stages(self) -> list[ResolvedStage]:
-        """The steps, in executed order (run.json's components and weights)."""
+        """The steps, in executed order (a copy; ``Pipeline.components`` follows it)."""
         return list(self.steps)
 
     def step_names(self) -> list[str]:

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from avseg import hookimpl
@@ -89,7 +90,7 @@ def test_third_party_sam_leaves_steps_presets_working(capsys: pytest.CaptureFixt
     installed.append(FakeDist("other-sam", "1.0", {"othersam": "fakeplug_sam"}))
     code, shown, err = cli(capsys, "presets", "show", "owod-bind-authors")
     assert code == 0, err
-    assert "segmenter:avseg:sam" in shown and "type: avseg:sam" in shown  # steps and type agree
+    assert step_of(yaml.safe_load(shown), "segmenter")["type"] == "avseg:sam"  # type: ignore[index]
     code, _, err = cli(capsys, "run", "owod-bind-authors", "--tiny", "--no-cache", "--input", str(frames),
                        "--out", str(tmp_path / "run"))
     assert code == 0, err
@@ -111,7 +112,7 @@ def test_bare_colliding_name_on_the_command_line(capsys: pytest.CaptureFixture[s
                        str(s4), "--subset", "s4", "--limit", "1", "--out", str(tmp_path / "eval"))
     assert code == 0, err
     ident = json.loads((tmp_path / "eval" / "config.json").read_text())
-    assert ident["pipeline"]["filters"] == [{"type": "other-nms:nms"}]  # the qualifier survives into config.json
+    assert steps_of(ident["pipeline"], "filter") == [{"type": "other-nms:nms"}]  # the qualifier survives into config.json
     code, _, err = cli(capsys, *args, "--filter", "nosuch:nms")
     assert code == 2 and "no distribution 'nosuch' provides filter 'nms'" in err and "did you mean" not in err
     code, out, _ = cli(capsys, "plugins", "--json", "--kind", "filter")
