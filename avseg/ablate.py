@@ -37,7 +37,6 @@ from avseg.registry import Registry, load_registry
 from avseg.runtime import Runtime
 
 METRICS = ("miou", "fscore", "fscore_dataset")
-SINGLE_STAGES = SINGLE_KINDS
 #: the component axes (the kinds table's overrides): ``proposer: [owod, sam-grid]``, ``filters: [...]``
 COMPONENT_AXES = tuple(KINDS_BY_NAME[k].override for k in STEP_KINDS)
 #: the axes that list names of a repeatable kind (``filters``) -> the kind
@@ -82,7 +81,7 @@ def _check_value(key: Any, value: Any, where: str) -> None:
     if not isinstance(key, str) or not key:
         raise ConfigError(f"{where}: axis names are strings such as 'proposer' or 'filter.bind.cosine_threshold', "
                           f"got {_show(key)}")
-    if key in SINGLE_STAGES:
+    if key in SINGLE_KINDS:
         if isinstance(value, dict):
             raise ConfigError(f"{where}: axis {key!r}: expected a component name, got {_show(value)}; "
                               f"vary its parameters with a '{key}[NAME].KEY' axis")
@@ -155,7 +154,7 @@ def cell_pipeline(grid: dict[str, Any], cell: dict[str, Any]) -> dict[str, Any]:
     """The compose() arguments of one cell."""
     args: dict[str, Any] = {"preset": grid.get("base"), "sets": list(grid.get("set") or [])}
     for key, value in cell.items():
-        if key in SINGLE_STAGES:
+        if key in SINGLE_KINDS:
             args[key] = str(value)
         elif key in LIST_AXES:
             args[key] = [str(v) for v in (value if isinstance(value, list) else [value])]
@@ -164,18 +163,11 @@ def cell_pipeline(grid: dict[str, Any], cell: dict[str, Any]) -> dict[str, Any]:
     return args
 
 
-def _uses(spec: dict[str, Any], stage: str, name: str) -> bool:
-    """Whether the composed ``spec`` (either form) has a ``stage`` step of component ``name``."""
-    from avseg.spec import stages_of, step_body, step_kind
+def _uses(spec: dict[str, Any], kind: str, name: str) -> bool:
+    """Whether the composed (steps) ``spec`` has a ``kind`` step of component ``name``."""
+    from avseg.spec import stages_of
 
-    def same(t: str) -> bool:
-        return t == name or t.split(":")[-1] == name
-
-    if stage in MANY_KINDS:
-        return any(same(f["type"]) for f in stages_of(spec, stage))
-    if "steps" in spec:
-        return any(step_kind(x) == stage and same(step_body(x)["type"]) for x in spec["steps"])
-    return spec.get(stage) is not None and same(spec[stage]["type"])
+    return any(t == name or t.split(":")[-1] == name for t in (b["type"] for b in stages_of(spec, kind)))
 
 
 def apply_scoped_axes(grid: dict[str, Any], cells: list[dict[str, Any]], registry: Registry,

@@ -125,6 +125,8 @@ def preset_rows(registry: Registry | None = None) -> list[dict[str, Any]]:
 
 
 def show_preset(preset: str | None = None, registry: Registry | None = None, **overrides: Any) -> str:
+    """The composed, resolved pipeline as YAML: its description and provenance, then a ``steps:``
+    spec with every parameter written out (it loads back as a pipeline file), the warnings as comments."""
     registry = registry or load_registry()
     spec = compose(preset, registry=registry, **overrides)
     resolved = resolve(spec, registry)

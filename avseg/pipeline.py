@@ -34,7 +34,6 @@ from avseg.components import (
     Filter,
     FrameContext,
     Proposer,
-    Segmenter,
     Tagger,
 )
 from avseg.errors import AvsegError, ComponentFailed, one_line
@@ -177,11 +176,6 @@ class Pipeline:
             self._built[id(stage)] = comp
             return comp
 
-        self.tagger: Tagger | None = build(spec.tagger)
-        self.proposer: Proposer = build(spec.proposer)
-        self.embedder: Embedder | None = build(spec.embedder)
-        self.segmenter: Segmenter | None = build(spec.segmenter)
-        self.filters: list[Filter] = [build(f) for f in spec.filters]
         for stage in spec.steps:
             build(stage)
         self.combiner: Combiner = build(spec.combiner) if spec.combiner is not None else Union(

@@ -60,8 +60,11 @@ class Step(BaseModel):
 class PipelineFile(BaseModel):
     """A preset or pipeline YAML file (``avseg run my.yaml``, ``register_presets``).
 
-    Give either ``steps:`` (the executed order) or the legacy ``tagger``/``proposer``/
-    ``embedder``/``segmenter``/``filters`` keys, not both.
+    Write ``steps:`` (the executed order). The legacy ``tagger``/``proposer``/``embedder``/
+    ``segmenter``/``filters`` keys are still accepted (not together with ``steps:``): they are
+    converted into steps once, when the file is loaded, in the order the pre-steps executor ran
+    them (tag filters after the tagger, the embedder and segmenter just before the first filter
+    needing them); ``avseg presets show FILE`` prints the result.
     """
 
     model_config = ConfigDict(extra="forbid", title="avseg pipeline", json_schema_extra={
@@ -74,11 +77,11 @@ class PipelineFile(BaseModel):
     notes: str | list[str] | None = Field(None, description="Free text about the pipeline (kept, not interpreted).")
     steps: list[Annotated[str, StringConstraints(pattern=STEP_PATTERN)] | Step] | None = Field(
         None, description="The steps in executed order: {kind: name}, {kind: {type: name, ...}} or 'kind:name'.")
-    tagger: StageRef | None = Field(None, description="Legacy: the tagger (or null).")
-    proposer: StageRef | None = Field(None, description="Legacy: the proposer.")
-    embedder: StageRef | None = Field(None, description="Legacy: the embedder (or null).")
-    segmenter: StageRef | None = Field(None, description="Legacy: the segmenter (or null).")
-    filters: list[StageRef] | None = Field(None, description="Legacy: the filters, in order.")
+    tagger: StageRef | None = Field(None, description="Legacy, converted to steps at load: the tagger (or null).")
+    proposer: StageRef | None = Field(None, description="Legacy, converted to steps at load: the proposer.")
+    embedder: StageRef | None = Field(None, description="Legacy, converted to steps at load: the embedder (or null).")
+    segmenter: StageRef | None = Field(None, description="Legacy, converted to steps at load: the segmenter (or null).")
+    filters: list[StageRef] | None = Field(None, description="Legacy, converted to steps at load: the filters, in order.")
     combiner: StageRef | None = Field(None, description="What turns a frame's kept objects into its mask "
                                                         "(default union).")
     audio: AudioSpec | None = Field(None, description="How each frame's audio window is cut (shared by every "

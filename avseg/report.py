@@ -22,8 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from avseg.contact_sheet import FN, FP, TP, contact_sheet, iou, read_mask
 from avseg.errors import AvsegError, InputError, OutputError, UsageError, one_line, printable
 from avseg.outputs import atomic_write_bytes, atomic_write_json
 
@@ -34,12 +33,8 @@ if TYPE_CHECKING:
 REPORT = "report.html"
 FILES = "report_files"
 DEBUG_DIR = "debug"
-THUMB = 128  # contact-sheet tile height (px)
 MAX_SHEET_FRAMES = 10
 METRIC_COLUMNS = ("miou", "fscore", "fscore_dataset", "semantic_miou")
-
-TP, FP, FN = (40, 200, 70), (235, 50, 50), (40, 110, 255)
-
 
 
 def _env() -> Any:
@@ -149,68 +144,6 @@ def _load_trace(folder: Path, clip_id: str) -> list[dict[str, Any]]:
     return [out[k] for k in sorted(out)]
 
 
-# -- images ----------------------------------------------------------------------------------
-def _tint(frame: np.ndarray, layers: Sequence[tuple[np.ndarray, tuple[int, int, int]]], alpha: float = 0.55) -> np.ndarray:
-    out = frame.astype(np.float32) * 0.75  # dimmed so that the colours stand out
-    for m, colour in layers:
-        out[m] = (1 - alpha) * out[m] + alpha * np.asarray(colour, np.float32)
-    return out.clip(0, 255).astype(np.uint8)
-
-
-def _diff_layers(pred: np.ndarray, gt: np.ndarray) -> list[tuple[np.ndarray, tuple[int, int, int]]]:
-    return [(pred & gt, TP), (pred & ~gt, FP), (~pred & gt, FN)]
-
-
-def iou(pred: np.ndarray, gt: np.ndarray) -> float:
-    union = int((pred | gt).sum())
-    return 1.0 if union == 0 else float((pred & gt).sum()) / union
-
-
-def contact_sheet(columns: Sequence[tuple[str, np.ndarray, np.ndarray | None, np.ndarray | None]]) -> np.ndarray:
-    """Per column ``(caption, frame, gt or None, pred or None)``: the frame with its ground truth
-    on top and the prediction below (true positives green, false positives red, false negatives
-    blue); each tile ``THUMB`` px tall."""
-    from PIL import Image as PILImage
-    from PIL import ImageDraw
-
-    from avseg.palette import _font
-
-    font = _font(12)
-    tiles = []
-    for caption, frame, gt, pred in columns:
-        h, w = frame.shape[:2]
-        tw = max(1, round(w * THUMB / max(1, h)))
-        top = _tint(frame, [(gt, TP)]) if gt is not None else frame
-        if pred is None:
-            bottom = frame
-        elif gt is None:
-            bottom = _tint(frame, [(pred, FP)])
-        else:
-            bottom = _tint(frame, _diff_layers(pred, gt))
-        col = PILImage.new("RGB", (tw, 18 + 2 * THUMB + 2), (255, 255, 255))
-        ImageDraw.Draw(col).text((2, 2), caption, fill=(30, 30, 30), font=font)
-        col.paste(PILImage.fromarray(top).resize((tw, THUMB)), (0, 18))
-        col.paste(PILImage.fromarray(bottom).resize((tw, THUMB)), (0, 20 + THUMB))
-        tiles.append(col)
-    width = sum(t.width for t in tiles) + 4 * max(0, len(tiles) - 1)
-    sheet = PILImage.new("RGB", (max(1, width), 20 + 2 * THUMB), (255, 255, 255))
-    x = 0
-    for t in tiles:
-        sheet.paste(t, (x, 0))
-        x += t.width + 4
-    return np.asarray(sheet)
-
-
-def _read_mask(path: Path) -> np.ndarray | None:
-    from PIL import Image as PILImage
-
-    try:
-        with PILImage.open(path) as im:
-            return np.asarray(im.convert("L")) > 127
-    except (OSError, ValueError):
-        return None
-
-
 # -- eval folder --------------------------------------------------------------------------------
 def is_eval_folder(folder: Path) -> bool:
     return (folder / "metrics.json").is_file()
@@ -264,7 +197,7 @@ def _clip_sheet(folder: Path, dataset: Dataset, clip_id: str) -> tuple[str | Non
         for i in frames:
             frame = clip.frame(i)
             gt = dataset.gt_mask(clip, i)
-            pred = _read_mask(folder / "masks" / dataset.pred_relpath(clip, i))
+            pred = read_mask(folder / "masks" / dataset.pred_relpath(clip, i))
             if pred is not None and pred.shape != frame.shape[:2]:
                 pred = None
             if gt is not None and gt.shape != frame.shape[:2]:
@@ -313,19 +246,28 @@ def _visibility(metrics: dict[str, Any]) -> tuple[list[tuple[str, str]], list[st
     return rows, warn
 
 
+def _step_label(step: Any) -> str | None:
+    """"kind:name" of a recorded step: ``{kind: {type: name, ...}}`` or the previous version's string."""
+    if isinstance(step, dict) and len(step) == 1:
+        ((kind, body),) = step.items()
+        name = body.get("type") if isinstance(body, dict) else body
+        return f"{_fmt(kind)}:{name}" if isinstance(name, str) else None
+    return step if isinstance(step, str) else None
+
+
 def _config_summary(config: Any, components: Any = None) -> str:
-    """The header line: the executed steps (or the legacy stages), the filters, the combiner, and
-    which distribution (and version) provided each component. Both are untrusted: any type."""
+    """The header line: the executed steps, the combiner, and which distribution (and version)
+    provided each component. Both are untrusted: any type."""
     config = config if isinstance(config, dict) else {}
     steps = config.get("steps")
-    if isinstance(steps, list) and steps and all(isinstance(x, str) for x in steps):
-        parts = [f"steps: {' -> '.join(steps)}"]
-    else:
+    labels = [_step_label(x) for x in steps] if isinstance(steps, list) else []
+    if labels and None not in labels:
+        parts = [f"steps: {' -> '.join(str(x) for x in labels)}"]
+    else:  # a record from before steps (or a tampered one): the legacy keys
         parts = [f"{k}: {_fmt(config[k].get('type'))}" for k in ("tagger", "proposer", "embedder", "segmenter")
                  if isinstance(config.get(k), dict)]
         flt = config.get("filters") if isinstance(config.get("filters"), list) else []
-        filters = ", ".join(_fmt(f.get("type")) for f in flt if isinstance(f, dict))
-        parts.append(f"filters: {filters or 'none'}")
+        parts.append(f"filters: {', '.join(_fmt(f.get('type')) for f in flt if isinstance(f, dict)) or 'none'}")
     combiner = config.get("combiner")
     parts.append(f"combiner: {_fmt(combiner.get('type')) if isinstance(combiner, dict) else 'union'}")
     if isinstance(components, dict):

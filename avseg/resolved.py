@@ -15,10 +15,9 @@ from avseg.audio import AudioSpec
 from avseg.components import Capabilities, Component, ComponentConfig, Filter
 from avseg.errors import ChainError, ConfigError, did_you_mean
 from avseg.frames import FramesSpec, frames_spec
-from avseg.kinds import KINDS_BY_NAME, MANY_KINDS, SINGLE_KINDS, consumes, produces
 from avseg.registry import Registry
 from avseg.spec_mapping import normalise, step_body, step_kind
-from avseg.steps import arrange, check_order
+from avseg.steps import check_order
 
 
 @dataclass
@@ -55,65 +54,50 @@ class ResolvedStage:
 
 @dataclass
 class ResolvedSpec:
-    tagger: ResolvedStage | None
-    proposer: ResolvedStage
-    embedder: ResolvedStage | None
-    segmenter: ResolvedStage | None
-    filters: list[ResolvedStage] = field(default_factory=list)
+    """A resolved pipeline: its steps in executed order (the only form), the combiner, the audio
+    and frame settings, and the warnings found while composing and checking it."""
+
+    steps: list[ResolvedStage]
     warnings: list[str] = field(default_factory=list)
     audio: AudioSpec = field(default_factory=lambda: AudioSpec())
     frames: FramesSpec = field(default_factory=lambda: FramesSpec())
-    #: the executed order (the stage objects above); empty = the legacy order, filled in here
-    steps: list[ResolvedStage] = field(default_factory=list)
     #: None = the default ``union``
     combiner: ResolvedStage | None = None
 
-    def __post_init__(self) -> None:
-        if not self.steps:
-            self.steps = legacy_steps(self)
+    def first(self, kind: str) -> ResolvedStage | None:
+        """The first step of ``kind`` (a pipeline has at most one of a single kind), or None."""
+        return next((s for s in self.steps if s.kind == kind), None)
+
+    def of_kind(self, kind: str) -> list[ResolvedStage]:
+        """The steps of ``kind``, in executed order."""
+        return [s for s in self.steps if s.kind == kind]
+
+    @property
+    def proposer(self) -> ResolvedStage:
+        """The proposer step (resolve() refuses a pipeline without one)."""
+        p = self.first("proposer")
+        assert p is not None, "a resolved pipeline has a proposer"
+        return p
 
     def stages(self) -> list[ResolvedStage]:
-        """The single stages (tagger, proposer, embedder, segmenter), then the repeatable steps
-        (filters, ...) in their order."""
-        singles = [s for s in (self.tagger, self.proposer, self.embedder, self.segmenter) if s]
-        return singles + [s for s in self.steps if KINDS_BY_NAME[s.kind].many]
+        """The steps, in executed order (a copy; ``Pipeline.components`` follows it)."""
+        return list(self.steps)
 
     def step_names(self) -> list[str]:
-        """The executed steps as "kind:name" strings (run.json, config.json); ``kind:dist:name``
+        """The executed steps as "kind:name" strings (run.json, metrics.json); ``kind:dist:name``
         while the name collides, as each stage's ``type`` says."""
         return [f"{s.kind}:{s.ref or s.name}" for s in self.steps]
 
     def as_dict(self) -> dict[str, Any]:
-        # the executed order first, then each component's full config
-        d: dict[str, Any] = {"steps": self.step_names()}
-        d.update({k: (s.as_dict() if s else None) for k, s in (
-            ("tagger", self.tagger), ("proposer", self.proposer), ("embedder", self.embedder),
-            ("segmenter", self.segmenter))})
-        d["filters"] = [f.as_dict() for f in self.filters]
-        for kind in MANY_KINDS:  # the other repeatable kinds (refiners ...), when the chain has any
-            more = [s.as_dict() for s in self.steps if s.kind == kind and kind != "filter"]
-            if more:
-                d[KINDS_BY_NAME[kind].override] = more
+        """The config as run.json, metrics.json and ``presets show`` record it: a ``steps:`` spec
+        with every component's full config, which loads back as a pipeline file."""
+        d: dict[str, Any] = {"steps": [{s.kind: s.as_dict()} for s in self.steps]}
         if self.combiner is not None:
             d["combiner"] = self.combiner.as_dict()
         # always: every run and `presets show` say what audio and which frame size the models got
         d["audio"] = self.audio.model_dump(mode="json")
         d["frames"] = self.frames.model_dump(mode="json")
         return d
-
-
-def legacy_steps(rs: ResolvedSpec) -> list[ResolvedStage]:
-    """The order the pre-steps executor ran a tagger/proposer/embedder/segmenter/filters spec in:
-    tag filters after the tagger; the embedder just before the first filter needing embeddings
-    (never, when none does); the segmenter just before the first needing masks, or at the end."""
-
-    def needs(s: ResolvedStage) -> frozenset[str]:
-        return consumes(s.kind, s.cls, s.config)
-
-    fixed = [s for s in (rs.tagger, rs.proposer) if s is not None]
-    return arrange(fixed, rs.filters, kind_of=lambda s: s.kind, needs_of=needs,
-                   produces_of=lambda s: produces(s.kind, s.cls, s.config),
-                   embedder=rs.embedder, segmenter=rs.segmenter)
 
 
 def validation_message(label: str, exc: ValidationError) -> str:
@@ -150,7 +134,7 @@ def _audio_spec(raw: dict[str, Any] | None) -> AudioSpec:
 
 def resolve(spec: dict[str, Any], registry: Registry) -> ResolvedSpec:
     """Look up every component and validate configs and the chain. Loads no model."""
-    spec = normalise(spec)
+    spec = normalise(spec, registry)  # the edge: a legacy spec becomes steps here
 
     def one(kind: str, stage: dict[str, Any] | None) -> ResolvedStage | None:
         if stage is None:
@@ -164,32 +148,10 @@ def resolve(spec: dict[str, Any], registry: Registry) -> ResolvedSpec:
     audio = _audio_spec(spec.get("audio"))
     frames = frames_spec(spec.get("frames"))
     combiner = one("combiner", spec.get("combiner"))
-    if "steps" in spec:
-        steps = [s for x in spec["steps"] if (s := one(step_kind(x), step_body(x))) is not None]
-        first = {k: next((s for s in steps if s.kind == k), None) for k in SINGLE_KINDS}
-        proposer = first["proposer"]
-        if proposer is None:
-            raise ChainError("the pipeline has no proposer step; add {proposer: NAME} to steps or --proposer NAME")
-        rs = ResolvedSpec(tagger=first["tagger"], proposer=proposer, embedder=first["embedder"],
-                          segmenter=first["segmenter"], filters=[s for s in steps if s.kind == "filter"],
-                          warnings=warnings, audio=audio, steps=steps, combiner=combiner)
-        rs.frames = frames
-    else:
-        if spec.get("proposer") is None:
-            raise ChainError("the pipeline has no proposer; add --proposer NAME")
-        legacy_proposer = one("proposer", spec["proposer"])
-        assert legacy_proposer is not None
-        rs = ResolvedSpec(
-            tagger=one("tagger", spec["tagger"]),
-            proposer=legacy_proposer,
-            embedder=one("embedder", spec["embedder"]),
-            segmenter=one("segmenter", spec["segmenter"]),
-            filters=[s for f in spec["filters"] if (s := one("filter", f)) is not None],
-            warnings=warnings,
-            audio=audio,
-            combiner=combiner,
-        )
-        rs.frames = frames
+    steps = [s for x in spec["steps"] if (s := one(step_kind(x), step_body(x))) is not None]
+    if not any(s.kind == "proposer" for s in steps):
+        raise ChainError("the pipeline has no proposer step; add {proposer: NAME} to steps or --proposer NAME")
+    rs = ResolvedSpec(steps=steps, warnings=warnings, audio=audio, frames=frames, combiner=combiner)
     validate_chain(rs)
     check_order(rs.steps)
     return rs
@@ -197,38 +159,39 @@ def resolve(spec: dict[str, Any], registry: Registry) -> ResolvedSpec:
 
 def validate_chain(rs: ResolvedSpec) -> None:
     """One-line errors for chains that cannot work; warnings for wasteful ones."""
-    pc = rs.proposer.caps
-    has_masks = pc.gives_masks or rs.segmenter is not None
-    if pc.needs_prompts and not pc.has_vocabulary and rs.tagger is None:
+    proposer, tagger, embedder = rs.proposer, rs.first("tagger"), rs.first("embedder")
+    pc = proposer.caps
+    has_masks = pc.gives_masks or rs.first("segmenter") is not None
+    if pc.needs_prompts and not pc.has_vocabulary and tagger is None:
         raise ChainError(
-            f"proposer {rs.proposer.name!r} needs text prompts but the chain has no tagger and no vocabulary; "
+            f"proposer {proposer.name!r} needs text prompts but the chain has no tagger and no vocabulary; "
             f"add --tagger ast or --set proposer.vocabulary=avsbench-s4"
         )
     if not has_masks:
         raise ChainError(
-            f"proposer {rs.proposer.name!r} gives boxes without masks and the chain has no segmenter; add --segmenter sam"
+            f"proposer {proposer.name!r} gives boxes without masks and the chain has no segmenter; add --segmenter sam"
         )
     used_embeddings = False
-    for f in rs.filters:
+    for f in rs.of_kind("filter"):
         assert issubclass(f.cls, Filter)
         needs = f.caps.needs
         if f.cls.scope == "clip" and not callable(getattr(f.cls, "filter_clip", None)):
             raise ChainError(f"filter {f.name!r} declares scope 'clip' but has no filter_clip(ctx); "
                              "subclass avseg.components.ClipFilter")
-        if f.cls.target == "tags" and rs.tagger is None:
+        if f.cls.target == "tags" and tagger is None:
             raise ChainError(f"filter {f.name!r} filters audio tags but the chain has no tagger; add --tagger ast")
-        if "tags" in needs and rs.tagger is None:
+        if "tags" in needs and tagger is None:
             raise ChainError(f"filter {f.name!r} needs audio tags but the chain has no tagger; add --tagger ast")
         if "embeddings" in needs:
             used_embeddings = True
-            if rs.embedder is None:
+            if embedder is None:
                 raise ChainError(f"filter {f.name!r} needs embeddings but the chain has no embedder; add --embedder imagebind")
         if "labels" in needs and not pc.gives_labels:
             raise ChainError(
-                f"filter {f.name!r} needs labelled proposals but proposer {rs.proposer.name!r} gives none; "
+                f"filter {f.name!r} needs labelled proposals but proposer {proposer.name!r} gives none; "
                 "use a labelled proposer such as gdino"
             )
         if "masks" in needs and not has_masks:
             raise ChainError(f"filter {f.name!r} needs masks; add --segmenter sam")
-    if rs.embedder is not None and not used_embeddings:
-        rs.warnings.append(f"embedder {rs.embedder.name!r} is in the chain but no filter uses its embeddings")
+    if embedder is not None and not used_embeddings:
+        rs.warnings.append(f"embedder {embedder.name!r} is in the chain but no filter uses its embeddings")

@@ -19,7 +19,7 @@ Progress = Callable[[str, int, int], None]
 
 def component_versions(spec: ResolvedSpec) -> dict[str, dict[str, str]]:
     """Who made each stage's output: provider, version and source fingerprint, by "kind:name"."""
-    stages = spec.stages() + ([spec.combiner] if spec.combiner is not None else [])
+    stages = spec.steps + ([spec.combiner] if spec.combiner is not None else [])
     return {f"{s.kind}:{s.name}": s.identity() for s in stages}
 
 
@@ -33,7 +33,7 @@ def run_metadata(pipeline: Pipeline, extra: dict[str, Any] | None = None) -> dic
         "steps": pipeline.spec.step_names(),
         "components": component_versions(pipeline.spec),
         "weights": {f"{s.kind}:{s.name}": c.weights_used() for s, c in zip(
-            pipeline.spec.stages(), pipeline.components())},
+            pipeline.spec.steps, pipeline.components())},
         "device": rt.resolved_device(),
         "dtype": rt.dtype,
         "tiny": rt.tiny,

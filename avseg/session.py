@@ -102,13 +102,9 @@ class LoadedPipeline:
         return list(self.resolved.warnings)
 
     def __repr__(self) -> str:
-        c = self.config
-        chain = [f"{k}={c[k]['type']}" for k in ("tagger", "proposer", "embedder", "segmenter") if c.get(k)]
-        chain.append("filters=[" + ", ".join(f["type"] for f in c["filters"]) + "]")
-        chain += [f"{KINDS_BY_NAME[k].override}=[{', '.join(c[KINDS_BY_NAME[k].override])}]"
-                  for k in STEP_KINDS if k != "filter" and c.get(KINDS_BY_NAME[k].override)]
+        chain = " -> ".join(self.resolved.step_names())
         state = "built" if self._executor is not None else "not built"
-        return (f"<avseg pipeline {self.args.get('preset') or 'default'}: {' '.join(chain)}; "
+        return (f"<avseg pipeline {self.args.get('preset') or 'default'}: {chain}; "
                 f"tiny={self.runtime.tiny} device={self.runtime.device} ({state})>")
 
     # -- building ------------------------------------------------------------------------

@@ -1,5 +1,9 @@
-"""Steps: the order check of a chain, and the legacy order (what each kind consumes and produces is
-in the kinds table, avseg/kinds.py).
+"""Steps: the order check of a chain, and :func:`arrange`, where a step that was not written in a
+``steps:`` list goes (what each kind consumes and produces is in the kinds table, avseg/kinds.py).
+
+Steps are the only form a pipeline has once loaded. :func:`arrange` is used only at the edge:
+converting a spec file's legacy keys (avseg/spec_mapping.py, ``normalise``) and placing the
+components named by CLI options or ``avseg.load`` keywords (avseg/spec.py, ``compose``).
 
 A pipeline is an ordered list of steps. The data that flows between them:
 
@@ -71,7 +75,8 @@ def arrange(
 ) -> list[T]:
     """Place ``filters`` (and a floating embedder/segmenter) among ``fixed`` model steps.
 
-    The rule that the pre-steps executor followed, so legacy specs keep their order exactly:
+    The rule that the pre-steps executor followed, so legacy spec files convert to the order
+    they always ran in:
     tag filters go right after the tagger, in their order; each proposal filter goes after the
     previous proposal filter and after every step producing what it needs; a floating embedder
     is pulled in just before the first filter needing embeddings, a floating segmenter just

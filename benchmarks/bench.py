@@ -190,9 +190,10 @@ def row_ratio_a(args: argparse.Namespace) -> dict[str, Any]:
     rs = resolve(compose("owod-bind", sets=sets, registry=registry), registry)
     runtime = make_runtime(args)
     proposer = rs.proposer.cls(rs.proposer.config, runtime)
-    assert rs.embedder is not None and rs.segmenter is not None
-    embedder = rs.embedder.cls(rs.embedder.config, runtime)
-    segmenter = rs.segmenter.cls(rs.segmenter.config, runtime)
+    emb, seg = rs.first("embedder"), rs.first("segmenter")
+    assert emb is not None and seg is not None
+    embedder = emb.cls(emb.config, runtime)
+    segmenter = seg.cls(seg.config, runtime)
     clip = synthetic_clips(1, 1, args.frame_size)[0]
     frame = clip.frame(0)
     window = clip_windows(*clip.audio, clip.timestamps)[:1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,3 +23,13 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
         main(list(args))
     out, err = capsys.readouterr()
     return int(e.value.code or 0), out, err
+
+
+def step_of(config: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    """The first ``kind`` step's mapping (``{type: NAME, ...}``) of a composed spec or a recorded config."""
+    return next((body for x in config["steps"] for k, body in x.items() if k == kind), None)
+
+
+def steps_of(config: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    """Every ``kind`` step's mapping, in order."""
+    return [body for x in config["steps"] for k, body in x.items() if k == kind]

@@ -63,7 +63,8 @@ def test_threshold_sweep_reuses_every_model_stage(capsys: pytest.CaptureFixture[
                      "plot_miou_vs_filter.bind.cosine_threshold.png"]
     for r in rows:
         cfg = json.loads((out / "cells" / r["cell"] / "config.json").read_text())
-        assert cfg["pipeline"]["filters"][1]["cosine_threshold"] == float(r["filter.bind.cosine_threshold"])
+        [bind] = [x["filter"] for x in cfg["pipeline"]["steps"] if x.get("filter", {}).get("type") == "bind"]
+        assert bind["cosine_threshold"] == float(r["filter.bind.cosine_threshold"])
     # a rerun (as after a kill) resumes: every clip of every cell is already finished
     assert ablate(capsys, *args) == 0
     for r in rows:
@@ -217,5 +218,5 @@ def test_scoped_axis_on_a_steps_preset_runs(capsys: pytest.CaptureFixture[str], 
     assert all(r["failed"] == "0" for r in rows)
     for r in rows:
         cfg = json.loads((out / "cells" / r["cell"] / "config.json").read_text())["pipeline"]
-        [bind] = [f for f in cfg["filters"] if f["type"] == "bind"]
+        [bind] = [x["filter"] for x in cfg["steps"] if x.get("filter", {}).get("type") == "bind"]
         assert bind["softmax_threshold"] == float(r["filter[bind].softmax_threshold"])

@@ -15,7 +15,7 @@ from PIL import Image
 import avseg
 from avseg.errors import InputError, UsageError
 from avseg.testing import make_frames_folder, make_s4_tree, make_video
-from tests.helpers import cli
+from tests.helpers import cli, step_of
 
 # tiny owod-bind; a bind threshold below every tiny score keeps proposals, so the masks are not empty
 TINY = {"tiny": True, "cache": False, "set": {"filter.bind.cosine_threshold": -1.0}}
@@ -94,7 +94,7 @@ def test_result_tells_each_objects_story(pipe: avseg.LoadedPipeline, inputs: dic
     np.testing.assert_array_equal(union, f0.mask)  # the frame mask is the union of the kept objects' masks
     assert kept.label_maps is None  # owod is class-agnostic
     assert any(k.startswith("proposer.owod") for k in kept.timings) and kept.counters
-    assert kept.config["proposer"]["type"] == "owod"
+    assert step_of(kept.config, "proposer")["type"] == "owod"  # type: ignore[index]
 
 
 def test_views_and_notebook_display(pipe: avseg.LoadedPipeline, inputs: dict[str, Path]) -> None:

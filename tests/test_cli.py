@@ -16,7 +16,7 @@ from PIL import Image
 from avseg import hookimpl
 from avseg.testing import make_frames_folder
 from tests.fakes import FakeDist, GridBoxes, module
-from tests.helpers import cli
+from tests.helpers import cli, step_of
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +61,9 @@ def test_run_with_the_example_plugin(capsys: pytest.CaptureFixture[str], frames:
     m = np.asarray(Image.open(masks[0]))
     assert set(np.unique(m)) <= {0, 255} and (m == 255).any()  # the synthetic object is found
     meta = json.loads((tmp_path / "run.json").read_text())
-    assert meta["config"]["proposer"]["type"] == "saliency"
+    assert step_of(meta["config"], "proposer")["type"] == "saliency"  # type: ignore[index]
     assert meta["components"]["proposer:saliency"]["provider"] == "avseg-example-plugin"
-    assert meta["config"]["embedder"] is None and meta["config"]["segmenter"] is None
+    assert step_of(meta["config"], "embedder") is None and step_of(meta["config"], "segmenter") is None
     assert "proposer.saliency" in meta["timings"] and meta["weights"]["proposer:saliency"] == "none"
 
 

@@ -17,7 +17,7 @@ from avseg.eval.runner import run_eval
 from avseg.eval.score import score_predictions
 from avseg.runtime import Runtime
 from avseg.testing import corrupt_file, make_ms3_tree, make_s4_tree
-from tests.helpers import cli
+from tests.helpers import cli, step_of
 
 SALIENCY = {"proposer": "saliency", "filters": ["score-threshold"]}
 
@@ -42,7 +42,7 @@ def test_eval_writes_layout_and_metrics(s4: Path, tmp_path: Path) -> None:
     rows = (tmp_path / "per_clip.csv").read_text().splitlines()
     assert rows[0].startswith("clip,category,j,f") and len(rows) == 4
     saved = json.loads((tmp_path / "metrics.json").read_text())
-    assert saved["miou"] == m["miou"] and saved["config"]["proposer"]["type"] == "saliency"
+    assert saved["miou"] == m["miou"] and step_of(saved["config"], "proposer")["type"] == "saliency"  # type: ignore[index]
 
 
 def test_score_reproduces_eval(s4: Path, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from avseg.registry import load_registry
 from avseg.runtime import Runtime
 from avseg.spec import compose, resolve
 from tests.fakes import FakePlugin, GridBoxes
-from tests.helpers import cli
+from tests.helpers import cli, steps_of
 from tests.test_pipeline import red_clip, spec
 
 PAPER = ("at-gdino-sam", "owod-bind", "sam-bind")
@@ -104,8 +104,8 @@ def test_presets_show_prints_audio_and_frames(capsys: pytest.CaptureFixture[str]
         assert shown["audio"] == {"window": 0.96, "offset": 0.0, "channels": "first"}
         assert shown["frames"]["size"] == [224, 224]
     rs = resolve(compose("at-gdino-sam", registry=reg), reg)
-    assert rs.frames == FramesSpec(size=(224, 224)) and rs.tagger is not None
-    assert rs.tagger.config.pad_to == 0.0  # type: ignore[attr-defined]
+    assert rs.frames == FramesSpec(size=(224, 224)) and rs.first("tagger") is not None
+    assert rs.first("tagger").config.pad_to == 0.0  # type: ignore[attr-defined]
     # any other choice is a named option
     rs = resolve(compose("owod-bind", sets=["frames.size=null", "audio.window=1.0"], registry=reg), reg)
     assert rs.frames.size is None and rs.audio.window == 1.0 and rs.audio.channels == "first"
@@ -114,7 +114,7 @@ def test_presets_show_prints_audio_and_frames(capsys: pytest.CaptureFixture[str]
 def test_owod_bind_authors_shows_the_authors_loop(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(capsys, "presets", "show", "owod-bind-authors")
     shown = yaml.safe_load(out)
-    box = shown["filters"][0]["config"] if "config" in shown["filters"][0] else shown["filters"][0]
+    box = steps_of(shown, "filter")[0]
     text = yaml.safe_dump(box)
     assert code == 0 and "threshold: 0.15" in text and "strict: true" in text
     assert "side_reference: height" in text and "fallback: first-in-loop" in text

@@ -15,6 +15,7 @@ from avseg.runtime import Runtime
 from avseg.spec import compose, resolve
 from avseg.types import Clip
 from tests.fakes import FakePlugin, GridBoxes
+from tests.helpers import step_of, steps_of
 
 
 @pytest.fixture
@@ -100,17 +101,17 @@ def test_validation_loads_no_model(registry, monkeypatch: pytest.MonkeyPatch) ->
 # -- composition ------------------------------------------------------------------------------------
 def test_compose_keeps_preset_params_for_named_components(registry) -> None:  # type: ignore[no-untyped-def]
     s = compose(proposer="owod", filters=["bind"], registry=registry)  # default preset owod-bind
-    assert s["proposer"] == {"type": "owod"}
-    assert s["filters"] == [{"type": "bind", "mode": "cosine", "cosine_threshold": 0.7}]
-    assert s["embedder"]["type"] == "imagebind" and s["segmenter"]["type"] == "sam"
+    assert step_of(s, "proposer") == {"type": "owod"}
+    assert steps_of(s, "filter") == [{"type": "bind", "mode": "cosine", "cosine_threshold": 0.7}]
+    assert step_of(s, "embedder")["type"] == "imagebind" and step_of(s, "segmenter")["type"] == "sam"  # type: ignore[index]
 
 
 def test_compose_swaps_removes_and_sets(registry) -> None:  # type: ignore[no-untyped-def]
     s = compose("at-gdino-sam", tagger="none", proposer="grid-boxes", filters=["nms", "score-threshold"],
                 sets=["proposer.n=2", "filter.nms.iou_threshold=0.3", "filter.1.threshold=0.25"], registry=registry)
-    assert s["tagger"] is None
-    assert s["proposer"] == {"type": "grid-boxes", "n": 2}
-    assert s["filters"] == [{"type": "nms", "iou_threshold": 0.3}, {"type": "score-threshold", "threshold": 0.25}]
+    assert step_of(s, "tagger") is None
+    assert step_of(s, "proposer") == {"type": "grid-boxes", "n": 2}
+    assert steps_of(s, "filter") == [{"type": "nms", "iou_threshold": 0.3}, {"type": "score-threshold", "threshold": 0.25}]
 
 
 @pytest.mark.parametrize("assignment,message", [

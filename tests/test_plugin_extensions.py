@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from avseg import hookimpl
@@ -24,7 +25,7 @@ from avseg.testing import make_frames_folder
 from avseg.types import FilterResult
 from tests import plugin_extras
 from tests.fakes import FakeDist, GridBoxes, module
-from tests.helpers import cli
+from tests.helpers import cli, step_of, steps_of
 
 
 class OtherNMS(Filter):
@@ -89,12 +90,12 @@ def test_third_party_sam_leaves_steps_presets_working(capsys: pytest.CaptureFixt
     installed.append(FakeDist("other-sam", "1.0", {"othersam": "fakeplug_sam"}))
     code, shown, err = cli(capsys, "presets", "show", "owod-bind-authors")
     assert code == 0, err
-    assert "segmenter:avseg:sam" in shown and "type: avseg:sam" in shown  # steps and type agree
+    assert step_of(yaml.safe_load(shown), "segmenter")["type"] == "avseg:sam"  # type: ignore[index]
     code, _, err = cli(capsys, "run", "owod-bind-authors", "--tiny", "--no-cache", "--input", str(frames),
                        "--out", str(tmp_path / "run"))
     assert code == 0, err
     meta = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert "segmenter:avseg:sam" in meta["steps"] and meta["config"]["segmenter"]["type"] == "avseg:sam"
+    assert "segmenter:avseg:sam" in meta["steps"] and step_of(meta["config"], "segmenter")["type"] == "avseg:sam"  # type: ignore[index]
 
 
 def test_bare_colliding_name_on_the_command_line(capsys: pytest.CaptureFixture[str], other_nms: list[FakeDist],
@@ -106,12 +107,12 @@ def test_bare_colliding_name_on_the_command_line(capsys: pytest.CaptureFixture[s
     assert "'avseg:nms', 'other-nms:nms'" in err
     code, _, err = cli(capsys, *args, "--filter", "other-nms:nms")
     assert code == 0, err
-    assert json.loads((tmp_path / "run.json").read_text())["config"]["filters"] == [{"type": "other-nms:nms"}]
+    assert steps_of(json.loads((tmp_path / "run.json").read_text())["config"], "filter") == [{"type": "other-nms:nms"}]
     code, _, err = cli(capsys, "eval", "--proposer", "saliency", "--filter", "other-nms:nms", "--no-cache", "--root",
                        str(s4), "--subset", "s4", "--limit", "1", "--out", str(tmp_path / "eval"))
     assert code == 0, err
     ident = json.loads((tmp_path / "eval" / "config.json").read_text())
-    assert ident["pipeline"]["filters"] == [{"type": "other-nms:nms"}]  # the qualifier survives into config.json
+    assert steps_of(ident["pipeline"], "filter") == [{"type": "other-nms:nms"}]  # the qualifier survives into config.json
     code, _, err = cli(capsys, *args, "--filter", "nosuch:nms")
     assert code == 2 and "no distribution 'nosuch' provides filter 'nms'" in err and "did you mean" not in err
     code, out, _ = cli(capsys, "plugins", "--json", "--kind", "filter")

@@ -23,7 +23,7 @@ from avseg.components import Segmenter  # noqa: E402
 from avseg.errors import WeightsMissing  # noqa: E402
 from avseg.runtime import Runtime  # noqa: E402
 from avseg.types import Proposals  # noqa: E402
-from tests.helpers import cli, random_frames  # noqa: E402
+from tests.helpers import cli, random_frames, step_of  # noqa: E402
 
 BOX = [8.0, 10.0, 44.0, 50.0]
 
@@ -259,7 +259,7 @@ def test_propagating_presets_count_propagation(
                        "--out", str(tmp_path), "--set", loosen)
     assert code == 0, err
     meta = json.loads((tmp_path / "run.json").read_text())
-    assert meta["config"]["segmenter"]["propagate"] is True
+    assert step_of(meta["config"], "segmenter")["propagate"] is True  # type: ignore[index]
     assert any("propagat" in k and v > 0 for k, v in meta["counters"].items()), meta["counters"]
 
 
@@ -285,6 +285,7 @@ def test_video_presets_resolve(preset: str, proposer: str, segmenter: str | None
     rs = resolve(compose(preset, registry=registry), registry)
     assert rs.proposer.name == proposer
     if segmenter is None:
-        assert rs.segmenter is None and rs.proposer.caps.gives_masks
+        assert rs.first("segmenter") is None and rs.proposer.caps.gives_masks
     else:
-        assert rs.segmenter is not None and rs.segmenter.name == segmenter and rs.segmenter.config.propagate
+        seg = rs.first("segmenter")
+        assert seg is not None and seg.name == segmenter and seg.config.propagate  # type: ignore[attr-defined]

@@ -20,7 +20,7 @@ from avseg_sam3.proposer import Sam3Proposer  # noqa: E402
 
 from avseg.errors import WeightsMissing  # noqa: E402
 from avseg.runtime import Runtime  # noqa: E402
-from tests.helpers import cli, random_frames  # noqa: E402
+from tests.helpers import cli, random_frames, step_of  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -121,5 +121,5 @@ def test_at_sam3_runs_on_a_video(capsys: pytest.CaptureFixture[str], tmp_path: P
                        "--set", "filter.tag-threshold.top_k=2")
     assert code == 0, err
     meta = json.loads((tmp_path / "out" / "run.json").read_text())
-    assert meta["config"]["segmenter"] is None and meta["weights"]["proposer:sam3"] == "tiny"
+    assert step_of(meta["config"], "segmenter") is None and meta["weights"]["proposer:sam3"] == "tiny"
     assert meta["counters"]["sam3.vision_encoder"] == meta["n_frames"] == 2

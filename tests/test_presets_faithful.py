@@ -13,7 +13,7 @@ from avseg.errors import ConfigError
 from avseg.registry import load_registry
 from avseg.spec import all_presets, compose, resolve
 from tests.deps import requires
-from tests.helpers import cli
+from tests.helpers import cli, steps_of
 
 REGISTRY = load_registry()
 PAPER = {"at-gdino-sam", "owod-bind", "sam-bind"}
@@ -46,9 +46,9 @@ def test_a_bad_provenance_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_at_gdino_sam_has_no_deny_list_and_plus_has_the_documented_one() -> None:
-    paper = _resolved("at-gdino-sam").filters[0]
+    paper = _resolved("at-gdino-sam").of_kind("filter")[0]
     assert paper.name == "tag-threshold" and paper.config.deny == []  # type: ignore[attr-defined]
-    plus = _resolved("at-gdino-sam-plus").filters[0]
+    plus = _resolved("at-gdino-sam-plus").of_kind("filter")[0]
     assert sorted(plus.config.deny) == sorted(NON_VISUAL_TAGS) and len(plus.config.deny) == 31  # type: ignore[attr-defined]
 
 
@@ -56,7 +56,7 @@ def test_sam_bind_has_one_nms_at_0_5_and_random_points() -> None:
     rs = _resolved("sam-bind")
     cfg = rs.proposer.config
     assert (rs.proposer.name, cfg.box_nms_thresh, cfg.points) == ("sam-grid", 0.5, "random")  # type: ignore[attr-defined]
-    assert [f.name for f in rs.filters] == ["bind"]  # no extra mask NMS
+    assert [f.name for f in rs.of_kind("filter")] == ["bind"]  # no extra mask NMS
 
 
 def test_owod_bind_thresholds_are_filters() -> None:
@@ -64,7 +64,7 @@ def test_owod_bind_thresholds_are_filters() -> None:
     cfg = rs.proposer.config
     assert (cfg.box_threshold, cfg.nms_iou, cfg.top_k) == (None, None, None)  # type: ignore[attr-defined]
     assert [(f.name, f.config.threshold if f.name == "score-threshold" else f.config.cosine_threshold)  # type: ignore[attr-defined]
-            for f in rs.filters] == [("score-threshold", 0.5), ("bind", 0.7)]
+            for f in rs.of_kind("filter")] == [("score-threshold", 0.5), ("bind", 0.7)]
 
 
 def test_random_points_are_seeded_one_per_grid_cell() -> None:
@@ -152,7 +152,7 @@ def test_bind_modes_grid_runs_tiny(capsys: pytest.CaptureFixture[str], tmp_path:
     got: dict[str, list[float]] = {}
     for r in rows:
         assert r["failed"] == "0" and r["n_clips"] == "1"
-        bind = json.loads((out / "cells" / r["cell"] / "config.json").read_text())["pipeline"]["filters"][-1]
+        bind = steps_of(json.loads((out / "cells" / r["cell"] / "config.json").read_text())["pipeline"], "filter")[-1]
         mode = r["filter.bind.mode"]
         assert bind["mode"] == mode and bind[f"{mode}_threshold"] == float(r[f"filter.bind.{mode}_threshold"])
         got.setdefault(mode, []).append(bind[f"{mode}_threshold"])

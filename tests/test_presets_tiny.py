@@ -10,7 +10,7 @@ import pytest
 
 from avseg.testing import make_avss_tree, make_frames_folder, make_s4_tree, make_video
 from tests.deps import requires
-from tests.helpers import cli
+from tests.helpers import cli, step_of, steps_of
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,8 @@ def test_owod_bind_from_cli_components(capsys: pytest.CaptureFixture[str], input
     meta = run(capsys, tmp_path, inputs["video"], "--proposer", "owod", "--filter", "bind",
                "--set", "filter.bind.cosine_threshold=-1.0", "--debug")
     cfg = meta["config"]
-    assert (cfg["proposer"]["type"], cfg["embedder"]["type"], cfg["segmenter"]["type"]) == ("owod", "imagebind", "sam")
+    assert [(k, b["type"]) for x in cfg["steps"] for k, b in x.items()] == [
+        ("proposer", "owod"), ("embedder", "imagebind"), ("filter", "bind"), ("segmenter", "sam")]
     c = meta["counters"]
     assert c["imagebind.vision_forwards"] == 1 and c["imagebind.audio_forwards"] == 1  # one batch per clip
     assert c["sam.image_encoder"] == 2
@@ -63,7 +64,7 @@ def test_sam_bind_shares_one_encoder_pass(capsys: pytest.CaptureFixture[str], in
 
 def test_bavs_run_and_semantic_eval(capsys: pytest.CaptureFixture[str], inputs: dict[str, Path], tmp_path: Path) -> None:
     meta = run(capsys, tmp_path / "run", inputs["folder"], "bavs")
-    assert meta["config"]["filters"][0]["type"] == "avis"
+    assert steps_of(meta["config"], "filter")[0]["type"] == "avis"
     code, _, err = cli(capsys, "eval", "bavs", "--tiny", "--no-cache", "--root", str(inputs["avss"]),
                        "--subset", "avss-v2", "--split", "test", "--out", str(tmp_path / "eval"))
     assert code == 0, err
@@ -94,10 +95,10 @@ def test_alternative_components(capsys: pytest.CaptureFixture[str], inputs: dict
     meta = run(capsys, tmp_path, inputs["folder"], "at-gdino-sam", "--set", "filter.tag-threshold.threshold=0.0", *args)
     cfg = meta["config"]
     if args[0] == "--tagger":
-        assert cfg["tagger"]["type"] == args[1]
+        assert step_of(cfg, "tagger")["type"] == args[1]  # type: ignore[index]
     else:
         stage, value = args[1].split(".", 1)[0], args[1].split("=")[1]
-        assert cfg[stage]["backend"] == value
+        assert step_of(cfg, stage)["backend"] == value  # type: ignore[index]
     assert len(list((tmp_path / "masks").glob("*.png"))) == 2
 
 
@@ -109,6 +110,6 @@ def test_mmdet_with_and_without_a_segmenter(capsys: pytest.CaptureFixture[str], 
     meta = run(capsys, tmp_path, inputs["folder"], "--proposer", "mmdet", "--embedder", "none", "--segmenter",
                segmenter, "--filter", "score-threshold", "--set", "proposer.score_threshold=0.0",
                "--set", "filter.score-threshold.threshold=0.0")
-    assert meta["config"]["proposer"]["type"] == "mmdet"
+    assert step_of(meta["config"], "proposer")["type"] == "mmdet"  # type: ignore[index]
     assert sum(f["kept"] for f in meta["frames"]) > 0 and sum(f["mask_pixels"] for f in meta["frames"]) > 0
     assert ("sam.image_encoder" in meta["counters"]) == (segmenter == "sam")

@@ -21,7 +21,7 @@ from avseg.spec import compose, resolve
 from avseg.testing import make_frames_folder
 from avseg.types import FloatArray, Image, Proposals, SegmenterOutput
 from tests.fakes import FakePlugin
-from tests.helpers import cli
+from tests.helpers import cli, steps_of
 from tests.test_clip_filters import ScriptedBoxes, clip
 
 A = [4.0, 4.0, 20.0, 20.0]
@@ -187,5 +187,5 @@ def test_run_with_a_refiner_records_the_step(capsys: pytest.CaptureFixture[str],
     assert code == 0, err
     meta = json.loads((out / "run.json").read_text())
     assert meta["steps"][-1] == "refiner:fill-holes"
-    assert meta["config"]["refiners"] == [{"type": "fill-holes", "max_hole_area": None}]
+    assert steps_of(meta["config"], "refiner") == [{"type": "fill-holes", "max_hole_area": None}]
     assert "refiner:fill-holes" in meta["weights"] and "refiner:fill-holes" in meta["components"]

@@ -12,6 +12,7 @@ from avseg import hookimpl
 from avseg.errors import AmbiguousComponent, UnknownComponent
 from avseg.registry import load_registry
 from tests.fakes import FakeDist, FakePlugin, GridBoxes, module
+from tests.helpers import steps_of
 
 
 @pytest.fixture
@@ -251,7 +252,9 @@ def test_register_presets_adds_a_usable_preset() -> None:
 
     reg = load_registry(plugins=[("p", P())])
     assert load_preset("my-saliency", reg)["description"] == "mine"
-    assert compose("my-saliency", registry=reg)["filters"] == [{"type": "score-threshold", "threshold": 0.4}]
+    # a plugin preset in the legacy form is converted into steps when it is loaded
+    assert compose("my-saliency", registry=reg)["steps"] == [{"proposer": {"type": "saliency"}},
+                                                             {"filter": {"type": "score-threshold", "threshold": 0.4}}]
 
     class Dup:
         @hookimpl
@@ -259,14 +262,14 @@ def test_register_presets_adds_a_usable_preset() -> None:
             register("owod-bind", {"proposer": "owod"})
 
     reg = load_registry(plugins=[("dup", Dup())])
-    assert load_preset("sam-bind", reg)["proposer"]["type"] == "sam-grid"  # other presets are unaffected
+    assert load_preset("sam-bind", reg)["steps"][0]["proposer"]["type"] == "sam-grid"  # other presets are unaffected
     # no preset named: the implicit default is the bundled owod-bind (dup's has no filters)
-    assert [f["type"] for f in compose(proposer="owod", registry=reg)["filters"]] == ["score-threshold", "bind"]
+    assert [f["type"] for f in steps_of(compose(proposer="owod", registry=reg), "filter")] == ["score-threshold", "bind"]
     with pytest.raises(AmbiguousComponent, match=r"preset 'owod-bind' is registered by both avseg .* and dup .*"
                                                  r"'avseg:owod-bind', 'dup:owod-bind'"):
         load_preset("owod-bind", reg)
     assert load_preset("dup:owod-bind", reg) == {"proposer": "owod"}
-    assert load_preset("avseg:owod-bind", reg)["filters"]
+    assert steps_of(load_preset("avseg:owod-bind", reg), "filter")
     from avseg.commands import list_plugins, list_presets
 
     assert {"avseg:owod-bind", "dup:owod-bind", "sam-bind"} <= set(list_presets(reg))

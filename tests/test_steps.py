@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pytest
+import yaml
 from pydantic import Field
 
 from avseg import hookimpl
@@ -200,11 +201,13 @@ def test_cli_options_compose_on_a_steps_preset() -> None:
     rs = resolve(s, reg)
     assert rs.step_names() == ["proposer:owod", "filter:score-threshold", "segmenter:sam", "embedder:imagebind",
                                "filter:bind", "filter:temporal-consistency"]
-    assert rs.filters[1].config.softmax_threshold == 0.3 and rs.filters[0].config.fallback == "none"  # type: ignore[attr-defined]
+    flt = rs.of_kind("filter")
+    assert flt[1].config.softmax_threshold == 0.3 and flt[0].config.fallback == "none"  # type: ignore[attr-defined]
     # --set reaches steps; 'none' removes one; an unused embedder is dropped with a note
     s = compose("owod-bind-authors", sets=["proposer.top_k=5", "embedder.background=grey"], registry=reg)
     rs = resolve(s, reg)
-    assert rs.proposer.config.top_k == 5 and rs.embedder is not None and rs.embedder.config.background == "grey"  # type: ignore[attr-defined]
+    emb = rs.first("embedder")
+    assert rs.proposer.config.top_k == 5 and emb is not None and emb.config.background == "grey"  # type: ignore[attr-defined]
     s = compose("owod-bind-authors", filters=["score-threshold"], registry=reg)
     assert "embedder" not in {k for x in s["steps"] for k in x} and any("no filter uses embeddings" in n for n in s["notes"])
     # a component the preset lacks is inserted where its inputs exist
@@ -215,8 +218,12 @@ def test_cli_options_compose_on_a_steps_preset() -> None:
 def test_presets_show_prints_the_steps(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(capsys, "presets", "show", "owod-bind-authors", "--set", "filter.bind.softmax_threshold=0.3")
     assert code == 0
-    assert "steps:\n- proposer:owod\n- filter:score-threshold\n- segmenter:sam\n- embedder:imagebind\n- filter:bind" in out
-    assert "regions: masked" in out and "threshold: 0.3" in out
+    shown = yaml.safe_load(out)  # a steps spec, every parameter written out: it loads back as a pipeline file
+    assert [(k, b["type"]) for x in shown["steps"] for k, b in x.items()] == [
+        ("proposer", "owod"), ("filter", "score-threshold"), ("segmenter", "sam"), ("embedder", "imagebind"),
+        ("filter", "bind")]
+    assert shown["steps"][3]["embedder"]["regions"] == "masked" and shown["steps"][4]["filter"]["softmax_threshold"] == 0.3
+    assert not {"tagger", "proposer", "filters"} & set(shown)
 
 
 # -- execution ---------------------------------------------------------------------------------------
@@ -278,7 +285,7 @@ def test_owod_bind_authors_tiny_run_records_the_authors_order(capsys: pytest.Cap
     meta = json.loads((tmp_path / "out" / "run.json").read_text())
     steps = meta["steps"]
     assert steps.index("segmenter:sam") < steps.index("embedder:imagebind") < steps.index("filter:bind")
-    assert meta["components"]["embedder:imagebind"]["provider"] and meta["config"]["embedder"]["regions"] == "masked"
+    assert meta["components"]["embedder:imagebind"]["provider"] and meta["config"]["steps"][3]["embedder"]["regions"] == "masked"
     # no tiny-model box reaches 0.99: the authors' in-loop fallback passes the proposer's first box
     # to SAM, which for owod (sorted by objectness) is the best one
     items = json.loads((tmp_path / "out" / "debug" / "00000.json").read_text())["items"]

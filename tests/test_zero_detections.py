@@ -13,7 +13,7 @@ from PIL import Image
 
 from avseg.testing import make_frames_folder, make_video
 from tests.deps import requires
-from tests.helpers import cli
+from tests.helpers import cli, step_of
 
 requires("torch")
 requires("transformers")
@@ -68,7 +68,8 @@ def test_owod_with_no_box_above_the_threshold(capsys, inputs, tmp_path) -> None:
     meta = run_empty(capsys, tmp_path, inputs["video"], "--proposer", "owod", "--set", "proposer.box_threshold=1.0",
                      "--filter", "bind", "--set", "filter.bind.cosine_threshold=-1.0")
     cfg = meta["config"]
-    assert (cfg["embedder"]["type"], cfg["segmenter"]["type"]) == ("imagebind", "sam")
+    assert [(k, b["type"]) for x in cfg["steps"] for k, b in x.items()] == [
+        ("proposer", "owod"), ("embedder", "imagebind"), ("filter", "bind"), ("segmenter", "sam")]
     c = meta["counters"]
     assert c["owod.forward_passes"] >= 1 and c.get("owod.boxes", 0) == 0
     # the empty frames went through every later stage, not around them
@@ -95,7 +96,7 @@ def test_mmdet_with_no_instance_above_the_threshold(capsys, inputs, tmp_path) ->
     meta = run_empty(capsys, tmp_path, inputs["folder"], "--proposer", "mmdet", "--set", "proposer.score_threshold=1.0",
                      "--embedder", "imagebind", "--segmenter", "sam", "--filter", "bind",
                      "--set", "filter.bind.cosine_threshold=-1.0")
-    assert meta["config"]["proposer"]["type"] == "mmdet"
+    assert step_of(meta["config"], "proposer")["type"] == "mmdet"  # type: ignore[index]
 
 
 def test_gdino_frame_with_no_box_under_transformers_5_23_decoding(monkeypatch) -> None:

@@ -127,6 +127,9 @@ def check_config(out: Path, ident: dict[str, Any], overwrite: bool, repair: bool
                 raise UsageError(f"{cfg} is unreadable ({one_line(exc, 80)}); finished clips are kept when you "
                                  f"{_repair_hint()}") from None
             old = ident  # progress files carry the config hash: another config's clips are redone
+        if old != ident and _legacy_config(old.get("pipeline")):
+            raise UsageError(f"{cfg} records its pipeline in the form avseg wrote before steps (tagger/proposer/"
+                             "filters keys); its results cannot be resumed: choose another --out or pass --overwrite")
         if old != ident:
             changed = None
             if "components" in ident and {k: v for k, v in old.items() if k != "components"} == {
@@ -142,6 +145,16 @@ def check_config(out: Path, ident: dict[str, Any], overwrite: bool, repair: bool
         for f in (out / STATE_DIR).glob("*.json"):
             f.unlink()
     atomic_write_json(cfg, ident)
+
+
+def _legacy_config(pipeline: Any) -> bool:
+    """Whether a config.json's (untrusted) ``pipeline`` is the previous version's record: the
+    legacy stage keys, with ``steps`` as "kind:name" strings (today's steps are mappings)."""
+    if not isinstance(pipeline, dict):
+        return False
+    steps = pipeline.get("steps")
+    return any(k in pipeline for k in ("tagger", "proposer", "embedder", "segmenter", "filters")) or (
+        isinstance(steps, list) and any(isinstance(x, str) for x in steps))
 
 
 def _unit(x: float) -> bool:
