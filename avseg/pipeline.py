@@ -2,11 +2,12 @@
 
 The unit is the clip: each step sees every frame of it (model stages are batched over the
 clip's frames). The steps are ``ResolvedSpec.steps`` in order (see avseg/steps.py and
-docs/pipelines.md); for each, the kinds table (avseg/kinds.py) names the step method that runs
-it (``_run_<executor>``), so nothing here branches on a kind. A frame-scope filter runs like a
-clip-scope one: its default ``filter_clip`` calls it once per frame. Every component output is
-checked in avseg/validate.py; each frame's debug trace is built by avseg/trace.py. The combiner
-(default ``union``) turns each frame's kept objects into its mask and label map.
+docs/pipelines.md); for each, its row of the kinds table (avseg/kinds.py) names the step method
+that runs it (``_run_`` + the row's ``executor`` field), so nothing here branches on a kind. A
+frame-scope filter runs like a clip-scope one: its default ``filter_clip`` calls it once per
+frame. Every component output is checked in avseg/validate.py; each frame's debug trace is built
+by avseg/trace.py. The combiner (default ``union``) turns each frame's kept objects into its mask
+and label map.
 
 Model-stage outputs go through the stage cache when one is set (as arrays: avseg/stage_codec.py).
 The key holds the providing distribution, its version, a fingerprint of the component's source,
@@ -196,7 +197,7 @@ class Pipeline:
                        [_FrameState(i, f) for i, f in enumerate(frames)], video,
                        (to_mono(wave, self.spec.audio.channels), sr))
         for stage in self.spec.steps:
-            # the kinds table says how each step runs: one step method per "executor" entry
+            # the kinds table says how each step runs: one step method per value of its "executor" field
             run_step: Callable[[ResolvedStage, Any, _ClipRun], None] = getattr(
                 self, f"_run_{KINDS_BY_NAME[stage.kind].executor}")
             run_step(stage, self._built[id(stage)], run)

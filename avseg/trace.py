@@ -83,6 +83,7 @@ class TagTrace(_JsonView):
     """Why (one line)."""
 
     def as_dict(self) -> dict[str, Any]:
+        """The trace.json entry (``kind: tag`` first)."""
         return {"kind": "tag", "tag": self.tag, "p": self.p, "dropped_by": self.dropped_by, "reason": self.reason}
 
 
