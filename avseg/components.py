@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from avseg.errors import DependencyMissing
@@ -115,7 +114,7 @@ class Component(ABC):
         """Device, dtype, weights mode, caches and counters (:class:`avseg.runtime.Runtime`)."""
         # it lives on the registration, never on the class, so registries cannot leak into each other
         self.provider: str = "?"
-        """The distribution this instance was resolved from; the executor sets it after building."""
+        """The distribution this instance was resolved from; the pipeline sets it after building."""
 
     def import_requirements(self, modules: Sequence[str] | None = None) -> None:
         """Import ``modules`` (default: :attr:`requires`) so that a missing one fails early, as a
@@ -173,11 +172,11 @@ class Proposer(Component):
     kind: ClassVar[Kind] = "proposer"
     """Always ``proposer``."""
     uses_video: ClassVar[bool] = False
-    """True: the executor decodes the clip's full-rate video (when it has one) for :meth:`propose_clip`."""
+    """True: the pipeline decodes the clip's full-rate video (when it has one) for :meth:`propose_clip`."""
 
     def propose_clip(self, frames: Sequence[Image], prompts: Sequence[list[str]] | None,
                      timestamps: Sequence[float], video: FullRateVideo | None) -> list[Proposals]:
-        """The executor's call. Default: :meth:`propose`. A proposer that looks at motion sets
+        """The pipeline's call. Default: :meth:`propose`. A proposer that looks at motion sets
         ``uses_video`` and overrides this to read ``video`` (every frame at the video's own rate;
         None for frames-only inputs) around each sampled frame's time ``timestamps[i]``."""
         return self.propose(frames, prompts)
@@ -186,7 +185,7 @@ class Proposer(Component):
     def propose(self, frames: Sequence[Image], prompts: Sequence[list[str]] | None = None) -> list[Proposals]:
         """One :class:`Proposals` per frame; boxes in pixels of that frame. Candidates removed by
         the proposer's own caps (top-k, internal NMS) may be listed in ``Proposals.drops`` with
-        the reason: the executor shows them in the debug trace."""
+        the reason: the pipeline shows them in the debug trace."""
 
 
 class Embedder(Component):
@@ -228,25 +227,19 @@ class Segmenter(Component):
     def segment_clip(
         self, frames: Sequence[Image], proposals: Sequence[Proposals], timestamps: Sequence[float]
     ) -> list[Proposals]:
-        """The executor's call: every frame of the clip at once, one :class:`Proposals` per frame.
+        """The pipeline's call: every frame of the clip at once, one :class:`Proposals` per frame.
 
         The default segments each frame's boxes with :meth:`segment` (one batched call) and
         returns the same proposals with ``masks`` and ``mask_scores`` set. A clip-level segmenter
         (video propagation) may override it and return other objects for a frame. When the first
         ``len(proposals[i])`` are the given proposals (same boxes, in order), the rest are new
         objects (traced with ``origin`` = the segmenter's name); otherwise the returned objects
-        replace the frame's (SAM 2's merged tracks), and the trace says so.
+        replace the frame's (SAM 2's merged tracks), and the trace says so. The pipeline checks
+        what comes back (avseg/validate.py), naming :meth:`segment` when this default ran.
         """
-        from avseg import validate
-
-        boxes = [p.boxes for p in proposals]
-        outs = validate.segments(self, self.segment(frames, boxes), boxes, [f.shape[:2] for f in frames])
-        result = []
-        for f, p, o in zip(frames, proposals, outs, strict=True):
-            h, w = f.shape[:2]
-            masks = np.asarray(o.masks, dtype=bool).reshape(len(p), h, w)
-            result.append(Proposals(p.boxes, p.scores, p.labels, masks, o.scores))
-        return result
+        outs = self.segment(frames, [p.boxes for p in proposals])
+        return [Proposals(p.boxes, p.scores, p.labels, o.masks, o.scores)
+                for p, o in zip(proposals, outs, strict=True)]
 
 
 @dataclass
@@ -323,8 +316,9 @@ class ClipContext:
 class Filter(Component):
     """Keeps a subset of tags or proposals and records why the others were dropped.
 
-    ``scope = "frame"`` (the default): called once per frame with a :class:`FrameContext`.
-    Clip-scope filters subclass :class:`ClipFilter` instead.
+    ``scope = "frame"`` (the default): implement :meth:`__call__`, called once per frame with a
+    :class:`FrameContext` (the default :meth:`filter_clip` loops over the frames). Clip-scope
+    filters subclass :class:`ClipFilter` and implement :meth:`filter_clip` instead.
     """
 
     kind: ClassVar[Kind] = "filter"
@@ -345,6 +339,24 @@ class Filter(Component):
     def __call__(self, ctx: FrameContext) -> FilterResult:
         """Indices to keep from ``ctx.tags`` or ``ctx.proposals`` (by ``target``)."""
 
+    def filter_clip(self, ctx: ClipContext) -> list[FilterResult]:
+        """The pipeline's call: one result per frame of ``ctx``. The default calls :meth:`__call__`
+        once per frame, with that frame's part of ``ctx`` (a tag filter sees only the tags; a frame
+        without tags is left as it is)."""
+        out: list[FilterResult] = []
+        for i, frame in enumerate(ctx.frames):
+            if self.target == "tags":
+                if ctx.tags[i] is None:
+                    out.append(FilterResult(keep=[]))
+                    continue
+                fctx = FrameContext(ctx.clip_id, i, frame, tags=ctx.tags[i], all_tags=ctx.all_tags[i])
+            else:
+                fctx = FrameContext(ctx.clip_id, i, frame, tags=ctx.tags[i], proposals=ctx.proposals[i],
+                                    audio_embedding=ctx.audio_embeddings[i],
+                                    region_embeddings=ctx.region_embeddings[i], all_tags=ctx.all_tags[i])
+            out.append(self(fctx))
+        return out
+
 
 class ClipFilter(Filter):
     """A filter that sees the whole clip (``scope = "clip"``): tracks, votes, gap filling.
@@ -356,14 +368,14 @@ class ClipFilter(Filter):
     scope: ClassVar[Literal["frame", "clip"]] = "clip"
     """Always ``clip``."""
     uses_video: ClassVar[bool] = False
-    """True: the executor decodes the clip's full-rate video (when it has one) into ``ctx.video``."""
+    """True: the pipeline decodes the clip's full-rate video (when it has one) into ``ctx.video``."""
 
     @abstractmethod
     def filter_clip(self, ctx: ClipContext) -> list[FilterResult]:
         """One result per frame of ``ctx`` (indices into ``ctx.proposals[i]`` or ``ctx.tags[i]``)."""
 
     def __call__(self, ctx: FrameContext) -> FilterResult:
-        raise TypeError(f"filter {self.name!r} has clip scope: the executor calls filter_clip")
+        raise TypeError(f"filter {self.name!r} has clip scope: the pipeline calls filter_clip")
 
 
 class Refiner(Component):

@@ -7,6 +7,7 @@ onset curve at the video's frame rate; ``--debug`` draws them next to the frame'
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,14 +18,14 @@ MAX_PANELS = 6
 AUDIO = (150, 150, 150)
 
 
-def _curves(record: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+def _curves(record: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
     for name, detail in (record.get("detail") or {}).items():
         if isinstance(detail, dict) and isinstance(detail.get("curves"), dict):
             return str(name), detail
     return None
 
 
-def curves_view(trace: list[dict[str, Any]], width: int = 420, panel_h: int = 70) -> Image | None:
+def curves_view(trace: Sequence[Mapping[str, Any]], width: int = 420, panel_h: int = 70) -> Image | None:
     """A plot of every traced object's curves, or None when no record carries any."""
     from PIL import Image as PILImage
     from PIL import ImageDraw

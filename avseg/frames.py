@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from avseg.errors import ConfigError
+from avseg.trace import ObjectTrace
 from avseg.types import FrameResult, Image, Proposals
 
 Interpolation = Literal["bilinear", "bicubic", "area", "nearest"]
@@ -96,6 +97,6 @@ def restore(result: FrameResult, seen: tuple[int, int], size: tuple[int, int]) -
         kept = Proposals(boxes, kept.scores, kept.labels, masks, kept.mask_scores, kept.drops)
     label_map = resize_nearest(result.label_map, size) if result.label_map is not None else None
     scale = (sx, sy, sx, sy)
-    trace = [{**r, "box": [round(float(v) * f, 1) for v, f in zip(r["box"], scale)]} if "box" in r else r
-             for r in result.trace]  # the debug trace draws its boxes on the input frame
+    trace = [replace(r, box=[round(float(v) * f, 1) for v, f in zip(r.box, scale)]) if isinstance(r, ObjectTrace)
+             else r for r in result.trace]  # the debug trace draws its boxes on the input frame
     return replace(result, mask=resize_nearest(result.mask, size), kept=kept, label_map=label_map, trace=trace)

@@ -7,6 +7,7 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from PIL import ImageDraw
 
 from avseg.errors import OutputError, UsageError, one_line
 from avseg.palette import PALETTE, _font
+from avseg.trace import to_json as trace_json
 from avseg.types import FrameResult, Image
 
 TINT = np.array([255, 40, 40], np.float32)
@@ -167,7 +169,7 @@ def _short(text: str | None, n: int = 14) -> str:
     return text if len(text) <= n else text[: n - 1] + "~"
 
 
-def _legend_lines(result: FrameResult, rows: list[dict[str, Any]], colours: dict[int, tuple[int, int, int]],
+def _legend_lines(result: FrameResult, rows: Sequence[Mapping[str, Any]], colours: dict[int, tuple[int, int, int]],
                   n_boxes: int) -> list[tuple[str, tuple[int, int, int]]]:
     lines: list[tuple[str, tuple[int, int, int]]] = []
     white, soft = (235, 235, 235), (180, 180, 180)
@@ -240,7 +242,7 @@ def write_frame_outputs(out_dir: Path, stem: str, frame: Image, result: FrameRes
         atomic_write_json(out_dir / "debug" / f"{stem}.json", {
             "frame": result.index,
             "tags": result.tags.as_dict() if result.tags is not None else None,
-            "items": result.trace,
+            "items": trace_json(result.trace),
         })
         save_png(out_dir / "debug" / f"{stem}.png", debug_view(frame, result))
         from avseg.curves import curves_view

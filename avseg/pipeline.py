@@ -1,23 +1,27 @@
-"""The executor: builds a resolved chain once and runs its steps, in order, clip by clip.
+"""The pipeline: builds a resolved chain once and runs its steps, in order, clip by clip.
 
 The unit is the clip: each step sees every frame of it (model stages are batched over the
-clip's frames). The steps' order is ``ResolvedSpec.steps`` (see avseg/steps.py and
-docs/pipelines.md); a legacy spec gets the order the frame-local executor used. Frame-scope
-filters are applied to each frame, clip-scope filters once to the whole clip. The combiner
-(default ``union``) turns each frame's kept objects into its mask and label map.
+clip's frames). The steps are ``ResolvedSpec.steps`` in order (see avseg/steps.py and
+docs/pipelines.md); for each, its row of the kinds table (avseg/kinds.py) names the step method
+that runs it (``_run_`` + the row's ``executor`` field), so nothing here branches on a kind. A
+frame-scope filter runs like a clip-scope one: its default ``filter_clip`` calls it once per
+frame. Every component output is checked in avseg/validate.py; each frame's debug trace is built
+by avseg/trace.py. The combiner (default ``union``) turns each frame's kept objects into its mask
+and label map.
 
-Model-stage outputs go through the stage cache when one is set. The key holds the providing
-distribution, its version, a fingerprint of the component's source, the output-affecting config,
-the weights mode and the identity of the inputs, so an entry can never be served for other
-code or other inputs. Filters and combiners are cheap and never cached.
+Model-stage outputs go through the stage cache when one is set (as arrays: avseg/stage_codec.py).
+The key holds the providing distribution, its version, a fingerprint of the component's source,
+the output-affecting config, the weights mode and the identity of the inputs, so an entry can
+never be served for other code or other inputs. Cheap steps (the kinds table's ``cached``) and
+the combiner are never cached.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -25,25 +29,16 @@ from avseg import validate
 from avseg.audio import clip_windows, to_mono
 from avseg.cache import make_key
 from avseg.combiners import Union
-from avseg.components import (
-    ClipContext,
-    ClipFilter,
-    Combiner,
-    Component,
-    Embedder,
-    Filter,
-    FrameContext,
-    Proposer,
-    Tagger,
-)
+from avseg.components import ClipContext, Combiner, Component, Embedder, Filter, Proposer, Tagger
 from avseg.errors import AvsegError, ComponentFailed, one_line
 from avseg.frames import resize_frame, restore
 from avseg.kinds import KINDS_BY_NAME
 from avseg.runtime import Runtime
 from avseg.spec import ResolvedSpec, ResolvedStage
+from avseg.stage_codec import Arrays, arrays_to_proposals, arrays_to_tags, proposals_to_arrays, tags_to_arrays
+from avseg.trace import FrameTrace
 from avseg.types import (
     AudioWindow,
-    CandidateDrop,
     Clip,
     FilterResult,
     FloatArray,
@@ -56,7 +51,14 @@ from avseg.types import (
     content_hash,
 )
 
-Arrays = dict[str, np.ndarray]
+#: clip methods older than ClipContext, and the parts of it they are called with (others get the context)
+_CLIP_ARGS: dict[str, Callable[[ClipContext], tuple[Any, ...]]] = {
+    "segment_clip": lambda ctx: (ctx.frames, ctx.proposals, ctx.timestamps),
+}
+
+
+def _context_only(ctx: ClipContext) -> tuple[Any, ...]:
+    return (ctx,)
 
 
 @dataclass
@@ -68,62 +70,16 @@ class ClipResult:
 
 @dataclass
 class _FrameState:
-    """Proposals still alive in a frame, with their original indices and what filters said."""
+    """A frame in flight: its tags, the objects still alive, their embeddings and its trace."""
 
     index: int
     frame: Image
-    tags: Tags | None
-    all_tags: Tags | None
-    props: Proposals
-    orig: list[int]
+    tags: Tags | None = None
+    all_tags: Tags | None = None
+    props: Proposals = field(default_factory=Proposals.empty)
     audio_emb: FloatArray | None = None
     region_emb: FloatArray | None = None
-    records: list[dict[str, Any]] = field(default_factory=list)
-    tag_records: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _pack_masks(masks: np.ndarray) -> Arrays:
-    return {"shape": np.asarray(masks.shape, np.int64), "bits": np.packbits(masks.astype(bool), axis=None)}
-
-
-def _unpack_masks(a: Arrays, prefix: str) -> np.ndarray:
-    shape = tuple(int(x) for x in a[prefix + "shape"])
-    n = int(np.prod(shape))
-    return np.unpackbits(a[prefix + "bits"], count=n).astype(bool).reshape(shape)
-
-
-def proposals_to_arrays(props: Sequence[Proposals]) -> Arrays:
-    out: Arrays = {"n": np.asarray([len(props)])}
-    for i, p in enumerate(props):
-        if p.drops:
-            out[f"{i}.drops.boxes"] = np.asarray([d.box for d in p.drops], np.float32).reshape(-1, 4)
-            out[f"{i}.drops.scores"] = np.asarray([d.score for d in p.drops], np.float32)
-            out[f"{i}.drops.reasons"] = np.asarray([d.reason for d in p.drops], dtype=np.str_)
-            out[f"{i}.drops.labels"] = np.asarray([d.label or "" for d in p.drops], dtype=np.str_)
-        out[f"{i}.boxes"], out[f"{i}.scores"] = p.boxes, p.scores
-        if p.labels is not None:
-            out[f"{i}.labels"] = np.asarray(p.labels, dtype=np.str_)
-        if p.masks is not None:
-            for k, v in _pack_masks(p.masks).items():
-                out[f"{i}.masks.{k}"] = v
-        if p.mask_scores is not None:
-            out[f"{i}.mask_scores"] = p.mask_scores
-    return out
-
-
-def arrays_to_proposals(a: Arrays) -> list[Proposals]:
-    out = []
-    for i in range(int(a["n"][0])):
-        labels = [str(x) for x in a[f"{i}.labels"]] if f"{i}.labels" in a else None
-        masks = _unpack_masks(a, f"{i}.masks.") if f"{i}.masks.shape" in a else None
-        ms = a.get(f"{i}.mask_scores")
-        drops = []
-        if f"{i}.drops.boxes" in a:
-            drops = [CandidateDrop([float(v) for v in b], float(sc), str(r), str(lab) or None)
-                     for b, sc, r, lab in zip(a[f"{i}.drops.boxes"], a[f"{i}.drops.scores"],
-                                              a[f"{i}.drops.reasons"], a[f"{i}.drops.labels"])]
-        out.append(Proposals(a[f"{i}.boxes"], a[f"{i}.scores"], labels, masks, ms, drops))
-    return out
+    trace: FrameTrace = field(default_factory=FrameTrace)
 
 
 class guarded:
@@ -160,26 +116,26 @@ class Pipeline:
         self._clip_id = "?"
         #: the built component of each resolved stage, by the stage object's id
         self._built: dict[int, Component] = {}
-
-        def build(stage: ResolvedStage | None) -> Any:
-            if stage is None:
-                return None
-            if id(stage) in self._built:
-                return self._built[id(stage)]
-            if on_stage is not None:
-                on_stage(f"loading {stage.kind} {stage.name}")
-            t0 = time.perf_counter()
-            with guarded(stage.kind, stage.name, stage.provider, "could not be built"):
-                comp = stage.cls(stage.config, runtime)
-            comp.provider = stage.provider
-            runtime.timings[f"load.{stage.kind}.{stage.name}"] = time.perf_counter() - t0
-            self._built[id(stage)] = comp
-            return comp
-
         for stage in spec.steps:
-            build(stage)
-        self.combiner: Combiner = build(spec.combiner) if spec.combiner is not None else Union(
-            Union.Config(), runtime)
+            self._build(stage)
+        self.combiner: Combiner = Union(Union.Config(), runtime)
+        if spec.combiner is not None:
+            built = self._build(spec.combiner)
+            assert isinstance(built, Combiner)
+            self.combiner = built
+
+    def _build(self, stage: ResolvedStage) -> Component:
+        if id(stage) in self._built:
+            return self._built[id(stage)]
+        if self.on_stage is not None:
+            self.on_stage(f"loading {stage.kind} {stage.name}")
+        t0 = time.perf_counter()
+        with guarded(stage.kind, stage.name, stage.provider, "could not be built"):
+            comp = stage.cls(stage.config, self.runtime)
+        comp.provider = stage.provider
+        self.runtime.timings[f"load.{stage.kind}.{stage.name}"] = time.perf_counter() - t0
+        self._built[id(stage)] = comp
+        return comp
 
     # -- stage plumbing -------------------------------------------------------------
     def components(self) -> list[Component]:
@@ -214,7 +170,7 @@ class Pipeline:
     def _time(self, label: str, t0: float) -> None:
         self.runtime.timings[label] = self.runtime.timings.get(label, 0.0) + time.perf_counter() - t0
 
-    # -- the chain --------------------------------------------------------------------
+    # -- the step loop ----------------------------------------------------------------
     def run_clip(self, clip: Clip) -> ClipResult:
         self._clip_id = clip.clip_id
         t_clip = time.perf_counter()
@@ -238,28 +194,22 @@ class Pipeline:
         windows = clip_windows(wave, sr, clip.timestamps, self.spec.audio)
         self._time("decode", t0)
         run = _ClipRun(clip, frames, windows, [content_hash(f) for f in frames], [w.key for w in windows],
-                       [_FrameState(i, f, None, None, Proposals.empty(), []) for i, f in enumerate(frames)],
-                       video, (to_mono(wave, self.spec.audio.channels), sr))
+                       [_FrameState(i, f) for i, f in enumerate(frames)], video,
+                       (to_mono(wave, self.spec.audio.channels), sr))
         for stage in self.spec.steps:
-            # the kinds table says how each step runs: one executor method per "executor" entry
-            info = KINDS_BY_NAME[stage.kind]
-            run_step: Callable[[ResolvedStage, Any, _ClipRun], None] = getattr(self, f"_run_{info.executor}")
+            # the kinds table says how each step runs: one step method per value of its "executor" field
+            run_step: Callable[[ResolvedStage, Any, _ClipRun], None] = getattr(
+                self, f"_run_{KINDS_BY_NAME[stage.kind].executor}")
             run_step(stage, self._built[id(stage)], run)
         results = [restore(self._finish(st), st.frame.shape[:2], f.shape[:2]) for st, f in zip(run.states, inputs)]
         return ClipResult(clip.clip_id, results, {"total": time.perf_counter() - t_clip})
 
     def _run_tags(self, stage: ResolvedStage, tagger: Tagger, run: _ClipRun) -> None:
         windows = run.windows
-
-        def compute() -> Arrays:
-            out: Arrays = {"n": np.asarray([len(windows)])}
-            for i, t in enumerate(validate.tags(tagger, tagger.tag(windows), len(windows))):
-                out[f"{i}.names"], out[f"{i}.scores"] = np.asarray(t.names, dtype=np.str_), t.scores
-            return out
-
-        a = self._cached(stage, "", [run.clip.clip_id, run.wkeys], compute)
-        for i, st in enumerate(run.states):
-            st.tags = st.all_tags = Tags([str(x) for x in a[f"{i}.names"]], a[f"{i}.scores"])
+        a = self._cached(stage, "", [run.clip.clip_id, run.wkeys],
+                         lambda: tags_to_arrays(validate.tags(tagger, tagger.tag(windows), len(windows))))
+        for st, t in zip(run.states, arrays_to_tags(a)):
+            st.tags = st.all_tags = t
 
     def _run_proposals(self, stage: ResolvedStage, proposer: Proposer, run: _ClipRun) -> None:
         caps = stage.caps
@@ -279,18 +229,8 @@ class Pipeline:
                 proposer, proposer.propose_clip(frames, prompts, ts, video), len(frames), [f.shape for f in frames])),
         )
         for st, p in zip(states, arrays_to_proposals(a)):
-            st.props, st.orig = p, list(range(len(p)))
-            labels: list[str | None] = list(p.labels) if p.labels is not None else [None] * len(p)
-            st.records = [
-                {"id": i, "box": [round(float(x), 1) for x in p.boxes[i]], "score": float(p.scores[i]),
-                 "label": labels[i], "kept": True, "scores": {}, "detail": {}}
-                for i in range(len(p))
-            ]
-            # the proposer's own caps (top-k, NMS) as drops, after its kept candidates
-            for d in p.drops:
-                st.records.append({"id": len(st.records), "box": [round(float(x), 1) for x in d.box],
-                                   "score": float(d.score), "label": d.label, "kept": False, "scores": {},
-                                   "detail": {}, "dropped_by": stage.name, "reason": d.reason})
+            st.props = p
+            st.trace.propose(p, stage.name)  # the proposer's own caps (top-k, NMS) traced as drops
 
     def _run_embeddings(self, stage: ResolvedStage, emb: Embedder, run: _ClipRun) -> None:
         states, windows, clip_id = run.states, run.windows, run.clip.clip_id
@@ -308,7 +248,7 @@ class Pipeline:
         for i, st in enumerate(states):
             st.audio_emb, st.region_emb = audio[i], r[str(i)]
 
-    def _clip_context(self, run: _ClipRun, comp: Component | None = None) -> ClipContext:
+    def _clip_context(self, run: _ClipRun, comp: Component) -> ClipContext:
         states = run.states
         # the full-rate frames go to a component that asked for them (uses_video), and only then
         video = run.video if getattr(comp, "uses_video", False) else None
@@ -327,41 +267,37 @@ class Pipeline:
         kind's ``match_boxes``, a returned object whose box equals a given one keeps that one's trace.
         """
         info = KINDS_BY_NAME[stage.kind]
-        states = run.states
-        given = [st.props for st in states]
-        ts = list(run.clip.timestamps)
+        ctx = self._clip_context(run, comp)
+        args = _CLIP_ARGS.get(info.method, _context_only)(ctx)
 
         def call() -> list[Proposals]:
-            method = getattr(comp, info.method)
-            value = method(run.frames, given, ts) if stage.kind == "segmenter" else method(self._clip_context(run))
-            return validate.objects(comp, info.method, value, run.frames)
+            return validate.objects(comp, info.method, getattr(comp, info.method)(*args), run.frames)
 
         if info.cached:
             # what the step was given: boxes, scores, labels and any masks (a mask can be a prompt)
-            ident = [run.clip.clip_id, run.fkeys, ts, [
+            ident = [run.clip.clip_id, run.fkeys, ctx.timestamps, [
                 [content_hash(p.boxes, p.scores), p.labels, content_hash(p.masks) if p.masks is not None else None]
-                for p in given]]
+                for p in ctx.proposals]]
             outs = arrays_to_proposals(self._cached(stage, "", ident, lambda: proposals_to_arrays(call())))
         else:
             t0 = time.perf_counter()
             with guarded(stage.kind, stage.name, stage.provider, f"failed on clip {self._clip_id}"):
                 outs = call()
             self._time(f"{stage.kind}.{stage.name}", t0)
-        for st, out in zip(states, outs):
+        for st, out in zip(run.states, outs):
             self._take_objects(stage, info.match_boxes, st, out)
 
     def _take_objects(self, stage: ResolvedStage, match_boxes: bool, st: _FrameState, out: Proposals) -> None:
         n = len(st.props)
         h, w = st.frame.shape[:2]
         who = f"{stage.kind} {stage.name!r}"
-        if out.masks is None:
+        if out.masks is None:  # an empty frame (validate.objects allows no masks only there)
             out.masks = np.zeros((len(out), h, w), bool)
         if len(out) >= n and np.array_equal(out.boxes[:n], st.props.boxes):
             if len(out) > n:  # a clip-level step's propagated objects join the frame
-                self._add_objects(st, out.subset(range(n, len(out))), stage.name,
-                                  [f"added by {who}"] * (len(out) - n), None)
+                self._add(st, out.subset(range(n, len(out))), stage.name, [f"added by {who}"] * (len(out) - n), None)
         elif match_boxes:  # objects merged, dropped or split: a returned box equal to a given one keeps its trace
-            keep_orig: list[int] = []
+            kept_ids: list[int] = []
             new: list[int] = []
             free = list(range(n))
             for k in range(len(out)):
@@ -370,98 +306,62 @@ class Pipeline:
                     new.append(k)
                 else:
                     free.remove(j)
-                    keep_orig.append(st.orig[j])
-            for j in free:
-                st.records[st.orig[j]].update(kept=False, dropped_by=stage.name,
-                                              reason=f"merged or dropped by {who}")
-            st.orig = keep_orig
+                    kept_ids.append(st.trace.alive[j])
+            st.trace.drop([st.trace.alive[j] for j in free], stage.name, f"merged or dropped by {who}")
+            st.trace.alive = kept_ids
             if st.region_emb is not None:
                 st.region_emb = np.zeros((0, st.region_emb.shape[1]), np.float32)
-            order = [k for k in range(len(out)) if k not in new] + new
-            out = out.subset(order)
+            out = out.subset([k for k in range(len(out)) if k not in new] + new)
             if new:
-                self._add_objects(st, out.subset(range(len(out) - len(new), len(out))), stage.name,
-                                  [f"made by {who}"] * len(new), None)
+                self._add(st, out.subset(range(len(out) - len(new), len(out))), stage.name,
+                          [f"made by {who}"] * len(new), None)
         else:  # the step re-derived the frame's objects (merged tracks): the given ones give way
-            for orig in st.orig:
-                st.records[orig].update(kept=False, dropped_by=stage.name,
-                                        reason=f"replaced by {who}'s tracks")
-            st.orig = []
+            st.trace.drop(st.trace.alive, stage.name, f"replaced by {who}'s tracks")
+            st.trace.alive = []
             if st.region_emb is not None:
                 st.region_emb = st.region_emb[:0]
-            self._add_objects(st, out, stage.name, [f"track of {who}"] * len(out), None)
+            self._add(st, out, stage.name, [f"track of {who}"] * len(out), None)
         st.props = out
 
-    def _add_objects(self, st: _FrameState, added: Proposals, origin: str, reasons: list[str],
-                     embeddings: FloatArray | None) -> None:
-        """Append trace records (and region embeddings) for objects a step adds to a frame."""
-        labels: list[str | None] = list(added.labels) if added.labels is not None else [None] * len(added)
-        for k in range(len(added)):
-            st.orig.append(len(st.records))
-            st.records.append({"id": len(st.records), "box": [round(float(x), 1) for x in added.boxes[k]],
-                               "score": float(added.scores[k]), "label": labels[k], "kept": True,
-                               "scores": {}, "detail": {}, "origin": origin, "added": reasons[k]})
+    def _add(self, st: _FrameState, added: Proposals, origin: str, reasons: list[str],
+             embeddings: FloatArray | None) -> None:
+        """Objects a step adds to a frame: their trace records and (zero unless given) region embeddings."""
+        st.trace.add(added, origin, reasons)
         if st.region_emb is not None:
             extra = embeddings if embeddings is not None else np.zeros((len(added), st.region_emb.shape[1]), np.float32)
             st.region_emb = np.concatenate([st.region_emb, np.asarray(extra, np.float32)])
 
     def _run_select(self, stage: ResolvedStage, flt: Filter, run: _ClipRun) -> None:
+        """A filter, whatever its scope: one ``filter_clip`` call (a frame filter's default loops
+        over the frames), each frame's result checked against that frame's items."""
         t0 = time.perf_counter()
-        clip_id = run.clip.clip_id
-        if flt.scope == "clip":
-            ctx = self._clip_context(run, flt)
-            with guarded("filter", flt.name, flt.provider, f"failed on clip {clip_id}"):
-                results = validate.clip_filter_results(flt, cast(ClipFilter, flt).filter_clip(ctx), len(run.states))
-            for st, res in zip(run.states, results):
-                n = len(st.tags) if flt.target == "tags" and st.tags is not None else len(st.props)
-                self._apply(flt, st, validate.filter_result(flt, res, n))
-        else:
-            for st in run.states:
-                if flt.target == "tags" and st.tags is None:
-                    continue
-                ctx1 = FrameContext(clip_id, st.index, st.frame, tags=st.tags, proposals=st.props,
-                                    audio_embedding=st.audio_emb, region_embeddings=st.region_emb,
-                                    all_tags=st.all_tags)
-                if flt.target == "tags":
-                    ctx1 = FrameContext(clip_id, st.index, st.frame, tags=st.tags, all_tags=st.all_tags)
-                with guarded("filter", flt.name, flt.provider, f"failed on clip {clip_id} frame {st.index}"):
-                    res = validate.filter_result(flt, flt(ctx1), len(st.tags) if flt.target == "tags" and st.tags is not None
-                                                 else len(st.props))
-                self._apply(flt, st, res)
+        on_tags = flt.target == "tags"
+        counts = [(len(st.tags) if st.tags is not None else 0) if on_tags else len(st.props) for st in run.states]
+        with guarded("filter", flt.name, flt.provider, f"failed on clip {run.clip.clip_id}"):
+            results = validate.filter_results(flt, flt.filter_clip(self._clip_context(run, flt)), counts)
+        for st, res in zip(run.states, results):
+            self._apply(flt, st, res)
         self._time(f"filter.{flt.name}", t0)
 
     def _apply(self, flt: Filter, st: _FrameState, res: FilterResult) -> None:
         if flt.target == "tags":
-            if st.tags is None:
-                return
-            for j, d in res.drops.items():
-                st.tag_records.append({"tag": st.tags.names[j], "p": float(st.tags.scores[j]),
-                                       "dropped_by": d.filter, "reason": d.reason})
-            st.tags = st.tags.subset(res.keep)
+            if st.tags is not None:
+                st.trace.tags_filtered(st.tags, res)
+                st.tags = st.tags.subset(res.keep)
             return
-        for j, orig in enumerate(st.orig):
-            rec = st.records[orig]
-            if res.scores is not None and j < len(res.scores):
-                rec["scores"][flt.name] = round(float(res.scores[j]), 4)
-            if res.extra is not None and j < len(res.extra):
-                rec["detail"][flt.name] = res.extra[j]
-            if j in res.drops:
-                d = res.drops[j]
-                rec.update(kept=False, dropped_by=d.filter, reason=d.reason)
+        st.trace.filtered(flt.name, res)
         st.props = st.props.subset(res.keep)
-        st.orig = [st.orig[j] for j in res.keep]
         if st.region_emb is not None:
             st.region_emb = st.region_emb[res.keep] if len(res.keep) else st.region_emb[:0]
         if res.added is not None and len(res.added):
             reasons = res.added_reasons or [f"added by filter {flt.name!r}"] * len(res.added)
-            self._add_objects(st, res.added, flt.name, reasons, res.added_embeddings)
+            self._add(st, res.added, flt.name, reasons, res.added_embeddings)
             st.props = concat_proposals(st.props, res.added)
 
     def _finish(self, st: _FrameState) -> FrameResult:
         with guarded("combiner", self.combiner.name, self.combiner.provider, f"failed on clip {self._clip_id}"):
             out = validate.combined(self.combiner, self.combiner.combine(st.frame, st.props), st.frame.shape[:2])
-        trace = st.records + [dict(kind="tag", **r) for r in st.tag_records]
-        return FrameResult(st.index, out.mask, st.props, st.tags, out.label_map, out.labels, trace)
+        return FrameResult(st.index, out.mask, st.props, st.tags, out.label_map, out.labels, st.trace.records())
 
 
 @dataclass

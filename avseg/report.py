@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from avseg.contact_sheet import FN, FP, TP, contact_sheet, iou, read_mask
 from avseg.errors import AvsegError, InputError, OutputError, UsageError, one_line, printable
 from avseg.outputs import atomic_write_bytes, atomic_write_json
+from avseg.trace import to_json as trace_json
 
 if TYPE_CHECKING:
     from avseg.data import Dataset
@@ -102,7 +103,7 @@ def _inside(folder: Path, path: Path, what: str) -> Path:
 def clip_trace(clip_id: str, frames: Sequence[FrameResult]) -> dict[str, Any]:
     """A clip's per-frame audio tags and proposal traces (every filter's score, drop reasons)."""
     return {"clip": clip_id, "frames": [
-        {"frame": fr.index, "tags": fr.tags.as_dict() if fr.tags is not None else None, "items": fr.trace}
+        {"frame": fr.index, "tags": fr.tags.as_dict() if fr.tags is not None else None, "items": trace_json(fr.trace)}
         for fr in frames]}
 
 

@@ -1,7 +1,8 @@
 """What a loaded pipeline returns for one input: masks as arrays, every proposal's story, views.
 
-Built from the pipeline's :class:`~avseg.types.FrameResult` (its ``trace`` records every
-proposal with each filter's score and, when dropped, which filter dropped it and why).
+Built from the pipeline's :class:`~avseg.types.FrameResult`, whose ``trace`` holds the typed
+records of avseg/trace.py (every proposal with each filter's score and, when dropped, which step
+dropped it and why): read as they are, never re-parsed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from avseg.trace import ObjectTrace, TagTrace
 from avseg.types import BoolArray, Clip, FrameResult, Image
 
 if TYPE_CHECKING:
@@ -64,11 +66,10 @@ class FrameView:
 
 
 def _objects(fr: FrameResult) -> list[ObjectRecord]:
-    objs = [ObjectRecord(id=int(r["id"]), box=tuple(float(x) for x in r["box"]),  # type: ignore[arg-type]
-                         label=r.get("label"), score=float(r["score"]), scores=dict(r.get("scores") or {}),
-                         kept=bool(r.get("kept", True)), dropped_by=r.get("dropped_by"), reason=r.get("reason"),
-                         detail=dict(r.get("detail") or {}))
-            for r in fr.trace if "box" in r]
+    objs = [ObjectRecord(id=r.id, box=(r.box[0], r.box[1], r.box[2], r.box[3]), label=r.label, score=r.score,
+                         scores=dict(r.scores), kept=r.kept, dropped_by=r.dropped_by, reason=r.reason,
+                         detail=dict(r.detail))
+            for r in fr.trace if isinstance(r, ObjectTrace)]
     # The kept proposals carry the masks; pair each with its trace record by box (the trace rounds boxes).
     if fr.kept.masks is not None:
         free = [o for o in objs if o.kept]
@@ -104,8 +105,8 @@ class Result:
         self.frames = [
             FrameView(index=fr.index, time=float(clip.timestamps[fr.index]), mask=fr.mask, objects=_objects(fr),
                       tags=fr.tags.as_dict() if fr.tags is not None else {},
-                      dropped_tags=[{k: v for k, v in r.items() if k != "kind"} for r in fr.trace
-                                    if r.get("kind") == "tag"],
+                      dropped_tags=[{"tag": r.tag, "p": r.p, "dropped_by": r.dropped_by, "reason": r.reason}
+                                    for r in fr.trace if isinstance(r, TagTrace)],
                       labels=list(fr.labels), label_map=fr.label_map)
             for fr in frames
         ]

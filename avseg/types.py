@@ -16,10 +16,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from avseg.trace import TraceRecord
 
 Image = npt.NDArray[np.uint8]
 FloatArray = npt.NDArray[np.float32]
@@ -378,8 +381,10 @@ class FrameResult:
     """int32 (H, W): 0 is background, ``k`` is ``labels[k - 1]``; None when unlabelled."""
     labels: list[str] = field(default_factory=list)
     """The label names that ``label_map`` indexes."""
-    trace: list[dict[str, Any]] = field(default_factory=list)
-    """The debug trace of every step for this frame (with ``--debug``)."""
+    trace: list[TraceRecord] = field(default_factory=list)
+    """The debug trace of every step for this frame: an :class:`~avseg.trace.ObjectTrace` per object
+    it ever held (id order), then a :class:`~avseg.trace.TagTrace` per dropped tag (``--debug`` writes
+    them as JSON)."""
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Checks on what a component returns, made where the pipeline receives it.
+"""Checks on what a component returns, made where the pipeline receives it: the one place.
 
 A plugin that returns the wrong type (a list instead of a :class:`FilterResult`, fewer
 :class:`Proposals` than frames, an index past the end) would otherwise crash somewhere
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from avseg.errors import ComponentFailed
-from avseg.types import Combined, FilterResult, Proposals, SegmenterOutput, Tags
+from avseg.types import Combined, FilterResult, Proposals, Tags
 
 if TYPE_CHECKING:
     from avseg.components import Component
@@ -72,20 +72,18 @@ def region_embeddings(comp: Component, value: Any, props: Sequence[Proposals]) -
     return list(value)
 
 
-def segments(comp: Component, value: Any, boxes: Sequence[np.ndarray], shapes: Sequence[tuple[int, int]]
-             ) -> list[SegmenterOutput]:
-    outs = _per_frame(comp, "segment", value, len(boxes), SegmenterOutput, "SegmenterOutput")
-    for o, b, hw in zip(outs, boxes, shapes):
-        m = np.asarray(o.masks)
-        if m.ndim != 3 or m.shape[0] != len(b) or tuple(m.shape[1:]) != tuple(hw) or len(np.asarray(o.scores)) != len(b):
-            raise ComponentFailed(f"{_label(comp, 'segment')} returned masks of shape {m.shape}; expected "
-                                  f"({len(b)}, {hw[0]}, {hw[1]}) and {len(b)} scores")
-    return outs
+def _overrides(comp: Component, method: str) -> bool:
+    """Whether the component's class defines ``method`` itself rather than taking the core's default."""
+    for klass in type(comp).__mro__:
+        if method in vars(klass):
+            return klass.__module__ != "avseg.components"
+    return False
 
 
 def objects(comp: Component, method: str, value: Any, frames: Sequence[np.ndarray]) -> list[Proposals]:
     """A segmenter's ``segment_clip`` or a refiner's ``refine_clip``: one Proposals per frame,
-    with one frame-sized mask per object (an empty frame may leave ``masks`` unset)."""
+    with one frame-sized mask (and at most one mask score) per object (an empty frame may leave
+    ``masks`` unset)."""
     out = _per_frame(comp, method, value, len(frames), Proposals, "Proposals")
     for i, (p, f) in enumerate(zip(out, frames)):
         hw = tuple(f.shape[:2])
@@ -98,12 +96,19 @@ def objects(comp: Component, method: str, value: Any, frames: Sequence[np.ndarra
         if len(shape) != 3 or shape[0] != len(p) or shape[1:] != hw:
             raise ComponentFailed(f"{_label(comp, method)} returned masks of shape {shape} for frame {i}; "
                                   f"expected ({len(p)}, {hw[0]}, {hw[1]}): one frame-sized mask per object")
+        if p.mask_scores is not None and len(p.mask_scores) != len(p):
+            raise ComponentFailed(f"{_label(comp, method)} returned {len(p.mask_scores)} mask scores for frame {i}; "
+                                  f"expected {len(p)}, one per object")
     return out
 
 
-def clip_filter_results(comp: Component, value: Any, n: int) -> list[FilterResult]:
-    """A clip filter's ``filter_clip``: one FilterResult per frame (each then checked by :func:`filter_result`)."""
-    return _per_frame(comp, "filter_clip", value, n, FilterResult, "FilterResult")
+def filter_results(comp: Component, value: Any, counts: Sequence[int]) -> list[FilterResult]:
+    """A filter's ``filter_clip`` (its own, or the default that calls ``__call__`` per frame): one
+    FilterResult per frame, each checked by :func:`filter_result` against that frame's
+    ``counts[i]`` items (its tags or proposals, by the filter's target)."""
+    if _overrides(comp, "filter_clip"):  # the default returns one result per frame: each checked below
+        _per_frame(comp, "filter_clip", value, len(counts), FilterResult, "FilterResult")
+    return [filter_result(comp, v, n) for v, n in zip(value, counts, strict=True)]
 
 
 def combined(comp: Component, value: Any, hw: tuple[int, int]) -> Combined:
