@@ -61,7 +61,7 @@ MODULES: dict[str, Target] = {
                          only=("_package_files", "_core_module_file", "_core_imports", "_core_dependencies",
                                "source_files", "source_fingerprint", "make_key"),
                          extra=("-k", "not owod")),
-    "steps": Target("avseg/steps.py", ("tests/test_steps.py", S), extra=("-k", "not owod and not tiny")),
+    "steps": Target("avseg/steps.py", ("tests/test_step_order.py",)),
     "validate": Target("avseg/validate.py", ("tests/test_hostile_inputs.py", S),
                        extra=("-k", "keep or returned or validate or wrong or mask or index")),
     "audio": Target("avseg/audio.py", ("tests/test_audio.py",), extra=("-k", "not librosa and not torchaudio")),
