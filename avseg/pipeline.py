@@ -445,8 +445,11 @@ class Pipeline:
                                        "dropped_by": d.filter, "reason": d.reason})
             st.tags = st.tags.subset(res.keep)
             return
+        keep = set(res.keep)
         for j, orig in enumerate(st.orig):
             rec = st.records[orig]
+            if j not in keep and j not in res.drops:  # dropped without a reason: still traced as dropped
+                rec.update(kept=False, dropped_by=flt.name, reason=f"not kept by {flt.name} (no reason given)")
             if res.scores is not None and j < len(res.scores):
                 rec["scores"][flt.name] = round(float(res.scores[j]), 4)
             if res.extra is not None and j < len(res.extra):
