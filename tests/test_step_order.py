@@ -14,13 +14,13 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import pytest
-from pydantic import Field
+from pydantic import Field, create_model
 
 from avseg import hookimpl
 from avseg.components import Capabilities, ComponentConfig, Filter, FrameContext
 from avseg.errors import ChainError
 from avseg.registry import load_registry
-from avseg.spec import resolve
+from avseg.spec import compose, resolve
 from avseg.types import FilterResult
 from tests.fakes import FakePlugin, MeanColour
 
@@ -29,8 +29,9 @@ class NeedsConfig(ComponentConfig):
     needs: list[str] = Field(default_factory=list)
 
 
-def needs_filter(name: str, target: str = "proposals") -> type[Filter]:
-    """A filter that keeps everything and needs what its config says (tags, embeddings, masks, labels)."""
+def needs_filter(name: str, target: str = "proposals", needs: tuple[str, ...] = ()) -> type[Filter]:
+    """A filter that keeps everything and needs what its config says (tags, embeddings, masks,
+    labels; by default ``needs``)."""
 
     def call(self: Filter, ctx: FrameContext) -> FilterResult:
         return FilterResult(keep=list(range(len(ctx.proposals or []))))
@@ -38,8 +39,10 @@ def needs_filter(name: str, target: str = "proposals") -> type[Filter]:
     def capabilities(cls: type[Filter], config: ComponentConfig) -> Capabilities:
         return Capabilities(needs=frozenset(config.needs))  # type: ignore[attr-defined]
 
-    return type(name, (Filter,), {"name": name, "description": "keeps all", "Config": NeedsConfig,
-                                  "target": target, "__call__": call, "capabilities": classmethod(capabilities)})
+    config = create_model(f"{name}Config", __base__=NeedsConfig, needs=(list[str], list(needs)))
+    return type(name, (Filter,), {"name": name, "description": "keeps all", "Config": config, "target": target,
+                                  "needs": frozenset(needs), "__call__": call,
+                                  "capabilities": classmethod(capabilities)})
 
 
 class MaskedConfig(ComponentConfig):
@@ -59,6 +62,12 @@ class MaskedRegions(MeanColour):
 
 FILTERS = {n: needs_filter(n) for n in ("p1", "p2", "p3")}
 FILTERS["t1"] = needs_filter("t1", target="tags")
+FILTERS["p-masks"] = needs_filter("p-masks", needs=("masks",))
+FILTERS["p-emb"] = needs_filter("p-emb", needs=("embeddings",))
+#: steps presets, on which --filter/--embedder/--segmenter place what they add
+PRESETS = {"with-tagger": [{"tagger": "tone"}, {"proposer": "prompted"}, {"segmenter": "box-masks"}],
+           "no-tagger": [{"proposer": "grid-boxes"}, {"segmenter": "box-masks"}],
+           "bare": [{"proposer": "grid-boxes"}, {"filter": "p1"}]}
 
 
 class Plugin:
@@ -70,6 +79,11 @@ class Plugin:
     @hookimpl
     def register_embedders(self, register: Any) -> None:
         register(MaskedRegions)
+
+    @hookimpl
+    def register_presets(self, register: Any) -> None:
+        for name, steps in PRESETS.items():
+            register(name, {"description": "steps", "steps": steps})
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +151,51 @@ def test_embeddings_then_masks_pull_each_in_once(reg: Any) -> None:
 
 
 SEG = {"segmenter": "box-masks"}
+
+
+def test_a_proposal_filter_needing_tags_runs_after_the_proposer(reg: Any) -> None:
+    assert legacy(reg, [f("p1", "tags"), f("t1")], tagger="tone") == [
+        "tagger:tone", "filter:t1", "proposer:grid-boxes", "filter:p1", "segmenter:box-masks"]
+
+
+# -- --filter / --embedder / --segmenter on a steps preset -------------------------------------------
+def composed(reg: Any, preset: str, **options: Any) -> list[str]:
+    return list(resolve(compose(preset, registry=reg, **options), reg).step_names())
+
+
+def test_filters_go_right_after_what_they_need_on_a_steps_preset(reg: Any) -> None:
+    assert composed(reg, "with-tagger", filters=["p1", "p2"]) == [
+        "tagger:tone", "proposer:prompted", "filter:p1", "filter:p2", "segmenter:box-masks"]
+    assert composed(reg, "no-tagger", filters=["p1"]) == ["proposer:grid-boxes", "filter:p1", "segmenter:box-masks"]
+    assert composed(reg, "with-tagger", filters=["p-masks", "p1"]) == [
+        "tagger:tone", "proposer:prompted", "segmenter:box-masks", "filter:p-masks", "filter:p1"]
+
+
+def test_a_tag_filter_between_proposal_filters_on_a_steps_preset(reg: Any) -> None:
+    assert composed(reg, "with-tagger", filters=["p1", "t1", "p2"]) == [
+        "tagger:tone", "filter:t1", "proposer:prompted", "filter:p1", "filter:p2", "segmenter:box-masks"]
+
+
+def test_an_added_embedder_goes_before_the_filter_needing_it(reg: Any) -> None:
+    assert composed(reg, "with-tagger", embedder="mean-colour", filters=["p-emb", "p2"]) == [
+        "tagger:tone", "proposer:prompted", "embedder:mean-colour", "filter:p-emb", "filter:p2",
+        "segmenter:box-masks"]
+
+
+def test_a_named_embedder_no_filter_needs_still_runs_last(reg: Any) -> None:
+    assert composed(reg, "with-tagger", embedder="mean-colour", filters=["p1"]) == [
+        "tagger:tone", "proposer:prompted", "filter:p1", "segmenter:box-masks", "embedder:mean-colour"]
+    # a masked-region embedder gets an added segmenter first; another one runs before it
+    assert composed(reg, "bare", embedder="masked-regions", segmenter="box-masks") == [
+        "proposer:grid-boxes", "filter:p1", "segmenter:box-masks", "embedder:masked-regions"]
+    assert composed(reg, "bare", embedder="mean-colour", segmenter="box-masks", filters=["p1"]) == [
+        "proposer:grid-boxes", "filter:p1", "embedder:mean-colour", "segmenter:box-masks"]
+
+
+def test_an_unknown_filter_does_not_hide_the_next_ones(reg: Any) -> None:
+    spec = compose("with-tagger", registry=reg, filters=["no-such-filter", "p1", "p2"])
+    # placed last (its needs are unknown), and resolve() then names it
+    assert [next(iter(s.values()))["type"] for s in spec["steps"] if "filter" in s] == ["p1", "p2", "no-such-filter"]
 
 
 # -- a steps: spec is checked as written -----------------------------------------------------------
