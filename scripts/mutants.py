@@ -55,7 +55,7 @@ MODULES: dict[str, Target] = {
     "thresholds": Target("plugins/avseg_filters/thresholds.py", ("tests/test_filters.py", S),
                          extra=("-k", "threshold or tag or score or size or fallback or deny or top")),
     "nms": Target("plugins/avseg_filters/nms.py", ("tests/test_filters.py", S), extra=("-k", "nms")),
-    "topk": Target("plugins/avseg_filters/topk.py", ("tests/test_filters.py",)),
+    "topk": Target("plugins/avseg_filters/topk.py", ("tests/test_topk.py", "tests/test_filters.py")),
     "combiners": Target("avseg/combiners.py", (S,), extra=("-k", "top1 or overlap or label_map")),
     "cache-keys": Target("avseg/cache.py", ("tests/test_cache.py", "tests/test_hostile_cache.py"),
                          only=("make_key", "content_hash_of", "_record", "_checked_load", "StageCache"),

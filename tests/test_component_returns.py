@@ -71,7 +71,8 @@ class BadTagger(Tagger):
     def tag(self, windows: Sequence[AudioWindow]) -> list[Tags]:
         bad, n = self.config.bad, len(windows)  # type: ignore[attr-defined]
         return {"": lambda: tuple(tag_list(n)), "short": lambda: tag_list(n - 1),
-                "dicts": lambda: [{"Bark": 0.9}] * n}[bad]()  # type: ignore[return-value]
+                "dicts": lambda: [{"Bark": 0.9}] * n,
+                "mixed": lambda: [*tag_list(n - 1), {"Bark": 0.9}]}[bad]()  # type: ignore[return-value]
 
 
 def two_objects(hw: tuple[int, int], masks: bool = True, extra_cols: int = 0) -> Proposals:
@@ -341,6 +342,9 @@ def test_tagger_returns(reg: Any, tmp_path: Path) -> None:
             comp("tagger", "bad-tagger", "tag") + r"returned a list of Tags of length 1; expected a list of 2 Tags$")
     refused(reg, tmp_path, [{"tagger": {"type": "bad-tagger", "bad": "dicts"}}, P(), needs_tags],
             r"tag\(\) returned a list of dict of length 2; expected a list of 2 Tags$")
+    # the type shown is the first item's
+    refused(reg, tmp_path, [{"tagger": {"type": "bad-tagger", "bad": "mixed"}}, P(), needs_tags],
+            r"tag\(\) returned a list of Tags of length 2; expected a list of 2 Tags$")
 
 
 # -- proposers ---------------------------------------------------------------------------------
