@@ -207,3 +207,41 @@ def test_empty_gt_frames_have_no_curve(out: Path) -> None:
     f = files(out)[0]
     edit(f, lambda d: d["binary"]["fcurves"].__setitem__(2, None))
     assert f.stem in load_states(out, ident(out))
+
+
+# -- the semantic areas of an AVSS eval -----------------------------------------------------------
+def with_areas(out: Path, change: Callable[[dict[str, Any]], Any] | None = None) -> Path:
+    """Every progress file given per-class areas (3 classes, zeros included); ``change`` damages the second."""
+    for i, f in enumerate(files(out)):
+        def add(d: dict[str, Any], f: Path = f) -> None:
+            d["semantic"] = {"clip_id": f.stem, "frames": list(range(5)), "inter": [[0, 1, 2]] * 5,
+                             "pred": [[0, 2, 2]] * 5, "label": [[3, 1, 4]] * 5}
+        edit(f, add)
+        if i == 1 and change is not None:
+            edit(f, change)
+    return files(out)[1]
+
+
+def test_semantic_areas_resume(out: Path) -> None:
+    with_areas(out)
+    assert len(load_states(out, ident(out), semantic=True)) == 3
+    f = with_areas(out, lambda d: d["semantic"].update(frames=[], inter=[], pred=[], label=[]))
+    assert f.stem in load_states(out, ident(out), semantic=True)  # no annotated frame: no rows
+
+
+@pytest.mark.parametrize(("damage", "why"), [
+    (lambda d: d["semantic"]["inter"].pop(), "semantic: the per-frame area lists differ in length"),
+    (lambda d: d["semantic"]["pred"].pop(), "semantic: the per-frame area lists differ in length"),
+    (lambda d: d["semantic"]["label"].pop(), "semantic: the per-frame area lists differ in length"),
+    (lambda d: d["semantic"]["frames"].pop(), "semantic: the per-frame area lists differ in length"),
+    (lambda d: d["semantic"]["label"].__setitem__(4, [3, 1]), "semantic: per-class areas of unequal length or "
+                                                              "negative"),
+    (lambda d: d["semantic"]["pred"].__setitem__(0, [0, -1, 2]), "semantic: per-class areas of unequal length or "
+                                                                 "negative"),
+])
+def test_damaged_semantic_areas_are_named(out: Path, damage: Callable[[dict[str, Any]], Any], why: str) -> None:
+    f = with_areas(out, damage)
+    with pytest.raises(UsageError) as e:
+        load_states(out, ident(out), semantic=True)
+    assert str(e.value).startswith(f"progress file {f} is unreadable (ValueError: {why})"), str(e.value)
+    assert len(load_states(out, ident(out), semantic=False)) == 3  # a binary eval does not read them
