@@ -88,3 +88,15 @@ def test_clear_removes_only_files_laid_out_as_entries(tmp_path: Path) -> None:
     assert c.clear() == 1
     assert stray.read_bytes() == b"mine"
     assert not list((tmp_path / "stage").rglob("*.npz")) if (tmp_path / "stage").exists() else True
+
+
+def test_clear_never_follows_a_link_out_of_the_folder(tmp_path: Path) -> None:
+    c, _ = entry(tmp_path / "cache")
+    outside = tmp_path / "outside" / "ab"
+    outside.mkdir(parents=True)
+    theirs = outside / f"{KEY}.npz"
+    theirs.write_bytes(b"theirs")
+    (tmp_path / "cache" / "stage" / "linked").symlink_to(tmp_path / "outside", target_is_directory=True)
+    assert set(c.info()) == {"stage/x"}
+    assert c.clear() == 1
+    assert theirs.read_bytes() == b"theirs"
