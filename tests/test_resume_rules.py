@@ -245,3 +245,12 @@ def test_damaged_semantic_areas_are_named(out: Path, damage: Callable[[dict[str,
         load_states(out, ident(out), semantic=True)
     assert str(e.value).startswith(f"progress file {f} is unreadable (ValueError: {why})"), str(e.value)
     assert len(load_states(out, ident(out), semantic=False)) == 3  # a binary eval does not read them
+
+
+def test_a_long_reason_is_cut_at_80_characters(out: Path) -> None:
+    f = files(out)[1]
+    edit(f, lambda d: d.update(clip_id="x" * 100))
+    with pytest.raises(UsageError) as e:
+        load_states(out, ident(out))
+    reason = f"clip_id '{'x' * 100}' does not match the file name"[:80]
+    assert str(e.value).startswith(f"progress file {f} is unreadable (ValueError: {reason}); "), str(e.value)
