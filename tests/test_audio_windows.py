@@ -6,6 +6,8 @@ A 10 Hz "waveform" whose sample ``i`` has the value ``i`` shows exactly which sa
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from pydantic import ValidationError
@@ -16,6 +18,7 @@ from avseg.audio import (
     as_channels,
     clip_windows,
     frame_windows,
+    load_audio,
     resample,
     to_mono,
     window_at,
@@ -175,3 +178,28 @@ def test_audio_spec_bounds(fields: dict[str, object], ok: bool) -> None:
 def test_a_spec_without_noise_dumps_without_its_fields() -> None:
     assert AudioSpec().model_dump() == {"window": 1.0, "offset": 0.0, "channels": "mix"}
     assert AudioSpec(noise="pink", snr=3.0).model_dump()["noise_seed"] == 0
+
+
+def test_the_last_full_window_counts_a_window_the_rounding_allows() -> None:
+    """With an offset of 0.04 s at 10 Hz, second 1 starts at sample 10 (rounded) and ends exactly at
+    the end of 20 samples: it is the last full window, although (20 - 10) / 10 - 0.04 < 1."""
+    ws = frame_windows(ramp(20), SR, [0.5, 1.5, 2.5], offset=0.04)
+    assert taken(ws) == [list(range(10)), list(range(10, 20)), list(range(10, 20))]
+
+
+def test_a_compressed_audio_file_keeps_its_channels(tmp_path: Path) -> None:
+    """Read through PyAV (not soundfile): a stereo track with a different value per channel."""
+    import av
+    path = tmp_path / "a.mka"
+    n, rate = 1600, 8000
+    with av.open(str(path), "w", format="matroska") as c:
+        s = c.add_stream("pcm_s16le", rate=rate, layout="stereo")
+        pcm = np.empty((1, 2 * n), np.int16)
+        pcm[0, 0::2], pcm[0, 1::2] = 16384, -8192  # packed: left, right, left, right, ...
+        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="stereo")
+        frame.rate = rate
+        for packet in [*s.encode(frame), *s.encode(None)]:
+            c.mux(packet)
+    wave, sr = load_audio(path)
+    assert sr == rate and wave.shape == (2, n)
+    assert np.allclose(wave[0], 0.5) and np.allclose(wave[1], -0.25)
