@@ -187,19 +187,26 @@ def test_the_last_full_window_counts_a_window_the_rounding_allows() -> None:
     assert taken(ws) == [list(range(10)), list(range(10, 20)), list(range(10, 20))]
 
 
-def test_a_compressed_audio_file_keeps_its_channels(tmp_path: Path) -> None:
-    """Read through PyAV (not soundfile): a stereo track with a different value per channel."""
+def write_mka(path: Path, tracks: list[tuple[int, int]], n: int = 1600, rate: int = 8000) -> None:
+    """A Matroska file (read through PyAV, not soundfile) with one stereo PCM track per (left, right)
+    value pair."""
     import av
-    path = tmp_path / "a.mka"
-    n, rate = 1600, 8000
+
     with av.open(str(path), "w", format="matroska") as c:
-        s = c.add_stream("pcm_s16le", rate=rate, layout="stereo")
-        pcm = np.empty((1, 2 * n), np.int16)
-        pcm[0, 0::2], pcm[0, 1::2] = 16384, -8192  # packed: left, right, left, right, ...
-        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="stereo")
-        frame.rate = rate
-        for packet in [*s.encode(frame), *s.encode(None)]:
-            c.mux(packet)
+        streams = [c.add_stream("pcm_s16le", rate=rate, layout="stereo") for _ in tracks]
+        for s, (left, right) in zip(streams, tracks):
+            pcm = np.empty((1, 2 * n), np.int16)
+            pcm[0, 0::2], pcm[0, 1::2] = left, right  # packed: left, right, left, right, ...
+            frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="stereo")
+            frame.rate = rate
+            for packet in [*s.encode(frame), *s.encode(None)]:
+                c.mux(packet)
+
+
+def test_a_compressed_audio_file_keeps_its_channels(tmp_path: Path) -> None:
+    path = tmp_path / "a.mka"
+    write_mka(path, [(16384, -8192), (0, 0)])  # the second track is never read
     wave, sr = load_audio(path)
-    assert sr == rate and wave.shape == (2, n)
+    assert sr == 8000 and wave.shape == (2, 1600)
     assert np.allclose(wave[0], 0.5) and np.allclose(wave[1], -0.25)
+

@@ -48,6 +48,7 @@ def test_float_frames_up_to_one_are_fractions(tmp_path: Path) -> None:
     assert read_rgb(float_image(tmp_path, [0.0, 0.2, 0.5, 1.0]))[0, :, 1].tolist() == [0, 51, 128, 255]
     # a maximum above 1: already 0..255, clipped
     assert read_rgb(float_image(tmp_path, [0.5, 1.5, 200.0, 300.0]))[0, :, 2].tolist() == [0, 2, 200, 255]
+    assert read_rgb(float_image(tmp_path, [0.5, 1.5]))[0, :, 0].tolist() == [0, 2]  # a maximum of 1.5: not fractions
 
 
 def test_non_finite_float_pixels_are_black(tmp_path: Path) -> None:
@@ -93,8 +94,8 @@ def test_missing_and_corrupt_files_are_named(tmp_path: Path) -> None:
         read_rgb(tmp_path / "no.png")
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image")
-    with pytest.raises(InputError, match=rf"^cannot read mask {bad}: "):
-        read_mask(bad)
+    with pytest.raises(InputError, match=rf"^cannot read mask {bad}: cannot identify image file"):
+        read_mask(bad)  # the reason without its exception type
     with pytest.raises(InputError, match=rf"^cannot read prediction {bad}: "):
         read_mask_values(bad)
 

@@ -227,6 +227,8 @@ def test_semantic_areas_resume(out: Path) -> None:
     assert len(load_states(out, ident(out), semantic=True)) == 3
     f = with_areas(out, lambda d: d["semantic"].update(frames=[], inter=[], pred=[], label=[]))
     assert f.stem in load_states(out, ident(out), semantic=True)  # no annotated frame: no rows
+    f = with_areas(out, lambda d: d["semantic"].update(inter=[[]] * 5, pred=[[]] * 5, label=[[]] * 5))
+    assert f.stem in load_states(out, ident(out), semantic=True)  # rows without classes
 
 
 @pytest.mark.parametrize(("damage", "why"), [
