@@ -45,7 +45,7 @@ def test_32bit_integer_frames_are_clipped(tmp_path: Path) -> None:
 
 
 def test_float_frames_up_to_one_are_fractions(tmp_path: Path) -> None:
-    assert read_rgb(float_image(tmp_path, [0.0, 0.2, 0.5, 1.0]))[0, :, 1].tolist() == [0, 51, 128, 255]
+    assert read_rgb(float_image(tmp_path, [0.0, 0.2, 0.5, 0.6, 1.0, -0.5]))[0, :, 1].tolist() == [0, 51, 128, 153, 255, 0]
     # a maximum above 1: already 0..255, clipped
     assert read_rgb(float_image(tmp_path, [0.5, 1.5, 200.0, 300.0]))[0, :, 2].tolist() == [0, 2, 200, 255]
     assert read_rgb(float_image(tmp_path, [0.5, 1.5]))[0, :, 0].tolist() == [0, 2]  # a maximum of 1.5: not fractions
