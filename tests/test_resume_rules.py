@@ -63,6 +63,9 @@ def test_the_same_config_resumes_every_clip(out: Path) -> None:
     assert sorted(load_states(out, me)) == [f.stem for f in files(out)]
     assert sorted(load_states(out, me, wanted={files(out)[1].stem})) == [files(out)[1].stem]
     assert json.loads((out / "config.json").read_text()) == me
+    # the same identity built in another key order is the same config
+    reordered = json.loads(json.dumps(dict(reversed(list(me.items())))))
+    assert sorted(load_states(out, reordered)) == [f.stem for f in files(out)]
 
 
 def test_another_config_is_refused_unless_overwritten(out: Path) -> None:
