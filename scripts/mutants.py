@@ -69,7 +69,7 @@ MODULES: dict[str, Target] = {
     "audio": Target("avseg/audio.py", ("tests/test_audio_windows.py", "tests/test_audio.py"),
                     extra=("-k", "not librosa and not torchaudio and not upstream")),
     "images": Target("avseg/data/images.py", ("tests/test_image_rules.py",)),
-    "readers": Target("avseg/data/readers.py", ("tests/test_data.py",), extra=("-k", R)),
+    "readers": Target("avseg/data/readers.py", ("tests/test_dataset_readers.py",)),
     "readers-base": Target("avseg/data/base.py", ("tests/test_data.py",), extra=("-k", R)),
     "readers-s4": Target("avseg/data/s4.py", ("tests/test_data.py",), extra=("-k", R)),
     "readers-ms3": Target("avseg/data/ms3.py", ("tests/test_data.py",), extra=("-k", R)),
