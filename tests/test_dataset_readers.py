@@ -64,3 +64,13 @@ def test_a_short_row_is_named(tmp_path: Path) -> None:
     n = len(_rewrite_csv(csv, extra_row="clipy"))
     with pytest.raises(InputError, match=rf"^{csv}: row {n}: expected 2 columns, got 1$"):
         MS3Dataset(ms3, "test")
+
+
+def test_a_row_may_omit_a_trailing_start_time(tmp_path: Path) -> None:
+    s4 = make_s4_tree(tmp_path / "s4", n_per_split={"train": 0, "val": 0, "test": 1}, size=16)
+    csv = next(s4.rglob("s4_meta_data.csv"))
+    lines = csv.read_text().splitlines()
+    name, start, cat, split = lines[1].split(",")
+    csv.write_text(f"name,category,split,start_time\n{name},{cat},{split}\n")
+    ds = S4Dataset(s4, "test")
+    assert ds.ids == [name] and ds.clip(name).meta["start_time"] == "" and ds.clip(name).category == cat
