@@ -50,9 +50,11 @@ bench: $(STAMP)
 
 # Mutation testing of the output-deciding modules (cosmic-ray, each module against its fast tests;
 # under an hour on 2 cores). Not part of `make test`; results and survivors: docs/testing.md.
-# MUTANTS="metrics nms" picks modules (`$(PY) scripts/mutants.py --list`).
+# MUTANTS="metrics nms" picks modules (`$(PY) scripts/mutants.py --list`); MUTANT_JOBS parallel
+# workers, each in its own scratch copy (default 2: one per core).
+MUTANT_JOBS ?= 2
 mutants: $(STAMP)
-	nice -n 10 $(PY) scripts/mutants.py $(MUTANTS) --json mutants.json
+	nice -n 10 $(PY) scripts/mutants.py $(MUTANTS) --jobs $(MUTANT_JOBS) --json mutants.json
 
 clean:
 	rm -rf $(VENV) demo-out site

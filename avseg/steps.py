@@ -108,6 +108,8 @@ def arrange(
             continue
         if "tags" in need and "proposals" not in need:  # a tag filter
             out.insert(last_tag, f)
+            if last_prop >= last_tag:  # it shifted the last proposal filter placed
+                last_prop += 1
             last_tag += 1
             continue
         lower = last_prop + 1 if last_prop >= 0 else 0

@@ -147,8 +147,11 @@ class FrameTrace:
 
     def filtered(self, name: str, res: FilterResult) -> None:
         """A (validated) proposal filter's result on the current objects: scores, detail, drops, keep."""
+        keep = set(res.keep)
         for j, r in enumerate(self.alive):
             rec = self.objects[r]
+            if j not in keep and j not in res.drops:  # dropped without a reason: still traced as dropped
+                rec.kept, rec.dropped_by, rec.reason = False, name, f"not kept by {name} (no reason given)"
             if res.scores is not None and j < len(res.scores):
                 rec.scores[name] = round(float(res.scores[j]), 4)
             if res.extra is not None and j < len(res.extra):

@@ -1,12 +1,15 @@
 """Mutation testing of the modules that decide avseg's output (``make mutants``; docs/testing.md).
 
-Drives cosmic-ray (the ``dev`` extra) one module at a time, each mutant against ONLY the fast
-tests that cover that module (``MODULES`` below), in a scratch copy of the repository (the
-working tree is never mutated, even if this is killed). Per module it prints mutants, killed,
-survived and the kill rate, then every survivor as a one-line diff; ``--json`` saves the lot.
+Drives cosmic-ray (the ``dev`` extra) over each module, each mutant against ONLY the fast tests
+that cover that module (``MODULES`` below). Modules run in ``--jobs`` parallel workers; each worker
+has its OWN scratch copy of the repository, so a mutant applied in one worker's copy is never
+seen by another worker's tests (and the working tree is never mutated, even if this is killed).
+Per module it prints the unmutated test time, mutants, killed, survived and the kill rate, then
+every survivor as a one-line diff; ``--json`` saves the lot.
 
-    python scripts/mutants.py                      # every module, in the order below
+    python scripts/mutants.py                      # every module, 2 workers
     python scripts/mutants.py metrics nms          # some modules (names from --list)
+    python scripts/mutants.py --estimate           # mutant counts x unmutated test time / jobs
     python scripts/mutants.py --minutes 50         # stop starting modules after 50 minutes
 
 The mutation operators are the realistic one-line bugs (a comparison at its boundary or
@@ -21,11 +24,15 @@ import ast
 import contextlib
 import json
 import os
+import queue
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,26 +49,33 @@ class Target:
 
 
 S = "tests/test_survivors.py"
+R = "not video and not audio and not torch and not frames_folder and not open_input"  # test_data: the readers
 #: name -> what to mutate and which tests judge it; the order is the order they run in
 MODULES: dict[str, Target] = {
     "metrics": Target("avseg/eval/metrics.py", ("tests/test_metrics.py", "tests/test_metrics_edges.py")),
     "thresholds": Target("plugins/avseg_filters/thresholds.py", ("tests/test_filters.py", S),
                          extra=("-k", "threshold or tag or score or size or fallback or deny or top")),
     "nms": Target("plugins/avseg_filters/nms.py", ("tests/test_filters.py", S), extra=("-k", "nms")),
-    "topk": Target("plugins/avseg_filters/topk.py", ("tests/test_filters.py",)),
+    "topk": Target("plugins/avseg_filters/topk.py", ("tests/test_topk.py", "tests/test_filters.py")),
     "combiners": Target("avseg/combiners.py", (S,), extra=("-k", "top1 or overlap or label_map")),
-    "cache-keys": Target("avseg/cache.py", ("tests/test_cache.py", "tests/test_cache_identity.py", S),
-                         only=("_package_files", "_core_module_file", "_core_imports", "_core_dependencies",
-                               "source_files", "source_fingerprint", "make_key"),
-                         extra=("-k", "not owod")),
-    "steps": Target("avseg/steps.py", ("tests/test_steps.py", S), extra=("-k", "not owod and not tiny")),
-    "validate": Target("avseg/validate.py", ("tests/test_hostile_inputs.py", S),
-                       extra=("-k", "keep or returned or validate or wrong or mask or index")),
-    "audio": Target("avseg/audio.py", ("tests/test_audio.py",), extra=("-k", "not librosa and not torchaudio")),
-    "images": Target("avseg/data/images.py", ("tests/test_data.py", S), extra=("-k", "not owod")),
-    "resume": Target("avseg/eval/folder.py", ("tests/test_eval.py", S),
-                     only=("config_id", "component_change", "check_config", "load_states"),
-                     extra=("-k", "resume or config or progress or repair")),
+    "cache-keys": Target("avseg/cache.py", ("tests/test_cache_entries.py", "tests/test_cache.py",
+                                            "tests/test_hostile_cache.py"),
+                         only=("make_key", "content_hash_of", "_record", "_checked_load", "StageCache"),
+                         extra=("-k", "not two_processes and not tampered")),
+    "fingerprint": Target("avseg/fingerprint.py", ("tests/test_fingerprint.py", S),
+                          extra=("-k", "not editable and fingerprint")),
+    "steps": Target("avseg/steps.py", ("tests/test_step_order.py",)),
+    "validate": Target("avseg/validate.py", ("tests/test_component_returns.py",)),
+    "audio": Target("avseg/audio.py", ("tests/test_audio_windows.py", "tests/test_audio.py"),
+                    extra=("-k", "not librosa and not torchaudio and not upstream")),
+    "images": Target("avseg/data/images.py", ("tests/test_image_rules.py",)),
+    "readers": Target("avseg/data/readers.py", ("tests/test_dataset_readers.py",)),
+    "readers-base": Target("avseg/data/base.py", ("tests/test_dataset_readers.py", "tests/test_data.py"), extra=("-k", R)),
+    "readers-s4": Target("avseg/data/s4.py", ("tests/test_dataset_readers.py", "tests/test_data.py"), extra=("-k", R)),
+    "readers-ms3": Target("avseg/data/ms3.py", ("tests/test_dataset_readers.py", "tests/test_data.py"), extra=("-k", R)),
+    "readers-avss": Target("avseg/data/avss.py", ("tests/test_dataset_readers.py", "tests/test_data.py"), extra=("-k", R)),
+    "resume": Target("avseg/eval/folder.py", ("tests/test_resume_rules.py",),
+                     only=("config_id", "component_change", "check_config", "_unit", "_check_state", "load_states")),
     "owod-post": Target("plugins/avseg_owod/proposer.py", ("tests/test_plugin_owod.py", S),
                         only=("postprocess", "shrink_for"), extra=("-k", "owod or parity or scaling or square")),
     "sam-post": Target("plugins/avseg_sam/segmenter.py", ("tests/test_plugin_sam.py",), minutes=10),
@@ -104,9 +118,9 @@ def line_ranges(path: Path, only: tuple[str, ...]) -> list[str]:
     return [f"{found[n].lineno}-{found[n].end_lineno}" for n in only if n in found]
 
 
-def scratch_copy() -> Path:
+def scratch_copy(parent: Path) -> Path:
     """The tracked and untracked-but-not-ignored files of the repository, without bytecode."""
-    dst = Path(tempfile.mkdtemp(prefix="avseg-mutants-")) / "repo"
+    dst = parent / "repo"
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
                            text=True, check=True).stdout.splitlines()
     for rel in files:
@@ -121,10 +135,57 @@ def toml_list(items: list[str] | tuple[str, ...]) -> str:
     return "[" + ", ".join(json.dumps(i) for i in items) + "]"
 
 
-def run_module(name: str, t: Target, repo: Path, work: Path, timeout: float, minutes: float) -> dict[str, object]:
-    cfg, session = work / f"{name}.toml", work / f"{name}.sqlite"
+@dataclass
+class Worker:
+    """One parallel worker: its own scratch copy, pytest temp and session files."""
+
+    work: Path  # holds repo/, tmp/ and the sessions
+    repo: Path
+
+    @classmethod
+    def make(cls, root: Path, index: int) -> Worker:
+        work = root / f"w{index}"
+        (work / "tmp").mkdir(parents=True)
+        return cls(work, scratch_copy(work))
+
+    def env(self) -> dict[str, str]:
+        # TMPDIR: every temp file of the tests (stage caches, trees) stays in this worker
+        return {**os.environ, "PYTHONPATH": f"{self.repo}{os.pathsep}{self.repo / 'plugins'}",
+                "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": str(self.work / "tmp")}
+
+
+def test_command(t: Target, w: Worker) -> str:
     tests = " ".join([*t.tests, *(json.dumps(a) if " " in a else a for a in t.extra)])
-    command = f"{sys.executable} -m pytest -x -q -p no:cacheprovider -p no:randomly --timeout 300 {tests}"
+    return (f"{sys.executable} -m pytest -x -q -p no:cacheprovider -p no:randomly --timeout 300 "
+            f"--basetemp {w.work / 'pytest'} {tests}")
+
+
+#: runs its arguments and prints the CPU seconds they used (user + system, children included)
+CPU_TIMED = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+             "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+             "print('avseg-mutants-cpu', u.ru_utime + u.ru_stime, flush=True); sys.exit(r.returncode)")
+
+
+def run_group(args: list[str], cwd: Path, env: dict[str, str], limit: float | None) -> tuple[int, str]:
+    """(exit code, stdout) of ``args``, run in its own process group so that a timeout also ends
+    the pytest runs it started (raises ``TimeoutExpired`` after killing them)."""
+    with subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                          start_new_session=True) as p:
+        try:
+            out = p.communicate(timeout=limit)[0]
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.communicate()
+            raise
+        return p.returncode, out
+
+
+def run_module(name: str, t: Target, w: Worker, timeout: float, minutes: float,
+               estimate: bool = False) -> dict[str, object]:
+    """Mutate ``t`` in ``w``'s copy; with ``estimate``, count the mutants and time the tests only."""
+    repo, env = w.repo, w.env()
+    cfg, session = w.work / f"{name}.toml", w.work / f"{name}.sqlite"
+    command = test_command(t, w)
     lines = line_ranges(repo / t.path, t.only) if t.only else []
     keep = "|".join(KEEP)
     cfg.write_text("\n".join([
@@ -141,33 +202,40 @@ def run_module(name: str, t: Target, repo: Path, work: Path, timeout: float, min
         f"lines = {{ {json.dumps(t.path)} = {toml_list(lines)} }}" if lines else "",
         "",
     ]))
-    env = {**os.environ, "PYTHONPATH": f"{repo}{os.pathsep}{repo / 'plugins'}", "PYTHONDONTWRITEBYTECODE": "1"}
 
-    def cr(*args: str, limit: float | None = None) -> None:
-        subprocess.run(list(args), cwd=repo, env=env, check=False, timeout=limit, capture_output=True)
+    def cr(*args: str, limit: float | None = None) -> str:
+        return run_group(list(args), repo, env, limit)[1]
 
+    def pending() -> int:
+        return sum(json.loads(row)[1] is None for row in cr(tool("cosmic-ray"), "dump", str(session)).splitlines())
+
+    session.unlink(missing_ok=True)
     cr(tool("cosmic-ray"), "init", str(cfg), str(session))
     cr(tool("cr-filter-operators"), str(session), str(cfg))
     if lines:
         cr(tool("cr-filter-lines"), "--config", str(cfg), str(session))
+    head: dict[str, object] = {"module": name, "path": t.path}
+    b0 = time.monotonic()
     try:  # the tests must pass unmutated, within the module's cap
-        base = subprocess.run(command, shell=True, cwd=repo, env=env, capture_output=True, text=True,
-                              timeout=minutes * 60)
+        code, out = run_group([sys.executable, "-c", CPU_TIMED, "sh", "-c", command], repo, env, minutes * 60)
     except subprocess.TimeoutExpired:
-        return {"module": name, "path": t.path, "error": f"the unmutated tests took over {minutes:g} minutes"}
-    if base.returncode != 0:
-        return {"module": name, "path": t.path, "error": "the tests fail without any mutation: "
-                + (base.stdout.strip().splitlines() or ["?"])[-1]}
+        return {**head, "error": f"the unmutated tests took over {minutes:g} minutes"}
+    head["baseline_s"] = round(time.monotonic() - b0, 1)
+    # CPU seconds: about what the run takes on an idle machine, whatever the load now
+    cpu = [ln.split()[1] for ln in out.splitlines() if ln.startswith("avseg-mutants-cpu ")]
+    head["baseline_cpu_s"] = round(float(cpu[-1]), 1) if cpu else None
+    if code != 0:
+        return {**head, "error": "the tests fail without any mutation: " + (out.strip().splitlines() or ["?"])[-1]}
+    if estimate:
+        return {**head, "mutants": pending()}
     t0 = time.monotonic()
     with contextlib.suppress(subprocess.TimeoutExpired):  # what ran is in the session; the rest is "not run"
         cr(tool("cosmic-ray"), "exec", str(cfg), str(session), limit=minutes * 60)
     # a killed exec may leave the last mutant applied: restore the file from the worktree
     shutil.copy2(ROOT / t.path, repo / t.path)
-    dump = subprocess.run([tool("cosmic-ray"), "dump", str(session)], cwd=repo, env=env, capture_output=True,
-                          text=True).stdout
     killed = survived = not_run = incompetent = 0
     survivors: list[str] = []
-    for row in dump.splitlines():
+    for row in cr(tool("cosmic-ray"), "dump", str(session)).splitlines():
         item, result = json.loads(row)
         if result is None:
             not_run += 1
@@ -184,16 +252,48 @@ def run_module(name: str, t: Target, repo: Path, work: Path, timeout: float, min
         else:
             killed += 1
     done = killed + survived
-    return {"module": name, "path": t.path, "mutants": done, "killed": killed, "survived": survived,
+    return {**head, "mutants": done, "killed": killed, "survived": survived,
             "incompetent": incompetent, "not_run": not_run, "kill_rate": round(killed / done, 3) if done else None,
             "seconds": round(time.monotonic() - t0), "survivors": survivors,
             "tests": " ".join([*t.tests, *t.extra]), "only": list(t.only)}
+
+
+def print_table(results: list[dict[str, object]], estimate: bool, jobs: int) -> None:
+    if estimate:
+        print("\n| module | file | mutants | unmutated tests (s) | their CPU (s) | estimate (min) |\n"
+              "| --- | --- | ---: | ---: | ---: | ---: |")
+        total = 0.0
+        for r in results:
+            if "error" in r:
+                print(f"| {r['module']} | `{r['path']}` | {r['error']} | | | |")
+                continue
+            per = r["baseline_cpu_s"] or r["baseline_s"]
+            cost = int(r["mutants"]) * float(per)  # type: ignore[call-overload, arg-type]
+            total += cost
+            print(f"| {r['module']} | `{r['path']}` | {r['mutants']} | {r['baseline_s']} | {r['baseline_cpu_s']} | "
+                  f"{cost / 60:.1f} |")
+        print(f"\nestimate: {total / 60:.1f} minutes of test runs / {jobs} jobs = {total / 60 / jobs:.1f} minutes on an "
+              "idle machine (each mutant costs about the unmutated tests' CPU time; a killed one less, with -x)")
+        return
+    print("\n| module | file | unmutated tests (s) | their CPU (s) | mutants | killed | survived | not run | kill rate |\n"
+          "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in results:
+        if "error" in r:
+            print(f"| {r['module']} | `{r['path']}` | {r.get('baseline_s', '')} | {r.get('baseline_cpu_s', '')} | "
+                  f"{r['error']} | | | | |")
+        else:
+            rate = "-" if r["kill_rate"] is None else f"{100 * float(r['kill_rate']):.1f}%"  # type: ignore[arg-type]
+            print(f"| {r['module']} | `{r['path']}` | {r['baseline_s']} | {r['baseline_cpu_s']} | {r['mutants']} | "
+                  f"{r['killed']} | {r['survived']} | {r['not_run']} | {rate} |")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("modules", nargs="*", help="module names (default: all, see --list)")
     ap.add_argument("--list", action="store_true", help="list the modules and their tests")
+    ap.add_argument("--jobs", type=int, default=2, help="modules run in this many parallel workers (own copies)")
+    ap.add_argument("--estimate", action="store_true",
+                    help="count the mutants and time the unmutated tests; print mutants x time / jobs")
     ap.add_argument("--minutes", type=float, default=55.0, help="start no module after this many minutes")
     ap.add_argument("--module-minutes", type=float, default=None, help="override each module's time cap")
     ap.add_argument("--timeout", type=float, default=240.0, help="seconds for one mutant's test run")
@@ -208,33 +308,47 @@ def main() -> int:
     if unknown:
         print(f"error: unknown module {unknown[0]!r}; --list shows them", file=sys.stderr)
         return 2
+    if args.jobs < 1:
+        print("error: --jobs must be at least 1", file=sys.stderr)
+        return 2
     names = args.modules or list(MODULES)
-    repo = scratch_copy()
-    work = repo.parent
-    print(f"mutating a copy in {repo}", flush=True)
-    t0, results = time.monotonic(), []
-    for name in names:
-        if time.monotonic() - t0 > args.minutes * 60:
-            results.append({"module": name, "path": MODULES[name].path, "error": "not run (time budget)"})
-            continue
+    jobs = min(args.jobs, len(names))
+    root = Path(tempfile.mkdtemp(prefix="avseg-mutants-"))
+    print(f"mutating {jobs} copies under {root}", flush=True)
+    free: queue.Queue[Worker] = queue.Queue()
+    for i in range(jobs):
+        free.put(Worker.make(root, i))
+    t0, lock = time.monotonic(), threading.Lock()
+    results: dict[str, dict[str, object]] = {}
+
+    def one(name: str) -> None:
         t = MODULES[name]
-        print(f"== {name}: {t.path}", flush=True)
-        r = run_module(name, t, repo, work, args.timeout, args.module_minutes or t.minutes)
-        results.append(r)
-        print(f"   {json.dumps({k: v for k, v in r.items() if k != 'survivors'})}", flush=True)
-        for s in r.get("survivors", []):  # type: ignore[union-attr]
-            print(f"   survived: {s}", flush=True)
-        if args.json:
-            args.json.write_text(json.dumps(results, indent=1))
-    print("\n| module | file | mutants | killed | survived | not run | kill rate |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |")
-    for r in results:
-        if "error" in r:
-            print(f"| {r['module']} | `{r['path']}` | {r['error']} | | | | |")
+        if time.monotonic() - t0 > args.minutes * 60:
+            r: dict[str, object] = {"module": name, "path": t.path, "error": "not run (time budget)"}
         else:
-            rate = "-" if r["kill_rate"] is None else f"{100 * float(r['kill_rate']):.1f}%"  # type: ignore[arg-type]
-            print(f"| {r['module']} | `{r['path']}` | {r['mutants']} | {r['killed']} | {r['survived']} | "
-                  f"{r['not_run']} | {rate} |")
-    shutil.rmtree(work, ignore_errors=True)
+            w = free.get()  # a copy no other module is using now
+            try:
+                with lock:
+                    print(f"== {name}: {t.path} (in {w.work.name})", flush=True)
+                r = run_module(name, t, w, args.timeout, args.module_minutes or t.minutes, args.estimate)
+            finally:
+                free.put(w)
+        with lock:
+            results[name] = r
+            print(f"   {name}: {json.dumps({k: v for k, v in r.items() if k not in ('survivors', 'module')})}",
+                  flush=True)
+            for s in r.get("survivors", []):  # type: ignore[attr-defined]
+                print(f"   survived: {s}", flush=True)
+            if args.json:
+                args.json.write_text(json.dumps([results[n] for n in names if n in results], indent=1))
+
+    try:
+        with ThreadPoolExecutor(jobs) as pool:
+            for f in [pool.submit(one, n) for n in names]:
+                f.result()
+        print_table([results[n] for n in names], args.estimate, jobs)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
     return 0
 
 
