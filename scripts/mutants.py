@@ -42,14 +42,16 @@ class Target:
 
 
 S = "tests/test_survivors.py"
+E = "tests/test_filter_edges.py"  # thresholds, nms and combiners called directly: fast
 #: name -> what to mutate and which tests judge it; the order is the order they run in
 MODULES: dict[str, Target] = {
     "metrics": Target("avseg/eval/metrics.py", ("tests/test_metrics.py", "tests/test_metrics_edges.py")),
-    "thresholds": Target("plugins/avseg_filters/thresholds.py", ("tests/test_filters.py", S),
-                         extra=("-k", "threshold or tag or score or size or fallback or deny or top")),
-    "nms": Target("plugins/avseg_filters/nms.py", ("tests/test_filters.py", S), extra=("-k", "nms")),
+    "thresholds": Target("plugins/avseg_filters/thresholds.py", ("tests/test_filters.py", E),
+                         extra=("-k", "threshold or tag or score or keep or first")),
+    "nms": Target("plugins/avseg_filters/nms.py", ("tests/test_filters.py", E), extra=("-k", "nms or iou")),
     "topk": Target("plugins/avseg_filters/topk.py", ("tests/test_filters.py",)),
-    "combiners": Target("avseg/combiners.py", (S,), extra=("-k", "top1 or overlap or label_map")),
+    "combiners": Target("avseg/combiners.py", (E,),
+                        extra=("-k", "top1 or overlap or label or union or nothing or paint")),
     "cache-keys": Target("avseg/cache.py", ("tests/test_cache.py", "tests/test_cache_identity.py", S),
                          only=("_package_files", "_core_module_file", "_core_imports", "_core_dependencies",
                                "source_files", "source_fingerprint", "make_key"),
