@@ -43,6 +43,7 @@ class Target:
 
 S = "tests/test_survivors.py"
 E = "tests/test_filter_edges.py"  # thresholds, nms and combiners called directly: fast
+AVIS = "not minilm and not importing and not missing_linker"  # the avis tests that load no model
 #: name -> what to mutate and which tests judge it; the order is the order they run in
 MODULES: dict[str, Target] = {
     "metrics": Target("avseg/eval/metrics.py", ("tests/test_metrics.py", "tests/test_metrics_edges.py")),
@@ -52,6 +53,21 @@ MODULES: dict[str, Target] = {
     "topk": Target("plugins/avseg_filters/topk.py", ("tests/test_filters.py",)),
     "combiners": Target("avseg/combiners.py", (E,),
                         extra=("-k", "top1 or overlap or label or union or nothing or paint")),
+    "bind": Target("plugins/avseg_filters/bind.py", ("tests/test_filter_bind.py", "tests/test_filter_edges_av.py"),
+                   extra=("-k", "not registered and not old_threshold")),
+    "avis": Target("plugins/avseg_avis/scoring.py", ("tests/test_avis.py", "tests/test_filter_edges_av.py"),
+                   extra=("-k", AVIS)),
+    "avis-filter": Target("plugins/avseg_avis/__init__.py", ("tests/test_avis.py", "tests/test_filter_edges_av.py"),
+                          only=("AvisFilter",), extra=("-k", AVIS)),
+    "tree": Target("avseg/tree.py", ("tests/test_tree.py", "tests/test_avis.py", "tests/test_filter_edges_av.py"),
+                   only=("normalize_label", "AVTree", "parse_tree"), extra=("-k", AVIS)),
+    "av-sync": Target("plugins/avseg_sync/avsync.py", ("tests/test_av_sync.py", "tests/test_filter_edges_av.py"),
+                      only=("_region", "_iou", "audio_envelope", "best_lagged_correlation", "AVSync"),
+                      extra=("-k", "scores or boundary or lagged or frames_only or one_frame or sync")),
+    **{r: Target(f"plugins/avseg_refiners/{r.replace('-', '_')}.py",
+                 ("tests/test_refiners.py", "tests/test_refiners_parts.py", "tests/test_filter_edges_av.py"),
+                 extra=("-k", "not run_with_a_refiner and not plugins_lists"))
+       for r in ("fill-holes", "merge-parts", "largest-component", "clip-to-box")},
     "cache-keys": Target("avseg/cache.py", ("tests/test_cache.py", "tests/test_cache_identity.py", S),
                          only=("_package_files", "_core_module_file", "_core_imports", "_core_dependencies",
                                "source_files", "source_fingerprint", "make_key"),
