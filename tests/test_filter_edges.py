@@ -115,6 +115,8 @@ def test_score_threshold_with_one_or_no_proposal() -> None:
     assert score()(ctx(props([[10, 10, 20, 20]], [0.25]))).keep == []
     assert score()(ctx(Proposals.empty())).keep == []
     assert score()(ctx(None)).keep == []
+    for fallback in ("keep-best", "first-in-loop"):  # no box: nothing to fall back on
+        assert score(fallback=fallback, keep_top_if_none=True)(ctx(Proposals.empty())).keep == []
 
 
 def test_score_threshold_area_of_a_box_away_from_the_origin() -> None:
