@@ -2,3 +2,37 @@
 directly: the fast tests ``make mutants`` adds to each module's own (scripts/mutants.py)."""
 
 from __future__ import annotations
+
+import numpy as np
+import pytest
+from avseg_filters.bind import BindFilter, bind_scores
+from pydantic import ValidationError
+
+
+# -- bind ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["cosine", "softmax", "minmax"])
+def test_bind_scores_of_no_regions_are_empty(mode: str) -> None:
+    out = bind_scores(np.zeros((0, 3), np.float32), np.ones(3, np.float32), mode)
+    assert out.shape == (0,)
+
+
+@pytest.mark.parametrize(("field", "ok", "bad"), [
+    ("cosine_threshold", [-1.0, 1.0], [-1.25, 1.25]),
+    ("softmax_threshold", [0.0, 1.0], [-0.25, 1.25]),
+    ("minmax_threshold", [0.0, 1.0], [-0.25, 1.25]),
+    ("temperature", [0.0078125], [0.0, -1.0]),
+])
+def test_bind_threshold_bounds(field: str, ok: list[float], bad: list[float]) -> None:
+    mode = {"cosine_threshold": "cosine", "minmax_threshold": "minmax"}.get(field, "softmax")
+    for v in ok:
+        assert getattr(BindFilter.Config(mode=mode, **{field: v}), field) == v
+    for v in bad:
+        with pytest.raises(ValidationError, match=field):
+            BindFilter.Config(mode=mode, **{field: v})
+
+
+def test_bind_refuses_the_removed_parameter_threshold_but_not_none() -> None:
+    with pytest.raises(ValidationError, match="use cosine_threshold=0.6 for mode 'cosine'"):
+        BindFilter.Config(threshold=0.6)
+    cfg = BindFilter.Config(threshold=None, mode="minmax")
+    assert cfg.threshold is None and cfg.effective_threshold == 0.5
