@@ -36,3 +36,12 @@ def test_bind_refuses_the_removed_parameter_threshold_but_not_none() -> None:
         BindFilter.Config(threshold=0.6)
     cfg = BindFilter.Config(threshold=None, mode="minmax")
     assert cfg.threshold is None and cfg.effective_threshold == 0.5
+
+
+def test_bind_drop_reason_shows_as_many_digits_as_tell_score_and_threshold_apart() -> None:
+    from avseg_filters.bind import _two_different
+
+    assert _two_different(0.699, 0.7) == ("0.699", "0.700")
+    below = float(np.nextafter(0.7, 0.0))  # differs from 0.7 in the 16th decimal only
+    assert _two_different(below, 0.7) == ("0.6999999999999998", "0.7000000000000000")
+    assert _two_different(0.7, 0.7) == ("0.7", "0.7")
