@@ -45,3 +45,6 @@ def test_bind_drop_reason_shows_as_many_digits_as_tell_score_and_threshold_apart
     below = float(np.nextafter(0.7, 0.0))  # differs from 0.7 in the 16th decimal only
     assert _two_different(below, 0.7) == ("0.6999999999999998", "0.7000000000000000")
     assert _two_different(0.7, 0.7) == ("0.7", "0.7")
+    # the same to 16 decimals: both as repr, not 17 fixed decimals
+    above = float(np.nextafter(0.1, 1.0))
+    assert _two_different(0.1, above) == ("0.1", "0.10000000000000002")
