@@ -48,3 +48,24 @@ def test_bind_drop_reason_shows_as_many_digits_as_tell_score_and_threshold_apart
     # the same to 16 decimals: both as repr, not 17 fixed decimals
     above = float(np.nextafter(0.1, 1.0))
     assert _two_different(0.1, above) == ("0.1", "0.10000000000000002")
+
+
+# -- refiners ----------------------------------------------------------------------------------------
+def _refiners() -> list:  # type: ignore[type-arg]
+    from avseg_refiners.clip_to_box import ClipToBox
+    from avseg_refiners.fill_holes import FillHoles
+    from avseg_refiners.largest_component import LargestComponent
+    from avseg_refiners.merge_parts import MergeParts
+
+    return [cls(cls.Config(), None) for cls in (FillHoles, LargestComponent, ClipToBox, MergeParts)]
+
+
+def test_refiners_leave_a_frame_without_objects_as_it_is() -> None:
+    from avseg.types import Proposals
+
+    frame = np.zeros((6, 8, 3), np.uint8)
+    empty = Proposals(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), [], np.zeros((0, 6, 8), bool))
+    for r in _refiners():
+        out = r.refine(frame, empty)
+        assert len(out) == 0 and out.masks is not None and out.masks.shape == (0, 6, 8), r.name
+        assert len(r.refine(frame, Proposals.empty())) == 0, r.name

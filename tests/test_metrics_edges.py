@@ -144,3 +144,13 @@ def test_the_default_batch_is_four_videos() -> None:
     four, five = m.result(batch_videos=4), m.result(batch_videos=5)
     assert four["fscore"] != pytest.approx(five["fscore"], abs=1e-3)
     assert m.result() == four and m.result()["batch_videos"] == 4.0
+
+
+@pytest.mark.parametrize(("pred", "gt"), [(np.zeros((4, 4)), np.zeros((4, 5))),
+                                          (np.zeros((1, 4, 4)), np.zeros((1, 4, 4))),
+                                          (np.zeros(4), np.zeros(4))])
+def test_prediction_and_gt_must_be_equal_2d_shapes(pred: np.ndarray, gt: np.ndarray) -> None:
+    from avseg.eval.metrics import frame_iou
+
+    with pytest.raises(ValueError, match="must be equal 2-D shapes"):
+        frame_iou(pred, gt)
