@@ -252,6 +252,16 @@ def test_box_and_mask_iou_away_from_the_origin() -> None:
     assert mask_iou(m[:1], m).dtype == np.float64
 
 
+def test_box_iou_of_sub_pixel_and_empty_boxes() -> None:
+    """Half a pixel wide: IoU 4/5, areas never rounded up to a pixel; empty boxes overlap nothing."""
+    thin = np.array([[0, 0, 0.5, 10], [0, 0, 0.5, 8]], np.float32)
+    np.testing.assert_allclose(box_iou(thin, thin), [[1.0, 0.8], [0.8, 1.0]])
+    assert nms(iou_threshold=0.75, use_masks=False)(ctx(props(thin.tolist(), [0.75, 0.5]))).keep == [0]
+    empty = np.array([[5, 5, 5, 9], [5, 5, 5, 9]], np.float32)
+    np.testing.assert_array_equal(box_iou(empty, empty), np.zeros((2, 2)))
+    assert nms(iou_threshold=0.0, use_masks=False)(ctx(props(empty.tolist(), [0.75, 0.5]))).keep == [0, 1]
+
+
 def test_nms_iou_threshold_bounds() -> None:
     for v in (0.0, 1.0):
         NMS.Config(iou_threshold=v)

@@ -69,3 +69,73 @@ def test_refiners_leave_a_frame_without_objects_as_it_is() -> None:
         out = r.refine(frame, empty)
         assert len(out) == 0 and out.masks is not None and out.masks.shape == (0, 6, 8), r.name
         assert len(r.refine(frame, Proposals.empty())) == 0, r.name
+
+
+@pytest.mark.parametrize("side", ["top", "bottom", "left", "right"])
+def test_fill_holes_leaves_a_one_pixel_notch_on_any_border_open(side: str) -> None:
+    from avseg_refiners.fill_holes import fill_holes
+
+    m = np.ones((8, 8), bool)
+    at = {"top": (0, slice(3, 5)), "bottom": (-1, slice(3, 5)), "left": (slice(3, 5), 0), "right": (slice(3, 5), -1)}
+    m[at[side]] = False  # background in the border row/column only: not a hole
+    assert np.array_equal(fill_holes(m), m)
+
+
+def test_fill_holes_fills_a_hole_met_before_the_outside_background() -> None:
+    """The object covers the top rows, so the hole is the first background piece in scan order."""
+    from avseg_refiners.fill_holes import fill_holes
+
+    m = np.ones((6, 6), bool)
+    m[2:4, 2:4] = False  # the hole
+    m[5, :] = False  # background along the bottom border
+    out = fill_holes(m)
+    assert out[2:4, 2:4].all() and not out[5].any()
+    assert np.array_equal(fill_holes(np.ones((3, 3), bool)), np.ones((3, 3), bool))
+
+
+def test_fill_holes_max_hole_area_bounds() -> None:
+    from avseg_refiners.fill_holes import FillHoles
+
+    assert FillHoles.Config().max_hole_area is None and FillHoles.Config(max_hole_area=1).max_hole_area == 1
+    with pytest.raises(ValidationError, match="max_hole_area"):
+        FillHoles.Config(max_hole_area=0)
+
+
+# -- avis scoring -------------------------------------------------------------------------------------
+def test_avis_keeps_audio_exactly_at_the_tag_threshold_at_both_levels() -> None:
+    from avseg_avis.scoring import decide, tree_scores
+
+    from avseg.tree import load_tree
+
+    tree = load_tree(None)
+    sc = tree_scores(tree, ["dog", "cat"], {"Bark": 0.25}, "max")
+    d = decide(tree, "dog", sc, threshold=0.25)
+    assert d.keep and d.level == "source" and d.audio == 0.25
+    assert not decide(tree, "dog", sc, threshold=0.2578125).keep
+    b = decide(tree, "cat", sc, match="broad", threshold=0.25)  # the bark reaches the cat at "pet"
+    assert b.keep and b.level == "broad"
+    assert not decide(tree, "cat", sc, match="broad", threshold=0.2578125).keep
+
+
+def test_avis_broad_match_needs_something_in_view_under_the_broad_node() -> None:
+    from avseg_avis.scoring import decide, tree_scores
+
+    from avseg.tree import load_tree
+
+    tree = load_tree(None)
+    sc = tree_scores(tree, [], {"Bark": 0.75}, "max")  # nothing in view
+    d = decide(tree, "cat", sc, match="broad", threshold=0.25)
+    assert not d.keep and d.level is None and d.audio == 0.75
+
+
+def test_avis_top_leaves_are_the_three_most_probable_in_order() -> None:
+    from avseg_avis.scoring import top_leaves
+
+    from avseg.tree import load_tree
+
+    tree = load_tree(None)
+    leaves = tree.leaves_of("dog")
+    assert len(leaves) >= 4
+    probs = {leaves[0]: 0.125, leaves[1]: 0.5, leaves[2]: 0.25, leaves[3]: 0.375}
+    assert list(top_leaves(tree, "dog", probs).items()) == [(leaves[1], 0.5), (leaves[3], 0.375), (leaves[2], 0.25)]
+    assert top_leaves(tree, "dog", {leaves[0]: 0.0}) == {}
