@@ -91,6 +91,9 @@ def test_fill_holes_fills_a_hole_met_before_the_outside_background() -> None:
     out = fill_holes(m)
     assert out[2:4, 2:4].all() and not out[5].any()
     assert np.array_equal(fill_holes(np.ones((3, 3), bool)), np.ones((3, 3), bool))
+    only_a_hole = np.ones((5, 5), bool)
+    only_a_hole[2, 2] = False  # the only background piece there is
+    assert fill_holes(only_a_hole).all()
 
 
 def test_fill_holes_max_hole_area_bounds() -> None:
