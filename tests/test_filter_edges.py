@@ -237,6 +237,17 @@ def test_nms_with_one_or_no_proposal() -> None:
     assert nms()(ctx(props([[0, 0, 10, 10]], [0.25], masks=True))).keep == [0]
     assert nms()(ctx(Proposals.empty())).keep == []
     assert nms()(ctx(None)).keep == []
+    no_objects = Proposals(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), None, np.zeros((0, H, W), bool))
+    assert nms()(ctx(no_objects)).keep == []
+
+
+def test_iou_of_tiny_identical_regions_is_one() -> None:
+    """A union below one pixel (boxes) or of exactly one pixel (masks) is still a union."""
+    quarter = np.array([[1, 1, 1.5, 1.5]], np.float32)
+    np.testing.assert_allclose(box_iou(quarter, quarter), [[1.0]])
+    px = np.zeros((1, 4, 4), bool)
+    px[0, 1, 2] = True
+    np.testing.assert_allclose(mask_iou(px, px), [[1.0]])
 
 
 def test_box_and_mask_iou_away_from_the_origin() -> None:

@@ -142,3 +142,38 @@ def test_avis_top_leaves_are_the_three_most_probable_in_order() -> None:
     probs = {leaves[0]: 0.125, leaves[1]: 0.5, leaves[2]: 0.25, leaves[3]: 0.375}
     assert list(top_leaves(tree, "dog", probs).items()) == [(leaves[1], 0.5), (leaves[3], 0.375), (leaves[2], 0.25)]
     assert top_leaves(tree, "dog", {leaves[0]: 0.0}) == {}
+
+
+def test_avis_a_category_out_of_view_is_never_kept_whatever_its_audio() -> None:
+    from avseg_avis.scoring import decide, tree_scores
+
+    from avseg.tree import load_tree
+
+    tree = load_tree(None)
+    meow = tree.leaves_of("cat")[0]
+    sc = tree_scores(tree, ["dog"], {meow: 0.75}, "max")  # the cat is heard, only the dog is in view
+    assert not decide(tree, "cat", sc, threshold=0.25).keep
+    assert not decide(tree, "cat", sc, match="broad", threshold=0.875).keep
+
+
+def test_avis_a_category_without_leaves_has_no_audio() -> None:
+    from avseg_avis.scoring import audio_scores, decide, tree_scores
+
+    from avseg.tree import parse_tree
+
+    tree = parse_tree({"broad_sources": {"pet": {"dog": ["Bark"], "robot": []}}})
+    for agg in ("max", "sum"):
+        source, broad = audio_scores(tree, {"Bark": 0.5}, agg)  # type: ignore[arg-type]
+        assert source == {"dog": 0.5, "robot": 0.0} and broad == {"pet": 0.5}
+    sc = tree_scores(tree, ["robot"], {"Bark": 0.5})
+    assert not decide(tree, "robot", sc, threshold=0.0625).keep
+
+
+def test_avis_top_leaves_round_to_four_decimals() -> None:
+    from avseg_avis.scoring import top_leaves
+
+    from avseg.tree import load_tree
+
+    tree = load_tree(None)
+    leaf = tree.leaves_of("dog")[0]
+    assert top_leaves(tree, "dog", {leaf: 0.123456}) == {leaf: 0.1235}
