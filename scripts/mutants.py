@@ -66,7 +66,7 @@ MODULES: dict[str, Target] = {
                       extra=("-k", "scores or boundary or lagged or frames_only or one_frame or sync")),
     **{r: Target(f"plugins/avseg_refiners/{r.replace('-', '_')}.py",
                  ("tests/test_refiners.py", "tests/test_refiners_parts.py", "tests/test_filter_edges_av.py"),
-                 extra=("-k", "not run_with_a_refiner and not plugins_lists"))
+                 extra=("-k", f"{r.replace('-', '_')} or refiners_leave"))
        for r in ("fill-holes", "merge-parts", "largest-component", "clip-to-box")},
     "cache-keys": Target("avseg/cache.py", ("tests/test_cache.py", "tests/test_cache_identity.py", S),
                          only=("_package_files", "_core_module_file", "_core_imports", "_core_dependencies",

@@ -177,3 +177,20 @@ def test_avis_top_leaves_round_to_four_decimals() -> None:
     tree = load_tree(None)
     leaf = tree.leaves_of("dog")[0]
     assert top_leaves(tree, "dog", {leaf: 0.123456}) == {leaf: 0.1235}
+
+
+@pytest.mark.parametrize("top", [10, -10])  # -10: the owner's box runs off the top of the frame
+def test_merge_parts_merges_two_halves_of_one_box(top: int) -> None:
+    from avseg_refiners.merge_parts import MergeParts
+
+    from avseg.types import Proposals
+
+    y0 = max(0, top)
+    left, right = np.zeros((40, 60), bool), np.zeros((40, 60), bool)
+    left[y0:30, 10:30] = True
+    right[y0:30, 30:50] = True
+    kept = Proposals(np.array([[10, top, 50, 30], [30, top, 50, 30]], np.float32), np.array([0.5, 0.75], np.float32),
+                     ["piano", "keys"], np.stack([left, right]))
+    out = MergeParts(MergeParts.Config(), None).refine(np.zeros((40, 60, 3), np.uint8), kept)  # type: ignore[arg-type]
+    assert len(out) == 1 and out.labels == ["piano"] and out.masks is not None
+    np.testing.assert_array_equal(out.masks[0], left | right)
