@@ -248,6 +248,8 @@ def test_iou_of_tiny_identical_regions_is_one() -> None:
     px = np.zeros((1, 4, 4), bool)
     px[0, 1, 2] = True
     np.testing.assert_allclose(mask_iou(px, px), [[1.0]])
+    nothing = np.zeros((2, 4, 4), bool)  # two empty masks overlap nowhere
+    np.testing.assert_array_equal(mask_iou(nothing, nothing), np.zeros((2, 2)))
 
 
 def test_box_and_mask_iou_away_from_the_origin() -> None:
