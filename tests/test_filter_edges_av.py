@@ -8,6 +8,8 @@ import pytest
 from avseg_filters.bind import BindFilter, bind_scores
 from pydantic import ValidationError
 
+from avseg.components import FrameContext
+
 
 # -- bind ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("mode", ["cosine", "softmax", "minmax"])
@@ -194,3 +196,81 @@ def test_merge_parts_merges_two_halves_of_one_box(top: int) -> None:
     out = MergeParts(MergeParts.Config(), None).refine(np.zeros((40, 60, 3), np.uint8), kept)  # type: ignore[arg-type]
     assert len(out) == 1 and out.labels == ["piano"] and out.masks is not None
     np.testing.assert_array_equal(out.masks[0], left | right)
+
+
+# -- the avis filter ---------------------------------------------------------------------------------
+def _avis_ctx(labels: list[str] | None, tags: dict[str, float]) -> FrameContext:
+    from avseg.types import Proposals, Tags
+
+    n = 1 if labels is None else len(labels)
+    return FrameContext("c", 0, np.zeros((10, 10, 3), np.uint8), tags=Tags.from_scores(list(tags), list(tags.values())),
+                        proposals=Proposals(np.tile(np.array([[0, 0, 10, 10]], np.float32), (n, 1)),
+                                            np.ones(n, np.float32), labels))
+
+
+def _avis(**kw: object):  # type: ignore[no-untyped-def]
+    from avseg_avis import AvisFilter
+
+    return AvisFilter(AvisFilter.Config(**{"linker": "none", **kw}), runtime=None)
+
+
+def test_avis_unlabelled_and_unlinked_objects_score_zero() -> None:
+    res = _avis()(_avis_ctx(None, {"Bark": 0.75}))
+    assert res.keep == [] and res.scores == [0.0]
+    res = _avis()(_avis_ctx(["dog", "spaceship"], {"Bark": 0.75}))
+    assert res.keep == [0] and res.scores == [0.75, 0.0]
+    assert res.extra is not None and res.extra[1]["visual_score"] == 0.0 and res.extra[1]["audio_score"] == 0.0
+    assert res.extra[1]["category"] is None and "names no tree category" in res.drops[1].reason
+
+
+def test_avis_tag_threshold_bounds() -> None:
+    from avseg_avis import AvisFilter
+
+    assert AvisFilter.Config().tag_threshold == 0.1
+    for v in (0.0, 1.0):
+        AvisFilter.Config(tag_threshold=v)
+    for v in (-0.25, 1.25):
+        with pytest.raises(ValidationError, match="tag_threshold"):
+            AvisFilter.Config(tag_threshold=v)
+
+
+# -- merge-parts: which box claims shared parts, bounds, boxes off the frame ---------------------------
+def _merge(boxes: list[list[float]], masks: list[tuple[slice, slice]], labels: list[str]):  # type: ignore[no-untyped-def]
+    from avseg_refiners.merge_parts import MergeParts
+
+    from avseg.types import Proposals
+
+    m = np.zeros((len(boxes), 40, 60), bool)
+    for k, (ys, xs) in enumerate(masks):
+        m[k, ys, xs] = True
+    kept = Proposals(np.array(boxes, np.float32), np.full(len(boxes), 0.5, np.float32), labels, m)
+    return MergeParts(MergeParts.Config(), None).refine(np.zeros((40, 60, 3), np.uint8), kept)  # type: ignore[arg-type]
+
+
+def test_merge_parts_the_larger_box_claims_shared_parts_first() -> None:
+    """Box b (20 x 30 = 600 px) is larger than box a (40 x 10 = 400 px); both could take parts p and
+    q, which lie where they overlap: b does, a stays alone."""
+    out = _merge([[0, 0, 40, 10], [0, 0, 20, 30], [0, 0, 10, 10], [10, 0, 20, 10]],
+                 [(slice(0, 10), slice(30, 40)), (slice(20, 30), slice(0, 20)),
+                  (slice(0, 10), slice(0, 10)), (slice(0, 10), slice(10, 20))], ["a", "b", "p", "q"])
+    assert out.labels == ["b", "a"] and out.masks is not None
+    assert out.masks[0].sum() == 400 and out.masks[1].sum() == 100
+
+
+def test_merge_parts_a_box_outside_the_frame_claims_nothing() -> None:
+    out = _merge([[-10, 0, 0, 10], [0, 5, 1, 10]], [(slice(0, 5), slice(0, 1)), (slice(5, 10), slice(0, 1))],
+                 ["off", "on"])
+    assert out.labels == ["off", "on"]
+
+
+@pytest.mark.parametrize(("field", "ok", "bad"), [("inside", [1.0, 0.0078125], [0.0, 1.25]),
+                                                  ("gain", [0.0, 1.0], [-0.25, 1.25]),
+                                                  ("min_coverage", [0.0, 1.0], [-0.25, 1.25])])
+def test_merge_parts_bounds(field: str, ok: list[float], bad: list[float]) -> None:
+    from avseg_refiners.merge_parts import MergeParts
+
+    for v in ok:
+        MergeParts.Config(**{field: v})
+    for v in bad:
+        with pytest.raises(ValidationError, match=field):
+            MergeParts.Config(**{field: v})
