@@ -3,6 +3,8 @@ directly: the fast tests ``make mutants`` adds to each module's own (scripts/mut
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from avseg_filters.bind import BindFilter, bind_scores
@@ -274,3 +276,15 @@ def test_merge_parts_bounds(field: str, ok: list[float], bad: list[float]) -> No
     for v in bad:
         with pytest.raises(ValidationError, match=field):
             MergeParts.Config(**{field: v})
+
+
+def test_avis_warns_once_about_a_custom_tree_with_problems(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tree = tmp_path / "tree.yaml"
+    tree.write_text("broad_sources:\n  pet:\n    dog: [Barkk]\n")
+    with caplog.at_level("WARNING"):
+        _avis(tree=str(tree))
+    assert f"avseg tree validate {tree}" in caplog.text and "1 problem" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        _avis()  # the bundled tree is clean
+    assert "problem" not in caplog.text
