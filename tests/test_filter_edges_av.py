@@ -183,17 +183,18 @@ def test_avis_top_leaves_round_to_four_decimals() -> None:
     assert top_leaves(tree, "dog", {leaf: 0.123456}) == {leaf: 0.1235}
 
 
-@pytest.mark.parametrize("top", [10, -10])  # -10: the owner's box runs off the top of the frame
-def test_merge_parts_merges_two_halves_of_one_box(top: int) -> None:
+@pytest.mark.parametrize(("left_edge", "top"), [(10, 10), (10, -10), (-10, 10)])  # -10: the box runs off the frame
+def test_merge_parts_merges_two_halves_of_one_box(left_edge: int, top: int) -> None:
     from avseg_refiners.merge_parts import MergeParts
 
     from avseg.types import Proposals
 
-    y0 = max(0, top)
+    x0, y0 = max(0, left_edge), max(0, top)
     left, right = np.zeros((40, 60), bool), np.zeros((40, 60), bool)
-    left[y0:30, 10:30] = True
+    left[y0:30, x0:30] = True
     right[y0:30, 30:50] = True
-    kept = Proposals(np.array([[10, top, 50, 30], [30, top, 50, 30]], np.float32), np.array([0.5, 0.75], np.float32),
+    kept = Proposals(np.array([[left_edge, top, 50, 30], [30, top, 50, 30]], np.float32),
+                     np.array([0.5, 0.75], np.float32),
                      ["piano", "keys"], np.stack([left, right]))
     out = MergeParts(MergeParts.Config(), None).refine(np.zeros((40, 60, 3), np.uint8), kept)  # type: ignore[arg-type]
     assert len(out) == 1 and out.labels == ["piano"] and out.masks is not None
@@ -251,10 +252,11 @@ def _merge(boxes: list[list[float]], masks: list[tuple[slice, slice]], labels: l
 
 def test_merge_parts_the_larger_box_claims_shared_parts_first() -> None:
     """Box b (20 x 30 = 600 px) is larger than box a (40 x 10 = 400 px); both could take parts p and
-    q, which lie where they overlap: b does, a stays alone."""
-    out = _merge([[0, 0, 40, 10], [0, 0, 20, 30], [0, 0, 10, 10], [10, 0, 20, 10]],
-                 [(slice(0, 10), slice(30, 40)), (slice(20, 30), slice(0, 20)),
-                  (slice(0, 10), slice(0, 10)), (slice(0, 10), slice(10, 20))], ["a", "b", "p", "q"])
+    q, which lie where they overlap: b does, a stays alone. (No box starts at x = y, so an area
+    computed from the wrong corner reorders them.)"""
+    out = _merge([[0, 10, 40, 20], [0, 10, 20, 40], [0, 10, 10, 20], [10, 10, 20, 20]],
+                 [(slice(10, 20), slice(30, 40)), (slice(30, 40), slice(0, 20)),
+                  (slice(10, 20), slice(0, 10)), (slice(10, 20), slice(10, 20))], ["a", "b", "p", "q"])
     assert out.labels == ["b", "a"] and out.masks is not None
     assert out.masks[0].sum() == 400 and out.masks[1].sum() == 100
 
