@@ -373,6 +373,14 @@ def test_nothing_kept_gives_an_empty_mask(name: str, labelled: bool) -> None:
         assert out.label_map is None
 
 
+@pytest.mark.parametrize("name", ["union", "top1", "label-map"])
+def test_one_object_is_the_frame(name: str) -> None:
+    out = combine(name, objs([BETTER], [0.25], ["zebra"]))
+    np.testing.assert_array_equal(out.mask, box(BETTER))
+    assert out.labels == ["zebra"] and out.label_map is not None
+    np.testing.assert_array_equal(out.label_map, box(BETTER).astype(np.int32))
+
+
 def test_label_map_names_unlabelled_objects_from_one() -> None:
     out = combine("label-map", objs([WORSE, BETTER, [30, 20, 40, 30]], [0.25, 0.75, 0.5]))
     assert out.labels == ["object-1", "object-2", "object-3"]

@@ -238,7 +238,7 @@ def test_avis_tag_threshold_bounds() -> None:
 
 
 # -- merge-parts: which box claims shared parts, bounds, boxes off the frame ---------------------------
-def _merge(boxes: list[list[float]], masks: list[tuple[slice, slice]], labels: list[str]):  # type: ignore[no-untyped-def]
+def _merge(boxes: list[list[float]], masks: list[tuple[slice, slice]], labels: list[str], **cfg: float):  # type: ignore[no-untyped-def]
     from avseg_refiners.merge_parts import MergeParts
 
     from avseg.types import Proposals
@@ -247,7 +247,35 @@ def _merge(boxes: list[list[float]], masks: list[tuple[slice, slice]], labels: l
     for k, (ys, xs) in enumerate(masks):
         m[k, ys, xs] = True
     kept = Proposals(np.array(boxes, np.float32), np.full(len(boxes), 0.5, np.float32), labels, m)
-    return MergeParts(MergeParts.Config(), None).refine(np.zeros((40, 60, 3), np.uint8), kept)  # type: ignore[arg-type]
+    return MergeParts(MergeParts.Config(**cfg), None).refine(np.zeros((40, 60, 3), np.uint8), kept)  # type: ignore[arg-type]
+
+
+def test_merge_parts_two_groups_in_one_frame_after_a_box_outside_it() -> None:
+    """By box area: the box outside the frame, a (whose half p joins it), p, b (whose half q joins
+    it), q. Neither the empty box nor the already-merged p stops the search for b's group."""
+    out = _merge([[-100, 0, -50, 40], [0, 0, 20, 20], [10, 0, 20, 20], [30, 0, 40, 10], [35, 0, 40, 10]],
+                 [(slice(39, 40), slice(59, 60)), (slice(0, 20), slice(0, 10)), (slice(0, 20), slice(10, 20)),
+                  (slice(0, 10), slice(30, 35)), (slice(0, 10), slice(35, 40))], ["off", "a", "p", "b", "q"])
+    assert out.labels == ["a", "b", "off"] and out.masks is not None
+    assert [int(m.sum()) for m in out.masks] == [400, 100, 1]
+
+
+def test_merge_parts_a_box_at_the_frame_edge_includes_column_and_row_zero() -> None:
+    # the owner's mask misses column 0 (or row 0), which the thin part covers: together the whole box
+    for box, thin, rest in (([0, 0, 10, 10], [0, 0, 1, 10], (slice(0, 10), slice(1, 10))),
+                            ([0, 0, 10, 10], [0, 0, 10, 1], (slice(1, 10), slice(0, 10)))):
+        thin_mask = (slice(0, 10), slice(0, 1)) if thin[2] == 1 else (slice(0, 1), slice(0, 10))
+        out = _merge([box, thin], [rest, thin_mask], ["owner", "thin"], gain=0.05)
+        assert out.labels == ["owner"] and out.masks is not None and out.masks[0].sum() == 100
+
+
+def test_merge_parts_defaults_and_one_object_untouched() -> None:
+    from avseg_refiners.merge_parts import MergeParts
+
+    cfg = MergeParts.Config()
+    assert (cfg.inside, cfg.gain, cfg.min_coverage) == (0.8, 0.15, 0.5)
+    one = _merge([[0, 0, 10, 10]], [(slice(0, 10), slice(0, 5))], ["solo"])
+    assert one.labels == ["solo"] and one.masks is not None and one.masks[0].sum() == 50
 
 
 def test_merge_parts_the_larger_box_claims_shared_parts_first() -> None:
