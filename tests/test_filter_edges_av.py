@@ -318,3 +318,20 @@ def test_avis_warns_once_about_a_custom_tree_with_problems(tmp_path: Path, caplo
     with caplog.at_level("WARNING"):
         _avis()  # the bundled tree is clean
     assert "problem" not in caplog.text
+
+
+def test_largest_component_connectivity_options_and_default() -> None:
+    from avseg_refiners.largest_component import LargestComponent, largest_component
+
+    assert LargestComponent.Config().connectivity == 8
+    assert LargestComponent.Config(connectivity=4).connectivity == 4
+    with pytest.raises(ValidationError, match="connectivity"):
+        LargestComponent.Config(connectivity=6)  # type: ignore[arg-type]
+    diag = np.zeros((5, 5), bool)
+    diag[0:2, 0:2] = True  # 4 px
+    diag[2, 2] = True  # touches the square at a corner only
+    diag[4, 0:3] = True  # 3 px apart
+    joined = diag.copy()
+    joined[4] = False  # by default (8-connected) the square and its corner pixel are one 5 px piece
+    np.testing.assert_array_equal(largest_component(diag), joined)
+    assert largest_component(diag).sum() == 5 and largest_component(diag, 4).sum() == 4
