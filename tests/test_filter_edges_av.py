@@ -325,6 +325,7 @@ def test_largest_component_connectivity_options_and_default() -> None:
 
     assert LargestComponent.Config().connectivity == 8
     assert LargestComponent.Config(connectivity=4).connectivity == 4
+    assert LargestComponent.Config(connectivity=8).connectivity == 8
     with pytest.raises(ValidationError, match="connectivity"):
         LargestComponent.Config(connectivity=6)  # type: ignore[arg-type]
     diag = np.zeros((5, 5), bool)
