@@ -336,3 +336,52 @@ def test_largest_component_connectivity_options_and_default() -> None:
     joined[4] = False  # by default (8-connected) the square and its corner pixel are one 5 px piece
     np.testing.assert_array_equal(largest_component(diag), joined)
     assert largest_component(diag).sum() == 5 and largest_component(diag, 4).sum() == 4
+
+
+class _Nearest:
+    """Stands in for the MiniLM linker's nearest-category lookup (its model is tested by
+    test_avis.py's minilm tests): fixed (category, similarity) per label, so that a similarity
+    can sit exactly at link_threshold."""
+
+    def __init__(self, table: dict[str, tuple[str, float]]) -> None:
+        self.table = table
+
+    def nearest(self, labels: list[str]) -> list[tuple[str, float, str]]:
+        return [(*self.table[x], self.table[x][0]) for x in labels]
+
+
+def test_avis_links_a_label_whose_similarity_is_exactly_the_link_threshold() -> None:
+    f = _avis(linker="minilm", link_threshold=0.5)
+    f._linker = _Nearest({"puppy": ("dog", 0.5), "kitty": ("cat", 0.4921875), "wuffer": ("dog", 0.654321)})
+    res = f(_avis_ctx(["puppy", "kitty", "wuffer", " "], {"Bark": 0.75}))
+    assert res.keep == [0, 2] and set(res.drops) == {1, 3} and res.extra is not None
+    assert [e["link"] for e in res.extra] == ["minilm", None, "minilm", None]
+    assert [e["link_similarity"] for e in res.extra] == [0.5, 0.4922, 0.6543, None]
+    assert res.extra[1]["nearest"] == "cat" and res.extra[1]["category"] is None
+    assert "similarity 0.49 < link_threshold 0.50" in res.drops[1].reason
+    assert "names no tree category" in res.drops[3].reason  # a blank label never reaches the linker
+
+
+def test_avis_link_threshold_bounds_and_audio_score_rounding() -> None:
+    from avseg_avis import AvisFilter
+
+    assert AvisFilter.Config().link_threshold == 0.6
+    for v in (-1.0, 1.0):
+        AvisFilter.Config(link_threshold=v)
+    for v in (-1.25, 1.25):
+        with pytest.raises(ValidationError, match="link_threshold"):
+            AvisFilter.Config(link_threshold=v)
+    res = _avis()(_avis_ctx(["dog"], {"Bark": 0.123456}))
+    assert res.extra is not None and res.extra[0]["audio_score"] == 0.1235
+
+
+def test_avis_warning_names_the_first_problem(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from avseg.tree import load_tree
+
+    tree = tmp_path / "tree.yaml"
+    tree.write_text("broad_sources:\n  pet:\n    dog: [Barkk]\n    cat: [Meoww]\n")
+    problems = load_tree(tree).validate()
+    assert len(problems) >= 2
+    with caplog.at_level("WARNING"):
+        _avis(tree=str(tree))
+    assert problems[0] in caplog.text and problems[-1] not in caplog.text
