@@ -385,3 +385,21 @@ def test_avis_warning_names_the_first_problem(tmp_path: Path, caplog: pytest.Log
     with caplog.at_level("WARNING"):
         _avis(tree=str(tree))
     assert problems[0] in caplog.text and problems[-1] not in caplog.text
+
+
+# -- the audio-visual tree ----------------------------------------------------------------------------
+def test_tree_link_texts_are_category_names_and_their_aliases() -> None:
+    from avseg.tree import parse_tree
+
+    tree = parse_tree({"broad_sources": {"pet": {"dog": ["Bark"]}, "vehicle": {"car": ["Engine"]}},
+                       "aliases": {"dog": ["Puppy", "hound dog"], "car": ["automobile"]}})
+    assert sorted(tree.link_texts()) == [("automobile", "car"), ("car", "car"), ("dog", "dog"),
+                                         ("hound dog", "dog"), ("puppy", "dog")]
+
+
+def test_tree_validation_suggests_up_to_three_close_names() -> None:
+    from avseg.tree import parse_tree
+
+    tree = parse_tree({"broad_sources": {"pet": {"dog": ["Barkx"]}}})
+    (problem,) = tree.validate(["Bark", "Barks", "Barky", "Barkz", "Meow"])
+    assert problem.count("'Bark") == 4 and "did you mean 'Bark', " in problem  # the name, then 3 matches
