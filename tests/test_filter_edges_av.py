@@ -403,3 +403,21 @@ def test_tree_validation_suggests_up_to_three_close_names() -> None:
     tree = parse_tree({"broad_sources": {"pet": {"dog": ["Barkx"]}}})
     (problem,) = tree.validate(["Bark", "Barks", "Barky", "Barkz", "Meow"])
     assert problem.count("'Bark") == 4 and "did you mean 'Bark', " in problem  # the name, then 3 matches
+
+
+@pytest.mark.parametrize(("box", "margin"), [([0, 0, 10, 10], 0), ([5, 2, 15, 12], 5), ([20, 5, 30, 15], 0),
+                                             ([2, 20, 12, 30], 3)])
+def test_clip_to_box_keeps_what_lies_inside_the_grown_box_even_at_the_frame_edge(box: list[int], margin: int) -> None:
+    from avseg_refiners.clip_to_box import ClipToBox
+
+    from avseg.types import Proposals
+
+    inside = np.zeros((40, 60), bool)
+    x0, y0 = max(0, box[0] - margin), max(0, box[1] - margin)
+    inside[y0:box[3] + margin, x0:box[2] + margin] = True
+    leak = inside.copy()
+    leak[:, 50:] = True  # a leak far to the right of every box
+    kept = Proposals(np.array([box], np.float32), np.ones(1, np.float32), ["x"], leak[None])
+    out = ClipToBox(ClipToBox.Config(margin=margin), None).refine(np.zeros((40, 60, 3), np.uint8), kept)  # type: ignore[arg-type]
+    assert out.masks is not None
+    np.testing.assert_array_equal(out.masks[0], inside)
