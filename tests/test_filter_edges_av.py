@@ -36,7 +36,8 @@ def test_bind_threshold_bounds(field: str, ok: list[float], bad: list[float]) ->
 
 
 def test_bind_refuses_the_removed_parameter_threshold_but_not_none() -> None:
-    with pytest.raises(ValidationError, match="use cosine_threshold=0.6 for mode 'cosine'"):
+    with pytest.raises(ValidationError, match=r"use cosine_threshold=0.6 for mode 'cosine' "
+                                              r"\(softmax_threshold, minmax_threshold for the other modes\)"):
         BindFilter.Config(threshold=0.6)
     cfg = BindFilter.Config(threshold=None, mode="minmax")
     assert cfg.threshold is None and cfg.effective_threshold == 0.5
@@ -421,3 +422,34 @@ def test_clip_to_box_keeps_what_lies_inside_the_grown_box_even_at_the_frame_edge
     out = ClipToBox(ClipToBox.Config(margin=margin), None).refine(np.zeros((40, 60, 3), np.uint8), kept)  # type: ignore[arg-type]
     assert out.masks is not None
     np.testing.assert_array_equal(out.masks[0], inside)
+
+
+def test_tree_lookups_accept_a_category_in_any_case() -> None:
+    from avseg.tree import load_tree
+
+    tree = load_tree(None)
+    assert tree.broad_of("Dog") == tree.broad_of("dog") == "pet" and tree.leaves_of("DOG") == tree.leaves_of("dog")
+
+
+def test_tree_a_category_listed_twice_is_one_problem_not_two() -> None:
+    from avseg.tree import parse_tree
+
+    tree = parse_tree({"broad_sources": {"pet": {"dog": ["Bark"], "cat": ["Meow"]}, "farm": {"dog": ["Bark"]}}})
+    assert tree.validate() == ["category 'dog' appears more than once: under pet, farm"]
+    empty = parse_tree({"broad_sources": {"pet": {"dog": ["Bark"]}, "farm": {}}})
+    assert empty.validate() == ["broad source 'farm' has no categories"]
+
+
+def test_tree_show_draws_the_last_category_of_a_broad_source_last() -> None:
+    from avseg.tree import parse_tree
+
+    tree = parse_tree({"broad_sources": {"pet": {"dog": ["Bark"], "cat": ["Meow", "Purr"]}}})
+    assert tree.show("pet").splitlines() == ["pet", "├── dog", "│   └── Bark", "└── cat", "    ├── Meow", "    └── Purr"]
+
+
+def test_tree_names_the_first_unknown_top_level_key() -> None:
+    from avseg.errors import ConfigError
+    from avseg.tree import parse_tree
+
+    with pytest.raises(ConfigError, match="unknown key 'colour'"):
+        parse_tree({"broad_sources": {}, "colour": 1, "size": 2})
