@@ -453,3 +453,13 @@ def test_tree_names_the_first_unknown_top_level_key() -> None:
 
     with pytest.raises(ConfigError, match="unknown key 'colour'"):
         parse_tree({"broad_sources": {}, "colour": 1, "size": 2})
+
+
+def test_clip_to_box_margin_bounds() -> None:
+    from avseg_refiners.clip_to_box import ClipToBox
+
+    for v in (0, 10000):
+        assert ClipToBox.Config(margin=v).margin == v
+    for v in (-1, 10001):
+        with pytest.raises(ValidationError, match="margin"):
+            ClipToBox.Config(margin=v)
