@@ -463,3 +463,19 @@ def test_clip_to_box_margin_bounds() -> None:
     for v in (-1, 10001):
         with pytest.raises(ValidationError, match="margin"):
             ClipToBox.Config(margin=v)
+
+
+def test_tree_unknown_broad_source_is_a_usage_error_with_a_suggestion() -> None:
+    from avseg.errors import UsageError
+    from avseg.tree import load_tree
+
+    with pytest.raises(UsageError, match="unknown broad source 'pett'.*pet"):
+        load_tree(None).categories_in("pett")
+
+
+def test_tree_to_dict_keeps_its_own_background_list_only() -> None:
+    from avseg.tree import parse_tree
+
+    data = {"broad_sources": {"pet": {"dog": ["Bark"]}}, "aliases": {"dog": ["puppy"]}, "background": ["Noise"]}
+    assert parse_tree(data).to_dict() == data
+    assert "background" not in parse_tree({"broad_sources": {"pet": {"dog": ["Bark"]}}}).to_dict()
