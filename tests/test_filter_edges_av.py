@@ -479,3 +479,11 @@ def test_tree_to_dict_keeps_its_own_background_list_only() -> None:
     data = {"broad_sources": {"pet": {"dog": ["Bark"]}}, "aliases": {"dog": ["puppy"]}, "background": ["Noise"]}
     assert parse_tree(data).to_dict() == data
     assert "background" not in parse_tree({"broad_sources": {"pet": {"dog": ["Bark"]}}}).to_dict()
+
+
+def test_tree_an_alias_of_two_categories_is_a_problem_but_not_one_repeated() -> None:
+    from avseg.tree import parse_tree
+
+    tree = parse_tree({"broad_sources": {"pet": {"dog": ["Bark"], "cat": ["Meow"]}},
+                       "aliases": {"dog": ["pet animal", "Pet Animal"], "cat": ["pet animal"]}})
+    assert tree.validate() == ["alias 'pet animal' is given for both 'dog' and 'cat'"]
