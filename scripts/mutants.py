@@ -63,7 +63,7 @@ MODULES: dict[str, Target] = {
                    only=("normalize_label", "AVTree", "parse_tree"), extra=("-k", AVIS)),
     "av-sync": Target("plugins/avseg_sync/avsync.py", ("tests/test_av_sync.py", "tests/test_filter_edges_av.py"),
                       only=("_region", "_iou", "audio_envelope", "best_lagged_correlation", "AVSync"),
-                      extra=("-k", "scores or boundary or lagged or frames_only or one_frame or sync")),
+                      extra=("-k", "scores or boundary or lagged or frames_only or one_frame or avsync")),
     **{r: Target(f"plugins/avseg_refiners/{r.replace('-', '_')}.py",
                  ("tests/test_refiners.py", "tests/test_refiners_parts.py", "tests/test_filter_edges_av.py"),
                  extra=("-k", f"{r.replace('-', '_')} or refiners_leave"))
