@@ -487,3 +487,33 @@ def test_tree_an_alias_of_two_categories_is_a_problem_but_not_one_repeated() -> 
     tree = parse_tree({"broad_sources": {"pet": {"dog": ["Bark"], "cat": ["Meow"]}},
                        "aliases": {"dog": ["pet animal", "Pet Animal"], "cat": ["pet animal"]}})
     assert tree.validate() == ["alias 'pet animal' is given for both 'dog' and 'cat'"]
+
+
+# -- av-sync --------------------------------------------------------------------------------------------
+def test_avsync_keep_best_keeps_track_zero_and_the_first_of_tied_tracks() -> None:
+    from avseg_sync.avsync import AVSync
+
+    from avseg.types import Proposals
+    from tests.test_av_sync import _constructed
+
+    ctx, _ = _constructed()
+    boxes = ctx.proposals[0].boxes  # box 1 sounds
+    for order, kept in (([1, 0, 2], [0]), ([1, 1, 0], [0])):  # the sounding box first; then twice, tied
+        ctx.proposals = [Proposals(boxes[order], np.ones(3, np.float32)) for _ in ctx.proposals]
+        res = AVSync(AVSync.Config(keep="best"), None).filter_clip(ctx)  # type: ignore[arg-type]
+        assert [r.keep for r in res] == [kept] * 5, order
+
+
+def test_avsync_lagged_correlation_needs_three_overlapping_points() -> None:
+    from avseg_sync.avsync import best_lagged_correlation
+
+    v, a = np.array([0, 1, 3], np.float32), np.array([1, 3, 2], np.float32)
+    r, lag = best_lagged_correlation(v, a, 1)  # lags of +-1 overlap by 2 points only (and would give r = 1)
+    assert lag == 0 and r == pytest.approx(np.corrcoef(v, a)[0, 1])
+
+
+def test_avsync_envelope_of_a_window_shorter_than_a_sample() -> None:
+    from avseg_sync.avsync import audio_envelope
+
+    out = audio_envelope(np.full(100, 0.5, np.float32), 10, [0.0, 0.01, 0.02])
+    np.testing.assert_allclose(out, [0.5, 0.5, 0.5])
