@@ -50,14 +50,32 @@ class Target:
 
 S = "tests/test_survivors.py"
 R = "not video and not audio and not torch and not frames_folder and not open_input"  # test_data: the readers
+E = "tests/test_filter_edges.py"  # thresholds, nms and combiners called directly: fast
+AVIS = "not minilm and not importing"  # the avis tests that load no model (nor start a child interpreter)
 #: name -> what to mutate and which tests judge it; the order is the order they run in
 MODULES: dict[str, Target] = {
     "metrics": Target("avseg/eval/metrics.py", ("tests/test_metrics.py", "tests/test_metrics_edges.py")),
-    "thresholds": Target("plugins/avseg_filters/thresholds.py", ("tests/test_filters.py", S),
-                         extra=("-k", "threshold or tag or score or size or fallback or deny or top")),
-    "nms": Target("plugins/avseg_filters/nms.py", ("tests/test_filters.py", S), extra=("-k", "nms")),
+    "thresholds": Target("plugins/avseg_filters/thresholds.py", ("tests/test_filters.py", E),
+                         extra=("-k", "threshold or tag or score or keep or first")),
+    "nms": Target("plugins/avseg_filters/nms.py", ("tests/test_filters.py", E), extra=("-k", "nms or iou")),
     "topk": Target("plugins/avseg_filters/topk.py", ("tests/test_topk.py", "tests/test_filters.py")),
-    "combiners": Target("avseg/combiners.py", (S,), extra=("-k", "top1 or overlap or label_map")),
+    "combiners": Target("avseg/combiners.py", (E,),
+                        extra=("-k", "top1 or overlap or label or union or nothing or paint")),
+    "bind": Target("plugins/avseg_filters/bind.py", ("tests/test_filter_bind.py", "tests/test_filter_edges_av.py"),
+                   extra=("-k", "not registered and not old_threshold")),
+    "avis": Target("plugins/avseg_avis/scoring.py", ("tests/test_avis.py", "tests/test_filter_edges_av.py"),
+                   extra=("-k", AVIS)),
+    "avis-filter": Target("plugins/avseg_avis/__init__.py", ("tests/test_avis.py", "tests/test_filter_edges_av.py"),
+                          only=("AvisFilter",), extra=("-k", AVIS)),
+    "tree": Target("avseg/tree.py", ("tests/test_tree.py", "tests/test_avis.py", "tests/test_filter_edges_av.py"),
+                   only=("normalize_label", "AVTree", "parse_tree"), extra=("-k", AVIS)),
+    "av-sync": Target("plugins/avseg_sync/avsync.py", ("tests/test_av_sync.py", "tests/test_filter_edges_av.py"),
+                      only=("_region", "_iou", "audio_envelope", "best_lagged_correlation", "AVSync"),
+                      extra=("-k", "scores or boundary or lagged or frames_only or one_frame or avsync")),
+    **{r: Target(f"plugins/avseg_refiners/{r.replace('-', '_')}.py",
+                 ("tests/test_refiners.py", "tests/test_refiners_parts.py", "tests/test_filter_edges_av.py"),
+                 extra=("-k", f"{r.replace('-', '_')} or refiners_leave"))
+       for r in ("fill-holes", "merge-parts", "largest-component", "clip-to-box")},
     "cache-keys": Target("avseg/cache.py", ("tests/test_cache_entries.py", "tests/test_cache.py",
                                             "tests/test_hostile_cache.py"),
                          only=("make_key", "content_hash_of", "_record", "_checked_load", "StageCache"),

@@ -89,3 +89,68 @@ def test_missing_clips_are_named_at_most_five() -> None:
         m.result(order=[f"clip{i}" for i in range(7)])
     msg = str(e.value)
     assert "clip4" in msg and "clip5" not in msg
+
+
+# -- second `make mutants` run (full module): the survivors of the mutants the first run never reached
+def test_a_clip_without_frames_scores_zero() -> None:
+    from avseg.eval.metrics import ClipScores, SemanticClipScores
+
+    assert ClipScores("c", [], [], []).j == 0.0 and ClipScores("c", [], [], []).f == 0.0
+    assert SemanticClipScores("c", []).j == 0.0
+
+
+def test_a_semantic_frame_with_every_iou_zero_counts_zero_in_the_clip_j() -> None:
+    """Frame 1 predicts class 2 where the GT is class 1 (every class IoU 0: the frame's J is 0);
+    frame 2 is perfect (J 1): the clip's J is their mean, 0.5."""
+    gt = np.ones((2, 2), np.int64)
+    m = SemanticMetrics(3)
+    m.add_clip("c", [np.full((2, 2), 2, np.int64), gt], [gt, gt])
+    assert m.per_clip()["c"]["j"] == pytest.approx(0.5, abs=1e-9)
+
+
+@pytest.mark.parametrize("bad", [-1, 3])
+def test_predicted_class_indices_outside_the_classes_are_refused(bad: int) -> None:
+    gt = np.zeros((2, 2), np.int64)
+    pred = gt.copy()
+    pred[0, 0] = bad
+    with pytest.raises(ValueError, match=r"must be in \[0, 2\]$"):
+        SemanticMetrics(3).add_clip("c", [pred], [gt])
+    pred[0, 0] = 2  # the last class is fine
+    SemanticMetrics(3).add_clip("c", [pred], [gt])
+
+
+def test_batch_videos_must_be_at_least_one() -> None:
+    m = BinaryMetrics()
+    m.add_clip("c", [GT], [GT])
+    with pytest.raises(ValueError, match="batch_videos must be >= 1, got 0"):
+        m.result(batch_videos=0)
+    assert m.result(batch_videos=1)["miou"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_float_predictions_are_foreground_above_one_half_only() -> None:
+    from avseg.eval.metrics import frame_iou
+
+    # 0.75 on the GT square, exactly 0.5 elsewhere: 0.5 is background, so the IoU is 1
+    assert frame_iou(soft(0.75, background=0.5), GT) == pytest.approx(1.0, abs=1e-6)
+    # 0.5 on the square: nothing predicted, IoU 0
+    assert frame_iou(soft(0.5), GT) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_the_default_batch_is_four_videos() -> None:
+    """Five clips whose F curves peak at different thresholds: batches of 4 (+1) and of 5 differ."""
+    m = BinaryMetrics()
+    for i, p in enumerate([soft(1.0, background=0.5), soft(0.4), soft(0.4), soft(0.4), soft(1.0, background=0.5)]):
+        m.add_clip(f"c{i}", [p], [GT])
+    four, five = m.result(batch_videos=4), m.result(batch_videos=5)
+    assert four["fscore"] != pytest.approx(five["fscore"], abs=1e-3)
+    assert m.result() == four and m.result()["batch_videos"] == 4.0
+
+
+@pytest.mark.parametrize(("pred", "gt"), [(np.zeros((4, 4)), np.zeros((4, 5))),
+                                          (np.zeros((1, 4, 4)), np.zeros((1, 4, 4))),
+                                          (np.zeros(4), np.zeros(4))])
+def test_prediction_and_gt_must_be_equal_2d_shapes(pred: np.ndarray, gt: np.ndarray) -> None:
+    from avseg.eval.metrics import frame_iou
+
+    with pytest.raises(ValueError, match="must be equal 2-D shapes"):
+        frame_iou(pred, gt)

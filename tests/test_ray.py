@@ -269,3 +269,27 @@ def test_workers_and_gpus_follow_the_cluster(monkeypatch: pytest.MonkeyPatch, wo
     ex._start(settings)
     assert (ex.workers, ex.gpus) == expect and len(ex.idle) == expect[0]
     assert ex.ray.options["num_gpus"] == expect[1] and ex.ray.options["num_cpus"] == 1
+
+
+@pytest.mark.timeout(300)
+def test_a_clip_that_kills_its_worker_twice_fails_alone_and_eval_finishes(
+        monkeypatch: pytest.MonkeyPatch, ray_cluster: Any, s4: Path, work: Path) -> None:
+    """Commit 130e911: a worker that died for good went back to the idle pool, so the next clip
+    sent to it started one actor more than the 2-CPU cluster has room for, and eval hung (here:
+    the timeout fails the test). A model-free pipeline; the first clip queued dies twice while
+    the other seven still wait."""
+    from avseg.data import open_dataset
+
+    ids = open_dataset(s4, "s4", "test").ids
+    deaths = work / "deaths-first"
+    deaths.mkdir()
+    for n in (1, 2):
+        (deaths / f"{ids[0]}.{n}").touch()
+    monkeypatch.setenv("AVSEG_TEST_WORKER_EXIT", str(deaths))
+    out = work / "first-dies"
+    code = avseg("eval", "--root", str(s4), "--subset", "s4", "--out", str(out), "--proposer", "saliency",
+                 "--filter", "score-threshold", "--no-cache", "--executor", "ray", "--workers", "2")
+    m = json.loads((out / "metrics.json").read_text())
+    assert code == 1 and list(deaths.iterdir()) == []
+    assert [f["clip"] for f in m["failed"]] == [ids[0]] and m["executor"]["worker_deaths"] == 2
+    assert m["n_clips"] == 8 and sorted(p.stem for p in (out / "clips").glob("*.json")) == sorted(ids[1:])

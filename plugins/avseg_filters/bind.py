@@ -119,8 +119,9 @@ def bind_scores(
     regions: np.ndarray, audio: np.ndarray, mode: str, temperature: float | None = None
 ) -> np.ndarray:
     """(N,) float64 scores of ``regions`` (N, D) against ``audio`` (D,) under ``mode``."""
-    r = np.asarray(regions, dtype=np.float64).reshape(len(regions), -1)
     a = np.asarray(audio, dtype=np.float64).reshape(-1)
+    # (0, D) for no regions: reshape(0, -1) cannot infer D from an empty array
+    r = np.asarray(regions, dtype=np.float64).reshape(len(regions), -1 if len(regions) else len(a))
     if r.shape[1] != a.shape[0]:
         raise ChainError(
             f"filter 'bind': region embeddings of size {r.shape[1]} but an audio embedding of {a.shape[0]}"
