@@ -112,16 +112,16 @@ def collect(reg: Registry) -> None:
     for hook_name, kind in HOOK_KINDS.items():
         call_per_plugin(reg, hook_name, components(hook_name, kind), failed.add)
 
-    def extensions(kind: str, check: Callable[[str, Any, dict[str, Any]], Any]) -> Callable[..., dict[str, Any]]:
+    def extensions(kind: str, check: Callable[[str, Any, dict[str, Any], str], Any]) -> Callable[..., dict[str, Any]]:
         def kwargs(plugin: str, provider: str, version: str) -> dict[str, Any]:
             def record(name: str, obj: Any, **options: Any) -> None:
                 if not isinstance(name, str) or not name or ":" in name:
                     raise PluginRefused(f"{kind} name {name!r} must be a non-empty string without ':'")
-                pending[plugin].append(Extension(kind, name, check(name, obj, options), provider, version, plugin))
+                pending[plugin].append(Extension(kind, name, check(name, obj, options, provider), provider, version, plugin))
             return {"register": RegisterCallback(f"register_{kind}s", plugin, provider, version, record)}
         return kwargs
 
-    def check_preset(name: str, spec: Any, options: dict[str, Any]) -> Any:
+    def check_preset(name: str, spec: Any, options: dict[str, Any], provider: str) -> Any:
         if not isinstance(spec, dict) or options:
             raise PluginRefused(f"preset {name!r}: register(name, spec) takes a spec mapping")
         # the models of the JSON Schema (docs/pipeline.schema.json)
@@ -132,29 +132,32 @@ def collect(reg: Registry) -> None:
             raise PluginRefused(f"preset {name!r}: {problem}")
         return spec
 
-    def check_dataset(name: str, reader: Any, options: dict[str, Any]) -> Any:
+    def check_dataset(name: str, reader: Any, options: dict[str, Any], provider: str) -> Any:
         if not callable(reader) or options:
             raise PluginRefused(f"dataset {name!r}: register(name, reader) takes reader(root, split) -> Dataset")
         return reader
 
-    def check_metric(name: str, fn: Any, options: dict[str, Any]) -> Any:
+    def check_metric(name: str, fn: Any, options: dict[str, Any], provider: str) -> Any:
         per = options.pop("per", "frame")
-        if options or not callable(fn) or per not in METRIC_PER:
+        # "dataset": the official metrics (avseg.eval.builtin_metrics), computed by the core's accumulators
+        allowed = (*METRIC_PER, "dataset") if provider == BUNDLED else METRIC_PER
+        if options or not callable(fn) or per not in allowed:
             raise PluginRefused(f"metric {name!r}: register(name, fn, per='frame' or 'clip') takes a callable")
         return Metric(name, fn, per)
 
     call_per_plugin(reg, "register_presets", extensions("preset", check_preset), failed.add)
     call_per_plugin(reg, "register_datasets", extensions("dataset", check_dataset), failed.add)
     call_per_plugin(reg, "register_metrics", extensions("metric", check_metric), failed.add)
-    # the built-in readers come through the same hook (avseg.data.readers); their names stay theirs
-    builtin = {i.name for items in pending.values() for i in items
-               if isinstance(i, Extension) and i.kind == "dataset" and i.provider == BUNDLED}
+    # the built-in readers (avseg.data.readers) and official metrics (avseg.eval.builtin_metrics)
+    # come through the same hooks; their names stay theirs
+    builtin = {(i.kind, i.name) for items in pending.values() for i in items
+               if isinstance(i, Extension) and i.kind in ("dataset", "metric") and i.provider == BUNDLED}
     for plugin, items in pending.items():
-        taken = [i.name for i in items if isinstance(i, Extension) and i.kind == "dataset"
-                 and i.provider != BUNDLED and i.name in builtin]
+        taken = [i for i in items if isinstance(i, Extension) and i.provider != BUNDLED
+                 and (i.kind, i.name) in builtin]
         if taken and plugin not in failed:
             reg.broken.append(BrokenPlugin(plugin, reg.plugin_of(plugin)[0],
-                                           f"dataset {taken[0]!r} is built in; choose another name"))
+                                           f"{taken[0].kind} {taken[0].name!r} is built in; choose another name"))
             failed.add(plugin)
     tables: dict[str, dict[str, list[Extension]]] = {"preset": reg.presets, "dataset": reg.datasets,
                                                     "metric": reg.metrics}

@@ -109,10 +109,16 @@ class Registry:
         return select("dataset", ref, self.datasets, self.broken)
 
     def metric_table(self) -> dict[str, Metric]:
-        """Every plugin metric by its name. A name two distributions register is an error naming
-        both, as for components: a report key must not silently change to ``dist:name``."""
+        """Every per-frame and per-clip metric (the plugins') by its name: what an eval computes
+        into ``plugin_metrics``. The official ``per="dataset"`` metrics are left out: the eval
+        computes them with the official accumulators (:mod:`avseg.eval.builtin_metrics`). A name
+        two distributions register is an error naming both, as for components: a report key must
+        not silently change to ``dist:name``."""
         out = {}
         for name, exts in sorted(self.metrics.items()):
+            exts = [e for e in exts if e.obj.per in METRIC_PER]
+            if not exts:
+                continue
             if len(exts) > 1:
                 who = " and ".join(f"{e.provider} {e.version} (plugin {e.plugin!r})" for e in exts)
                 raise AmbiguousComponent(f"metric {name!r} is registered by both {who}; uninstall one of them")
