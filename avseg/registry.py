@@ -55,6 +55,8 @@ KINDS = STEP_KINDS
 
 @dataclass
 class Registry:
+    """What the plugins registered, each entry with its provider; built by :func:`load_registry`."""
+
     pm: pluggy.PluginManager
     components: dict[tuple[str, str], list[Registration]] = field(default_factory=lambda: defaultdict(list))
     presets: dict[str, list[Extension]] = field(default_factory=lambda: defaultdict(list))
