@@ -86,7 +86,8 @@ def list_plugins(kind: str | None = None, registry: Registry | None = None) -> l
             for e in exts:
                 extra = {"provenance": provenance_of(e.obj)} if k == "preset" else {}
                 desc = (str(e.obj.get("description", "")) if k == "preset" else
-                        f"per-{e.obj.per} metric" if k == "metric" else
+                        f"per-{e.obj.per} metric" + (f": {e.obj.fn.__doc__}" if e.obj.per == "dataset" else "")
+                        if k == "metric" else
                         str(getattr(e.obj, "__doc__", "") or "").strip().split("\n")[0])
                 rows.append({"kind": k, "name": name, "provider": e.provider, "version": e.version, "plugin": e.plugin,
                              "description": desc, "status": "ok", "dependencies": "", "weights": "",

@@ -22,6 +22,7 @@ BUNDLED = "avseg"
 DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("presets", "avseg.presets"),
     ("datasets", "avseg.data.readers"),
+    ("metrics", "avseg.eval.builtin_metrics"),
     ("filters", "avseg_filters"),
     ("refiners", "avseg_refiners"),
     ("sam", "avseg_sam"),

@@ -87,4 +87,6 @@ def register_datasets(register: Callable[[str, Callable[..., Any]], None]) -> No
 @hookspec
 def register_metrics(register: Callable[..., None]) -> None:
     """Register metrics: ``register(name, fn, per="frame")`` with ``fn(pred, gt) -> float`` per
-    annotated frame, or ``per="clip"`` with ``fn(preds, gts) -> float`` per clip (boolean masks)."""
+    annotated frame, or ``per="clip"`` with ``fn(preds, gts) -> float`` per clip (boolean masks).
+    The official metrics (``miou``, ``fscore``, ...) come through this hook too, from the bundled
+    ``avseg.eval.builtin_metrics`` (``per="dataset"``, computed by the official accumulators)."""

@@ -1,23 +1,47 @@
 """The ``avseg`` command line. It parses options and delegates to the library; no logic lives here.
 
+The root app and its single commands are here; the options several commands share are in
+:mod:`avseg.cli.options`, each command group in the module named for it (``presets``,
+``weights``, ``tree``, ``cache``), ``avseg plugins`` in :mod:`avseg.cli.plugins`.
+
 Errors from the library (:class:`avseg.errors.AvsegError`) print as one line, never a traceback.
 Exit codes: 0 success, 1 some inputs failed, 2 usage errors.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
-import json
 import sys
-import typing
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from avseg import __version__
+from avseg.cli.cache import cache_app
+from avseg.cli.options import (
+    ADDRESS,
+    CACHE_DIR,
+    DEVICE,
+    DTYPE,
+    EXECUTOR,
+    GPUS_PER_WORKER,
+    NO_CACHE,
+    NO_REPORT,
+    PRESET,
+    ROOT,
+    SETS,
+    SPLIT,
+    SUBSET,
+    TINY,
+    WORKERS,
+    component_options,
+    executor_options,
+    pipeline_args,
+)
+from avseg.cli.plugins import plugins
+from avseg.cli.presets import presets_app
+from avseg.cli.tree import tree_app
+from avseg.cli.weights import weights_app
 from avseg.errors import AvsegError, Interrupted, UsageError
 
 app = typer.Typer(
@@ -27,14 +51,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-presets_app = typer.Typer(help="List pipeline presets, or show one as resolved YAML.", no_args_is_help=False)
-weights_app = typer.Typer(help="Pretrained weights: where they are, fetch them, verify them.", no_args_is_help=True)
-tree_app = typer.Typer(help="The audio-visual category tree used by the avis filter.", no_args_is_help=True)
-cache_app = typer.Typer(help="The stage cache that lets ablations reuse upstream work.", no_args_is_help=True)
-app.add_typer(presets_app, name="presets")
-app.add_typer(weights_app, name="weights")
-app.add_typer(tree_app, name="tree")
-app.add_typer(cache_app, name="cache")
 
 
 def _version(value: bool) -> None:
@@ -48,65 +64,6 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     pass
-
-
-# -- shared pipeline options ------------------------------------------------------------
-PRESET = typer.Argument(None, help="Preset name or pipeline YAML (default: owod-bind).")
-SETS = typer.Option(None, "--set", help="Override a parameter: stage.key=value, filter.NAME.key=value.")
-TINY = typer.Option(False, "--tiny", help="Use every model's tiny variant (random seeded weights): a plumbing check.")
-DEVICE = typer.Option("auto", "--device", help="auto, cpu or cuda.")
-DTYPE = typer.Option("float32", "--dtype", help="float32, bf16 or fp16 (GPU only).")
-CACHE_DIR = typer.Option(None, "--cache-dir", help="Stage cache folder (default: the user cache dir).")
-NO_CACHE = typer.Option(False, "--no-cache", help="Do not read or write the stage cache.")
-EXECUTOR = typer.Option("local", "--executor", help="local (this process) or ray (actors on a Ray cluster; "
-                        "pip install 'avseg\\[ray]'). See docs/scaling.md.")
-ADDRESS = typer.Option(None, "--address", help="Ray cluster: HOST:PORT or auto (default: RAY_ADDRESS, a cluster "
-                       "from `ray start` on this machine, else a new local one).")
-WORKERS = typer.Option(None, "--workers", help="Ray workers (default: as many as the cluster's CPUs or GPUs allow).")
-GPUS_PER_WORKER = typer.Option(None, "--gpus-per-worker", help="GPUs per Ray worker, fractions allowed "
-                               "(default: 1 when the cluster has GPUs and --device is not cpu, else 0).")
-
-
-def _executor_options(executor: str, address: str | None, workers: int | None,
-                      gpus_per_worker: float | None) -> Any:
-    from avseg.executors import ExecutorOptions
-
-    return ExecutorOptions(name=executor, address=address, workers=workers, gpus_per_worker=gpus_per_worker).check()
-NO_REPORT = typer.Option(False, "--no-report", help="Do not write OUT/report.html.")
-
-
-def component_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Give a command one option per step kind of the kinds table (``--tagger`` ... ``--filter``,
-    repeatable for a repeatable kind) in place of its ``components`` parameter, which then
-    receives them as ``{override: value}`` (``{"tagger": ..., "filters": [...]}``)."""
-    from avseg.kinds import KIND_TABLE
-
-    sig = inspect.signature(fn)
-    hints = typing.get_type_hints(fn)
-    rows = [k for k in KIND_TABLE if k.step]
-    added = [inspect.Parameter(f"kind_{k.name}", inspect.Parameter.KEYWORD_ONLY,
-                               default=typer.Option(None, k.option, help=k.help),
-                               annotation=list[str] | None if k.many else str | None) for k in rows]
-    params: list[inspect.Parameter] = []
-    for p in sig.parameters.values():
-        if p.name == "components":
-            params += added
-        else:
-            params.append(p.replace(annotation=hints.get(p.name, p.annotation),
-                                    kind=inspect.Parameter.KEYWORD_ONLY))
-
-    @functools.wraps(fn)
-    def command(**kwargs: Any) -> Any:
-        components = {k.override: (kwargs.pop(f"kind_{k.name}") or None) for k in rows}
-        return fn(components=components, **kwargs)
-
-    command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
-    command.__annotations__ = {p.name: p.annotation for p in params} | {"return": hints.get("return")}
-    return command
-
-
-def _pipeline_args(preset: str | None, components: dict[str, Any] | None, sets: list[str] | None) -> dict[str, Any]:
-    return dict(preset=preset, **(components or {}), sets=sets or [])
 
 
 @app.command()
@@ -132,7 +89,7 @@ def run(
         def show(label: str, n_frames: int) -> None:
             status.update(f"{input.name} ({n_frames} frames): {label}")
 
-        meta = api.run(input, out, **_pipeline_args(preset, components, set),
+        meta = api.run(input, out, **pipeline_args(preset, components, set),
                        tiny=tiny, device=device, dtype=dtype, fps=fps, debug=debug, cache_dir=cache_dir,
                        no_cache=no_cache, on_stage=show)
     for w in meta.get("warnings", []):
@@ -143,70 +100,10 @@ def run(
                (f" and {meta['overlay_video']}" if meta.get("overlay_video") else ""))
 
 
-@app.command()
-def plugins(
-    kind: str | None = typer.Option(None, "--kind", help="Only this kind: tagger, proposer, embedder, segmenter, "
-                                    "filter, preset, dataset or metric."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
-) -> None:
-    """List components, presets, datasets and metrics with provider, status, deps and weights; flag collisions."""
-    from avseg import commands as api
-
-    rows = api.list_plugins(kind)
-    if as_json:
-        typer.echo(json.dumps(rows, indent=2))
-        return
-    from avseg.plugin_listing import print_plugins
-
-    print_plugins(rows)
-
-
-@presets_app.callback(invoke_without_command=True)
-def presets(ctx: typer.Context) -> None:
-    """List presets with their provider (or 'avseg presets show NAME')."""
-    if ctx.invoked_subcommand is None:
-        from avseg import commands as api
-
-        for r in api.preset_rows():
-            clash = f"  [collision with {', '.join(r['collides_with'])}: use '{r['provider']}:{r['name']}']" \
-                if r["collides_with"] else ""
-            typer.echo(f"{r['name']:20s} {r['provenance']:12s} {r['provider']:12s} {r['description']}{clash}")
-
-
-@presets_app.command("show")
-@component_options
-def presets_show(
-    preset: str = typer.Argument(..., help="Preset name or pipeline YAML."),
-    components: dict[str, Any] | None = None, set: list[str] | None = SETS,
-) -> None:
-    """Show a preset, with any overrides applied, as resolved YAML (every parameter)."""
-    from avseg import commands as api
-
-    typer.echo(api.show_preset(**_pipeline_args(preset, components, set)))
-
-
-@presets_app.command("schema")
-def presets_schema(
-    out: Path | None = typer.Option(None, "--out", "-o", help="Write the schema to this file (default: print it)."),
-) -> None:
-    """Print (or write) the JSON Schema of preset and pipeline YAML files, for editors."""
-    from avseg.pipeline_schema import json_schema_text
-
-    if out is None:
-        typer.echo(json_schema_text(), nl=False)
-    else:
-        from avseg.outputs import atomic_write_bytes
-
-        atomic_write_bytes(out, json_schema_text().encode())
-        typer.echo(f"wrote {out}")
+app.command()(plugins)
 
 
 # -- eval / score ----------------------------------------------------------------------------
-SUBSET = typer.Option(..., "--subset", help="s4, ms3, avss-v1s, avss-v1m, avss-v2, avss, or a plugin's dataset.")
-SPLIT = typer.Option("test", "--split", help="train, val or test.")
-ROOT = typer.Option(..., "--root", help="The subset's folder (holding its metadata CSV) or a parent of it.")
-
-
 @app.command("eval")
 @component_options
 def eval_(
@@ -239,12 +136,12 @@ def eval_(
     set = [*(set or []), *noise_sets(audio_noise, snr)]
 
     code = run_eval_cli(root=root, subset=subset, split=split, out=out,
-                        pipeline=_pipeline_args(preset, components, set),
+                        pipeline=pipeline_args(preset, components, set),
                         tiny=tiny, device=device, dtype=dtype, limit=limit,
                         clips=[c for c in (clips or "").split(",") if c] or None, batch_videos=batch_videos,
                         overwrite=overwrite, cache_dir=cache_dir, no_cache=no_cache, repair=repair,
                         exclude_failed=exclude_failed,
-                        executor=_executor_options(executor, address, workers, gpus_per_worker), debug=debug,
+                        executor=executor_options(executor, address, workers, gpus_per_worker), debug=debug,
                         report=not no_report)
     raise typer.Exit(code)
 
@@ -283,7 +180,7 @@ def ablate(
     raise typer.Exit(run_ablation_cli(grid=grid, root=root, subset=subset, split=split, out=out, tiny=tiny,
                                       device=device, dtype=dtype, limit=limit, batch_videos=batch_videos,
                                       cache_dir=cache_dir, no_cache=no_cache, repair=repair,
-                                      executor=_executor_options(executor, address, workers, gpus_per_worker),
+                                      executor=executor_options(executor, address, workers, gpus_per_worker),
                                       report=not no_report))
 
 
@@ -320,85 +217,10 @@ def synth(
     typer.echo(f"wrote {path}")
 
 
-# -- weights ---------------------------------------------------------------------------------
-@weights_app.command("list")
-def weights_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Each component's weight files: present or missing, and every place looked."""
-    from avseg import commands as api
-
-    rows = api.weights_table()
-    if as_json:
-        typer.echo(json.dumps(rows, indent=2))
-        return
-    for r in rows:
-        state = typer.style("present", fg="green") if r["present"] else typer.style("missing", fg="red")
-        size = f"{r['size'] / 1e6:.0f} MB" if r.get("size") else "size unknown"
-        typer.echo(f"{r['kind']:9s} {r['component']:10s} {r['variant'] or '-':14s} {r['file']}  ({size})  {state}")
-        typer.echo(f"    {'at ' + r['path'] if r['present'] else 'looked in: ' + '; '.join(r['looked'])}")
-
-
-@weights_app.command("fetch")
-def weights_fetch(
-    names: list[str] = typer.Argument(..., help="Component names (optionally NAME/VARIANT), or 'all'."),
-) -> None:
-    """Download weights with a progress bar and resume, and verify size and sha256."""
-    from avseg import commands as api
-
-    api.fetch_weights(names)
-
-
-@weights_app.command("verify")
-def weights_verify() -> None:
-    """Check the sizes and checksums of the weight files that are present."""
-    from avseg import commands as api
-
-    problems = api.verify_weights()
-    raise typer.Exit(1 if problems else 0)
-
-
-# -- tree --------------------------------------------------------------------------------------
-@tree_app.command("validate")
-def tree_validate(file: Path | None = typer.Argument(None, help="A tree YAML file (default: the shipped tree).")) -> None:
-    """Report every AudioSet name the tree does not recognise, with close matches."""
-    from avseg.tree import DEFAULT_TREE_NAME, validate_tree_file
-
-    problems = validate_tree_file(file)
-    for p in problems:
-        typer.echo(p)
-    if problems:
-        raise typer.Exit(1)
-    typer.echo(f"{file or DEFAULT_TREE_NAME}: ok")
-
-
-@tree_app.command("show")
-def tree_show(
-    category: str = typer.Argument(..., help="A visual category, broad source or AudioSet name."),
-    tree: Path | None = typer.Option(None, "--tree", help="A tree YAML file (default: the shipped tree)."),
-) -> None:
-    """Print the branch of the tree that holds CATEGORY."""
-    from avseg.tree import show_branch
-
-    typer.echo(show_branch(category, tree))
-
-
-# -- cache -------------------------------------------------------------------------------------
-@cache_app.command("info")
-def cache_info(cache_dir: Path | None = CACHE_DIR) -> None:
-    """Size and entries per component."""
-    from avseg import commands as api
-
-    typer.echo(api.cache_info(cache_dir))
-
-
-@cache_app.command("clear")
-def cache_clear(
-    component: list[str] | None = typer.Option(None, "--component", help="Only this component's entries."),
-    cache_dir: Path | None = CACHE_DIR,
-) -> None:
-    """Empty the cache, or one component's part of it."""
-    from avseg import commands as api
-
-    typer.echo(api.cache_clear(cache_dir, component or None))
+app.add_typer(presets_app, name="presets")
+app.add_typer(weights_app, name="weights")
+app.add_typer(tree_app, name="tree")
+app.add_typer(cache_app, name="cache")
 
 
 def _interrupt(signum: int, frame: Any) -> None:
