@@ -235,9 +235,13 @@ class Segmenter(Component):
         ``len(proposals[i])`` are the given proposals (same boxes, in order), the rest are new
         objects (traced with ``origin`` = the segmenter's name); otherwise the returned objects
         replace the frame's (SAM 2's merged tracks), and the trace says so. The pipeline checks
-        what comes back (avseg/validate.py), naming :meth:`segment` when this default ran.
+        what comes back (avseg/validate.py); this default first checks :meth:`segment`'s
+        answer there, so an error names the method the plugin wrote.
         """
-        outs = self.segment(frames, [p.boxes for p in proposals])
+        from avseg import validate  # the one place outputs are checked (a lazy import: no cycle)
+
+        boxes = [p.boxes for p in proposals]
+        outs = validate.segments(self, self.segment(frames, boxes), boxes, [f.shape[:2] for f in frames])
         return [Proposals(p.boxes, p.scores, p.labels, o.masks, o.scores)
                 for p, o in zip(proposals, outs, strict=True)]
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from avseg.errors import ComponentFailed
-from avseg.types import Combined, FilterResult, Proposals, Tags
+from avseg.types import Combined, FilterResult, Proposals, SegmenterOutput, Tags
 
 if TYPE_CHECKING:
     from avseg.components import Component
@@ -78,6 +78,19 @@ def _overrides(comp: Component, method: str) -> bool:
         if method in vars(klass):
             return klass.__module__ != "avseg.components"
     return False
+
+
+def segments(comp: Component, value: Any, boxes: Sequence[np.ndarray], shapes: Sequence[tuple[int, int]]
+             ) -> list[SegmenterOutput]:
+    """A segmenter's per-frame ``segment``: one SegmenterOutput per frame, a frame-sized mask and a
+    score per box (checked here, where the default ``segment_clip`` can still name ``segment()``)."""
+    outs = _per_frame(comp, "segment", value, len(boxes), SegmenterOutput, "SegmenterOutput")
+    for o, b, hw in zip(outs, boxes, shapes):
+        m = np.asarray(o.masks)
+        if m.ndim != 3 or m.shape[0] != len(b) or tuple(m.shape[1:]) != tuple(hw) or len(np.asarray(o.scores)) != len(b):
+            raise ComponentFailed(f"{_label(comp, 'segment')} returned masks of shape {m.shape}; expected "
+                                  f"({len(b)}, {hw[0]}, {hw[1]}) and {len(b)} scores")
+    return outs
 
 
 def objects(comp: Component, method: str, value: Any, frames: Sequence[np.ndarray]) -> list[Proposals]:
