@@ -9,7 +9,7 @@ import typer
 
 def plugins(
     kind: str | None = typer.Option(None, "--kind", help="Only this kind: tagger, proposer, embedder, segmenter, "
-                                    "filter, preset, dataset or metric."),
+                                    "filter, refiner, combiner, preset, dataset or metric."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
 ) -> None:
     """List components, presets, datasets and metrics with provider, status, deps and weights; flag collisions."""
