@@ -128,3 +128,10 @@ def test_postprocess_masks_equals_upstream_where_cropping_matters(h: int, w: int
         assert torch.equal(got, ref), (img_size, h, w)
     empty = postprocess_masks(torch.zeros(0, 1, 16, 16), 64, (64, 32), (20, 10))
     assert empty.shape == (0, 1, 20, 10)
+
+
+def test_decoder_batch_bounds() -> None:
+    assert SamConfig(decoder_batch=0).decoder_batch == 0  # 0: all boxes in one call
+    assert SamConfig(decoder_batch=1).decoder_batch == 1
+    with pytest.raises(ValueError):
+        SamConfig(decoder_batch=-1)
