@@ -75,6 +75,7 @@ MODULES: dict[str, Target] = {
                       extra=("-k", "tiny_variant or parity or resampling or paper or pad_to or exactly or boundaries "
                                    "or checkpoint or config_validation")),
     "imagebind-pre": Target("avseg/regions.py", ("tests/test_regions.py",), extra=("-k", "not segmenter_before")),
+    "sam2-tracks": Target("plugins/avseg_sam2/tracks.py", ("tests/test_sam2_tracks.py",)),
 }
 
 #: cosmic-ray operators kept (the rest are excluded): realistic one-line bugs

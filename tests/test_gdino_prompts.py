@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from avseg_gdino.proposer import authors_resize_shape, detection_labels, prompt_text, resolve_vocabulary
 
 from avseg.errors import ConfigError
-from avseg_gdino.proposer import authors_resize_shape, detection_labels, prompt_text, resolve_vocabulary
 
 #: (h, w, shortest, longest) -> (h, w) out, worked by hand from the authors' rule
 HAND = [
