@@ -108,6 +108,9 @@ def test_the_default_blur_is_the_authors_21_pixel_gaussian() -> None:
     mask = np.zeros((1, 60, 70), bool)  # nothing inside: the crop is all background
     got = region_crops(frame, [[0, 0, 70, 60]], mask, regions="masked")[0]
     np.testing.assert_array_equal(got, cv2.GaussianBlur(frame, (21, 21), 0))
+    from avseg.regions import blur_frame
+
+    np.testing.assert_array_equal(blur_frame(frame), got)
 
 
 def test_each_region_gets_its_own_mask() -> None:
