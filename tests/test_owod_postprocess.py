@@ -36,10 +36,11 @@ def test_boxes_scale_by_the_long_side_of_a_wide_frame_and_clip_to_it() -> None:
         (0.9, 0.25, 0.25, 0.5, 0.25),  # -> 0, 10, 40, 30
         (0.6, 0.5, 0.5, 0.5, 0.5),  # -> 20, 20, 60, 60 -> y clipped at h=40: 20, 20, 60, 40
         (0.7, 0.9, 0.1, 0.4, 0.1),  # -> 56, 4, 88, 12 -> x clipped at w=80
+        (0.5, 0.1, 0.1, 0.4, 0.4),  # -> -8, -8, 24, 24 -> clipped at 0
     ])
     b, s = postprocess(logits, boxes, (40, 80))
-    np.testing.assert_allclose(b, [[0, 10, 40, 30], [56, 4, 80, 12], [20, 20, 60, 40]], atol=1e-4)
-    np.testing.assert_allclose(s, [0.9, 0.7, 0.6], atol=1e-6)
+    np.testing.assert_allclose(b, [[0, 10, 40, 30], [56, 4, 80, 12], [20, 20, 60, 40], [0, 0, 24, 24]], atol=1e-4)
+    np.testing.assert_allclose(s, [0.9, 0.7, 0.6, 0.5], atol=1e-6)
     assert b.dtype == s.dtype == np.float32
 
 
