@@ -80,6 +80,10 @@ def test_tracks_to_proposals_boxes_scores_labels_presence() -> None:
     u = Track(1, 0.3, None, {0: one_px, 1: np.zeros((8, 6), bool)}, {0: 0.9})
     props = tracks_to_proposals([t, u], 3, [(8, 6)] * 3, labelled=True)
     assert [len(p) for p in props] == [2, 0, 1]
+    # a track missing from a frame (or empty there) does not hide the tracks after it
+    later = Track(2, 0.1, "later", {1: m, 2: m})
+    assert [len(p) for p in tracks_to_proposals([t, u, later], 3, [(8, 6)] * 3, labelled=True)] == [2, 1, 2]
+    assert [len(p) for p in tracks_to_proposals([u, later], 3, [(8, 6)] * 3, labelled=True)] == [1, 1, 1]
     np.testing.assert_array_equal(props[0].boxes, [[2, 1, 5, 7], [0, 0, 1, 1]])
     np.testing.assert_allclose(props[0].scores, [0.8, 0.3])
     assert props[0].labels == ["dog", ""]
