@@ -135,3 +135,19 @@ def test_decoder_batch_bounds() -> None:
     assert SamConfig(decoder_batch=1).decoder_batch == 1
     with pytest.raises(ValueError):
         SamConfig(decoder_batch=-1)
+
+
+@pytest.mark.parametrize("mode", [{"tiny": True}, {"random_init": True}])
+def test_hf_backend_tiny_or_random_needs_segment_anything(monkeypatch: pytest.MonkeyPatch, mode: dict) -> None:
+    """The hf backend's tiny and random-init models are converted from segment_anything's, so
+    without that package they are a one-line DependencyMissing, before any model is built."""
+    import importlib.util
+
+    from avseg.errors import DependencyMissing
+
+    requires("transformers")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "segment_anything"
+                        else real(name, *a))
+    with pytest.raises(DependencyMissing, match=r"needs segment_anything: pip install 'avseg\[sam\]'"):
+        SamSegmenter(SamConfig(backend="hf", variant="vit_b"), Runtime(device="cpu", seed=0, **mode))
