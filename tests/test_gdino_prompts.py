@@ -25,6 +25,8 @@ HAND = [
     ((48, 100, 61, 128), (61, 127)),  # the tiny model: 61 x int(61*100/48 = 127.08)
     ((3, 5, 3, 100), (3, 5)),  # the short side equals size: unchanged
     ((5, 3, 3, 100), (5, 3)),
+    ((5, 8, 8, 100), (8, 12)),  # the LONG side equals size: still resized, short side to 8
+    ((8, 5, 8, 100), (12, 8)),
 ]
 
 
