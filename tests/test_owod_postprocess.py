@@ -84,6 +84,12 @@ def test_ties_keep_their_order() -> None:
     logits, boxes = raw([(0.5, 0.1, 0.1, 0.1, 0.1), (0.5, 0.5, 0.5, 0.1, 0.1), (0.5, 0.9, 0.9, 0.1, 0.1)])
     b, _ = postprocess(logits, boxes, (10, 10))
     np.testing.assert_allclose(b[:, 0], [0.5, 4.5, 8.5], atol=1e-5)
+    # many equal scores (an unstable sort reorders 17 or more): still in the model's order
+    logits, boxes = raw([(0.5 if i % 3 else 0.25, (i + 0.5) / 40, 0.5, 0.01, 0.1) for i in range(40)])
+    b, s = postprocess(logits, boxes, (40, 40))
+    x0 = np.arange(40) + 0.3
+    np.testing.assert_allclose(b[:, 0], np.concatenate([x0[np.arange(40) % 3 != 0], x0[::3]]), atol=1e-4)
+    np.testing.assert_allclose(s, [0.5] * 26 + [0.25] * 14, atol=1e-6)
 
 
 def test_box_threshold_drops_a_score_exactly_at_it() -> None:
