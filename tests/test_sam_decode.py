@@ -85,6 +85,15 @@ def test_a_box_list_of_numbers_and_several_frames(seg: SamSegmenter) -> None:
     assert outs[0].masks.shape == (1, 40, 50) and outs[1].masks.shape == (2, 30, 20)
     masks, _, _ = predictor_masks(seg.model, b, np.array([[2, 2, 18, 28], [0, 0, 5, 5]], np.float32))
     np.testing.assert_array_equal(outs[1].masks, masks)
+    # a frame without boxes: an empty result, no encoding, and the frames after it still segmented
+    enc0 = seg.runtime.counters["sam.image_encoder"]
+    c = frame_of(20, 24, seed=5)
+    outs = seg.segment([c, b, c], [np.zeros((0, 4), np.float32), [[2, 2, 18, 28], [0, 0, 5, 5]], []])
+    assert seg.runtime.counters["sam.image_encoder"] == enc0  # b was encoded above; c never
+    assert outs[0].masks.shape == (0, 20, 24) and outs[0].scores.shape == (0,)
+    assert outs[0].masks.dtype == bool and outs[0].scores.dtype == np.float32
+    np.testing.assert_array_equal(outs[1].masks, masks)
+    assert outs[2].masks.shape == (0, 20, 24)
     with pytest.raises(ValueError, match="2 frames but 1 box sets"):
         seg.segment([a, b], [[10, 5, 40, 30]])
 
