@@ -144,6 +144,9 @@ def test_decoder_batch_bounds() -> None:
     assert SamConfig(decoder_batch=1).decoder_batch == 1
     with pytest.raises(ValueError):
         SamConfig(decoder_batch=-1)
+    # boxes per decoder call change the memory, not the masks: not part of the stage-cache key
+    assert "decoder_batch" not in SamConfig(decoder_batch=2).output_params()
+    assert "variant" in SamConfig().output_params()
 
 
 @pytest.mark.parametrize("mode", [{"tiny": True}, {"random_init": True}])
