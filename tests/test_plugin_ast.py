@@ -218,3 +218,57 @@ def test_features_equal_the_authors_fbank(tagger: ASTTagger) -> None:
     ref = waveform2melspec(torch.from_numpy(w.copy())[None], 16000, 128, 1024)[0].T.numpy()
     ref = (ref - (-4.2677393)) / (4.5689974 * 2)
     np.testing.assert_allclose(x, ref, rtol=0, atol=1e-4)  # measured 2.8e-5 (mean removal vs per-frame DC)
+
+
+# -- boundaries of the tagger's pre-processing (mutation testing, docs/testing.md) -------------------
+
+
+def test_pad_to_bounds() -> None:
+    assert ASTTagger.Config(pad_to=0.0).pad_to == 0.0
+    assert ASTTagger.Config(pad_to=10.24).pad_to == 10.24  # the extractor's 1024 frames
+    for bad in (-0.001, 10.25):
+        with pytest.raises(ValueError):
+            ASTTagger.Config(pad_to=bad)
+
+
+def test_a_window_exactly_pad_to_long_is_not_padded(tagger: ASTTagger) -> None:
+    (w,) = _waves(1, 16000, seconds=1.0, seed=8)
+    (same,) = tagger.prepare([AudioWindow(w, 16000)])
+    np.testing.assert_array_equal(same, w)
+    (short,) = tagger.prepare([AudioWindow(w[:15999], 16000)])  # one sample short: repeated to 16000
+    assert len(short) == 16000 and short[-1] == w[0]
+    half = ASTTagger(ASTTagger.Config(pad_to=0.5), tagger.runtime)
+    (p,) = half.prepare([AudioWindow(w[:4000], 16000)])
+    assert len(p) == 8000
+
+
+def test_no_windows_and_batch_boundaries(runtime: Runtime, tagger: ASTTagger) -> None:
+    empty = tagger.predict([])
+    assert empty.shape == (0, len(TINY_LABELS)) and empty.dtype == np.float32
+    two = ASTTagger(ASTTagger.Config(batch_size=2), runtime)
+    waves = [AudioWindow(w, 16000) for w in _waves(3, 16000, seed=9)]
+    for n, passes in [(2, 1), (3, 2), (1, 1)]:
+        before = runtime.counters["ast.forward_passes"]
+        probs = two.predict(waves[:n])
+        assert runtime.counters["ast.forward_passes"] - before == passes
+        assert probs.shape == (n, len(TINY_LABELS)) and probs.dtype == np.float32
+        np.testing.assert_allclose(probs, tagger.predict(waves[:n]), rtol=1e-5, atol=1e-6)
+    # each window's tags are its own row, best first
+    tags = tagger.tag(waves)
+    probs = tagger.predict(waves)
+    for t, p in zip(tags, probs, strict=True):
+        assert t.names[0] == TINY_LABELS[int(np.argmax(p))]
+        assert float(t.scores[0]) == float(p.max())
+
+
+def test_a_checkpoint_preprocessor_config_is_used(tmp_path, tagger: ASTTagger) -> None:
+    """A checkpoint folder's preprocessor_config.json (here: other normalisation numbers) is read,
+    not replaced by the extractor's defaults."""
+    from transformers import ASTFeatureExtractor
+
+    tagger.model.save_pretrained(tmp_path)
+    ASTFeatureExtractor(mean=-2.0, std=3.0).save_pretrained(tmp_path)
+    loaded = ASTTagger(ASTTagger.Config(checkpoint=str(tmp_path)), Runtime(device="cpu"))
+    assert (loaded.feature_extractor.mean, loaded.feature_extractor.std) == (-2.0, 3.0)
+    waves = [AudioWindow(w, 16000) for w in _waves(1, 16000, seed=6)]
+    assert not np.array_equal(loaded.predict(waves), tagger.predict(waves))
