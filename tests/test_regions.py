@@ -9,6 +9,7 @@ from avseg.errors import ChainError
 from avseg.regions import GREY, box_pixels, region_crops
 from avseg.registry import load_registry
 from avseg.spec import compose, resolve
+from avseg.spec_mapping import normalise
 
 
 def frame_and_mask() -> tuple[np.ndarray, np.ndarray]:
@@ -44,10 +45,16 @@ def test_box_pixels_rounds_like_pil_and_clamps() -> None:
 
 def test_masked_regions_need_a_segmenter_before_the_embedder() -> None:
     reg = load_registry()
-    spec = compose("owod-bind", sets=["embedder.regions=masked"], registry=reg)
-    rs = resolve(spec, reg)  # legacy order: SAM is pulled in before the masked embedder
+    # a legacy spec is converted once: SAM is placed before the masked embedder
+    legacy = {"proposer": "owod", "embedder": {"type": "imagebind", "regions": "masked"}, "segmenter": "sam",
+              "filters": ["score-threshold", "bind"]}
+    rs = resolve(normalise(legacy, reg), reg)
     assert rs.step_names() == ["proposer:owod", "filter:score-threshold", "segmenter:sam", "embedder:imagebind",
                               "filter:bind"]
+    # a steps preset keeps its written order: masked crops before SAM are refused in one line
+    with pytest.raises(ChainError, match=r"^step 3 \(embedder 'imagebind'\) needs masks but no earlier step "
+                                         r"produces them; put a segmenter before it$"):
+        resolve(compose("owod-bind", sets=["embedder.regions=masked"], registry=reg), reg)
     bad = {"steps": [{"proposer": "owod"}, {"embedder": {"type": "imagebind", "regions": "masked"}},
                      {"filter": "bind"}, {"segmenter": "sam"}]}
     with pytest.raises(ChainError, match=r"^step 2 \(embedder 'imagebind'\) needs masks but no earlier step produces "
