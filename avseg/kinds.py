@@ -2,9 +2,9 @@
 
 Per kind: its base class, the legacy registration hook, whether it is a pipeline step and
 whether a pipeline may hold several, what it consumes and produces (from its class and config,
-so chains are checked without loading a model), how the executor runs it, its CLI option and
+so chains are checked without loading a model), how the pipeline runs it, its CLI option and
 its ablate axis. The registry, the hookspecs, steps.py, spec.py, the CLI, ``avseg.load``'s
-overrides, ablate and the executor read this table; adding a kind is adding a row (and its base
+overrides, ablate and the pipeline read this table; adding a kind is adding a row (and its base
 class in components.py).
 
 Data that flows between steps: ``audio`` and ``frames`` (the clip), ``tags``, ``proposals``,
@@ -30,8 +30,8 @@ from avseg.components import (
 )
 
 IO = Callable[[type[Component], ComponentConfig], frozenset[str]]
-#: how the executor runs a kind (see Pipeline in pipeline.py): each names one executor method
-Executor = Literal["tags", "proposals", "embeddings", "objects", "select", "combine"]
+#: how the pipeline runs a kind (see Pipeline in pipeline.py): each names one ``Pipeline._run_*`` method
+RunMode = Literal["tags", "proposals", "embeddings", "objects", "select", "combine"]
 
 ALWAYS = frozenset({"audio", "frames"})
 #: what a filter's ``needs`` entry means in data terms (the values a filter may declare)
@@ -60,17 +60,17 @@ class KindInfo:
     base: type[Component]
     consumes: IO
     produces: IO
-    #: how the executor runs a step of this kind
-    executor: Executor
+    #: how the pipeline runs a step of this kind
+    runs_as: RunMode
     #: a pipeline step (the combiner is not: it ends every pipeline)
     step: bool = True
     #: several per pipeline, addressed by name (``--set filter.NAME.key``); else at most one
     many: bool = False
-    #: "objects" executors: the method called with the clip (``method(ClipContext)`` unless segment_clip)
+    #: "objects" kinds: the method called with the clip (``method(ClipContext)`` unless segment_clip)
     method: str = ""
     #: model stages go through the stage cache; cheap post-processing does not
     cached: bool = True
-    #: "objects" executors: objects of the output that match no input by box replace... (see pipeline)
+    #: "objects" kinds: objects of the output that match no input by box replace... (see pipeline)
     match_boxes: bool = False
     help: str = ""
     #: has its own ``register_<kind>s`` hook (the kinds before ``register_components``); a kind

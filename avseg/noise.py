@@ -4,7 +4,7 @@ BAVS claims robustness to background noise and off-screen sounds; this measures 
 white, pink (1/f power), or an audio file (mono, resampled, looped to the clip's length). It is
 scaled so that the clip's signal power over the noise power, both measured over the whole clip
 and every channel, is ``snr`` dB, and it is seeded by the clip id and ``noise_seed``, so a rerun
-mixes the same noise. The executor mixes it before anything hears the audio.
+mixes the same noise. The pipeline mixes it before anything hears the audio.
 """
 
 from __future__ import annotations

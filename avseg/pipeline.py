@@ -199,7 +199,7 @@ class Pipeline:
         for stage in self.spec.steps:
             # the kinds table says how each step runs: one step method per value of its "executor" field
             run_step: Callable[[ResolvedStage, Any, _ClipRun], None] = getattr(
-                self, f"_run_{KINDS_BY_NAME[stage.kind].executor}")
+                self, f"_run_{KINDS_BY_NAME[stage.kind].runs_as}")
             run_step(stage, self._built[id(stage)], run)
         results = [restore(self._finish(st), st.frame.shape[:2], f.shape[:2]) for st, f in zip(run.states, inputs)]
         return ClipResult(clip.clip_id, results, {"total": time.perf_counter() - t_clip})

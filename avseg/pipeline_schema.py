@@ -62,7 +62,7 @@ class PipelineFile(BaseModel):
 
     Write ``steps:`` (the executed order). The legacy ``tagger``/``proposer``/``embedder``/
     ``segmenter``/``filters`` keys are still accepted (not together with ``steps:``): they are
-    converted into steps once, when the file is loaded, in the order the pre-steps executor ran
+    converted into steps once, when the file is loaded, in the order the pre-steps pipeline ran
     them (tag filters after the tagger, the embedder and segmenter just before the first filter
     needing them); ``avseg presets show FILE`` prints the result.
     """

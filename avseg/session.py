@@ -87,7 +87,7 @@ class LoadedPipeline:
         self.progress = progress
         #: called with a stage label before each model load and model stage (the CLI's status line)
         self.on_stage: StageListener | None = None
-        self._executor: Pipeline | None = None
+        self._pipeline: Pipeline | None = None
         # counters/timings already reported: each Result gets what its call added (the first also the loads)
         self._mark = CounterMark({}, {})
 
@@ -103,7 +103,7 @@ class LoadedPipeline:
 
     def __repr__(self) -> str:
         chain = " -> ".join(self.resolved.step_names())
-        state = "built" if self._executor is not None else "not built"
+        state = "built" if self._pipeline is not None else "not built"
         return (f"<avseg pipeline {self.args.get('preset') or 'default'}: {chain}; "
                 f"tiny={self.runtime.tiny} device={self.runtime.device} ({state})>")
 
@@ -114,12 +114,12 @@ class LoadedPipeline:
 
     def build(self) -> Pipeline:
         """Build every component (load the models) once; later calls reuse them."""
-        if self._executor is None:
+        if self._pipeline is None:
             from avseg.pipeline import Pipeline
 
             with self._status("loading models"):
-                self._executor = Pipeline(self.resolved, self.runtime, on_stage=self._stage)
-        return self._executor
+                self._pipeline = Pipeline(self.resolved, self.runtime, on_stage=self._stage)
+        return self._pipeline
 
     @contextmanager
     def _status(self, what: str) -> Iterator[None]:
@@ -149,13 +149,13 @@ class LoadedPipeline:
         from avseg.result import Result
         from avseg.run_record import run_metadata
 
-        executor = self.build()
+        pipeline = self.build()
         t0 = time.perf_counter()
         with self._status(f"{clip.clip_id} ({clip.num_frames} frames)"):
-            out = executor.run_clip(clip)
+            out = pipeline.run_clip(clip)
         wall = time.perf_counter() - t0
         counters, timings = self._since_mark()
-        meta = run_metadata(executor, {"input": input_path, "clip": clip.clip_id})
+        meta = run_metadata(pipeline, {"input": input_path, "clip": clip.clip_id})
         meta["warnings"] = list(meta.get("warnings", [])) + [w for w in clip.meta.get("warnings", [])
                                                              if w not in meta.get("warnings", [])]
         meta["timings"] = {k: round(v, 4) for k, v in sorted(timings.items())}
@@ -179,10 +179,10 @@ class LoadedPipeline:
         from avseg.eval.runner import run_eval
 
         folder = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="avseg-eval-"))
-        executor = self.build()
+        pipeline = self.build()
         metrics = run_eval(root=Path(root), subset=subset, split=split, out=folder, pipeline=self.args,
                            runtime=self.runtime, limit=limit, clips=clips, batch_videos=batch_videos,
-                           overwrite=overwrite, registry=self.registry, progress=self.progress, built=executor,
+                           overwrite=overwrite, registry=self.registry, progress=self.progress, built=pipeline,
                            debug=debug)
         self._since_mark()  # the eval's work is in its metrics, not in the next Result
         return {**metrics, "out": str(folder)}

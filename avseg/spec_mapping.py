@@ -14,7 +14,7 @@ A spec is a plain dict, as in the preset YAML files: ``steps:``, a list of ``{KI
 
 Spec files written with the legacy keys (``tagger``, ``proposer``, ``embedder``, ``segmenter``,
 ``filters``) are still read: :func:`normalise` converts them into steps once, in the order the
-pre-steps executor ran them, and everything after it (compose, ``--set``, resolve, run.json)
+pre-steps pipeline ran them, and everything after it (compose, ``--set``, resolve, run.json)
 works on steps only. avseg/spec.py composes specs with the CLI's options, avseg/resolved.py
 resolves them into classes and validated configs.
 """
@@ -182,7 +182,7 @@ def step_io(registry: Registry) -> tuple[Callable[[dict[str, Any]], frozenset[st
 def legacy_to_steps(spec: dict[str, Any], registry: Registry | None = None,
                     notes: list[str] | None = None) -> list[dict[str, dict[str, Any]]]:
     """The steps of a spec written with the legacy ``tagger``/``proposer``/``embedder``/
-    ``segmenter``/``filters`` keys, in the order the pre-steps executor ran them (the one place
+    ``segmenter``/``filters`` keys, in the order the pre-steps pipeline ran them (the one place
     that order lives, :func:`avseg.steps.arrange`): tag filters after the tagger; the embedder
     just before the first filter needing embeddings (left out, with a note, when none does);
     the segmenter just before the first filter needing masks, or at the end."""

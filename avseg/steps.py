@@ -75,7 +75,7 @@ def arrange(
 ) -> list[T]:
     """Place ``filters`` (and a floating embedder/segmenter) among ``fixed`` model steps.
 
-    The rule that the pre-steps executor followed, so legacy spec files convert to the order
+    The rule that the pre-steps pipeline followed, so legacy spec files convert to the order
     they always ran in:
     tag filters go right after the tagger, in their order; each proposal filter goes after the
     previous proposal filter and after every step producing what it needs; a floating embedder
