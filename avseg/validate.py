@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from avseg.errors import ComponentFailed
-from avseg.types import Combined, FilterResult, Proposals, SegmenterOutput, Tags
+from avseg.types import Combined, Drop, FilterResult, Proposals, SegmenterOutput, Tags
 
 if TYPE_CHECKING:
     from avseg.components import Component
@@ -162,6 +162,10 @@ def filter_result(comp: Component, value: Any, n: int) -> FilterResult:
                               f"indices in [0, {n})")
     if not isinstance(value.drops, dict):
         raise ComponentFailed(f"{_label(comp, '__call__')} returned drops={_what(value.drops)}; expected a dict")
+    for j, d in value.drops.items():  # indexes the items and the trace, like keep
+        if not isinstance(j, int | np.integer) or not 0 <= int(j) < n or not isinstance(d, Drop):
+            raise ComponentFailed(f"{_label(comp, '__call__')} returned drops={{{j!r}: {_what(d)}}}; expected "
+                                  f"indices in [0, {n}), each with an avseg.types.Drop")
     scores = value.scores
     if scores is not None:
         arr = np.asarray(scores) if isinstance(scores, list | tuple | np.ndarray) else None

@@ -40,6 +40,7 @@ from avseg.registry import load_registry
 from avseg.types import (
     AudioWindow,
     Combined,
+    Drop,
     FilterResult,
     FloatArray,
     Image,
@@ -185,6 +186,10 @@ def filter_result(cfg: Any, n: int, i: int, ctx: Any) -> FilterResult:
         return FilterResult(keep=[np.int32(k) for k in keep])  # type: ignore[misc]
     if bad == "drops-list":
         return FilterResult(keep=keep, drops=[])  # type: ignore[arg-type]
+    if bad.startswith("drops-"):  # keep the first item, drop the one named (n = 2 items)
+        drops = {"drops-last": {1: Drop("bad-filter", "x")}, "drops-at-n": {2: Drop("bad-filter", "x")},
+                 "drops-negative": {-1: Drop("bad-filter", "x")}, "drops-str": {1: "x"}}[bad]
+        return FilterResult(keep=[0], drops=drops)  # type: ignore[arg-type]
     if bad.startswith("scores"):
         scores = {"scores-n": [0.5] * n, "scores-n+1": [0.5] * (n + 1), "scores-fewer": [0.5] * (n - 1),
                   "scores-2d": [[0.5]] * n, "scores-str": ["a"] * n, "scores-scalar": 0.5,
@@ -476,6 +481,21 @@ def test_keep_as_an_array_or_numpy_integers(reg: Any, tmp_path: Path, bad: str, 
 def test_keep_and_drops_of_the_wrong_type(reg: Any, tmp_path: Path, bad: str, keep: list[int] | None,
                                           message: str) -> None:
     refused(reg, tmp_path, [P(), F(bad, keep)], r"^filter 'bad-filter' \(from returns\) __call__\(\) " + message)
+
+
+def test_a_drop_of_the_last_item_is_traced(reg: Any, tmp_path: Path) -> None:
+    *rest, last = run(reg, tmp_path, [P(), F("drops-last")]).frames  # only the last frame drops
+    assert [o.id for o in last.kept] == [0]
+    assert [(o.id, o.dropped_by, o.reason) for o in last.dropped] == [(1, "bad-filter", "x")]
+    assert all([o.id for o in f.kept] == [0, 1] for f in rest)
+
+
+@pytest.mark.parametrize(("bad", "shown"), [("drops-at-n", "2: a Drop"), ("drops-negative", "-1: a Drop"),
+                                            ("drops-str", "1: a str")])
+def test_drops_outside_the_items_or_not_a_drop_are_refused(reg: Any, tmp_path: Path, bad: str, shown: str) -> None:
+    refused(reg, tmp_path, [P(), F(bad)], r"^filter 'bad-filter' \(from returns\) __call__\(\) returned "
+                                          r"drops=\{" + shown + r"\}; expected indices in \[0, 2\), each with an "
+                                          r"avseg.types.Drop$")
 
 
 @pytest.mark.parametrize("bad", ["scores-n", "scores-fewer", "scores-bool", "scores-array", "scores-empty"])
