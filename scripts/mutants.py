@@ -78,10 +78,10 @@ MODULES: dict[str, Target] = {
                  extra=("-k", f"{r.replace('-', '_')} or refiners_leave"))
        for r in ("fill-holes", "merge-parts", "largest-component", "clip-to-box")},
     "cache-keys": Target("avseg/cache.py", ("tests/test_cache_entries.py", "tests/test_cache.py",
-                                            "tests/test_hostile_cache.py"),
+                                            "tests/test_hostile_cache.py", "tests/test_cache_edges.py"),
                          only=("make_key", "content_hash_of", "_record", "_checked_load", "StageCache"),
                          extra=("-k", "not two_processes and not tampered")),
-    "fingerprint": Target("avseg/fingerprint.py", ("tests/test_fingerprint.py", S),
+    "fingerprint": Target("avseg/fingerprint.py", ("tests/test_fingerprint.py", S, "tests/test_fingerprint_edges.py"),
                           extra=("-k", "not editable and fingerprint")),
     "steps": Target("avseg/steps.py", ("tests/test_step_order.py",)),
     "validate": Target("avseg/validate.py", ("tests/test_component_returns.py",)),
