@@ -55,7 +55,7 @@ def locate(name: str) -> tuple[Path, bool] | None:
             search = [str(found[0].parent)]
     try:
         spec = PathFinder.find_spec(name, search)
-    except (ImportError, ValueError, OSError):
+    except (ImportError, ValueError, OSError, KeyError):  # KeyError: a namespace subfolder of an unimported package
         spec = None
     origin = getattr(spec, "origin", None)
     result = (Path(origin), spec.submodule_search_locations is not None) \

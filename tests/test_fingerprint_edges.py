@@ -160,9 +160,6 @@ def test_fingerprint_counts_no_compiled_module(pkg) -> None:
     assert mods(f"{n}.mod") == {f"{n}.mod"}
 
 
-@pytest.mark.xfail(strict=True, raises=KeyError,
-                   reason="open bug: PathFinder raises KeyError for a namespace subfolder of a package "
-                          "that is not imported; locate() does not catch it")
 def test_fingerprint_counts_no_namespace_subfolder(pkg) -> None:
     n = pkg({"__init__.py": "", "nsdir/data.txt": "", "mod.py": ""})
     fp.locate(f"{n}.mod")[0].write_text(f"import {n}.nsdir\n")
