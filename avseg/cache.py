@@ -216,7 +216,8 @@ class StageCache:
         n = 0
         dirs: set[Path] = set()
         for ns, f in list(self._entries()):
-            comp = ns.split("/")[-1]
+            parts = ns.split("/")  # stage/<component>, memo/<component-what>/<variant>/.../<dtype>
+            comp = parts[1] if len(parts) > 1 else parts[0]
             if names is not None and not any(comp.startswith(c) for c in names):
                 continue
             try:

@@ -69,3 +69,14 @@ def test_cache_info_and_clear_commands(tmp_path: Path, capsys: pytest.CaptureFix
     with pytest.raises(SystemExit):
         main(["cache", "clear", "--cache-dir", str(tmp_path)])
     assert StageCache(tmp_path).info() == {}
+
+
+def test_clear_by_component_reaches_its_memo_entries_not_by_dtype(tmp_path: Path) -> None:
+    """A memo namespace ends in variant/kind/tag/dtype: ``--component sam`` must clear SAM's image
+    embeddings, and a dtype is not a component."""
+    c = StageCache(tmp_path)
+    c.put_arrays("memo/sam-image/vit_b/random/0/float32", "aa" * 20, {"a": np.ones(4)})
+    c.put_arrays("stage/owod", "bb" * 20, {"a": np.ones(4)})
+    assert c.clear(["float32"]) == 0
+    assert c.clear(["sam"]) == 1
+    assert set(StageCache(tmp_path).info()) == {"stage/owod"}
