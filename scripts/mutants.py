@@ -4,13 +4,16 @@ Drives cosmic-ray (the ``dev`` extra) over each module, each mutant against ONLY
 that cover that module (``MODULES`` below). Modules run in ``--jobs`` parallel workers; each worker
 has its OWN scratch copy of the repository, so a mutant applied in one worker's copy is never
 seen by another worker's tests (and the working tree is never mutated, even if this is killed).
-Per module it prints the unmutated test time, mutants, killed, survived and the kill rate, then
-every survivor as a one-line diff; ``--json`` saves the lot.
+Per module it prints the unmutated test time, mutants, killed, survived and the kill rate, raw and
+over the mutants not argued equivalent, then every survivor as a one-line diff: those listed in
+``scripts/equivalent_mutants.yaml`` (matched by module and the line before and after) with the
+argument that they change no behaviour, the rest as gaps; ``--json`` saves the lot.
 
     python scripts/mutants.py                      # every module, 2 workers
     python scripts/mutants.py metrics nms          # some modules (names from --list)
     python scripts/mutants.py --estimate           # mutant counts x unmutated test time / jobs
     python scripts/mutants.py --minutes 50         # stop starting modules after 50 minutes
+    python scripts/mutants.py --report mutants.json --markdown   # a saved run, as docs/testing.md shows it
 
 The mutation operators are the realistic one-line bugs (a comparison at its boundary or
 negated, +/- and *// swapped, a constant off by one, a condition negated, a bool flipped, a
@@ -212,20 +215,22 @@ def run_module(name: str, t: Target, w: Worker, timeout: float, minutes: float,
     command = test_command(t, w)
     lines = line_ranges(repo / t.path, t.only) if t.only else []
     keep = "|".join(KEEP)
-    cfg.write_text("\n".join([
-        "[cosmic-ray]",
-        f"module-path = {json.dumps(t.path)}",
-        f"timeout = {timeout}",
-        "excluded-modules = []",
-        f"test-command = {json.dumps(command)}",
-        "[cosmic-ray.distributor]",
-        'name = "local"',
-        "[cosmic-ray.filters.operators-filter]",
-        f"exclude-operators = {toml_list([f'(?!({keep})$)'])}",
-        "[cosmic-ray.filters.line-filter]",
-        f"lines = {{ {json.dumps(t.path)} = {toml_list(lines)} }}" if lines else "",
-        "",
-    ]))
+
+    def write_cfg(timeout: float) -> None:
+        cfg.write_text("\n".join([
+            "[cosmic-ray]",
+            f"module-path = {json.dumps(t.path)}",
+            f"timeout = {timeout}",
+            "excluded-modules = []",
+            f"test-command = {json.dumps(command)}",
+            "[cosmic-ray.distributor]",
+            'name = "local"',
+            "[cosmic-ray.filters.operators-filter]",
+            f"exclude-operators = {toml_list([f'(?!({keep})$)'])}",
+            "[cosmic-ray.filters.line-filter]",
+            f"lines = {{ {json.dumps(t.path)} = {toml_list(lines)} }}" if lines else "",
+            "",
+        ]))
 
     def cr(*args: str, limit: float | None = None) -> str:
         return run_group(list(args), repo, env, limit)[1]
@@ -233,11 +238,6 @@ def run_module(name: str, t: Target, w: Worker, timeout: float, minutes: float,
     def pending() -> int:
         return sum(json.loads(row)[1] is None for row in cr(tool("cosmic-ray"), "dump", str(session)).splitlines())
 
-    session.unlink(missing_ok=True)
-    cr(tool("cosmic-ray"), "init", str(cfg), str(session))
-    cr(tool("cr-filter-operators"), str(session), str(cfg))
-    if lines:
-        cr(tool("cr-filter-lines"), "--config", str(cfg), str(session))
     head: dict[str, object] = {"module": name, "path": t.path}
     b0 = time.monotonic()
     try:  # the tests must pass unmutated, within the module's cap
@@ -250,6 +250,14 @@ def run_module(name: str, t: Target, w: Worker, timeout: float, minutes: float,
     head["baseline_cpu_s"] = round(float(cpu[-1]), 1) if cpu else None
     if code != 0:
         return {**head, "error": "the tests fail without any mutation: " + (out.strip().splitlines() or ["?"])[-1]}
+    # a mutant that loops forever costs its whole timeout: allow ~10x the unmutated run, not minutes
+    head["timeout_s"] = limit = round(min(timeout, max(30.0, 10 * float(head["baseline_s"]))))  # type: ignore[arg-type]
+    write_cfg(limit)
+    session.unlink(missing_ok=True)
+    cr(tool("cosmic-ray"), "init", str(cfg), str(session))
+    cr(tool("cr-filter-operators"), str(session), str(cfg))
+    if lines:
+        cr(tool("cr-filter-lines"), "--config", str(cfg), str(session))
     if estimate:
         return {**head, "mutants": pending()}
     t0 = time.monotonic()
@@ -258,7 +266,7 @@ def run_module(name: str, t: Target, w: Worker, timeout: float, minutes: float,
     # a killed exec may leave the last mutant applied: restore the file from the worktree
     shutil.copy2(ROOT / t.path, repo / t.path)
     killed = survived = not_run = incompetent = 0
-    survivors: list[str] = []
+    survivors: list[dict[str, object]] = []
     for row in cr(tool("cosmic-ray"), "dump", str(session)).splitlines():
         item, result = json.loads(row)
         if result is None:
@@ -272,7 +280,9 @@ def run_module(name: str, t: Target, w: Worker, timeout: float, minutes: float,
             survived += 1
             m = item["mutations"][0]
             diff = [ln for ln in (result.get("diff") or "").splitlines() if ln[:1] in "+-" and ln[:3] not in ("+++", "---")]
-            survivors.append(f"{t.path}:{m['start_pos'][0]} {m['operator_name']}: {' | '.join(diff)}")
+            survivors.append({"line": m["start_pos"][0], "operator": m["operator_name"].removeprefix("core/"),
+                              "was": " ".join(ln[1:].strip() for ln in diff if ln[0] == "-"),
+                              "now": " ".join(ln[1:].strip() for ln in diff if ln[0] == "+")})
         else:
             killed += 1
     done = killed + survived
@@ -299,16 +309,95 @@ def print_table(results: list[dict[str, object]], estimate: bool, jobs: int) -> 
         print(f"\nestimate: {total / 60:.1f} minutes of test runs / {jobs} jobs = {total / 60 / jobs:.1f} minutes on an "
               "idle machine (each mutant costs about the unmutated tests' CPU time; a killed one less, with -x)")
         return
-    print("\n| module | file | unmutated tests (s) | their CPU (s) | mutants | killed | survived | not run | kill rate |\n"
-          "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    equivalent = load_equivalents()
+    print("\n| module | file | unmutated tests (s) | their CPU (s) | mutants | killed | survived | of which "
+          "equivalent | not run | kill rate | kill rate, non-equivalent |\n"
+          "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    totals = [0, 0, 0, 0]
     for r in results:
         if "error" in r:
             print(f"| {r['module']} | `{r['path']}` | {r.get('baseline_s', '')} | {r.get('baseline_cpu_s', '')} | "
-                  f"{r['error']} | | | | |")
+                  f"{r['error']} | | | | | | |")
+            continue
+        eq, _, _ = classify(r, equivalent)
+        done, killed = int(r["mutants"]), int(r["killed"])  # type: ignore[call-overload]
+        totals = [totals[0] + done, totals[1] + killed, totals[2] + len(eq), totals[3] + int(r["not_run"])]  # type: ignore[call-overload]
+        print(f"| {r['module']} | `{r['path']}` | {r['baseline_s']} | {r['baseline_cpu_s']} | {done} | {killed} | "
+              f"{r['survived']} | {len(eq)} | {r['not_run']} | {rate(killed, done)} | {rate(killed, done - len(eq))} |")
+    done, killed, eq_n, not_run = totals
+    print(f"| **all** | | | | {done} | {killed} | {done - killed} | {eq_n} | {not_run} | {rate(killed, done)} | "
+          f"{rate(killed, done - eq_n)} |")
+
+
+def rate(killed: int, of: int) -> str:
+    return f"{100 * killed / of:.1f}%" if of else "-"
+
+
+#: survivors argued equivalent (docs/testing.md), matched by module + the line before and after
+EQUIVALENTS = ROOT / "scripts" / "equivalent_mutants.yaml"
+
+
+def _norm(code: object) -> str:
+    return " ".join(str(code).split())
+
+
+def load_equivalents(path: Path | None = None) -> dict[str, dict[tuple[str, str], str]]:
+    """module -> {(original line, mutated line): why it changes no behaviour}."""
+    import yaml  # a core dependency of avseg
+
+    path = path or EQUIVALENTS
+    data = yaml.safe_load(path.read_text()) if path.exists() else {}
+    out: dict[str, dict[tuple[str, str], str]] = {}
+    for module, items in (data or {}).items():
+        if module not in MODULES:
+            raise SystemExit(f"error: {path.name}: unknown module {module!r}; --list shows them")
+        for i, e in enumerate(items):
+            if not (isinstance(e, dict) and all(isinstance(e.get(k), str) and e[k].strip() for k in ("was", "now", "why"))):
+                raise SystemExit(f"error: {path.name}: {module} item {i + 1} needs non-empty 'was', 'now' and 'why'")
+            out.setdefault(module, {})[_norm(e["was"]), _norm(e["now"])] = e["why"].strip()
+    return out
+
+
+def classify(r: dict[str, object], equivalent: dict[str, dict[tuple[str, str], str]]
+             ) -> tuple[list[tuple[dict[str, object], str]], list[dict[str, object]], list[tuple[str, str]]]:
+    """(argued equivalent with why, not argued, listed but not a survivor of this run) for one module's result."""
+    known = equivalent.get(str(r["module"]), {})
+    eq: list[tuple[dict[str, object], str]] = []
+    gaps: list[dict[str, object]] = []
+    seen: set[tuple[str, str]] = set()
+    for s in r.get("survivors", []):  # type: ignore[attr-defined]
+        if isinstance(s, str):  # results saved before survivors were structured: "path:line op: -was | +now"
+            head, _, diff = s.partition(": -")
+            was, _, now = diff.rpartition(" | +")
+            s = {"line": head.split(" ")[0].rsplit(":", 1)[-1], "operator": head.split(" ")[-1].removeprefix("core/"),
+                 "was": was.strip(), "now": now.strip()}
+        key = (_norm(s["was"]), _norm(s["now"]))
+        if key in known:
+            eq.append((s, known[key]))
+            seen.add(key)
         else:
-            rate = "-" if r["kill_rate"] is None else f"{100 * float(r['kill_rate']):.1f}%"  # type: ignore[arg-type]
-            print(f"| {r['module']} | `{r['path']}` | {r['baseline_s']} | {r['baseline_cpu_s']} | {r['mutants']} | "
-                  f"{r['killed']} | {r['survived']} | {r['not_run']} | {rate} |")
+            gaps.append(s)
+    stale = [k for k in known if k not in seen] if not r.get("not_run") else []
+    return eq, gaps, stale
+
+
+def print_survivors(results: list[dict[str, object]], markdown: bool = False) -> None:
+    """Each module's survivors: the argued equivalents (with why) and the rest, which are gaps."""
+    equivalent = load_equivalents()
+    for r in results:
+        if "error" in r:
+            continue
+        eq, gaps, stale = classify(r, equivalent)
+        if not (eq or gaps or stale):
+            continue
+        print(f"\n#### {r['module']} (`{r['path']}`)\n" if markdown else f"\n== {r['module']} ({r['path']})")
+        for s in gaps:
+            print(f"- NOT ARGUED (a gap: kill it, or argue it in {EQUIVALENTS.name}): line {s['line']} "
+                  f"{s['operator']}: `{s['was']}` -> `{s['now']}`")
+        for s, why in eq:
+            print(f"- line {s['line']} {s['operator']}: `{s['was']}` -> `{s['now']}`: {why}")
+        for was, now in stale:
+            print(f"- listed as equivalent but did not survive this run (remove it?): `{was}` -> `{now}`")
 
 
 def main() -> int:
@@ -321,8 +410,21 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=55.0, help="start no module after this many minutes")
     ap.add_argument("--module-minutes", type=float, default=None, help="override each module's time cap")
     ap.add_argument("--timeout", type=float, default=240.0, help="seconds for one mutant's test run")
-    ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    ap.add_argument("--json", type=Path, default=None,
+                    help="also write the results here (the last run's file there orders this one: slowest first)")
+    ap.add_argument("--report", type=Path, default=None, metavar="JSON",
+                    help="run nothing: print the table and the survivors of a saved --json run")
+    ap.add_argument("--markdown", action="store_true", help="with --report: survivors as docs/testing.md lists them")
     args = ap.parse_args()
+    if args.report:
+        try:
+            saved = json.loads(args.report.read_text())
+        except (OSError, ValueError) as e:
+            print(f"error: --report {args.report}: not a results file of this script ({e})", file=sys.stderr)
+            return 2
+        print_table(saved, False, args.jobs)
+        print_survivors(saved, markdown=args.markdown)
+        return 0
     if args.list:
         for n, t in MODULES.items():
             print(f"{n:14} {t.path}{' (' + ', '.join(t.only) + ')' if t.only else ''}\n{'':14} tests: "
@@ -337,6 +439,12 @@ def main() -> int:
         return 2
     names = args.modules or list(MODULES)
     jobs = min(args.jobs, len(names))
+    load_equivalents()  # a broken list fails now, not after an hour
+    # the slowest modules of the last run first (new ones first of all), so the workers finish together
+    last: dict[str, float] = {}
+    with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+        last = {r["module"]: float(r.get("seconds", 0)) for r in json.loads(args.json.read_text())}
+    order = sorted(names, key=lambda n: -last.get(n, float("inf")))
     root = Path(tempfile.mkdtemp(prefix="avseg-mutants-"))
     print(f"mutating {jobs} copies under {root}", flush=True)
     free: queue.Queue[Worker] = queue.Queue()
@@ -362,15 +470,17 @@ def main() -> int:
             print(f"   {name}: {json.dumps({k: v for k, v in r.items() if k not in ('survivors', 'module')})}",
                   flush=True)
             for s in r.get("survivors", []):  # type: ignore[attr-defined]
-                print(f"   survived: {s}", flush=True)
+                print(f"   survived: line {s['line']} {s['operator']}: `{s['was']}` -> `{s['now']}`", flush=True)
             if args.json:
                 args.json.write_text(json.dumps([results[n] for n in names if n in results], indent=1))
 
     try:
         with ThreadPoolExecutor(jobs) as pool:
-            for f in [pool.submit(one, n) for n in names]:
+            for f in [pool.submit(one, n) for n in order]:
                 f.result()
         print_table([results[n] for n in names], args.estimate, jobs)
+        if not args.estimate:
+            print_survivors([results[n] for n in names])
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return 0
