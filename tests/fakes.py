@@ -219,7 +219,13 @@ class FakeDist(importlib.metadata.Distribution):
         return path
 
 
+#: names of the modules ``module`` made (the ``installed`` fixture forgets them after a test)
+MADE: set[str] = set()
+
+
 def module(name: str, **attrs: Any) -> types.ModuleType:
+    """A plugin module ``name`` with ``attrs`` (hook implementations), importable at once."""
+    MADE.add(name)
     m = types.ModuleType(name)
     for k, v in attrs.items():
         setattr(m, k, v)

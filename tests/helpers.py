@@ -25,6 +25,14 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return int(e.value.code or 0), out, err
 
 
+def one_line(err: str) -> str:
+    """The single non-empty stderr line (asserting there is exactly one and no traceback)."""
+    assert "Traceback" not in err, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
 def step_of(config: dict[str, Any], kind: str) -> dict[str, Any] | None:
     """The first ``kind`` step's mapping (``{type: NAME, ...}``) of a composed spec or a recorded config."""
     return next((body for x in config["steps"] for k, body in x.items() if k == kind), None)

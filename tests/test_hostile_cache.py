@@ -13,16 +13,10 @@ import pytest
 import avseg
 from avseg.cache import StageCache
 from avseg.testing import SR, tone
-from tests.helpers import cli
+from tests.helpers import cli, one_line
 
 TAG = "CACHEDIR.TAG"  # the standard cache-directory tag the cache writes
 
-
-def one_line(err: str) -> str:
-    assert "Traceback" not in err, err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def test_clear_refuses_a_folder_that_is_not_a_cache(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -32,17 +32,10 @@ from avseg.testing import SR, make_frames_folder, make_s4_tree, make_video, tone
 from avseg.types import FilterResult
 from tests.deps import requires
 from tests.fakes import FakeDist, module
-from tests.helpers import cli
+from tests.helpers import cli, one_line
 
 FAST = ["--proposer", "saliency", "--filter", "score-threshold", "--no-cache"]
 
-
-def one_line(err: str) -> str:
-    """The single non-empty stderr line (asserting there is exactly one and no traceback)."""
-    assert "Traceback" not in err, err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 

@@ -12,14 +12,7 @@ import pytest
 
 from avseg.eval.folder import FolderLock
 from avseg.testing import make_s4_tree
-from tests.helpers import cli
-
-
-def one_line(err: str) -> str:
-    assert "Traceback" not in err, err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    return lines[0]
+from tests.helpers import cli, one_line
 
 
 def test_the_holder_names_its_host_and_pid_and_another_node_is_told(tmp_path: Path) -> None:

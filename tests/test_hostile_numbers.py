@@ -11,16 +11,10 @@ import pytest
 import avseg
 from avseg.errors import AvsegError, InputError, UsageError
 from avseg.testing import SR, make_s4_tree, tone
-from tests.helpers import cli
+from tests.helpers import cli, one_line
 
 FAST = dict(proposer="saliency", filters=["score-threshold"], tiny=True, cache=False)
 
-
-def one_line(err: str) -> str:
-    assert "Traceback" not in err, err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

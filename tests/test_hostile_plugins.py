@@ -4,10 +4,7 @@ one line naming the plugin or component, never a traceback."""
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,32 +13,12 @@ import pytest
 
 from avseg import hookimpl
 from avseg.components import ClipContext, ClipFilter, Filter, FrameContext
-from avseg.testing import make_s4_tree
 from avseg.types import FilterResult
 from tests.fakes import FakeDist, module
-from tests.helpers import cli
+from tests.helpers import cli, one_line
 
-
-def one_line(err: str) -> str:
-    assert "Traceback" not in err, err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    return lines[0]
-
-
-@pytest.fixture
-def installed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[FakeDist]]:
-    real = list(importlib.metadata.distributions())
-    extra: list[FakeDist] = []
-    monkeypatch.setattr(importlib.metadata, "distributions", lambda: iter(real + extra))
-    yield extra
-    for name in [m for m in sys.modules if m.startswith("hostileplug_")]:
-        del sys.modules[name]
-
-
-@pytest.fixture(scope="module")
-def s4(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_s4_tree(tmp_path_factory.mktemp("s4"), n_per_split={"test": 1}, size=32)
+#: the shared ``s4`` fixture (tests/conftest.py), one test clip
+S4_TREE = {"n_per_split": {"test": 1}, "size": 32}
 
 
 def test_a_dataset_reader_that_raises_is_one_line(installed: list[FakeDist], s4: Path, tmp_path: Path,

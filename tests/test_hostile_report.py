@@ -18,7 +18,7 @@ import pytest
 
 from avseg.cli import main
 from avseg.testing import make_s4_tree
-from tests.helpers import cli
+from tests.helpers import cli, one_line
 
 PIPE = ["--proposer", "saliency", "--filter", "score-threshold", "--no-cache"]
 # each payload, if it ran, would set an attribute that the escaped text can never contain
@@ -26,12 +26,6 @@ JS = "document.documentElement.setAttribute('data-pwned','yes')"
 PAYLOADS = [f"<script>{JS}</script>", f"<img src=x onerror=\"{JS}\">", f"'><svg onload=\"{JS}\">",
             f"\"><iframe srcdoc='<script>parent.{JS}</script>'></iframe>"]
 
-
-def one_line(err: str) -> str:
-    assert "Traceback" not in err, err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def chromium() -> str | None:

@@ -5,10 +5,7 @@ of a test plugin (tests/plugin_extras.py), installed-looking, used from the CLI.
 from __future__ import annotations
 
 import csv
-import importlib.metadata
 import json
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -37,16 +34,6 @@ class OtherNMS(Filter):
     def __call__(self, ctx: FrameContext) -> FilterResult:
         return FilterResult(keep=list(range(len(ctx.proposals or []))))
 
-
-@pytest.fixture
-def installed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[FakeDist]]:
-    """The real installed distributions plus the fake ones a test appends."""
-    real = list(importlib.metadata.distributions())
-    extra: list[FakeDist] = []
-    monkeypatch.setattr(importlib.metadata, "distributions", lambda: iter(real + extra))
-    yield extra
-    for name in [m for m in sys.modules if m.startswith("fakeplug_")]:
-        del sys.modules[name]
 
 
 @pytest.fixture
