@@ -73,6 +73,15 @@ def test_a_frame_is_resized_only_to_another_size(tmp_path: Path) -> None:
     assert read_rgb(p, size=(40, 10)).shape == (10, 40, 3)
 
 
+@pytest.mark.parametrize(("w", "h", "size"), [(20, 30, (20, 20)), (30, 20, (20, 20)), (5, 4, (3, 4)), (4, 5, (4, 3))])
+def test_a_frame_is_resized_when_one_side_differs(tmp_path: Path, w: int, h: int, size: tuple[int, int]) -> None:
+    """A non-square frame to a square target of its own width or height (a 224x300 frame to 224x224)."""
+    rgb = np.random.default_rng(0).integers(0, 255, (h, w, 3), dtype=np.uint8)
+    got = read_rgb(save(tmp_path, PILImage.fromarray(rgb)), size=size)
+    assert got.shape == (size[1], size[0], 3)
+    assert (got == np.asarray(PILImage.fromarray(rgb).resize(size, PILImage.Resampling.BILINEAR))).all()
+
+
 @pytest.mark.parametrize(("w", "h", "ok"), [(8192, 1, True), (1, 8192, True), (1, 1, True),
                                             (8193, 1, False), (1, 8193, False)])
 def test_the_largest_side_accepted(tmp_path: Path, w: int, h: int, ok: bool) -> None:
