@@ -194,6 +194,8 @@ def filter_result(cfg: Any, n: int, i: int, ctx: Any) -> FilterResult:
         return FilterResult(keep=[np.int32(k) for k in keep])  # type: ignore[misc]
     if bad == "drops-list":
         return FilterResult(keep=keep, drops=[])  # type: ignore[arg-type]
+    if bad == "drops-first":  # keep the last item, drop the first
+        return FilterResult(keep=[n - 1], drops={0: Drop("bad-filter", "y")})
     if bad.startswith("drops-"):  # keep the first item, drop the one named (n = 2 items)
         drops = {"drops-last": {1: Drop("bad-filter", "x")}, "drops-at-n": {2: Drop("bad-filter", "x")},
                  "drops-negative": {-1: Drop("bad-filter", "x")}, "drops-str": {1: "x"}}[bad]
@@ -502,6 +504,8 @@ def test_a_drop_of_the_last_item_is_traced(reg: Any, tmp_path: Path) -> None:
     assert [o.id for o in last.kept] == [0]
     assert [(o.id, o.dropped_by, o.reason) for o in last.dropped] == [(1, "bad-filter", "x")]
     assert all([o.id for o in f.kept] == [0, 1] for f in rest)
+    *_, last = run(reg, tmp_path, [P(), F("drops-first")]).frames  # index 0 is an item too
+    assert [o.id for o in last.kept] == [1] and [(o.id, o.reason) for o in last.dropped] == [(0, "y")]
 
 
 @pytest.mark.parametrize(("bad", "shown"), [("drops-at-n", "2: a Drop"), ("drops-negative", "-1: a Drop"),
