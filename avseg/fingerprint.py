@@ -89,14 +89,12 @@ def _imports(tree: ast.AST, name: str, is_package: bool) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 parts = package.split(".") if package else []
-                if node.level - 1 > len(parts):
+                if node.level - 1 >= len(parts):  # beyond the top-level package: Python refuses it
                     continue
                 base = ".".join(parts[: len(parts) - (node.level - 1)])
                 base = f"{base}.{node.module}" if node.module and base else (node.module or base)
             else:
-                base = node.module or ""
-            if not base:
-                continue
+                base = node.module or ""  # never empty: only a relative import may omit the module
             for a in node.names:
                 sub = f"{base}.{a.name}"
                 out.add(sub if a.name != "*" and locate(sub) is not None else base)

@@ -4,6 +4,7 @@ component's provider, version and source fingerprint, and the `avseg run` output
 from __future__ import annotations
 
 import platform
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,12 +44,9 @@ def run_metadata(pipeline: Pipeline, extra: dict[str, Any] | None = None) -> dic
         "cache_dir": str(rt.cache.root) if rt.cache is not None else None,
         "warnings": list(pipeline.spec.warnings),
     }
-    try:
-        import torch  # only recorded when a model plugin already imported it
-
-        meta["torch_version"] = torch.__version__
-    except ImportError:
-        pass
+    torch = sys.modules.get("torch")  # only recorded when a model plugin already imported it (never imported here)
+    if torch is not None:
+        meta["torch_version"] = getattr(torch, "__version__", "?")
     meta.update(extra or {})
     return meta
 

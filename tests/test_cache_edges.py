@@ -139,3 +139,24 @@ def test_cache_warns_once_per_folder_and_cuts_the_reason(tmp_path: Path, monkeyp
     assert capsys.readouterr().err.count("warning: stage cache entry") == 1
     msg = c.rejected[0].split(": unreadable: ", 1)[1]
     assert msg.startswith("IsADirectoryError: ") and len(msg) == len("IsADirectoryError: ") + 120
+
+
+def test_cache_members_of_exactly_the_files_size_are_not_larger_than_it(tmp_path: Path) -> None:
+    """A forged central directory declaring the members' sizes to add up to exactly the file's
+    size: not "larger than the file" (the boundary), so it is refused later, as unreadable."""
+    c = StageCache(tmp_path)
+    c.counters = {}
+    c.put_arrays("stage/x", KEY, {"a": np.arange(4.0)})
+    path = next(tmp_path.rglob("*.npz"))
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        delta = len(data) - sum(i.file_size for i in zf.infolist())
+    at = data.index(b"PK\x01\x02")  # the first member's central directory entry: stored, so both sizes
+    for off in (20, 24):
+        size = int.from_bytes(data[at + off:at + off + 4], "little") + delta
+        data[at + off:at + off + 4] = size.to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    with zipfile.ZipFile(path) as zf:
+        assert sum(i.file_size for i in zf.infolist()) == path.stat().st_size
+    assert c.get_arrays("stage/x", KEY) is None and c.counters == {"cache.invalid": 1}
+    assert "larger than the file" not in c.rejected[0] and "unreadable" in c.rejected[0], c.rejected

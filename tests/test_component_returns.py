@@ -159,8 +159,16 @@ class BadRefiner(Refiner):
 
     def refine_clip(self, ctx: ClipContext) -> list[Proposals]:
         hw = ctx.frames[0].shape[:2]
-        if self.config.bad == "wide":  # type: ignore[attr-defined]
+        bad = self.config.bad  # type: ignore[attr-defined]
+        if bad == "wide":
             return [*ctx.proposals[:-1], two_objects(hw, extra_cols=1)]
+        if bad == "empty-then-wide":  # an empty frame without masks does not end the checks
+            empty = Proposals(np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
+            return [empty, two_objects(hw, extra_cols=1)]
+        if bad == "count":  # Proposals checks its masks when built, not when they are replaced
+            last = two_objects(hw)
+            last.masks = np.zeros((len(last) + 1, *hw), bool)
+            return [*ctx.proposals[:-1], last]
         return list(ctx.proposals)
 
 
@@ -186,6 +194,8 @@ def filter_result(cfg: Any, n: int, i: int, ctx: Any) -> FilterResult:
         return FilterResult(keep=[np.int32(k) for k in keep])  # type: ignore[misc]
     if bad == "drops-list":
         return FilterResult(keep=keep, drops=[])  # type: ignore[arg-type]
+    if bad == "drops-first":  # keep the last item, drop the first
+        return FilterResult(keep=[n - 1], drops={0: Drop("bad-filter", "y")})
     if bad.startswith("drops-"):  # keep the first item, drop the one named (n = 2 items)
         drops = {"drops-last": {1: Drop("bad-filter", "x")}, "drops-at-n": {2: Drop("bad-filter", "x")},
                  "drops-negative": {-1: Drop("bad-filter", "x")}, "drops-str": {1: "x"}}[bad]
@@ -307,7 +317,7 @@ class Plugin:
 
 @pytest.fixture(scope="module")
 def reg() -> Any:
-    return load_registry(plugins=[("returns", Plugin())])
+    return load_registry(plugins=[("returns", Plugin())], entry_points=False)
 
 
 def run(reg: Any, tmp_path: Path, steps: list[dict[str, Any]], combiner: Any = None) -> Any:
@@ -319,7 +329,7 @@ def run(reg: Any, tmp_path: Path, steps: list[dict[str, Any]], combiner: Any = N
     frames = np.full((N, H, W, 3), 90, np.uint8)
     sr = 16000
     audio = (np.sin(2 * np.pi * 440 * np.arange(N * sr) / sr).astype(np.float32) * 0.3, sr)
-    return avseg.load(path, registry=reg, cache=False)((frames, audio))
+    return avseg.load(path, registry=reg, cache=False, device="cpu")((frames, audio))  # "auto" would import torch
 
 
 def refused(reg: Any, tmp_path: Path, steps: list[dict[str, Any]], message: str, combiner: Any = None) -> str:
@@ -427,6 +437,12 @@ def test_refiner_returns(reg: Any, tmp_path: Path) -> None:
     refused(reg, tmp_path, [P(), {"refiner": {"type": "bad-refiner", "bad": "wide"}}],
             r"^refiner 'bad-refiner' \(from returns\) refine_clip\(\) returned masks of shape \(2, 32, 49\) for "
             r"frame 1; expected \(2, 32, 48\)")
+    refused(reg, tmp_path, [P(), {"refiner": {"type": "bad-refiner", "bad": "empty-then-wide"}}],
+            r"^refiner 'bad-refiner' \(from returns\) refine_clip\(\) returned masks of shape \(2, 32, 49\) for "
+            r"frame 1; expected \(2, 32, 48\)")
+    refused(reg, tmp_path, [P(), {"refiner": {"type": "bad-refiner", "bad": "count"}}],
+            r"^refiner 'bad-refiner' \(from returns\) refine_clip\(\) returned masks of shape \(3, 32, 48\) for "
+            r"frame 1; expected \(2, 32, 48\): one frame-sized mask per object$")
 
 
 # -- filters -----------------------------------------------------------------------------------
@@ -488,6 +504,8 @@ def test_a_drop_of_the_last_item_is_traced(reg: Any, tmp_path: Path) -> None:
     assert [o.id for o in last.kept] == [0]
     assert [(o.id, o.dropped_by, o.reason) for o in last.dropped] == [(1, "bad-filter", "x")]
     assert all([o.id for o in f.kept] == [0, 1] for f in rest)
+    *_, last = run(reg, tmp_path, [P(), F("drops-first")]).frames  # index 0 is an item too
+    assert [o.id for o in last.kept] == [1] and [(o.id, o.reason) for o in last.dropped] == [(0, "y")]
 
 
 @pytest.mark.parametrize(("bad", "shown"), [("drops-at-n", "2: a Drop"), ("drops-negative", "-1: a Drop"),
@@ -541,7 +559,8 @@ def test_a_clip_filter_gives_one_result_per_frame(reg: Any, tmp_path: Path) -> N
 def test_a_label_map_may_use_every_label(reg: Any, tmp_path: Path) -> None:
     """Values 0..len(labels): the top value names the last label."""
     for cfg in ({"type": "bad-combiner"}, {"type": "bad-combiner", "bad": "lm-uint8"},
-                {"type": "bad-combiner", "bad": "no-lm"}, {"type": "bad-combiner", "labels": ["a", "b", "c"]}):
+                {"type": "bad-combiner", "bad": "no-lm"}, {"type": "bad-combiner", "labels": ["a", "b", "c"]},
+                {"type": "bad-combiner", "top": 0}):  # all background: the map of a frame with nothing kept
         frames = run(reg, tmp_path, [P()], cfg).frames
         assert len(frames) == N
 

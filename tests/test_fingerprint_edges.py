@@ -86,8 +86,9 @@ def test_fingerprint_counts_import_module_calls_by_their_first_argument(pkg) -> 
 def test_fingerprint_ignores_relative_imports_beyond_the_top_package(pkg) -> None:
     n = pkg({"__init__.py": "", "a.py": "", "helper.py": "", "sub/__init__.py": "", "sub/mod.py": ""})
     fp.locate(f"{n}.sub.mod")[0].write_text(
-        f"import {n}.a\nfrom ... import helper\nfrom .... import helper\n")
+        f"import {n}.a\nfrom ... import helper\nfrom .... import helper\nfrom ...{n} import helper\n")
     fp.clear_caches()
+    # `from ...n import helper` in n/sub/mod.py is one level beyond n: Python refuses it when run
     assert mods(f"{n}.sub.mod") == {f"{n}.sub.mod", f"{n}.a"}
 
 

@@ -1,38 +1,82 @@
 """What a resumed ``avseg eval`` accepts from an output folder: the folder's ``config.json`` must be
 this run's config (or ``--overwrite``), and each progress file must be whole, in range and made by
 this config; anything else stops the eval with one line and the ``--repair`` command, and
-``--repair`` deletes just those files. One real eval makes the folder (a module fixture); each test
-damages a copy and asks the resume checks of avseg/eval/folder.py, so that ``make mutants`` can
-judge them quickly.
+``--repair`` deletes just those files. The folder is written as an eval writes it, with the eval's
+own metrics and writers (a module fixture; one test checks that a real eval's folder holds the same
+keys and resumes); each test damages a copy and asks the resume checks of avseg/eval/folder.py
+directly, so that ``make mutants`` can judge them quickly (without the real eval).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
-from avseg.cli import main
 from avseg.errors import UsageError
-from avseg.eval.folder import check_config, load_states
-from avseg.testing import make_s4_tree
+from avseg.eval.folder import check_config, config_id, load_states
+from avseg.eval.metrics import BinaryMetrics
+from avseg.outputs import atomic_write_json
+
+#: the identity a real eval records (see test_a_real_eval_folder_is_what_these_tests_damage)
+IDENT: dict[str, Any] = {
+    "pipeline": {"steps": [{"proposer": {"type": "saliency"}}, {"filter": {"type": "score-threshold"}}]},
+    "subset": "s4", "split": "test", "tiny": False,
+    "steps": [{"proposer": {"type": "saliency"}}, {"filter": {"type": "score-threshold"}}],
+    "components": {"filter:score-threshold": {"provider": "avseg-filters", "version": "1.0", "fingerprint": "f" * 16},
+                   "proposer:saliency": {"provider": "avseg", "version": "1.0", "fingerprint": "a" * 16}},
+}
+CLIPS = ("clip-a", "clip-b", "clip-c")
+
+
+def write_folder(out: Path, ident: dict[str, Any]) -> Path:
+    """An eval folder with three finished clips of five frames, each scored by the eval's own
+    metrics (frame 2 of every clip has an empty ground truth), written as an eval writes them."""
+    check_config(out, ident, overwrite=False, repair=False)
+    gt = np.zeros((8, 8), np.uint8)
+    gt[2:6, 2:6] = 1
+    pred = np.zeros((8, 8), np.uint8)
+    pred[3:7, 3:7] = 1
+    for cid in CLIPS:
+        gts = [gt, gt, np.zeros_like(gt), gt, gt]
+        state = {"clip_id": cid, "binary": BinaryMetrics().add_clip(cid, [pred] * 5, gts, list(range(5))).to_dict(),
+                 "empty": {}, "category": "cat", "time": 0.5, "warnings": [], "config_id": config_id(ident)}
+        atomic_write_json(out / "clips" / f"{cid}.json", state)
+    return out
 
 
 @pytest.fixture(scope="module")
 def done(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An eval folder with three finished clips."""
-    base = tmp_path_factory.mktemp("resume")
-    root = make_s4_tree(base / "s4", n_per_split={"train": 0, "val": 0, "test": 3}, size=16)
-    out = base / "out"
+    return write_folder(tmp_path_factory.mktemp("resume") / "out", IDENT)
+
+
+def test_a_real_eval_folder_is_what_these_tests_damage(tmp_path: Path, done: Path) -> None:
+    """A real eval's folder resumes and holds what :func:`write_folder` writes (the same keys),
+    so the fast tests below damage the files avseg writes (deselected in ``make mutants``)."""
+    from avseg.cli import main
+    from avseg.testing import make_s4_tree
+
+    root = make_s4_tree(tmp_path / "s4", n_per_split={"train": 0, "val": 0, "test": 3}, size=16)
+    out = tmp_path / "out"
     with pytest.raises(SystemExit) as e:
         main(["eval", "--root", str(root), "--subset", "s4", "--out", str(out), "--proposer", "saliency", "--filter",
               "score-threshold", "--no-cache"])
     assert not e.value.code
-    return out
+    real = ident(out)
+    check_config(out, real, overwrite=False, repair=False)
+    states = load_states(out, real)
+    assert sorted(states) == [f.stem for f in files(out)] and len(states) == 3
+    ours = json.loads(files(done)[0].read_text())
+    for s in states.values():
+        assert set(s) == set(ours) and set(s["binary"]) == set(ours["binary"])
+        assert s["config_id"] == config_id(real)
+    assert set(real) == set(IDENT) and set(real["components"]) == set(IDENT["components"])
 
 
 @pytest.fixture
@@ -259,3 +303,74 @@ def test_a_long_reason_is_cut_at_80_characters(out: Path) -> None:
         load_states(out, ident(out))
     reason = f"clip_id '{'x' * 100}' does not match the file name"[:80]
     assert str(e.value).startswith(f"progress file {f} is unreadable (ValueError: {reason}); "), str(e.value)
+
+
+# -- what the checks must still tell apart (survivors of make mutants) ---------------------------
+def test_a_legacy_config_is_refused_with_why(out: Path) -> None:
+    legacy = {**ident(out), "pipeline": {"tagger": "ast", "proposer": "owod", "filters": ["score-threshold"]}}
+    (out / "config.json").write_text(json.dumps(legacy))
+    with pytest.raises(UsageError, match=r"records its pipeline in the form avseg wrote before steps"):
+        check_config(out, IDENT, overwrite=False, repair=False)
+    # the same legacy record as this run's own identity is this run's folder, not refused
+    check_config(out, legacy, overwrite=False, repair=False)
+
+
+def test_a_changed_parameter_and_component_is_a_different_config(out: Path) -> None:
+    now = json.loads(json.dumps(ident(out)))
+    now["split"] = "val"
+    now["components"]["proposer:saliency"]["version"] = "2.0"
+    with pytest.raises(UsageError, match=r"holds results of a different pipeline config"):
+        check_config(out, now, overwrite=False, repair=False)
+
+
+def test_a_changed_component_after_a_new_one_is_named(out: Path) -> None:
+    me = ident(out)
+    comps = {"a-new:one": {"provider": "x", "version": "1", "fingerprint": "f"},
+             **json.loads(json.dumps(me["components"]))}
+    comps["proposer:saliency"]["version"] = "2.0"
+    with pytest.raises(UsageError, match=r"made by other code: proposer:saliency version changed from '1.0' to '2.0'"):
+        check_config(out, {**me, "components": comps}, overwrite=False, repair=False)
+
+
+def test_the_config_id_is_16_hex_digits_and_follows_the_identity() -> None:
+    assert re.fullmatch(r"[0-9a-f]{16}", config_id(IDENT))
+    assert config_id({**IDENT, "split": "val"}) != config_id(IDENT)
+
+
+def test_an_unreadable_configs_reason_is_cut_at_80_characters(out: Path) -> None:
+    content = "{" + " " * 1000 + "x"
+    with pytest.raises(ValueError) as parsed:
+        json.loads(content)
+    reason = " ".join(str(parsed.value).split())
+    assert len(reason) > 80
+    (out / "config.json").write_text(content)
+    with pytest.raises(UsageError) as e:
+        check_config(out, IDENT, overwrite=False, repair=False)
+    assert f"is unreadable (JSONDecodeError: {reason[:80]}); " in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize("iou", [-1e-9, 1.0 + 1e-9])
+def test_an_iou_at_the_tolerance_resumes(out: Path, iou: float) -> None:
+    f = files(out)[1]
+    edit(f, set_iou(iou))
+    assert f.stem in load_states(out, IDENT)
+
+
+def test_a_repair_goes_on_when_another_repair_removed_a_bad_file(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import avseg.eval.folder as folder
+
+    first, second, third = files(out)
+    first.write_text("[]")
+    third.write_text("[]")
+    check = folder._check_state
+
+    def racing(s: Any, stem: str, semantic: bool) -> None:
+        try:
+            check(s, stem, semantic)
+        except Exception:
+            (out / "clips" / f"{stem}.json").unlink()  # another repair of this folder got there first
+            raise
+
+    monkeypatch.setattr(folder, "_check_state", racing)
+    assert sorted(load_states(out, IDENT, repair=True)) == [second.stem]
+    assert files(out) == [second]
