@@ -452,6 +452,7 @@ def test_avis_link_threshold_bounds_and_audio_score_rounding() -> None:
             AvisFilter.Config(link_threshold=v)
     res = _avis()(_avis_ctx(["dog"], {"Bark": 0.123456}))
     assert res.extra is not None and res.extra[0]["audio_score"] == 0.1235
+    assert res.extra[0]["broad_audio_score"] == 0.1235  # dog's broad source, pet, has only Bark
 
 
 def test_avis_warning_names_the_first_problem(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -467,6 +468,14 @@ def test_avis_warning_names_the_first_problem(tmp_path: Path, caplog: pytest.Log
 
 
 # -- the audio-visual tree ----------------------------------------------------------------------------
+def test_tree_validate_reports_two_categories_with_one_normalised_name() -> None:
+    from avseg.tree import parse_tree
+
+    problems = parse_tree({"broad_sources": {"pet": {"dog": ["Bark"], "Dog": ["Growling"]}}}).validate()
+    assert "categories 'dog' and 'Dog' are the same name once normalised" in problems
+    assert parse_tree({"broad_sources": {"pet": {"dog": ["Bark"], "cat": ["Meow"]}}}).validate() == []
+
+
 def test_tree_link_texts_are_category_names_and_their_aliases() -> None:
     from avseg.tree import parse_tree
 
