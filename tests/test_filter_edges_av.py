@@ -238,6 +238,16 @@ def test_avis_tag_threshold_bounds() -> None:
             AvisFilter.Config(tag_threshold=v)
 
 
+def test_clip_to_box_leaves_objects_without_masks_as_they_are() -> None:
+    from avseg_refiners.clip_to_box import ClipToBox
+
+    from avseg.types import Proposals
+
+    kept = Proposals(np.array([[0, 0, 4, 4]], np.float32), np.ones(1, np.float32), ["a"])
+    out = ClipToBox(ClipToBox.Config(), None).refine(np.zeros((6, 8, 3), np.uint8), kept)  # type: ignore[arg-type]
+    assert out.masks is None and out.labels == ["a"] and out.boxes.tolist() == [[0, 0, 4, 4]]
+
+
 # -- merge-parts: which box claims shared parts, bounds, boxes off the frame ---------------------------
 def _merge(boxes: list[list[float]], masks: list[tuple[slice, slice]], labels: list[str], **cfg: float):  # type: ignore[no-untyped-def]
     from avseg_refiners.merge_parts import MergeParts
