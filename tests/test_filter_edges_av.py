@@ -238,6 +238,16 @@ def test_avis_tag_threshold_bounds() -> None:
             AvisFilter.Config(tag_threshold=v)
 
 
+def test_clip_to_box_leaves_objects_without_masks_as_they_are() -> None:
+    from avseg_refiners.clip_to_box import ClipToBox
+
+    from avseg.types import Proposals
+
+    kept = Proposals(np.array([[0, 0, 4, 4]], np.float32), np.ones(1, np.float32), ["a"])
+    out = ClipToBox(ClipToBox.Config(), None).refine(np.zeros((6, 8, 3), np.uint8), kept)  # type: ignore[arg-type]
+    assert out.masks is None and out.labels == ["a"] and out.boxes.tolist() == [[0, 0, 4, 4]]
+
+
 # -- merge-parts: which box claims shared parts, bounds, boxes off the frame ---------------------------
 def _merge(boxes: list[list[float]], masks: list[tuple[slice, slice]], labels: list[str], **cfg: float):  # type: ignore[no-untyped-def]
     from avseg_refiners.merge_parts import MergeParts
@@ -294,6 +304,84 @@ def test_merge_parts_a_box_outside_the_frame_claims_nothing() -> None:
     out = _merge([[-10, 0, 0, 10], [0, 5, 1, 10]], [(slice(0, 5), slice(0, 1)), (slice(5, 10), slice(0, 1))],
                  ["off", "on"])
     assert out.labels == ["off", "on"]
+
+
+def test_merge_parts_the_truly_larger_box_wins_where_a_wrong_corner_area_would_not() -> None:
+    """Box a (20 x 10 = 200 px) holds box b (14 x 6 = 84 px), split into halves p and q; a's own mask
+    is its right strip, b's lies elsewhere. a is larger, so a takes p and q and b stays alone. An area from a wrong corner
+    ((y1 - x0) or (y0 - x0) times the height, or the width times (y1 - x1)) ranks b above a: b would
+    take p and q."""
+    out = _merge([[18, 0, 38, 10], [18, 0, 32, 6], [18, 0, 25, 6], [25, 0, 32, 6]],
+                 [(slice(0, 10), slice(32, 38)), (slice(30, 40), slice(50, 60)),
+                  (slice(0, 6), slice(18, 25)), (slice(0, 6), slice(25, 32))], ["a", "b", "p", "q"])
+    assert out.labels == ["a", "b"] and out.masks is not None
+    assert [int(m.sum()) for m in out.masks] == [60 + 84, 100]
+    # a's merged mask: p and q (rows 0-5 of columns 18-31) and its own strip (columns 32-37)
+    assert out.masks[0][0:6, 18:38].all() and out.masks[0][6:10, 32:38].all()
+
+
+def test_merge_parts_a_part_exactly_at_the_inside_fraction_is_a_part() -> None:
+    # the part has 200 of its 400 px inside the owner's box: exactly inside=0.5
+    out = _merge([[0, 0, 20, 20], [10, 0, 30, 20]], [(slice(0, 20), slice(0, 10)), (slice(0, 20), slice(10, 30))],
+                 ["owner", "part"], inside=0.5)
+    assert out.labels == ["owner"] and out.masks is not None and int(out.masks[0].sum()) == 600
+    # just under the fraction (199 of 400 px inside): not a part
+    out = _merge([[0, 0, 20, 20], [10, 0, 30, 20]], [(slice(0, 20), slice(0, 10)), (slice(0, 20), slice(10, 30))],
+                 ["owner", "part"], inside=0.5 + 1 / 400)
+    assert out.labels == ["owner", "part"]
+
+
+def test_merge_parts_a_union_exactly_at_min_coverage_merges() -> None:
+    # two 100 px parts in the top half of a 400 px box whose owner's mask lies elsewhere: 200 / 400 = 0.5
+    boxes = [[0, 0, 20, 20], [0, 0, 10, 10], [10, 0, 20, 10]]
+    masks = [(slice(30, 40), slice(50, 60)), (slice(0, 10), slice(0, 10)), (slice(0, 10), slice(10, 20))]
+    out = _merge(boxes, masks, ["owner", "l", "r"], min_coverage=0.5)
+    assert out.labels == ["owner"] and out.masks is not None and int(out.masks[0].sum()) == 300
+    out = _merge(boxes, masks, ["owner", "l", "r"], min_coverage=0.5 + 1 / 400)
+    assert out.labels == ["owner", "l", "r"]
+
+
+def test_merge_parts_a_larger_box_with_one_part_does_not_stop_the_search() -> None:
+    # L (400 px, its own mask only) comes first; the smaller box of p still merges its halves p and q
+    out = _merge([[40, 20, 60, 40], [0, 0, 20, 10], [10, 0, 20, 10]],
+                 [(slice(20, 40), slice(40, 60)), (slice(0, 10), slice(0, 10)), (slice(0, 10), slice(10, 20))],
+                 ["L", "p", "q"])
+    assert out.labels == ["p", "L"] and out.masks is not None
+    assert [int(m.sum()) for m in out.masks] == [200, 400]
+
+
+def test_merge_parts_a_box_alone_in_itself_is_no_group_even_at_gain_zero() -> None:
+    # object 1's large box holds only its own mask: with gain 0 it must not become a one-member group
+    # (which would move it before object 0)
+    out = _merge([[50, 30, 60, 40], [0, 0, 20, 20]], [(slice(30, 40), slice(50, 60)), (slice(0, 20), slice(0, 20))],
+                 ["small", "large"], gain=0.0)
+    assert out.labels == ["small", "large"]
+
+
+@pytest.mark.parametrize(("box", "p", "q"), [
+    ([0, -10, 10, 0], (slice(0, 1), slice(0, 5)), (slice(0, 1), slice(5, 10))),        # ends at row 0
+    ([0, -20, 60, -10], (slice(0, 40), slice(0, 30)), (slice(0, 40), slice(30, 60))),  # ends above row 0
+    ([-20, 0, -10, 40], (slice(0, 20), slice(0, 60)), (slice(20, 40), slice(0, 60))),  # ends left of column 0
+])
+def test_merge_parts_a_box_above_or_left_of_the_frame_claims_nothing(box: list[float], p: tuple[slice, slice],
+                                                                      q: tuple[slice, slice]) -> None:
+    """The off-frame box is the largest; p and q would fill whatever rows or columns it wrongly claimed."""
+    def extent(s: tuple[slice, slice]) -> list[float]:
+        return [s[1].start, s[0].start, s[1].stop, s[0].stop]
+
+    out = _merge([box, extent(p), extent(q)], [(slice(39, 40), slice(59, 60)), p, q], ["off", "p", "q"])
+    assert out.labels == ["off", "p", "q"]
+
+
+def test_merge_parts_groups_of_one_object_are_that_object() -> None:
+    from avseg_refiners.merge_parts import MergeParts, merge_groups
+
+    from avseg.types import Proposals
+
+    one = Proposals(np.array([[0, 0, 4, 4]], np.float32), np.ones(1, np.float32), ["a"], np.ones((1, 4, 4), bool))
+    assert merge_groups(one, MergeParts.Config()) == [[0]]
+    assert merge_groups(Proposals(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), [], np.zeros((0, 4, 4), bool)),
+                        MergeParts.Config()) == []
 
 
 @pytest.mark.parametrize(("field", "ok", "bad"), [("inside", [1.0, 0.0078125], [0.0, 1.25]),
@@ -374,6 +462,7 @@ def test_avis_link_threshold_bounds_and_audio_score_rounding() -> None:
             AvisFilter.Config(link_threshold=v)
     res = _avis()(_avis_ctx(["dog"], {"Bark": 0.123456}))
     assert res.extra is not None and res.extra[0]["audio_score"] == 0.1235
+    assert res.extra[0]["broad_audio_score"] == 0.1235  # dog's broad source, pet, has only Bark
 
 
 def test_avis_warning_names_the_first_problem(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -389,6 +478,14 @@ def test_avis_warning_names_the_first_problem(tmp_path: Path, caplog: pytest.Log
 
 
 # -- the audio-visual tree ----------------------------------------------------------------------------
+def test_tree_validate_reports_two_categories_with_one_normalised_name() -> None:
+    from avseg.tree import parse_tree
+
+    problems = parse_tree({"broad_sources": {"pet": {"dog": ["Bark"], "Dog": ["Growling"]}}}).validate()
+    assert "categories 'dog' and 'Dog' are the same name once normalised" in problems
+    assert parse_tree({"broad_sources": {"pet": {"dog": ["Bark"], "cat": ["Meow"]}}}).validate() == []
+
+
 def test_tree_link_texts_are_category_names_and_their_aliases() -> None:
     from avseg.tree import parse_tree
 

@@ -187,6 +187,7 @@ def test_validate_against_custom_vocabulary() -> None:
     [
         ("broad_sources: [\n", "invalid YAML at line"),
         ("- a\n- b\n", "expected a mapping with a 'broad_sources' key"),
+        ("aliases: {}\n", "expected a mapping with a 'broad_sources' key"),
         ("broad_sources: {}\ncolours: {}\n", "unknown key 'colours'"),
         ("broad_sources:\n  pet:\n    dog: Bark\n", "pet/dog must be a list of names"),
         ("broad_sources:\n  pet:\n    dog: [yes]\n", "quote it"),
