@@ -7,6 +7,7 @@ per frame) and count what they computed, which ends up in run.json.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -131,9 +132,12 @@ class Runtime:
         return {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16}[self.dtype]
 
     def resolved_device(self) -> str:
-        """The device name for run.json, without importing torch unless 'auto' needs it."""
+        """The device name for run.json. 'auto' is resolved only when a component imported torch:
+        a pipeline without one ran on the CPU, and importing torch to say so costs seconds."""
         if self.device != "auto":
             return self.device
+        if "torch" not in sys.modules:
+            return "cpu"
         return str(self.torch_device())
 
 
