@@ -41,11 +41,12 @@ _SOUNDFILE_EXTS = {".wav", ".flac", ".ogg", ".aiff", ".aif"}
 
 
 def as_channels(data: np.ndarray) -> FloatArray:
-    """A waveform as C-contiguous float32 ``(channels, samples)``; a 1-D array is one channel."""
+    """A waveform as C-contiguous float32 ``(channels, samples)``; a 1-D array is one channel.
+    No channel at all (``(0, n)``) is refused: its mean would be NaN audio."""
     a = np.asarray(data, dtype=np.float32)
     if a.ndim <= 1:
         a = a.reshape(1, -1)
-    elif a.ndim != 2:
+    elif a.ndim != 2 or a.shape[0] == 0:
         raise ValueError(f"audio must be (channels, samples), got shape {a.shape}")
     return np.ascontiguousarray(a, dtype=np.float32)
 
@@ -139,7 +140,7 @@ def resample(wave: FloatArray, sr_from: int, sr_to: int, method: Resampler = "po
     up, down = int(sr_to) // g, int(sr_from) // g
     try:
         from scipy.signal import resample_poly
-    except ImportError:  # pragma: no cover - scipy is normally present
+    except ImportError:  # scipy is optional (not a core dependency): linear interpolation
         n_out = int(round(len(wave) * sr_to / sr_from))
         x_new = np.arange(n_out, dtype=np.float64) * (sr_from / sr_to)
         out = np.interp(x_new, np.arange(len(wave), dtype=np.float64), wave.astype(np.float64))

@@ -124,3 +124,15 @@ def test_resamplers_are_the_upstream_ones() -> None:
     assert np.abs(ta - poly).max() > 1e-3 and np.abs(sx - poly).max() > 1e-3  # three different filters
     np.testing.assert_array_equal(resample(x, 16000, 16000, "soxr_hq"), x)
     assert len(resample(x[:0], 44100, 16000, "torchaudio")) == 0
+
+
+def test_resampling_with_torch_is_the_torch_resampler() -> None:
+    """``method="torchaudio"`` (ImageBind's and AST's loaders): torchaudio's filter, one batch row out.
+    Last in the file: the only audio-window test that imports torch (``make mutants`` reaches it last)."""
+    torch = requires("torch")
+    ta = requires("torchaudio")
+    x = np.random.default_rng(3).standard_normal(300).astype(np.float32)
+    y = resample(x, 8000, 16000, "torchaudio")
+    want = ta.functional.resample(torch.from_numpy(x)[None], 8000, 16000)[0].numpy()
+    assert y.dtype == np.float32 and y.shape == (600,) and y.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(y, want)
