@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from avseg_gdino.proposer import authors_resize_shape, detection_labels, prompt_text, resolve_vocabulary
+from avseg_gdino.proposer import authors_resize_shape
+from avseg_gdino.vocab import detection_labels, prompt_text, resolve_vocabulary
 
 from avseg.errors import ConfigError
 

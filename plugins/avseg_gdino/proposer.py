@@ -24,11 +24,9 @@ from avseg.runtime import Runtime
 from avseg.types import Image, Proposals
 from avseg.weights import WeightFile, load_hf_folder
 from avseg_gdino.mm import MM_WEIGHTS, is_mm
+from avseg_gdino.vocab import detection_labels, prompt_text, resolve_vocabulary
 
-
-def prompt_text(labels: Sequence[str]) -> str:
-    """The GroundingDINO caption for already-normalised labels: ``"dog. acoustic guitar."``."""
-    return ". ".join(labels) + "." if labels else ""
+__all__ = ["GroundingDinoProposer", "detection_labels", "prompt_text", "resolve_vocabulary"]
 
 
 # --------------------------------------------------------------------------- component
@@ -90,18 +88,6 @@ class GdinoConfig(ComponentConfig):
         return vocab.check_object_vocabulary(v)
 
 
-def resolve_vocabulary(v: str | list[str] | None) -> list[str] | None:
-    """The configured vocabulary as normalised prompt names (None when prompts come from tags)."""
-    if v is None:
-        return None
-    names = vocab.normalise_prompts(
-        vocab.resolve_vocabulary(v, vocab.OBJECT_VOCABULARIES, "proposer 'gdino'", comments=True)
-    )
-    if not names:
-        raise ConfigError(f"proposer 'gdino': vocabulary {v!r} holds no names")
-    return names
-
-
 OFFICIAL_SWINT = WeightFile(
     "groundingdino_swint_ogc.pth",
     url="https://github.com/IDEA-Research/GroundingDINO/releases/download/v0.1.0-alpha/groundingdino_swint_ogc.pth",
@@ -149,21 +135,6 @@ def authors_resize_shape(height: int, width: int, shortest: int, longest: int) -
     if width < height:
         return int(size * height / width), size
     return size, int(size * width / height)
-
-
-def detection_labels(detections: dict[str, Any], n_boxes: int) -> list[str]:
-    """One label per detected box from a post-processed frame.
-
-    transformers 5.23's ``post_process_grounded_object_detection`` decodes an empty batch of
-    phrases as ``['']`` when no box passes the threshold (a frame with no detection, common when
-    the audio tags name nothing visible); such a frame has no labels. Any other mismatch is a bug.
-    """
-    labels = [str(t) for t in detections["text_labels"]]
-    if n_boxes == 0:
-        return []
-    if len(labels) != n_boxes:
-        raise ValueError(f"proposer 'gdino': post-processing gave {n_boxes} boxes but {len(labels)} labels")
-    return labels
 
 
 class GroundingDinoProposer(ModelComponent, Proposer):

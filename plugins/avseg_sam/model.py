@@ -303,8 +303,9 @@ def postprocess_masks(
     need_h = min(h, int((input_size[0] - 0.5) / scale_h - 0.5) + 3)
     need_w = min(w, int((input_size[1] - 0.5) / scale_w - 0.5) + 3)
     out = []
-    for s in range(0, low.shape[0], max(1, chunk)):
-        part = low[s : s + chunk, :, :need_h, :need_w]
+    step = max(1, chunk)  # chunk 0 would slice nothing
+    for s in range(0, low.shape[0], step):
+        part = low[s : s + step, :, :need_h, :need_w]
         if need_h == h and need_w == w:
             up = F.interpolate(part, (img_size, img_size), mode="bilinear", align_corners=False)
         else:
