@@ -212,7 +212,7 @@ def filter_result(cfg: Any, n: int, i: int, ctx: Any) -> FilterResult:
         kw: dict[str, Any] = {"added-list": {"added": []}, "added": {"added": one},
                               "added-emb": {"added": one, "added_embeddings": np.ones((1, 2), np.float32)},
                               "added-emb-rows": {"added": one, "added_embeddings": np.ones((2, 2), np.float32)},
-                              "added-emb-1d": {"added": one, "added_embeddings": np.ones(2, np.float32)},
+                              "added-emb-1d": {"added": one, "added_embeddings": np.ones(1, np.float32)},
                               "added-reasons": {"added": one, "added_reasons": ["filled a gap"]},
                               "added-reasons-long": {"added": one, "added_reasons": ["a", "b"]},
                               "added-reasons-int": {"added": one, "added_reasons": [1]},
@@ -539,7 +539,8 @@ def test_added_objects_join_the_frame(reg: Any, tmp_path: Path, bad: str) -> Non
 @pytest.mark.parametrize(("bad", "message"), [
     ("added-list", r"returned added=a list of length 0; expected None or avseg.types.Proposals$"),
     ("added-emb-rows", r"returned added_embeddings=an array of shape \(2, 2\); expected None or a \(1, D\) array$"),
-    ("added-emb-1d", r"returned added_embeddings=an array of shape \(2,\); expected None or a \(1, D\) array$"),
+    # one row, as many as added objects, but 1-D: only the ndim check refuses it
+    ("added-emb-1d", r"returned added_embeddings=an array of shape \(1,\); expected None or a \(1, D\) array$"),
     ("added-reasons-long", r"returned added_reasons=a list of str of length 2; expected None or 1 strings$"),
     ("added-reasons-int", r"returned added_reasons=a list of int of length 1; expected None or 1 strings$"),
     ("added-reasons-str", r"returned added_reasons=a str; expected None or 1 strings$"),
