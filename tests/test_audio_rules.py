@@ -153,3 +153,12 @@ def test_unreadable_audio_is_one_line_naming_the_file(tmp_path: Path) -> None:
         assert msg.startswith(f"cannot read audio {path}: ") and why in msg and "\n" not in msg, msg
         if e.value.__cause__ is not None:  # the reader's words, not a Python type name
             assert type(e.value.__cause__).__name__ not in msg, msg
+
+
+def test_no_padding_asked_means_no_minimum_length() -> None:
+    """``pad_to=0`` with the default ``min_samples``: an empty window stays empty and a short one
+    keeps its length (no sample is invented to reach a minimum nobody asked for)."""
+    assert window_at(AudioWindow(np.zeros(0, np.float32), 16000), 16000, 0.0).shape == (0,)
+    assert window_at(AudioWindow(np.ones(3, np.float32), 16000), 16000, 0.0).tolist() == [1.0, 1.0, 1.0]
+    # asked for: at least two samples of silence
+    assert window_at(AudioWindow(np.zeros(0, np.float32), 16000), 16000, 0.0, min_samples=2).tolist() == [0.0, 0.0]
