@@ -51,7 +51,6 @@ class Target:
     extra: tuple[str, ...] = field(default=())  # extra pytest arguments (e.g. -k)
 
 
-S = "tests/test_survivors.py"
 R = "not video and not audio and not torch and not frames_folder and not open_input"  # test_data: the readers
 E = "tests/test_filter_edges.py"  # thresholds, nms and combiners called directly: fast
 AVIS = "not minilm and not importing"  # the avis tests that load no model (nor start a child interpreter)
